@@ -1,0 +1,154 @@
+#include "commands.h"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "arguments.h"
+#include "concept_model.h"
+#include "demo.h"
+#include "extractor.h"
+#include "predictor.h"
+#include "source_factory.h"
+#include "terminal_progress.h"
+
+namespace cs::cli {
+namespace {
+
+CancelToken gCancel;
+
+// Ctrl-C stops at the next batch boundary, so no half-written cache is left behind.
+void installInterruptHandler() {
+  std::signal(SIGINT, [](int) { gCancel.cancel(); });
+}
+
+std::shared_ptr<ConceptModel> openModel(const Arguments& a) {
+  if (!a.has("model") && !a.has("demo"))
+    throw UserError("give --model FILE.pt (a model exported with packaging/export_model.py) or "
+                    "--demo.");
+  std::string path = a.has("model") ? a.value("model") : demoModelPath();
+  LoadOptions options;
+  options.device = a.value("device", "auto");
+  return ConceptModel::load(path, options);
+}
+
+ImageSourcePtr openImages(const Arguments& a) {
+  if (a.has("images")) return openImageSource(a.value("images"));
+  if (a.has("demo")) return demoImages();
+  throw UserError("give --images DIR (a folder of images) or --demo.");
+}
+
+void printSkipped(const std::vector<SkippedFile>& skipped) {
+  if (skipped.empty()) return;
+  std::fprintf(stderr, "skipped %zu file(s):\n", skipped.size());
+  for (size_t i = 0; i < skipped.size() && i < 20; ++i)
+    std::fprintf(stderr, "  %s: %s\n", skipped[i].path.c_str(), skipped[i].reason.c_str());
+  if (skipped.size() > 20) std::fprintf(stderr, "  ... and %zu more\n", skipped.size() - 20);
+}
+
+nlohmann::json infoJson(const ConceptModel& m) {
+  const auto& meta = m.meta();
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : meta.layers)
+    layers.push_back({{"name", l.name}, {"node", l.node}, {"channels", l.channels},
+                      {"height", l.height}, {"width", l.width},
+                      {"head_starts_with_global_avg_pool", l.headStartsWithGlobalAvgPool}});
+  const auto& in = meta.input;
+  return {{"model", m.path()}, {"name", meta.name}, {"device", m.deviceName()},
+          {"classes", meta.classes}, {"layers", layers},
+          {"input", {{"colour_mode", in.colourMode == ColourMode::Gray ? "gray" : "rgb"},
+                     {"channels", in.channels()}, {"height", in.height}, {"width", in.width},
+                     {"resize", in.resize}, {"mean", in.mean}, {"std", in.std}}}};
+}
+
+}  // namespace
+
+int runInfo(const std::vector<std::string>& args) {
+  Arguments a(args, {"model", "device"}, {"demo", "json"});
+  auto model = openModel(a);
+  auto j = infoJson(*model);
+  if (a.has("json")) {
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
+  const auto& meta = model->meta();
+  std::cout << model->path() << "\n  name: " << meta.name << "\n  input: "
+            << meta.input.channels() << "x" << meta.input.height << "x" << meta.input.width << " ("
+            << j["input"]["colour_mode"].get<std::string>() << ", resize " << meta.input.resize
+            << ")\n  classes (" << meta.classes.size() << "):";
+  for (const auto& c : meta.classes) std::cout << " " << c << ";";
+  std::cout << "\n  layers (shallow to deep):\n";
+  for (const auto& l : meta.layers)
+    std::cout << "    " << l.name << "  [node " << l.node << "]  " << l.channels << "x" << l.height
+              << "x" << l.width << (l.headStartsWithGlobalAvgPool ? "  head: global avg pool" : "")
+              << "\n";
+  if (meta.testAccuracy >= 0) std::cout << "  test accuracy: " << meta.testAccuracy << "\n";
+  std::cout << "  contract: valid (head_L(features_L(x)) == forward(x) within 1e-4)\n";
+  return 0;
+}
+
+int runExtract(const std::vector<std::string>& args) {
+  Arguments a(args, {"model", "images", "layer", "out", "limit", "device", "batch-size"},
+              {"demo", "float16", "force", "quiet"});
+  if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the cache.");
+  installInterruptHandler();
+  ExtractionRequest r;
+  r.model = openModel(a);
+  r.source = openImages(a);
+  r.layer = a.value("layer");
+  r.outDir = a.value("out");
+  r.limit = a.count("limit", 0);
+  r.float16 = a.has("float16");
+  r.batchSize = static_cast<int>(a.count("batch-size", 64));
+  r.reuse = !a.has("force");
+  TerminalProgress bar(!a.has("quiet"));
+  auto result = extractActivations(r, std::ref(bar), gCancel);
+  const auto& layer = r.model->layer(r.layer);
+  if (!a.has("quiet")) printSkipped(ActivationCache(result.dir).skipped());
+  std::cout << (result.reused ? "up to date: " : "wrote: ") << result.dir << "\n  layer "
+            << layer.name << ", " << result.images << " x " << layer.channels << " x "
+            << layer.height << " x " << layer.width << (r.float16 ? " float16" : " float32")
+            << ", key " << result.key;
+  if (!result.reused)
+    std::cout << ", " << result.skipped << " skipped, " << result.seconds << " s";
+  std::cout << "\n";
+  return 0;
+}
+
+int runPredict(const std::vector<std::string>& args) {
+  Arguments a(args, {"model", "images", "limit", "device", "top", "batch-size"},
+              {"demo", "quiet"});
+  installInterruptHandler();
+  auto model = openModel(a);
+  auto source = openImages(a);
+  TerminalProgress bar(!a.has("quiet"));
+  auto run = predictImages(*model, source, a.count("limit", 0),
+                           static_cast<int>(a.count("batch-size", 64)), std::ref(bar), gCancel);
+  const auto& classes = model->meta().classes;
+  size_t top = std::max<size_t>(1, a.count("top", 1)), labelled = 0, correct = 0;
+  std::cout << "file\tlabel\tprediction\tprobability\n";
+  for (const auto& p : run.predictions) {
+    std::string label = p.label >= 0 ? source->classNames()[size_t(p.label)] : "";
+    std::vector<size_t> order(p.probabilities.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::partial_sort(order.begin(), order.begin() + long(std::min(top, order.size())), order.end(),
+                      [&](size_t x, size_t y) { return p.probabilities[x] > p.probabilities[y]; });
+    std::cout << source->itemName(p.index) << "\t" << label;
+    for (size_t i = 0; i < std::min(top, order.size()); ++i)
+      std::cout << "\t" << classes[order[i]] << "\t" << p.probabilities[order[i]];
+    std::cout << "\n";
+    if (!label.empty()) {
+      ++labelled;
+      correct += label == classes[size_t(p.predicted)];
+    }
+  }
+  printSkipped(run.skipped);
+  if (labelled > 0)
+    std::fprintf(stderr, "accuracy: %.4f (%zu of %zu labelled images; labels matched to classes "
+                 "by name)\n", double(correct) / double(labelled), correct, labelled);
+  return 0;
+}
+
+}  // namespace cs::cli

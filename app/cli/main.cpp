@@ -1,0 +1,54 @@
+// conceptscope-cli: the headless front end on the same core as the GUI.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "progress.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: conceptscope-cli <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  info     --model M | --demo [--json]\n"
+    "           layers (name, node, shape), classes and input preprocessing of a model\n"
+    "  extract  --model M --images DIR --layer L --out DIR [--limit N] [--device cpu|cuda]\n"
+    "           [--float16] [--batch-size B] [--force] [--quiet]\n"
+    "           activations of layer L (default: the deepest) for every image, cached as .npy\n"
+    "  predict  --model M --images DIR [--limit N] [--device cpu|cuda] [--top K] [--quiet]\n"
+    "           class probabilities per image, as tab-separated lines, and the accuracy\n"
+    "\n"
+    "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
+    "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "info") return cs::cli::runInfo(args);
+    if (command == "extract") return cs::cli::runExtract(args);
+    if (command == "predict") return cs::cli::runPredict(args);
+    std::fprintf(stderr, "conceptscope-cli: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const cs::Cancelled&) {
+    std::fprintf(stderr, "conceptscope-cli: cancelled\n");
+    return 130;
+  } catch (const cs::UserError& e) {
+    std::fprintf(stderr, "conceptscope-cli %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "conceptscope-cli %s: internal error: %s\n", command.c_str(), e.what());
+    return 3;
+  }
+}

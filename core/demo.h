@@ -1,0 +1,16 @@
+#pragma once
+// The built-in demo: a small CNN trained on Fashion-MNIST (packaging/train_demo.py) and the
+// Fashion-MNIST test images from Debian's dataset-fashion-mnist. Nothing is downloaded.
+#include <string>
+
+#include "image_source.h"
+
+namespace cs {
+
+// Path of fashion_cnn.pt: $CONCEPTSCOPE_DEMO_MODEL, else next to the installed program
+// (../share/conceptscope/demo), else the source tree it was built from. Throws UserError.
+std::string demoModelPath();
+// The Fashion-MNIST test split (10,000 images).
+ImageSourcePtr demoImages();
+
+}  // namespace cs
