@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# End-to-end checks of conceptscope-cli: info, extract (demo and an image folder), the cache
+# read back with numpy, reuse, predict, and clear failures on bad input.
+# Usage: test_cli.sh CLI OUTDIR   (CONCEPTSCOPE_TEST_MODELS = folder of the test models)
+set -u
+CLI=$1
+OUT=$2
+MODELS=${CONCEPTSCOPE_TEST_MODELS:?}
+PY=/usr/bin/python3
+rm -rf "$OUT" && mkdir -p "$OUT"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_in() { grep -q -- "$1" "$2" || { fail "expected '$1' in $2:"; cat "$2"; }; }
+
+# info
+"$CLI" info --demo > "$OUT/info.txt" || fail "info --demo exited $?"
+expect_in "block3" "$OUT/info.txt"
+expect_in "Ankle boot" "$OUT/info.txt"
+"$CLI" info --model "$MODELS/resnet18_l34.pt" --json > "$OUT/resnet.json" \
+  || fail "the exported resnet18 does not load in C++"
+expect_in '"layer4"' "$OUT/resnet.json"
+
+# extract on the demo, read back with numpy
+"$CLI" extract --demo --limit 300 --out "$OUT/demo" --quiet > "$OUT/extract.txt" \
+  || fail "extract --demo exited $?"
+expect_in "wrote:" "$OUT/extract.txt"
+"$CLI" extract --demo --limit 300 --out "$OUT/demo" --quiet > "$OUT/extract2.txt"
+expect_in "up to date" "$OUT/extract2.txt"
+$PY - "$OUT/demo" <<'PYEOF' || fail "numpy checks of the demo cache"
+import sys, numpy as np
+d = sys.argv[1]
+a = np.load(d + "/activations.npy", mmap_mode="r")
+logits = np.load(d + "/logits.npy", mmap_mode="r")
+pred = np.load(d + "/predictions.npy")
+labels = np.load(d + "/labels.npy")
+files = open(d + "/files.txt").read().split()
+assert a.shape == (300, 128, 7, 7) and a.dtype == np.float32, a.shape
+assert logits.shape == (300, 10)
+assert (pred == logits.argmax(1)).all()
+assert len(files) == 300 and files[0] == "test/00000"
+assert (np.asarray(a) >= 0).all(), "block3 is post-ReLU"
+acc = (pred == labels).mean()
+assert acc > 0.85, acc
+print("demo cache ok, accuracy", acc)
+PYEOF
+
+# extract an image folder with a corrupt file and a stray file; gray PGMs into an RGB model
+mkdir -p "$OUT/imgs/a" "$OUT/imgs/b"
+for i in 1 2 3; do
+  { printf 'P5\n12 10\n255\n'; head -c 120 /dev/urandom; } > "$OUT/imgs/a/$i.pgm"
+  { printf 'P5\n10 12\n255\n'; head -c 120 /dev/urandom; } > "$OUT/imgs/b/$i.pgm"
+done
+printf 'P5\n12 10\n255\nshort' > "$OUT/imgs/b/corrupt.pgm"
+echo "hello" > "$OUT/imgs/a/readme.txt"
+"$CLI" extract --model "$MODELS/good_rgb.pt" --images "$OUT/imgs" --layer conv1 \
+  --out "$OUT/folder-cache" > "$OUT/folder.txt" 2> "$OUT/folder.err" || fail "folder extract exited $?"
+expect_in "6 x 4 x 8 x 8" "$OUT/folder.txt"
+expect_in "corrupt.pgm" "$OUT/folder.err"
+expect_in "readme.txt" "$OUT/folder.err"
+grep -q "extract conv1 \[" "$OUT/folder.err" || fail "no progress bar on stderr"
+
+# predict
+"$CLI" predict --demo --limit 200 --quiet > "$OUT/pred.tsv" 2> "$OUT/pred.err" || fail "predict exited $?"
+[ "$(wc -l < "$OUT/pred.tsv")" -eq 201 ] || fail "predict should print a header and 200 rows"
+expect_in "accuracy: 0.[89]" "$OUT/pred.err"
+
+# bad input: non-zero exit and a message naming the file and the fix
+"$CLI" info --model "$MODELS/not_a_model.pt" 2> "$OUT/bad.err"; code=$?
+[ $code -eq 1 ] || fail "bad model should exit 1, got $code"
+expect_in "not_a_model.pt" "$OUT/bad.err"
+expect_in "export_model.py" "$OUT/bad.err"
+"$CLI" extract --demo --layer nope --out "$OUT/x" 2> "$OUT/layer.err"; code=$?
+[ $code -eq 1 ] || fail "unknown layer should exit 1, got $code"
+expect_in "block1, block2, block3" "$OUT/layer.err"
+"$CLI" extract --demo --images "$OUT/no-such-folder" --out "$OUT/y" 2> "$OUT/nofolder.err"; code=$?
+[ $code -eq 1 ] || fail "missing folder should exit 1, got $code"
+expect_in "no-such-folder" "$OUT/nofolder.err"
+"$CLI" extract --demo --out "$OUT/z" --limit abc 2> "$OUT/arg.err"; code=$?
+[ $code -eq 1 ] || fail "bad --limit should exit 1, got $code"
+"$CLI" frobnicate 2> /dev/null; [ $? -eq 2 ] || fail "unknown command should exit 2"
+
+if [ $failures -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
+echo "all CLI checks passed"

@@ -1,0 +1,2 @@
+#pragma once
+#include <QString>  // deliberately wrong: the layering test must catch this
