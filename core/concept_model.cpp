@@ -3,6 +3,7 @@
 #include <torch/script.h>
 #include <torch/cuda.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 
 #include <filesystem>
 #include <sstream>
@@ -142,7 +143,14 @@ torch::jit::Module optimized(const torch::jit::Module& m, const ModelMeta& meta)
     methods.push_back("head_" + l.name);
   }
   try {
-    return torch::jit::freeze(m, methods);
+    torch::jit::Module frozen = torch::jit::freeze(m, methods);
+    // freeze() runs the frozen-graph optimisations (conv-BN folding, ...) on forward only;
+    // the split methods are what extraction runs, so they get the same treatment.
+    for (const auto& name : methods) {
+      auto graph = frozen.get_method(name).graph();
+      torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
+    }
+    return frozen;
   } catch (const std::exception&) {
     return m;
   }

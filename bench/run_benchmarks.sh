@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every benchmark: extraction vs forward for the demo CNN and a torchvision resnet18
+# (random weights, exported at layer4). Usage: bench/run_benchmarks.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+RESNET="$BUILD/bench/resnet18_layer4.pt"
+if [ ! -f "$RESNET" ]; then
+  /usr/bin/python3 packaging/export_model.py --torchvision resnet18 --layers layer3,layer4 \
+    --out "$RESNET"
+fi
+"$BUILD/bench/extract_bench" --images 5000
+"$BUILD/bench/extract_bench" --model "$RESNET" --images 256
