@@ -1,6 +1,7 @@
 #include "thumbnail_model.h"
 
 #include <QColor>
+#include <QSize>
 #include <QMetaObject>
 #include <QPointer>
 #include <cmath>
@@ -121,6 +122,8 @@ QVariant ThumbnailModel::data(const QModelIndex& index, int role) const {
           .arg(r.name, r.label.isEmpty() ? QStringLiteral("-") : r.label,
                r.prediction.isEmpty() ? QStringLiteral("not yet") : r.prediction)
           .arg(std::lround(r.probability * 100));
+    case Qt::SizeHintRole:  // room for "→ Ankle boot 100%" under the thumbnail
+      return QSize(mSize + 60, mSize + 40);
     case PredictionRole: return r.prediction;
     case LabelRole: return r.label;
     case CorrectRole: return r.correct;
