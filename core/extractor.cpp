@@ -50,8 +50,9 @@ class CacheWriter {
     auto b = static_cast<size_t>(zc.size(0));
     mActivations.writeRows(mRows, b, zc.data_ptr());
     mLogits.writeRows(mRows, b, lc.data_ptr());
-    auto pred = lc.argmax(1);
-    for (size_t i = 0; i < b; ++i) mPredictions.push_back(pred[long(i)].item<int64_t>());
+    auto pred = lc.argmax(1).contiguous();
+    const int64_t* p = pred.data_ptr<int64_t>();
+    mPredictions.insert(mPredictions.end(), p, p + b);
     mRows += b;
   }
 

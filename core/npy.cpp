@@ -96,7 +96,9 @@ void NpyWriter::finish(size_t rows) {
   std::string h = header(mDescr, mShape, mHeaderBytes);
   writeAll(mFd, h.data(), h.size(), 0, mPath);
   off_t end = static_cast<off_t>(mHeaderBytes + rows * mRowBytes);
-  if (ftruncate(mFd, end) != 0 || fsync(mFd) != 0)
+  // No fsync: atomicity comes from the staging folder's rename, and flushing hundreds of MB
+  // here would cost more than the extraction itself on small models.
+  if (ftruncate(mFd, end) != 0)
     throw UserError(mPath + ": cannot be finalised (" + std::strerror(errno) + ").");
   ::close(mFd);
   mFd = -1;
