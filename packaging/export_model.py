@@ -304,6 +304,8 @@ def to_torchscript(module, example, what):
     """Scripts `module` (keeps it shape-generic); falls back to tracing when scripting fails."""
     with torch.no_grad():
         expected = module(example)
+    if not isinstance(expected, torch.Tensor):
+        raise ExportError(f"{what} returns {type(expected).__name__}, not a single tensor")
     errors = []
     for how in ("script", "trace"):
         try:
