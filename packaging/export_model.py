@@ -92,7 +92,7 @@ def load_weights(model, path):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ExportError(f"cannot read weights file '{path}' as a state dict: {e}")
+        raise ExportError(f"cannot read weights file '{path}': not a state dict saved by torch.save ({e})")
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -111,7 +111,8 @@ def load_weights(model, path):
         parts = [f"{label}: {some(items)}" for label, items in
                  (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", wrong))
                  if items]
-        raise ExportError(f"weights file '{path}' does not match the model; " + "; ".join(parts))
+        hint = " (a different number of classes? see --num-classes)" if wrong else ""
+        raise ExportError(f"weights file '{path}' does not match the model; " + "; ".join(parts) + hint)
     model.load_state_dict(state)
 
 
