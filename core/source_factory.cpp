@@ -1,5 +1,6 @@
 #include "source_factory.h"
 
+#include "conceptworld.h"
 #include "fashion_mnist.h"
 #include "image_folder.h"
 
@@ -10,6 +11,10 @@ ImageSourcePtr openImageSource(const std::string& spec) {
     return std::make_shared<FashionMnist>(FashionMnist::Split::Test);
   if (spec == "fashion-mnist:train")
     return std::make_shared<FashionMnist>(FashionMnist::Split::Train);
+  if (spec == "conceptworld" || spec == "conceptworld:test")
+    return std::make_shared<ConceptWorld>(conceptWorldDefaults(ConceptWorldSpec::Test));
+  if (spec == "conceptworld:train")
+    return std::make_shared<ConceptWorld>(conceptWorldDefaults(ConceptWorldSpec::Train));
   return std::make_shared<ImageFolder>(spec);
 }
 

@@ -5,8 +5,9 @@
 
 namespace cs {
 
-// Opens what a user typed for --images: a folder, or "fashion-mnist[:test|:train]" for the
-// built-in Fashion-MNIST splits. Throws UserError with the fix.
+// Opens what a user typed for --images: a folder, "fashion-mnist[:test|:train]" for the
+// built-in Fashion-MNIST splits, or "conceptworld[:test|:train]" for the synthetic ConceptWorld
+// splits (2000 / 12000 images, seed 0, watermark on). Throws UserError with the fix.
 ImageSourcePtr openImageSource(const std::string& spec);
 
 }  // namespace cs
