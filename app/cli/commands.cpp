@@ -19,11 +19,6 @@ namespace {
 
 CancelToken gCancel;
 
-// Ctrl-C stops at the next batch boundary, so no half-written cache is left behind.
-void installInterruptHandler() {
-  std::signal(SIGINT, [](int) { gCancel.cancel(); });
-}
-
 std::shared_ptr<ConceptModel> openModel(const Arguments& a) {
   if (!a.has("model") && !a.has("demo"))
     throw UserError("give --model FILE.pt (a model exported with packaging/export_model.py) or "
@@ -65,6 +60,12 @@ nlohmann::json infoJson(const ConceptModel& m) {
 
 }  // namespace
 
+// Ctrl-C stops at the next batch boundary, so no half-written result is left behind.
+void installInterruptHandler(const CancelToken& token) {
+  gCancel = token;
+  std::signal(SIGINT, [](int) { gCancel.cancel(); });
+}
+
 int runInfo(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "device"}, {"demo", "json"});
   auto model = openModel(a);
@@ -93,7 +94,7 @@ int runExtract(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "images", "layer", "out", "limit", "device", "batch-size"},
               {"demo", "float16", "force", "quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the cache.");
-  installInterruptHandler();
+  installInterruptHandler(gCancel);
   ExtractionRequest r;
   r.model = openModel(a);
   r.source = openImages(a);
@@ -120,7 +121,7 @@ int runExtract(const std::vector<std::string>& args) {
 int runPredict(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "images", "limit", "device", "top", "batch-size"},
               {"demo", "quiet"});
-  installInterruptHandler();
+  installInterruptHandler(gCancel);
   auto model = openModel(a);
   auto source = openImages(a);
   TerminalProgress bar(!a.has("quiet"));

@@ -2,11 +2,17 @@
 #include <string>
 #include <vector>
 
+#include "progress.h"
+
 namespace cs::cli {
 
 // Each command returns the process exit code; errors are thrown as UserError.
 int runInfo(const std::vector<std::string>& args);
 int runExtract(const std::vector<std::string>& args);
 int runPredict(const std::vector<std::string>& args);
+int runDiscover(const std::vector<std::string>& args);
+int runConceptWorld(const std::vector<std::string>& args);
+// Ctrl-C cancels `token` (the job stops at its next batch or epoch boundary).
+void installInterruptHandler(const CancelToken& token);
 
 }  // namespace cs::cli

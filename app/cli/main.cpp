@@ -21,6 +21,12 @@ const char kUsage[] =
     "           activations of layer L (default: the deepest) for every image, cached as .npy\n"
     "  predict  --model M --images DIR [--limit N] [--device cpu|cuda] [--top K] [--quiet]\n"
     "           class probabilities per image, as tab-separated lines, and the accuracy\n"
+    "  discover --activations A.npy | --cache DIR  --concepts I [--head H.pt] [--layer L]\n"
+    "           [--method eddp|pca|nmf|kmeans|spherical-kmeans|sae] [--preset quick|paper]\n"
+    "           [--seed S] --out DIR\n"
+    "           concept directions: decoders.npy, biases.npy, encoders.npy, concepts.json\n"
+    "  conceptworld --split train|test [--count N] [--seed S] [--no-watermark] --out DIR\n"
+    "           writes the synthetic ConceptWorld images, concept masks and concepts.csv\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
@@ -39,6 +45,8 @@ int main(int argc, char** argv) {
     if (command == "info") return cs::cli::runInfo(args);
     if (command == "extract") return cs::cli::runExtract(args);
     if (command == "predict") return cs::cli::runPredict(args);
+    if (command == "discover") return cs::cli::runDiscover(args);
+    if (command == "conceptworld") return cs::cli::runConceptWorld(args);
     std::fprintf(stderr, "conceptscope-cli: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const cs::Cancelled&) {

@@ -59,6 +59,30 @@ expect_in "corrupt.pgm" "$OUT/folder.err"
 expect_in "readme.txt" "$OUT/folder.err"
 grep -q "extract conv1 \[" "$OUT/folder.err" || fail "no progress bar on stderr"
 
+# discover on the demo cache: every method writes the documented files
+for method in pca kmeans eddp; do
+  "$CLI" discover --cache "$OUT/demo" --concepts 6 --method $method --quiet \
+    --head "$("$CLI" info --demo --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["model"])')" \
+    --out "$OUT/concepts-$method" > "$OUT/discover-$method.txt" || fail "discover $method exited $?"
+  $PY - "$OUT/concepts-$method" "$OUT/demo" <<'PYEOF' || fail "numpy checks of discover $method"
+import sys, json, numpy as np
+d, cache = sys.argv[1], sys.argv[2]
+dec, b, enc = (np.load(f"{d}/{n}.npy") for n in ("decoders", "biases", "encoders"))
+assert dec.shape == (6, 128) and b.shape == (6,) and enc.shape == (6, 128), (dec.shape, b.shape)
+meta = json.load(open(f"{d}/concepts.json"))
+assert len(meta["concepts"]) == 6 and meta["layer"] == "block3"
+a = np.load(f"{cache}/activations.npy", mmap_mode="r")
+patches = np.asarray(a).transpose(0, 2, 3, 1).reshape(-1, 128)
+fraction = ((patches @ dec.T - b) > 0).mean(0)
+for i, c in enumerate(meta["concepts"]):
+    assert abs(c["fraction_present"] - fraction[i]) < 1e-3, (i, c, fraction[i])
+print(meta["method"], "fractions", np.round(fraction, 3))
+PYEOF
+done
+"$CLI" discover --cache "$OUT/demo" --concepts 4 --method magic --out "$OUT/x" 2> "$OUT/method.err"
+[ $? -eq 1 ] || fail "unknown method should exit 1"
+expect_in "spherical-kmeans" "$OUT/method.err"
+
 # predict
 "$CLI" predict --demo --limit 200 --quiet > "$OUT/pred.tsv" 2> "$OUT/pred.err" || fail "predict exited $?"
 [ "$(wc -l < "$OUT/pred.tsv")" -eq 201 ] || fail "predict should print a header and 200 rows"
