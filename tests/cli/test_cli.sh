@@ -83,6 +83,13 @@ done
 [ $? -eq 1 ] || fail "unknown method should exit 1"
 expect_in "spherical-kmeans" "$OUT/method.err"
 
+# conceptworld: writes the split, refuses to overwrite
+"$CLI" conceptworld --split test --count 20 --out "$OUT/cw" --quiet > /dev/null || fail "conceptworld exited $?"
+[ "$(($(wc -l < "$OUT/cw/concepts.csv") - 1))" -eq 20 ] || fail "concepts.csv does not list 20 images"
+"$CLI" conceptworld --split test --count 20 --out "$OUT/cw" --quiet 2> "$OUT/cw_err.txt" \
+  && fail "conceptworld overwrote a folder"
+expect_in "not an empty folder" "$OUT/cw_err.txt"
+
 # predict
 "$CLI" predict --demo --limit 200 --quiet > "$OUT/pred.tsv" 2> "$OUT/pred.err" || fail "predict exited $?"
 [ "$(wc -l < "$OUT/pred.tsv")" -eq 201 ] || fail "predict should print a header and 200 rows"
