@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -456,7 +457,32 @@ def save(module, path, meta_text):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     extra = {} if meta_text is None else {JSON_NAME: meta_text}
     torch.jit.save(module, path, _extra_files=extra)
+    strip_debug_records(path)
     return os.path.getsize(path)
+
+
+def strip_debug_records(path):
+    """Rewrites a TorchScript archive without its *.debug_pkl records.
+
+    They map the scripted code back to the Python files it came from, by absolute path (this
+    checkout, and the temporary file the exporter writes its wrapper to); loading and running
+    the model do not need them, and a shipped file should not name the machine it was built on.
+    """
+    reader = torch._C.PyTorchFileReader(path)
+    versions = ("version", ".data/version")
+    with tempfile.TemporaryDirectory() as tmp:
+        # The writer names the archive's top folder after the file, so keep the file name.
+        copy = os.path.join(tmp, os.path.basename(path))
+        writer = torch._C.PyTorchFileWriter(copy)
+        for name in reader.get_all_records():
+            if name in versions:  # the writer adds its own at the end; keep the number
+                writer.set_min_version(int(reader.get_record(name).decode()))
+            elif not name.endswith(".debug_pkl"):
+                data = reader.get_record(name)
+                writer.write_record(name, data, len(data))
+        writer.write_end_of_file()
+        del writer  # closes the file
+        shutil.move(copy, path)
 
 
 def parameter_bytes(model):

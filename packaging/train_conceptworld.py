@@ -17,7 +17,6 @@ import csv
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,30 +107,6 @@ def spurious_report(model, test_x, test_y, marked, watermark_class):
     }
 
 
-def strip_debug_records(path):
-    """Rewrites a TorchScript archive without its *.debug_pkl records.
-
-    They map the scripted code back to the Python files it came from, by absolute path (this
-    checkout, and the temporary file the exporter writes its wrapper to); loading and running
-    the model do not need them, and a shipped file should not name the machine it was built on.
-    """
-    reader = torch._C.PyTorchFileReader(path)
-    versions = ("version", ".data/version")
-    with tempfile.TemporaryDirectory() as tmp:
-        # The writer names the archive's top folder after the file, so keep the file name.
-        copy = os.path.join(tmp, os.path.basename(path))
-        writer = torch._C.PyTorchFileWriter(copy)
-        for name in reader.get_all_records():
-            if name in versions:  # the writer adds its own at the end; keep the number
-                writer.set_min_version(int(reader.get_record(name).decode()))
-            elif not name.endswith(".debug_pkl"):
-                data = reader.get_record(name)
-                writer.write_record(name, data, len(data))
-        writer.write_end_of_file()
-        del writer  # closes the file
-        shutil.move(copy, path)
-
-
 def prepare(args, tmp):
     """Train and test folders: --data, or both splits written by the CLI into `tmp`."""
     if args.data:
@@ -201,7 +176,6 @@ def export(model, d, r, out):
              "dataset": info["fingerprint"]}
     export_model.export_model(model, LAYERS, out, spec, info["classes"], name="ConceptWorld CNN",
                               extra=extra)
-    strip_debug_records(out)
 
 
 def main(argv=None):
