@@ -79,6 +79,9 @@ ActivationCache::ActivationCache(const std::string& dir) : mDir(dir) {
                     "cache.json). Run `conceptscope-cli extract` to create it.");
   mKey = meta.value("key", "");
   mLayer = meta.value("layer", "");
+  mModelPath = meta.value("model", "");
+  auto input = meta.value("input_size", std::vector<int>{});
+  if (input.size() == 2) mInputHeight = input[0], mInputWidth = input[1];
   mFiles = readLines(dir + "/files.txt");
   mClasses = readLines(dir + "/classes.txt");
   mLabelClasses = readLines(dir + "/label_classes.txt");

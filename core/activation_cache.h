@@ -44,6 +44,11 @@ class ActivationCache {
   const std::string& dir() const { return mDir; }
   const std::string& key() const { return mKey; }
   const std::string& layer() const { return mLayer; }
+  // The model file the activations came from, as recorded at extraction (may have moved since).
+  const std::string& modelPath() const { return mModelPath; }
+  // The network's input size (0 for caches written before it was recorded).
+  int inputHeight() const { return mInputHeight; }
+  int inputWidth() const { return mInputWidth; }
   size_t size() const { return mFiles.size(); }
   const std::vector<std::string>& files() const { return mFiles; }
   const std::vector<std::string>& classes() const { return mClasses; }
@@ -55,7 +60,8 @@ class ActivationCache {
   int64_t label(size_t i) const;
 
  private:
-  std::string mDir, mKey, mLayer;
+  std::string mDir, mKey, mLayer, mModelPath;
+  int mInputHeight = 0, mInputWidth = 0;
   std::vector<std::string> mFiles, mClasses, mLabelClasses;
   std::vector<SkippedFile> mSkipped;
   std::unique_ptr<NpyMap> mActivations, mLogits, mPredictions, mLabels;

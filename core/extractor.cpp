@@ -92,6 +92,7 @@ void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const st
       {"shape", {rows, layer.channels, layer.height, layer.width}},
       {"dtype", r.float16 ? "float16" : "float32"}, {"source", r.source->description()},
       {"preprocessing", describePreprocessing(r.model->meta().input)},
+      {"input_size", {r.model->meta().input.height, r.model->meta().input.width}},
       {"images", rows}, {"seconds", seconds}};
   std::ofstream(dir + "/cache.json") << j.dump(2) << '\n';
 }

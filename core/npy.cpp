@@ -104,7 +104,7 @@ void NpyWriter::finish(size_t rows) {
   mFd = -1;
 }
 
-NpyMap::NpyMap(const std::string& path) {
+NpyMap::NpyMap(const std::string& path) : mPath(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw UserError(path + ": cannot be opened (" + std::strerror(errno) + ").");
   struct stat st {};

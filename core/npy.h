@@ -15,6 +15,7 @@ inline const char* float16 = "<f2";
 inline const char* int64 = "<i8";
 inline const char* int32 = "<i4";
 inline const char* uint8 = "|u1";
+inline const char* boolean = "|b1";  // numpy bool: one byte, 0 or 1
 size_t itemSize(const std::string& descr);
 }  // namespace npy
 
@@ -47,6 +48,7 @@ class NpyMap {
   NpyMap(const NpyMap&) = delete;
   NpyMap& operator=(const NpyMap&) = delete;
 
+  const std::string& path() const { return mPath; }
   const std::string& descr() const { return mDescr; }
   const std::vector<size_t>& shape() const { return mShape; }
   size_t rows() const { return mShape.empty() ? 1 : mShape[0]; }
@@ -57,7 +59,7 @@ class NpyMap {
  private:
   void parseHeader(const std::string& path);
 
-  std::string mDescr;
+  std::string mPath, mDescr;
   std::vector<size_t> mShape;
   size_t mRowBytes = 0, mMapBytes = 0;
   void* mMap = nullptr;

@@ -9,6 +9,7 @@
 #include "arguments.h"
 #include "commands.h"
 #include "concepts/concept_method.h"
+#include "concepts/concept_report.h"
 #include "concepts/head_module.h"
 #include "stopwatch.h"
 #include "tensor_io.h"
@@ -19,7 +20,9 @@ namespace {
 
 struct Input {
   at::Tensor activations;
-  std::string layer, source;
+  std::string layer, source, model;
+  std::vector<std::string> classes;
+  int inputHeight = 0, inputWidth = 0;
 };
 
 Input readInput(const Arguments& a) {
@@ -32,6 +35,10 @@ Input readInput(const Arguments& a) {
     ActivationCache cache(a.value("cache"));
     if (in.layer.empty()) in.layer = cache.layer();
     in.source = a.value("cache") + "/activations.npy";
+    in.model = cache.modelPath();
+    in.classes = cache.classes();
+    in.inputHeight = cache.inputHeight();
+    in.inputWidth = cache.inputWidth();
   } else {
     in.source = a.value("activations");
   }
@@ -39,27 +46,28 @@ Input readInput(const Arguments& a) {
   return in;
 }
 
-nlohmann::json conceptTable(const ConceptBasis& basis, const at::Tensor& activations) {
-  auto scores = conceptScores(basis, patchesOf(activations));
-  auto present = scores.gt(0);
-  auto fraction = present.to(at::kDouble).mean(0);
-  nlohmann::json list = nlohmann::json::array();
-  for (int i = 0; i < basis.concepts(); ++i) {
-    auto mine = scores.select(1, i).masked_select(present.select(1, i));
-    list.push_back({{"index", i},
-                    {"fraction_present", fraction[i].item<double>()},
-                    {"mean_score_when_present",
-                     mine.numel() ? mine.mean().item<double>() : 0.0},
-                    {"decoder_norm", basis.decoders[i].norm().item<double>()}});
-  }
-  return list;
+// The head for influence: --head, else the model the cache was extracted with (if still there).
+HeadFunction headFor(const Arguments& a, const Input& in) {
+  if (a.has("head")) return loadHeadModule(a.value("head"), in.layer);
+  if (!in.model.empty() && std::filesystem::is_regular_file(in.model))
+    return loadHeadModule(in.model, in.layer);
+  return {};
+}
+
+std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
+                                    const at::Tensor& activations) {
+  if (!in.classes.empty() || !head) return in.classes;
+  std::vector<std::string> names;
+  int64_t k = head(activations.slice(0, 0, 1)).size(1);
+  for (int64_t i = 0; i < k; ++i) names.push_back("class " + std::to_string(i));
+  return names;
 }
 
 }  // namespace
 
 int runDiscover(const std::vector<std::string>& args) {
   Arguments a(args, {"activations", "cache", "head", "layer", "concepts", "method", "preset",
-                     "seed", "out"},
+                     "seed", "out", "top", "influence-images"},
               {"quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the concepts.");
   if (!a.has("concepts")) throw UserError("give --concepts I, the number of concepts to find.");
@@ -69,7 +77,7 @@ int runDiscover(const std::vector<std::string>& args) {
   options.concepts = static_cast<int>(a.count("concepts", 8));
   options.seed = a.count("seed", 0);
   options.preset = a.value("preset", "quick");
-  if (a.has("head")) options.head = loadHeadModule(a.value("head"), in.layer);
+  options.head = headFor(a, in);
   TerminalProgress bar(!a.has("quiet"));
   options.progress = std::ref(bar);
   installInterruptHandler(options.cancel);
@@ -80,13 +88,29 @@ int runDiscover(const std::vector<std::string>& args) {
   writeNpyTensor(out + "/decoders.npy", basis.decoders);
   writeNpyTensor(out + "/biases.npy", basis.biases);
   writeNpyTensor(out + "/encoders.npy", basis.encoders);
+  ReportOptions report;
+  report.topPatches = static_cast<int>(a.count("top", 64));
+  report.influenceImages = static_cast<int>(a.count("influence-images", 256));
+  report.seed = options.seed;
+  report.progress = options.progress;
+  report.cancel = options.cancel;
+  NpyMap activations(in.source);
+  auto summary = summariseConcepts(basis, activations, classNames(in, options.head, in.activations),
+                                   options.head, report);
+  writeNpyTensor(out + "/image_strength.npy", summary.imageStrength);
+  const auto& shape = activations.shape();
+  PatchGeometry geometry{in.inputHeight ? in.inputHeight : int(shape[2]),
+                         in.inputWidth ? in.inputWidth : int(shape[3]), int(shape[2]),
+                         int(shape[3]), 0};
   nlohmann::json doc = {{"format", "conceptscope-concepts"}, {"version", 1},
                         {"method", method->name()}, {"preset", options.preset},
                         {"seed", options.seed}, {"activations", in.source}, {"layer", in.layer},
                         {"decoder", method->decoderMeaning()}, {"encoder", method->encoderMeaning()},
                         {"rule", "concept i is present at patch x when decoders[i].x - biases[i] > 0"},
-                        {"seconds", clock.seconds()},
-                        {"concepts", conceptTable(basis, in.activations)}};
+                        {"seconds", clock.seconds()}, {"classes", summary.classes},
+                        {"influence_images", summary.influenceImages},
+                        {"significance_threshold", summary.significanceThreshold},
+                        {"concepts", conceptsToJson(summary, geometry)}};
   std::ofstream(out + "/concepts.json") << doc.dump(2) << "\n";
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out
             << " in " << clock.seconds() << " s\n";

@@ -23,10 +23,17 @@ const char kUsage[] =
     "           class probabilities per image, as tab-separated lines, and the accuracy\n"
     "  discover --activations A.npy | --cache DIR  --concepts I [--head H.pt] [--layer L]\n"
     "           [--method eddp|pca|nmf|kmeans|spherical-kmeans|sae] [--preset quick|paper]\n"
-    "           [--seed S] --out DIR\n"
+    "           [--seed S] [--top K] [--influence-images N] --out DIR\n"
     "           concept directions: decoders.npy, biases.npy, encoders.npy, concepts.json\n"
+    "           (fractions, influence per class with p-values, top patches), image_strength.npy\n"
     "  conceptworld --split train|test [--count N] [--seed S] [--no-watermark] --out DIR\n"
     "           writes the synthetic ConceptWorld images, concept masks and concepts.csv\n"
+    "  label    --scores S.npy --labels Y.npy --names names.txt --out labels.json\n"
+    "           [--length L] [--beam B] [--min-fraction f] [--max-fraction f]\n"
+    "           [--mode positive|negative] [--pool P] [--threads T] [--quiet]\n"
+    "           INVERT: the best B formulas of <= L concepts (default 3 and 3) for each column\n"
+    "           of S (N x R float32) over the image labels Y (N x m bool) named by names.txt;\n"
+    "           fractions bound the formula's share of images (default 0 to 0.5)\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
@@ -47,6 +54,7 @@ int main(int argc, char** argv) {
     if (command == "predict") return cs::cli::runPredict(args);
     if (command == "discover") return cs::cli::runDiscover(args);
     if (command == "conceptworld") return cs::cli::runConceptWorld(args);
+    if (command == "label") return cs::cli::runLabel(args);
     std::fprintf(stderr, "conceptscope-cli: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const cs::Cancelled&) {

@@ -16,6 +16,19 @@ struct TopPatch {
   float score = 0;    // w_i . x - b_i
 };
 
+// Merges chunks of patch scores into the best k per concept.
+class TopPatchCollector {
+ public:
+  TopPatchCollector(int concepts, int k, int mapHeight, int mapWidth);
+  // scores: P x I for the patches of whole images, the first belonging to image `firstImage`.
+  void add(const at::Tensor& scores, int64_t firstImage);
+  std::vector<std::vector<TopPatch>> result() const;  // per concept, decreasing score
+
+ private:
+  int mConcepts, mK, mHeight, mWidth;
+  at::Tensor mScores, mIndex;  // k' x I, patch indices over the dataset
+};
+
 // Returns, per concept, up to k patches in decreasing score. Reports progress and can be
 // cancelled between chunks.
 std::vector<std::vector<TopPatch>> topPatches(const ConceptBasis& basis, const NpyMap& activations,

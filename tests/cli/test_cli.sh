@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end checks of conceptscope-cli: info, extract (demo and an image folder), the cache
-# read back with numpy, reuse, predict, and clear failures on bad input.
+# read back with numpy, reuse, label (INVERT) checked with scipy, predict, and clear failures on
+# bad input.
 # Usage: test_cli.sh CLI OUTDIR   (CONCEPTSCOPE_TEST_MODELS = folder of the test models)
 set -u
 CLI=$1
@@ -89,6 +90,75 @@ expect_in "spherical-kmeans" "$OUT/method.err"
 "$CLI" conceptworld --split test --count 20 --out "$OUT/cw" --quiet 2> "$OUT/cw_err.txt" \
   && fail "conceptworld overwrote a folder"
 expect_in "not an empty folder" "$OUT/cw_err.txt"
+
+# label (INVERT) on generated scores and labels; every reported number rechecked with scipy
+L=$OUT/label
+mkdir -p "$L"
+$PY - "$L" <<'PYEOF' || fail "could not generate the label inputs"
+import sys, numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(0)
+n = 600
+names = ["strap", "sandal", "heel", "sneaker", "lace", "bag"]
+y = rng.random((n, 6)) < [0.3, 0.3, 0.2, 0.3, 0.25, 0.15]
+planted = (y[:, 1] & ~y[:, 3]) | y[:, 5]  # (sandal AND NOT sneaker) OR bag
+s = np.stack([planted + rng.random(n), np.round(rng.random(n) * 4), -(y[:, 2] + rng.random(n))], 1)
+np.save(d + "/scores.npy", s.astype(np.float32))
+np.save(d + "/scores_f64.npy", s)
+np.save(d + "/labels.npy", y)
+np.save(d + "/labels_u8.npy", y.astype(np.uint8))
+open(d + "/names.txt", "w").write("\n".join(names) + "\n")
+open(d + "/names5.txt", "w").write("\n".join(names[:5]) + "\n")
+PYEOF
+"$CLI" label --scores "$L/scores.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --length 3 --beam 4 --out "$L/positive.json" --quiet > "$L/label.txt" || fail "label exited $?"
+expect_in "labeled 3 representations" "$L/label.txt"
+"$CLI" label --scores "$L/scores.npy" --labels "$L/labels_u8.npy" --names "$L/names.txt" \
+  --length 3 --beam 4 --mode negative --min-fraction 0.05 --max-fraction 0.4 \
+  --out "$L/negative.json" --quiet > /dev/null || fail "label --mode negative exited $?"
+$PY - "$L" <<'PYEOF' || fail "scipy checks of label"
+import sys, json, re, numpy as np
+from scipy.stats import mannwhitneyu
+d = sys.argv[1]
+s, y = np.load(d + "/scores.npy"), np.load(d + "/labels.npy")
+names = open(d + "/names.txt").read().split()
+def holds(formula):  # the text parenthesises wherever AND and OR meet, so Python's & | agree
+    expr = re.sub(r"\bNOT ", "~", formula.replace(" AND ", " & ").replace(" OR ", " | "))
+    return eval(expr, {}, {name: y[:, j] for j, name in enumerate(names)})
+for path, low, bounds in (("positive", False, (0, 0.5)), ("negative", True, (0.05, 0.4))):
+    doc = json.load(open(f"{d}/{path}.json"))
+    reps = doc["representations"]
+    assert len(reps) == 3 and doc["images"] == 600 and doc["concepts"] == 6
+    for rep in reps:
+        a, fs = s[:, rep["index"]], rep["formulas"]
+        assert 1 <= len(fs) <= 4, fs
+        aucs = [f["auc"] for f in fs]
+        assert aucs == sorted(aucs, reverse=not low), aucs
+        for f in fs:
+            m = holds(f["formula"])
+            assert f["positives"] == m.sum() and abs(f["fraction"] - m.mean()) < 1e-12, f
+            assert bounds[0] <= f["fraction"] <= bounds[1] and 1 <= f["length"] <= 3, f
+            u, p = mannwhitneyu(a[m], a[~m], use_continuity=True, method="asymptotic")
+            assert abs(f["auc"] - u / (m.sum() * (~m).sum())) < 1e-9, (f, u)
+            assert abs(f["p_value"] - p) <= 1e-9 * p, (f, p)
+    best = [rep["formulas"][0] for rep in reps]
+    print(path, [(b["formula"], round(b["auc"], 4)) for b in best])
+    if not low:
+        assert best[0]["auc"] == 1.0 and (holds(best[0]["formula"]) ==
+                                          ((y[:, 1] & ~y[:, 3]) | y[:, 5])).all(), best[0]
+    else:
+        assert best[2]["formula"] == "heel" and best[2]["auc"] == 0.0, best[2]
+PYEOF
+"$CLI" label --scores "$L/scores.npy" --labels "$L/labels.npy" --names "$L/names5.txt" \
+  --out "$L/x.json" 2> "$L/names.err"; code=$?
+[ $code -eq 1 ] || fail "a names count mismatch should exit 1, got $code"
+expect_in "names5.txt has 5 names" "$L/names.err"
+"$CLI" label --scores "$L/scores_f64.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --out "$L/x.json" 2> "$L/dtype.err"; code=$?
+[ $code -eq 1 ] || fail "float64 scores should exit 1, got $code"
+expect_in "astype(np.float32)" "$L/dtype.err"
+"$CLI" label --scores "$L/scores.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --mode sideways --out "$L/x.json" 2> /dev/null; [ $? -eq 1 ] || fail "bad --mode should exit 1"
 
 # predict
 "$CLI" predict --demo --limit 200 --quiet > "$OUT/pred.tsv" 2> "$OUT/pred.err" || fail "predict exited $?"

@@ -1,0 +1,160 @@
+#include "concept_report.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "influence.h"
+#include "stopwatch.h"
+#include "tensor_io.h"
+
+namespace cs {
+namespace {
+
+// Keeps the best patch of each image only, so a concept's gallery shows different images.
+std::vector<TopPatch> onePerImage(const std::vector<TopPatch>& patches, size_t k) {
+  std::vector<TopPatch> out;
+  std::vector<int64_t> seen;
+  for (const TopPatch& p : patches) {
+    if (std::find(seen.begin(), seen.end(), p.image) != seen.end()) continue;
+    seen.push_back(p.image);
+    out.push_back(p);
+    if (out.size() == k) break;
+  }
+  return out;
+}
+
+void checkFits(const ConceptBasis& basis, const NpyMap& activations) {
+  const auto& shape = activations.shape();
+  if (shape.size() != 4 || int64_t(shape[1]) != basis.channels())
+    throw UserError("the concepts have " + std::to_string(basis.channels()) +
+                    " channels but the activations in " + activations.path() +
+                    " do not: use concepts discovered at the same layer");
+}
+
+// Evenly spaced sample of at most `count` images, stacked: n x C x h x w.
+at::Tensor sampleImages(const NpyMap& activations, int count) {
+  size_t n = activations.shape()[0], take = std::min<size_t>(n, size_t(std::max(count, 0)));
+  std::vector<at::Tensor> rows;
+  for (size_t j = 0; j < take; ++j) rows.push_back(npyRows(activations, j * n / take, 1));
+  return rows.empty() ? at::Tensor() : torch::cat(rows);
+}
+
+void addInfluence(ConceptReport& r, const ConceptBasis& basis, const NpyMap& activations,
+                  const HeadFunction& head, const ReportOptions& o) {
+  auto z = sampleImages(activations, o.influenceImages);
+  if (!z.defined()) return;
+  InfluenceOptions io;
+  io.randomDirections = o.randomDirections;
+  io.seed = o.seed;
+  io.progress = o.progress;
+  io.cancel = o.cancel;
+  auto inf = conceptInfluence(head, basis, z, io);
+  r.significanceThreshold = inf.threshold;
+  r.influenceImages = int(z.size(0));
+  for (int i = 0; i < basis.concepts(); ++i) {
+    auto& c = r.concepts[size_t(i)];
+    for (int64_t k = 0; k < inf.influence.size(1); ++k) {
+      c.influence.push_back(inf.influence[i][k].item<float>());
+      c.pValues.push_back(inf.pValues[i][k].item<float>());
+      c.significant.push_back(inf.significant[i][k].item<bool>());
+    }
+  }
+}
+
+}  // namespace
+
+ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activations,
+                                const std::vector<std::string>& classes, const HeadFunction& head,
+                                const ReportOptions& o) {
+  checkFits(basis, activations);
+  torch::NoGradGuard noGrad;
+  const auto& shape = activations.shape();
+  const int64_t n = int64_t(shape[0]), h = int64_t(shape[2]), w = int64_t(shape[3]);
+  const int concepts = basis.concepts();
+  auto decoders = basis.decoders.to(torch::kCPU, torch::kFloat);
+  auto biases = basis.biases.to(torch::kCPU, torch::kFloat);
+  // Several patches per image can top a concept; collect more and keep one per image.
+  TopPatchCollector top(concepts, o.topPatches * 4, int(h), int(w));
+  auto present = torch::zeros({concepts}, torch::kDouble);
+  auto presentSum = torch::zeros({concepts}, torch::kDouble);
+  ConceptReport r;
+  r.classes = classes;
+  r.imageStrength = torch::empty({n, concepts});
+  const int64_t chunk = std::max<int64_t>(1, 65536 / (h * w));
+  Stopwatch clock;
+  for (int64_t start = 0; start < n; start += chunk) {
+    if (o.cancel.cancelled()) throw Cancelled();
+    int64_t count = std::min(chunk, n - start);
+    auto scores = patchesOf(npyRows(activations, size_t(start), size_t(count)))
+                      .matmul(decoders.t()) - biases;  // P x I
+    auto on = scores > 0;
+    present += on.sum(0).to(torch::kDouble);
+    presentSum += (scores * on).sum(0).to(torch::kDouble);
+    r.imageStrength.slice(0, start, start + count)
+        .copy_(std::get<0>(scores.view({count, h * w, concepts}).max(1)));
+    top.add(scores, start);
+    if (o.progress) o.progress(clock.progress("concept statistics", start + count, n));
+  }
+  auto imagesWith = (r.imageStrength > 0).sum(0).to(torch::kDouble);
+  auto best = top.result();
+  r.concepts.resize(size_t(concepts));
+  for (int i = 0; i < concepts; ++i) {
+    auto& c = r.concepts[size_t(i)];
+    double p = present[i].item<double>();
+    c.patchFraction = p / double(std::max<int64_t>(1, n * h * w));
+    c.imageFraction = imagesWith[i].item<double>() / double(std::max<int64_t>(1, n));
+    c.meanScoreWhenPresent = p > 0 ? presentSum[i].item<double>() / p : 0.0;
+    c.top = onePerImage(best[size_t(i)], size_t(o.topPatches));
+  }
+  if (head && o.influenceImages > 0) addInfluence(r, basis, activations, head, o);
+  return r;
+}
+
+nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geometry) {
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t i = 0; i < r.concepts.size(); ++i) {
+    const ConceptSummary& c = r.concepts[i];
+    nlohmann::json influence = nlohmann::json::array();
+    for (size_t k = 0; k < c.influence.size(); ++k)
+      influence.push_back({{"class", k < r.classes.size() ? r.classes[k] : std::to_string(k)},
+                           {"change", c.influence[k]}, {"p_value", c.pValues[k]},
+                           {"significant", bool(c.significant[k])}});
+    nlohmann::json top = nlohmann::json::array();
+    for (const TopPatch& p : c.top) {
+      cv::Rect b = geometry.box(p.row, p.col);
+      top.push_back({{"image", p.image}, {"row", p.row}, {"col", p.col}, {"score", p.score},
+                     {"box", {b.x, b.y, b.width, b.height}}});
+    }
+    list.push_back({{"index", i}, {"fraction_present", c.patchFraction},
+                    {"image_fraction", c.imageFraction},
+                    {"mean_score_when_present", c.meanScoreWhenPresent},
+                    {"influence", influence}, {"top_patches", top}});
+  }
+  return list;
+}
+
+ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std::string>& classes) {
+  ConceptReport r;
+  r.classes = classes;
+  for (const auto& item : list) {
+    ConceptSummary c;
+    c.patchFraction = item.value("fraction_present", 0.0);
+    c.imageFraction = item.value("image_fraction", 0.0);
+    c.meanScoreWhenPresent = item.value("mean_score_when_present", 0.0);
+    for (const auto& inf : item.value("influence", nlohmann::json::array())) {
+      c.influence.push_back(inf.value("change", 0.0f));
+      c.pValues.push_back(inf.value("p_value", 1.0f));
+      c.significant.push_back(inf.value("significant", false));
+    }
+    for (const auto& p : item.value("top_patches", nlohmann::json::array()))
+      c.top.push_back({p.value("image", int64_t(0)), p.value("row", 0), p.value("col", 0),
+                       p.value("score", 0.0f)});
+    r.concepts.push_back(std::move(c));
+  }
+  return r;
+}
+
+}  // namespace cs

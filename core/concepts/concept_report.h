@@ -1,0 +1,56 @@
+#pragma once
+// Everything the app shows about a set of concepts over an activation cache, computed in one
+// streaming pass (plus a sampled influence test): how often each concept fires, its strength
+// per image, its top patches over the whole dataset and its influence on every class
+// (METHODS.md 1.6). The CLI writes it to concepts.json; the GUI keeps it in the project.
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json_fwd.hpp>
+
+#include "activation_cache.h"
+#include "concept_maps.h"
+#include "concept_method.h"
+#include "top_patches.h"
+
+namespace cs {
+
+struct ConceptSummary {
+  double patchFraction = 0;   // patches where w_i . x - b_i > 0
+  double imageFraction = 0;   // images where it is present somewhere
+  double meanScoreWhenPresent = 0;
+  std::vector<float> influence, pValues;  // per class; empty without a head
+  std::vector<bool> significant;          // p <= Bonferroni threshold
+  std::vector<TopPatch> top;              // best patches, at most one per image
+};
+
+struct ConceptReport {
+  std::vector<std::string> classes;
+  double significanceThreshold = 0;
+  int influenceImages = 0;     // size of the sample the influence test used
+  at::Tensor imageStrength;    // N x I: per image, the maximum of w_i . x - b_i over positions
+  std::vector<ConceptSummary> concepts;
+};
+
+struct ReportOptions {
+  int topPatches = 64;
+  int influenceImages = 256;  // evenly spaced over the cache; 0 skips influence
+  int randomDirections = 100;
+  uint64_t seed = 0;
+  ProgressSink progress;
+  CancelToken cancel;
+};
+
+// activations: N x C x h x w (a cache's activations.npy); classes name the head's outputs.
+// `head` may be empty (no influence). Throws UserError when the basis does not fit.
+ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activations,
+                                const std::vector<std::string>& classes, const HeadFunction& head,
+                                const ReportOptions& options = {});
+
+// JSON array of concepts (fractions, influence per class with p-values, top patches with their
+// boxes in the input image under `geometry`), and back.
+nlohmann::json conceptsToJson(const ConceptReport& report, const PatchGeometry& geometry);
+ConceptReport conceptsFromJson(const nlohmann::json& concepts, const std::vector<std::string>& classes);
+
+}  // namespace cs
