@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "fashion_mnist.h"
 #include "progress.h"
@@ -19,16 +20,25 @@ fs::path executableDir() {
 }
 }  // namespace
 
-std::string demoModelPath() {
-  if (const char* env = std::getenv("CONCEPTSCOPE_DEMO_MODEL"); env && *env) return env;
-  const char* file = "fashion_cnn.pt";
+namespace {
+std::string findDemoFile(const char* file, const char* trainer) {
   std::vector<fs::path> candidates{executableDir() / "../share/conceptscope/demo" / file,
                                    fs::path(CONCEPTSCOPE_SOURCE_DIR) / "resources/demo" / file};
   for (const auto& c : candidates)
     if (fs::exists(c)) return fs::weakly_canonical(c).string();
-  throw UserError("the demo model fashion_cnn.pt was not found (looked in " +
+  throw UserError(std::string("the demo model ") + file + " was not found (looked in " +
                   candidates[0].string() + " and " + candidates[1].string() +
-                  "); set CONCEPTSCOPE_DEMO_MODEL or rebuild it with packaging/train_demo.py.");
+                  "); rebuild it with packaging/" + trainer + ".");
+}
+}  // namespace
+
+std::string demoModelPath() {
+  if (const char* env = std::getenv("CONCEPTSCOPE_DEMO_MODEL"); env && *env) return env;
+  return findDemoFile("fashion_cnn.pt", "train_demo.py (or set CONCEPTSCOPE_DEMO_MODEL)");
+}
+
+std::string conceptWorldModelPath() {
+  return findDemoFile("conceptworld_cnn.pt", "train_conceptworld.py");
 }
 
 ImageSourcePtr demoImages() {

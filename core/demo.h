@@ -10,6 +10,9 @@ namespace cs {
 // Path of fashion_cnn.pt: $CONCEPTSCOPE_DEMO_MODEL, else next to the installed program
 // (../share/conceptscope/demo), else the source tree it was built from. Throws UserError.
 std::string demoModelPath();
+// The second demo: the CNN trained on ConceptWorld with a watermark shortcut
+// (packaging/train_conceptworld.py), found like fashion_cnn.pt. Throws UserError.
+std::string conceptWorldModelPath();
 // The Fashion-MNIST test split (10,000 images).
 ImageSourcePtr demoImages();
 

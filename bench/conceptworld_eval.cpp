@@ -1,0 +1,110 @@
+// Concept discovery against ConceptWorld's ground truth: for EDDP and every baseline, Network
+// Dissection IoU of each detector with the 16 concept masks, S1 and S2 (METHODS.md 1.7), and the
+// watermark scenario (find the watermark concept, its influence on the class it was tied to in
+// training, accuracy on watermarked images before/after switching it off).
+// usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
+//                          [--methods eddp,pca,...] [--preset quick] [--seed S] [--work DIR]
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "concept_model.h"
+#include "concepts/concept_method.h"
+#include "concepts/head_module.h"
+#include "conceptworld_eval.h"
+#include "demo.h"
+#include "extractor.h"
+#include "stopwatch.h"
+#include "tensor_io.h"
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+cs::ActivationCache extract(std::shared_ptr<const cs::ConceptModel> model,
+                            const cs::ConceptWorldSpec& spec, const std::string& layer,
+                            const std::string& dir) {
+  cs::ExtractionRequest r;
+  r.model = model;
+  r.source = std::make_shared<cs::ConceptWorld>(spec);
+  r.layer = layer;
+  r.outDir = dir;
+  return cs::ActivationCache(cs::extractActivations(r).dir);
+}
+
+void printDissection(const std::vector<std::string>& concepts, const cs::Dissection::Result& d) {
+  std::printf("  S1 %.2f  S2 %.2f   best detector IoU per concept:", d.s1, d.s2);
+  for (size_t c = 0; c < concepts.size(); ++c) {
+    int best = d.bestDetectorFor(int(c));
+    std::printf(" %s %.2f", concepts[c].c_str(),
+                best < 0 ? 0.0 : d.iou[best][int64_t(c)].item<float>());
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> opt{{"--model", ""}, {"--layer", "block4"},
+                                         {"--count", "1000"}, {"--concepts", "32"},
+                                         {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},
+                                         {"--preset", "quick"}, {"--seed", "0"}, {"--work", ""}};
+  for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
+  try {
+    cs::configureTorchThreads();
+    std::string modelPath = opt["--model"].empty() ? cs::conceptWorldModelPath() : opt["--model"];
+    auto model = cs::ConceptModel::load(modelPath);
+    std::string work = opt["--work"].empty()
+                           ? (std::filesystem::temp_directory_path() / "conceptworld-eval").string()
+                           : opt["--work"];
+    cs::ConceptWorldSpec mixed = cs::conceptWorldDefaults(cs::ConceptWorldSpec::Test);
+    mixed.count = std::stoul(opt["--count"]);
+    cs::ConceptWorldSpec marked = mixed, clean = mixed;
+    marked.testRate = 1.0;
+    clean.watermark = false;
+    const std::string layer = opt["--layer"];
+    auto mixedCache = extract(model, mixed, layer, work + "/mixed");
+    auto markedCache = extract(model, marked, layer, work + "/marked");
+    auto cleanCache = extract(model, clean, layer, work + "/clean");
+    cs::ConceptWorld world(mixed);
+    auto head = cs::loadHeadModule(modelPath, model->layer(layer).name);
+    auto activations = cs::readNpyTensor(mixedCache.dir() + "/activations.npy");
+    const auto& shape = mixedCache.activations().shape();
+    std::printf("ConceptWorld test split, %zu images (half watermarked), layer %s (%zu x %zu x %zu)\n",
+                mixed.count, layer.c_str(), shape[1], shape[2], shape[3]);
+    for (const auto& name : split(opt["--methods"])) {
+      cs::FitOptions o;
+      o.concepts = std::stoi(opt["--concepts"]);
+      o.seed = std::stoull(opt["--seed"]);
+      o.preset = opt["--preset"];
+      o.head = head;
+      cs::Stopwatch clock;
+      auto basis = cs::makeConceptMethod(name)->fit(activations, o);
+      double fitSeconds = clock.seconds();
+      auto d = cs::dissectConceptWorld(world, basis, mixedCache);
+      auto w = cs::studyWatermark(world, basis, head, d, markedCache, cleanCache);
+      std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
+      printDissection(world.conceptNames(), d);
+      std::printf("  watermark: concept %d, IoU %.2f, influence on %s %+.4f (p %.2g%s); "
+                  "accuracy on watermarked images of other classes %.3f -> %.3f (%lld images, "
+                  "%.3f without the mark); "
+                  "clean %s %.3f -> %.3f\n",
+                  w.detector, w.iou, world.classNames()[size_t(mixed.watermarkClass)].c_str(),
+                  w.influence, w.pValue, w.significant ? ", significant" : "", w.accuracyBefore,
+                  w.accuracyAfter, static_cast<long long>(w.images), w.cleanAccuracy,
+                  world.classNames()[size_t(mixed.watermarkClass)].c_str(),
+                  w.cleanClassAccuracyBefore, w.cleanClassAccuracyAfter);
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "conceptworld_eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

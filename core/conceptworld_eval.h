@@ -1,0 +1,44 @@
+#pragma once
+// Scoring discovered concepts against ConceptWorld's ground truth (issue: "prove it on data whose
+// true concepts are known"): Network-Dissection IoU of every detector against the concept masks
+// with S1/S2 (METHODS.md 1.7), and the paper's model-correction scenario, where a spurious
+// watermark drives one class and switching its concept off should restore accuracy.
+#include <string>
+#include <vector>
+
+#include "activation_cache.h"
+#include "concepts/concept_method.h"
+#include "concepts/dissection.h"
+#include "conceptworld.h"
+
+namespace cs {
+
+// Rows of `cache` must be the images of `world` in order (an extraction of the whole world).
+// Renders every image's masks once (64 images at a time). Throws UserError when sizes disagree.
+Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptBasis& basis,
+                                       const ActivationCache& cache,
+                                       const ProgressSink& progress = {},
+                                       const CancelToken& cancel = {});
+
+struct WatermarkStudy {
+  int detector = -1;          // the concept best matching the watermark mask
+  double iou = 0;             // its dissection IoU with the watermark
+  double influence = 0;       // its mean change of p(watermark class) (METHODS 1.6)
+  double pValue = 1;
+  bool significant = false;   // after Bonferroni over concepts x classes
+  // Accuracy on watermarked images whose true class is not the watermark class, before and
+  // after switching the detector's concept off (toggle-off rule, strength -1).
+  double accuracyBefore = 0, accuracyAfter = 0;
+  int64_t images = 0;
+  double cleanAccuracy = 0;  // the same images without the watermark: what recovery aims at
+  // The same edit on clean images of the watermark class: accuracy must not collapse.
+  double cleanClassAccuracyBefore = 0, cleanClassAccuracyAfter = 0;
+};
+
+// `watermarked`: extraction of a world whose test images all carry the watermark (testRate 1);
+// `clean`: the same images without it (watermark off). `dissection` comes from either.
+WatermarkStudy studyWatermark(const ConceptWorld& world, const ConceptBasis& basis,
+                              const HeadFunction& head, const Dissection::Result& dissection,
+                              const ActivationCache& watermarked, const ActivationCache& clean);
+
+}  // namespace cs
