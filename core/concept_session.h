@@ -1,0 +1,116 @@
+#pragma once
+// What the GUI works with once concepts exist: one activation cache, one concept basis and its
+// report, and the model's head for live counterfactuals. Torch stays behind this header (pimpl)
+// so the app and ui layers compile without LibTorch's headers.
+//
+// Files of a concept set (what `conceptscope-cli discover` writes and the GUI saves):
+//   decoders.npy, biases.npy, encoders.npy, concepts.json, image_strength.npy
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "activation_cache.h"
+#include "concept_model.h"
+#include "image_source.h"
+#include "progress.h"
+
+namespace cs {
+
+struct TopPatchInfo {
+  int64_t image = 0;
+  int row = 0, col = 0;
+  float score = 0;
+};
+
+struct ConceptInfo {
+  double patchFraction = 0, imageFraction = 0, meanScoreWhenPresent = 0;
+  std::vector<float> influence, pValues;  // per class (empty when unknown)
+  std::vector<bool> significant;
+  std::vector<TopPatchInfo> top;
+  std::string label;                      // INVERT formula or user's name; empty when none
+};
+
+// strength -1 switches a concept off, 0 leaves it, > 0 amplifies it (METHODS.md 1.6).
+struct ConceptToggle {
+  int concept = 0;
+  double strength = -1;
+};
+
+struct DatasetEffect {
+  std::vector<int64_t> images, correctBefore, correctAfter;  // per true class (model's classes)
+  std::vector<int64_t> confusionBefore, confusionAfter;      // K x K row-major, rows = truth
+  double accuracyBefore = 0, accuracyAfter = 0;
+};
+
+struct DiscoverySettings {
+  std::string method = "eddp";
+  std::string preset = "quick";
+  int concepts = 16;
+  uint64_t seed = 0;
+};
+
+class ConceptSession {
+ public:
+  // Fits `settings` on the cache's activations with `model`'s head at the cache's layer, then
+  // summarises (top patches, influence); saves everything into `outDir`. Progress and cancel.
+  static std::shared_ptr<ConceptSession> discover(std::shared_ptr<const ConceptModel> model,
+                                                  std::shared_ptr<const ActivationCache> cache,
+                                                  const DiscoverySettings& settings,
+                                                  const std::string& outDir,
+                                                  const ProgressSink& progress = {},
+                                                  const CancelToken& cancel = {});
+  // Reopens what discover() saved. Throws UserError when the files are missing or do not fit.
+  static std::shared_ptr<ConceptSession> open(std::shared_ptr<const ConceptModel> model,
+                                              std::shared_ptr<const ActivationCache> cache,
+                                              const std::string& dir);
+  ~ConceptSession();
+
+  const ActivationCache& cache() const;
+  const std::string& dir() const;
+  const DiscoverySettings& settings() const;
+  const std::vector<std::string>& classes() const;  // the model's
+  int concepts() const;
+  const ConceptInfo& concept(int i) const;
+  void setLabel(int concept, const std::string& label);  // kept in concepts.json on save()
+  void save() const;
+
+  // Per image.
+  size_t images() const;
+  int64_t trueClass(size_t image) const;   // index into classes(), -1 when unknown
+  int64_t predictedClass(size_t image) const;
+  std::vector<float> probabilities(size_t image) const;  // softmax of the cached logits
+  std::vector<float> strengths(size_t image) const;      // I: max of w_i . x - b_i
+  // The h x w detector map w_i . x_p - b_i of one concept (row-major), > 0 where present.
+  std::vector<float> conceptMap(size_t image, int concept) const;
+  int mapHeight() const;
+  int mapWidth() const;
+  int inputHeight() const;
+  int inputWidth() const;
+  // The box of the network input a map position looks at (Network Dissection-style upsampling).
+  cv::Rect patchBox(int row, int col) const;
+  // The images the cache was made from (matched by item name); without them image() is empty.
+  void setImages(ImageSourcePtr images);
+  std::string imageName(size_t image) const;  // files.txt entry
+  // The image as the network sees it (resized and cropped to the input size), BGR or gray 8-bit;
+  // an empty Mat when the images are not available or the file became unreadable.
+  cv::Mat image(size_t image) const;
+
+  // Class probabilities of one image after the edits (fast: one head pass, see
+  // bench/counterfactual_bench).
+  std::vector<float> counterfactual(size_t image, const std::vector<ConceptToggle>& edits) const;
+  // Accuracy and confusion over the whole cache before/after the edits.
+  DatasetEffect applyToDataset(const std::vector<ConceptToggle>& edits,
+                               const ProgressSink& progress = {},
+                               const CancelToken& cancel = {}) const;
+  // Concepts that pushed `image` toward class `k`: strength-weighted influence, largest first.
+  std::vector<int> conceptsPushingTowards(size_t image, int64_t k, int count = 5) const;
+
+ private:
+  struct Impl;
+  explicit ConceptSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> d;
+};
+
+}  // namespace cs
