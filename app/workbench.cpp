@@ -1,5 +1,9 @@
 #include "workbench.h"
 
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonDocument>
 #include <utility>
 
 #include "demo.h"
@@ -17,12 +21,14 @@ Workbench::Workbench(QObject* parent)
   });
   connect(&mRunner, &JobRunner::failed, this, [this](const QString& title, const QString& msg) {
     mOnDone = {};
-    mDemoPending = false;
+    mDemoPending = mProjectPending = mProjectWantsConcepts = false;
+    mPendingImages.clear();
     Q_EMIT error(title + " failed:\n" + msg);
   });
   connect(&mRunner, &JobRunner::cancelled, this, [this] {
     mOnDone = {};
-    mDemoPending = false;
+    mDemoPending = mProjectPending = mProjectWantsConcepts = false;
+    mPendingImages.clear();
   });
 }
 
@@ -56,10 +62,12 @@ void Workbench::openModel(const QString& path) {
 void Workbench::afterModelLoaded(const QString& path, std::shared_ptr<ConceptModel> model) {
   mModel = std::move(model);
   mModelPath = path;
-  mLayer = QString::fromStdString(mModel->meta().deepestLayer().name);
+  if (!mModel->meta().findLayer(mLayer.toStdString()))
+    mLayer = QString::fromStdString(mModel->meta().deepestLayer().name);
   mCache.reset();  // activations of another model no longer apply
+  mConcepts.reset();
   Q_EMIT changed(Change::Model);
-  if (mDemoPending) openImages(QStringLiteral("fashion-mnist:test"));
+  if (!mPendingImages.isEmpty()) openImages(std::exchange(mPendingImages, {}));
   else if (mImages) extract();
 }
 
@@ -72,6 +80,7 @@ void Workbench::openImages(const QString& spec) {
                 mImages = *opened;
                 mImagesSpec = spec;
                 mCache.reset();
+                mConcepts.reset();
                 Q_EMIT changed(Change::Images);
                 if (mModel) extract();
               });
@@ -79,6 +88,9 @@ void Workbench::openImages(const QString& spec) {
 
 void Workbench::openDemo() {
   mDemoPending = true;
+  mAutoDiscover = true;
+  mPendingImages = QStringLiteral("fashion-mnist:test");
+  mLayer.clear();
   try {
     openModel(QString::fromStdString(demoModelPath()));
   } catch (const UserError& e) {
@@ -91,6 +103,7 @@ void Workbench::setLayer(const QString& layer) {
   if (layer == mLayer || !mModel) return;
   mLayer = layer;
   mCache.reset();
+  mConcepts.reset();
   Q_EMIT changed(Change::Layer);
   if (mImages) extract();
 }
@@ -113,13 +126,115 @@ void Workbench::extract() {
                 *cache = std::make_shared<ActivationCache>(result.dir);
               },
               [this, cache] {
+                if (!mCache || mCache->key() != (*cache)->key()) mConcepts.reset();
                 mCache = *cache;
-                Q_EMIT changed(Change::Activations);
-                if (mDemoPending) {
-                  mDemoPending = false;
-                  Q_EMIT demoReady();
-                }
+                afterExtraction();
               });
+}
+
+void Workbench::afterExtraction() {
+  Q_EMIT changed(Change::Activations);
+  if (mAutoDiscover || std::exchange(mProjectWantsConcepts, false)) discover(mSettings);
+  else finishPending();
+}
+
+void Workbench::finishPending() {
+  if (std::exchange(mDemoPending, false)) Q_EMIT demoReady();
+  if (std::exchange(mProjectPending, false)) Q_EMIT projectOpened(mProjectPath);
+}
+
+QString Workbench::conceptsDir(const DiscoverySettings& s) const {
+  if (!mCache) return {};
+  return QString::fromStdString(mCache->dir()) +
+         QStringLiteral("/concepts-%1-%2-%3-seed%4")
+             .arg(QString::fromStdString(s.method), QString::fromStdString(s.preset))
+             .arg(s.concepts)
+             .arg(s.seed);
+}
+
+void Workbench::discover(const DiscoverySettings& settings) {
+  if (!mCache || !mModel) {
+    Q_EMIT error(tr("Extract activations first: open a model and images."));
+    return;
+  }
+  mSettings = settings;
+  auto model = mModel;
+  auto cache = mCache;
+  std::string dir = conceptsDir(settings).toStdString();
+  auto session = std::make_shared<std::shared_ptr<ConceptSession>>();
+  bool saved = QFileInfo::exists(QString::fromStdString(dir + "/concepts.json"));
+  startIfIdle(saved ? tr("Opening concepts") : tr("Discovering %1 concepts (%2, %3)")
+                                                    .arg(settings.concepts)
+                                                    .arg(QString::fromStdString(settings.method),
+                                                         QString::fromStdString(settings.preset)),
+              [=](const ProgressSink& progress, const CancelToken& cancel) {
+                if (saved) {
+                  try {
+                    *session = ConceptSession::open(model, cache, dir);
+                    return;
+                  } catch (const UserError&) {
+                    // Unreadable or stale files: discover again below, overwriting them.
+                  }
+                }
+                *session = ConceptSession::discover(model, cache, settings, dir, progress, cancel);
+              },
+              [this, session] {
+                mConcepts = *session;
+                mConcepts->setImages(mImages);
+                Q_EMIT changed(Change::Concepts);
+                finishPending();
+              });
+}
+
+bool Workbench::saveProject(const QString& path, const QJsonObject& uiState) {
+  if (!mModel || !mImages) {
+    Q_EMIT error(tr("Nothing to save yet: open a model and images first."));
+    return false;
+  }
+  QJsonObject settings{{"method", QString::fromStdString(mSettings.method)},
+                       {"preset", QString::fromStdString(mSettings.preset)},
+                       {"concepts", mSettings.concepts},
+                       {"seed", QString::number(mSettings.seed)}};
+  QJsonObject doc{{"format", "conceptscope-project"}, {"version", 1},
+                  {"model", QFileInfo(mModelPath).absoluteFilePath()},
+                  {"images", QFileInfo::exists(mImagesSpec) ? QFileInfo(mImagesSpec).absoluteFilePath()
+                                                             : mImagesSpec},
+                  {"layer", mLayer}, {"discovery", settings},
+                  {"has_concepts", bool(mConcepts)}, {"ui", uiState}};
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+      file.write(QJsonDocument(doc).toJson()) < 0) {
+    Q_EMIT error(tr("Could not write %1: %2. Choose another folder.").arg(path, file.errorString()));
+    return false;
+  }
+  if (mConcepts) mConcepts->save();  // labels the user gave live in the concept folder
+  mProjectPath = path;
+  mUiState = uiState;
+  return true;
+}
+
+void Workbench::openProject(const QString& path) {
+  QFile file(path);
+  QJsonParseError parse{};
+  QJsonObject doc;
+  if (file.open(QIODevice::ReadOnly)) doc = QJsonDocument::fromJson(file.readAll(), &parse).object();
+  if (doc.value("format").toString() != "conceptscope-project") {
+    Q_EMIT error(tr("%1 is not a ConceptScope project (.csproj): %2")
+                     .arg(path, file.isOpen() ? parse.errorString() : file.errorString()));
+    return;
+  }
+  QJsonObject settings = doc.value("discovery").toObject();
+  mSettings.method = settings.value("method").toString("eddp").toStdString();
+  mSettings.preset = settings.value("preset").toString("quick").toStdString();
+  mSettings.concepts = settings.value("concepts").toInt(16);
+  mSettings.seed = settings.value("seed").toString("0").toULongLong();
+  mProjectPath = path;
+  mUiState = doc.value("ui").toObject();
+  mProjectPending = true;
+  mProjectWantsConcepts = doc.value("has_concepts").toBool();
+  mLayer = doc.value("layer").toString();
+  mPendingImages = doc.value("images").toString();
+  openModel(doc.value("model").toString());
 }
 
 }  // namespace cs::app

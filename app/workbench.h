@@ -3,6 +3,7 @@
 // operations on it. Widgets observe it through `changed` and call its slots; every slow step
 // runs on the JobRunner so the GUI thread never blocks. Nothing computed is dropped on an error
 // or a cancel: the previous model, images and cache stay in place.
+#include <QJsonObject>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -11,6 +12,7 @@
 
 #include "activation_cache.h"
 #include "concept_model.h"
+#include "concept_session.h"
 #include "image_source.h"
 #include "job_runner.h"
 
@@ -19,7 +21,7 @@ namespace cs::app {
 class Workbench : public QObject {
   Q_OBJECT
  public:
-  enum class Change { Model, Images, Layer, Activations };
+  enum class Change { Model, Images, Layer, Activations, Concepts };
   Q_ENUM(Change)
 
   explicit Workbench(QObject* parent = nullptr);
@@ -27,6 +29,8 @@ class Workbench : public QObject {
   std::shared_ptr<const ConceptModel> model() const { return mModel; }
   ImageSourcePtr images() const { return mImages; }
   std::shared_ptr<const ActivationCache> activations() const { return mCache; }
+  std::shared_ptr<ConceptSession> concepts() const { return mConcepts; }
+  const DiscoverySettings& discoverySettings() const { return mSettings; }
   QString modelPath() const { return mModelPath; }
   QString imagesSpec() const { return mImagesSpec; }
   QString layer() const { return mLayer; }
@@ -41,24 +45,45 @@ class Workbench : public QObject {
   void openDemo();                       // demo model + Fashion-MNIST test, then extraction
   void setLayer(const QString& layer);
   void extract();                        // of the current layer; reuses a complete cache
+  // Concepts of the current activations with `settings`; reopens them from the cache folder
+  // when this exact discovery ran before (nothing is recomputed).
+  void discover(const DiscoverySettings& settings);
+  // After every extraction, discover with the current settings (the demo, reopened projects).
+  void setAutoDiscover(bool on) { mAutoDiscover = on; }
   void cancel() { mRunner.cancel(); }
+
+  // A project: model + images + layer + discovery settings (+ the GUI's own state, opaque
+  // here). Saving writes a small JSON file; the heavy results stay in the cache folder.
+  bool saveProject(const QString& path, const QJsonObject& uiState);
+  void openProject(const QString& path);  // asynchronous; ends in changed(Concepts) or error
+  QString projectPath() const { return mProjectPath; }
+  QJsonObject projectUiState() const { return mUiState; }
+  // The folder where the concepts of `settings` on the current activations are kept.
+  QString conceptsDir(const DiscoverySettings& settings) const;
 
  Q_SIGNALS:
   void changed(cs::app::Workbench::Change what);
   void error(const QString& message);
-  // Emitted after the demo is fully loaded (model, images, activations).
+  // Emitted after the demo is fully loaded (model, images, activations, concepts).
   void demoReady();
+  void projectOpened(const QString& path);
 
  private:
   void afterModelLoaded(const QString& path, std::shared_ptr<ConceptModel> model);
+  void afterExtraction();
+  void finishPending();
   void startIfIdle(const QString& title, JobRunner::Job job, std::function<void()> onDone);
 
   JobRunner mRunner;
   std::shared_ptr<const ConceptModel> mModel;
   ImageSourcePtr mImages;
   std::shared_ptr<const ActivationCache> mCache;
-  QString mModelPath, mImagesSpec, mLayer, mCacheRoot;
-  bool mDemoPending = false;
+  std::shared_ptr<ConceptSession> mConcepts;
+  DiscoverySettings mSettings;
+  QString mModelPath, mImagesSpec, mLayer, mCacheRoot, mProjectPath, mPendingImages;
+  QJsonObject mUiState;
+  bool mDemoPending = false, mAutoDiscover = false, mProjectPending = false,
+       mProjectWantsConcepts = false;
   std::function<void()> mOnDone;  // continuation of the running job on success
 };
 

@@ -1,3 +1,4 @@
+#include <QJsonArray>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
@@ -111,4 +112,78 @@ TEST(Workbench, BusyRunnerRefusesASecondJobWithAMessage) {
   ASSERT_GE(error.count(), 1);
   EXPECT_TRUE(error.at(0).at(0).toString().contains("still running"));
   w.runner().wait();
+}
+
+namespace {
+
+bool waitFor(const std::function<bool()>& done, QObject* sender, int ms = 60000) {
+  QElapsedTimer t;
+  t.start();
+  while (!done() && t.elapsed() < ms) QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+  (void)sender;
+  return done();
+}
+
+}  // namespace
+
+TEST(Workbench, DiscoverThenSaveAndReopenTheProjectWithoutRecomputing) {
+  QTemporaryDir tmp;
+  QString project = tmp.filePath("p.csproj");
+  cs::DiscoverySettings settings{"kmeans", "quick", 3, 7};
+  std::vector<cs::TopPatchInfo> top;
+  std::vector<float> shifted;
+  {
+    Workbench w;
+    w.setCacheRoot(tmp.filePath("cache"));
+    w.openModel(QString::fromStdString(cs::test::testModel("good_rgb.pt")));
+    QSignalSpy loaded(&w, &Workbench::changed);
+    ASSERT_TRUE(loaded.wait(20000));
+    w.openImages(makeImages(tmp));
+    ASSERT_TRUE(waitForActivations(w));
+    w.discover(settings);
+    ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
+    auto session = w.concepts();
+    ASSERT_EQ(session->concepts(), 3);
+    top = session->concept(1).top;
+    EXPECT_FALSE(top.empty());
+    ASSERT_FALSE(session->image(0).empty()) << "images are not attached to the session";
+    // Amplifying every concept must move the prediction of some image.
+    auto base = session->probabilities(0);
+    bool moved = false;
+    for (int i = 0; i < 3 && !moved; ++i) {
+      shifted = session->counterfactual(0, {{i, 2.0}});
+      for (size_t k = 0; k < base.size(); ++k) moved |= std::abs(shifted[k] - base[k]) > 1e-5;
+    }
+    EXPECT_TRUE(moved);
+    session->setLabel(2, "stripes AND NOT dots");
+    ASSERT_TRUE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{2}}}));
+  }
+  Workbench w;
+  w.setCacheRoot(tmp.filePath("cache"));
+  QSignalSpy jobs(&w.runner(), &cs::app::JobRunner::started);
+  QSignalSpy opened(&w, &Workbench::projectOpened);
+  w.openProject(project);
+  ASSERT_TRUE(opened.wait(60000));
+  ASSERT_NE(w.concepts(), nullptr);
+  EXPECT_EQ(w.concepts()->concepts(), 3);
+  EXPECT_EQ(w.concepts()->concept(2).label, "stripes AND NOT dots");
+  ASSERT_EQ(w.concepts()->concept(1).top.size(), top.size());
+  EXPECT_EQ(w.concepts()->concept(1).top[0].image, top[0].image);
+  EXPECT_EQ(w.discoverySettings().seed, 7u);
+  EXPECT_EQ(w.projectUiState().value("pinned").toArray().at(0).toInt(), 2);
+  for (const auto& call : jobs) EXPECT_FALSE(call.at(0).toString().startsWith("Discovering"));
+}
+
+TEST(Workbench, BrokenProjectFileIsAClearError) {
+  QTemporaryDir tmp;
+  QFile f(tmp.filePath("bad.csproj"));
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+  f.write("{ not json");
+  f.close();
+  Workbench w;
+  QSignalSpy error(&w, &Workbench::error);
+  w.openProject(tmp.filePath("bad.csproj"));
+  ASSERT_EQ(error.size(), 1);
+  EXPECT_TRUE(error.at(0).at(0).toString().contains("bad.csproj"));
+  EXPECT_EQ(w.model(), nullptr);
 }
