@@ -30,6 +30,7 @@ struct EddpPreset {
   int batchImages = 4096;
   int plateauPatience = 10;  // epochs without improvement before lr x 0.5
   int stopPatience = 30;     // epochs without improvement before the stage ends
+  int restarts = 4;          // stage a runs from this many initialisations, the best is kept
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
 };
 

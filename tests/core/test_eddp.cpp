@@ -101,29 +101,51 @@ TEST_F(SyntheticPairsTest, PositiveSignalVectorsRecoverTheEncodingDirections) {
   EXPECT_GT(cos.min().item<double>(), 0.95) << cos;
 }
 
-TEST_F(SyntheticPairsTest, EddpRecoversDetectorsAndEncodersDeterministically) {
+namespace {
+
+struct Recovery {
+  ConceptBasis basis;
+  at::Tensor iou, cos;
+};
+
+Recovery fitSynthetic(const SyntheticPairs& data, const std::string& preset, uint64_t seed) {
   FitOptions o;
   o.concepts = 3;
-  o.seed = 1;
-  o.preset = "quick";
-  o.head = data->head();
-  auto method = makeEddpMethod();
-  ConceptBasis basis = method->fit(data->activations, o);
+  o.seed = seed;
+  o.preset = preset;
+  o.head = data.head();
+  Recovery r;
+  r.basis = makeEddpMethod()->fit(data.activations, o);
   std::vector<int64_t> assignment;
-  auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(data->activations)),
-                                data->present, &assignment);
-  auto cos = matchedCosines(data->encoders, basis.encoders, assignment);
-  std::cout << "EDDP quick preset on synthetic pairs: IoU " << iou << " encoder cosines " << cos << "\n";
-  // The detectors match the true concepts closely (the paper reports IoU 0.96 / 0.92 / 0.96;
-  // bench/concept_recovery prints every method). Encoders are still short of the 0.95
-  // cosine target: the positives-only signal vectors inherit the small leakage of the learnt
-  // filters onto other directions; this asserts the present level so regressions show.
-  EXPECT_GE(iou.min().item<double>(), 0.93);  // issue target 0.95: reached by the paper preset
-  EXPECT_GE(cos.min().item<double>(), 0.3);   // issue target 0.95: not reached yet
-  auto dots = (basis.decoders * basis.encoders).sum(1);
+  r.iou = matchedDetectorIou(conceptScores(r.basis, patchesOf(data.activations)), data.present,
+                             &assignment);
+  r.cos = matchedCosines(data.encoders, r.basis.encoders, assignment);
+  std::cout << "EDDP " << preset << " preset: IoU " << r.iou << " encoder cosines " << r.cos << "\n";
+  return r;
+}
+
+}  // namespace
+
+TEST_F(SyntheticPairsTest, EddpQuickRecoversDetectorsDeterministically) {
+  // The quick preset is for interactive use: close to the truth, not at the paper's level.
+  auto r = fitSynthetic(*data, "quick", 1);
+  EXPECT_GE(r.iou.min().item<double>(), 0.85);
+  auto dots = (r.basis.decoders * r.basis.encoders).sum(1);
   EXPECT_LT((dots - 1).abs().max().item<double>(), 1e-4);  // w_i . s_i = 1
-  ConceptBasis again = method->fit(data->activations, o);
-  EXPECT_TRUE(torch::equal(basis.decoders, again.decoders));
+  auto again = fitSynthetic(*data, "quick", 1);
+  EXPECT_TRUE(torch::equal(r.basis.decoders, again.basis.decoders));
+}
+
+TEST(EddpPaper, RecoversEveryDetectorOnTheHardestSyntheticSeed) {
+  // Data seed 1 is where a single spherical k-means start fails; stage a's restarts fix it.
+  SyntheticPairsSpec spec;
+  spec.seed = 1;
+  auto data = makeSyntheticPairs(spec);
+  auto r = fitSynthetic(data, "paper", 1);
+  EXPECT_GE(r.iou.min().item<double>(), 0.95);  // the paper reports 0.96 / 0.92 / 0.96
+  // Encoders: positives-only signal vectors of the learnt filters reach cosine 0.5-0.75 (the
+  // true filters give > 0.95, see above); asserted at the present level so regressions show.
+  EXPECT_GE(r.cos.min().item<double>(), 0.3);
 }
 
 TEST(Eddp, PresetsFollowThePaperAndRejectUnknownNames) {
