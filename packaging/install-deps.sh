@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread
   libopencv-dev libeigen3-dev nlohmann-json3-dev zlib1g-dev
-  qt6-base-dev qt6-base-dev-tools libqt6charts6-dev libqt6opengl6-dev libqt6svg6-dev
+  qt6-base-dev qt6-base-dev-tools qt6-charts-dev libqt6opengl6-dev qt6-svg-dev
   qt6-qpa-plugins libgl-dev
   libgtest-dev libgmock-dev googletest
   python3 python3-torch python3-torchvision python3-numpy python3-sklearn python3-scipy
