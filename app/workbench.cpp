@@ -87,16 +87,50 @@ void Workbench::openImages(const QString& spec) {
 }
 
 void Workbench::openDemo() {
-  mDemoPending = true;
-  mAutoDiscover = true;
-  mPendingImages = QStringLiteral("fashion-mnist:test");
-  mLayer.clear();
   try {
-    openModel(QString::fromStdString(demoModelPath()));
+    openDemoModel(demoModelPath(), QStringLiteral("fashion-mnist:test"), 16);
   } catch (const UserError& e) {
-    mDemoPending = false;
     Q_EMIT error(QString::fromStdString(e.what()));
   }
+}
+
+void Workbench::openConceptWorldDemo() {
+  try {
+    // 32 concepts: with 16 the watermark shares a concept with other corner content.
+    openDemoModel(conceptWorldModelPath(), QStringLiteral("conceptworld:test"), 32);
+  } catch (const UserError& e) {
+    Q_EMIT error(QString::fromStdString(e.what()));
+  }
+}
+
+void Workbench::openDemoModel(const std::string& path, const QString& images, int concepts) {
+  if (mRunner.busy()) {
+    Q_EMIT error(mRunner.title() + " is still running; wait for it or cancel it first.");
+    return;
+  }
+  mDemoPending = true;
+  mAutoDiscover = true;
+  mSettings = DiscoverySettings{};
+  mSettings.concepts = concepts;
+  mPendingImages = images;
+  mLayer.clear();
+  openModel(QString::fromStdString(path));
+}
+
+void Workbench::clear() {
+  cancel();
+  mRunner.wait();
+  mModel.reset();
+  mImages.reset();
+  mCache.reset();
+  mConcepts.reset();
+  mModelPath.clear();
+  mImagesSpec.clear();
+  mLayer.clear();
+  mProjectPath.clear();
+  mUiState = {};
+  mAutoDiscover = false;
+  Q_EMIT changed(Change::Model);
 }
 
 void Workbench::setLayer(const QString& layer) {

@@ -41,8 +41,17 @@ class Workbench : public QObject {
 
   // Asynchronous; each ends in `changed` or `error` (and the runner's signals).
   void openModel(const QString& path);
+  // Opens `images` once the model has loaded (drag and drop of both at once).
+  void openModelThenImages(const QString& model, const QString& images) {
+    mPendingImages = images;
+    openModel(model);
+  }
   void openImages(const QString& spec);  // folder or fashion-mnist[:train|:test]
   void openDemo();                       // demo model + Fashion-MNIST test, then extraction
+  // The second demo: the ConceptWorld CNN with its watermark shortcut, on the test split.
+  void openConceptWorldDemo();
+  // Forgets model, images, activations and concepts (File > New Project); caches stay on disk.
+  void clear();
   void setLayer(const QString& layer);
   void extract();                        // of the current layer; reuses a complete cache
   // Concepts of the current activations with `settings`; reopens them from the cache folder
@@ -71,6 +80,7 @@ class Workbench : public QObject {
  private:
   void afterModelLoaded(const QString& path, std::shared_ptr<ConceptModel> model);
   void afterExtraction();
+  void openDemoModel(const std::string& path, const QString& images, int concepts);
   void finishPending();
   void startIfIdle(const QString& title, JobRunner::Job job, std::function<void()> onDone);
 

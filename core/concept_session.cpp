@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "concepts/concept_maps.h"
 #include "concepts/concept_report.h"
@@ -240,7 +241,9 @@ cv::Mat ConceptSession::image(size_t image) const {
   auto it = d->sourceIndex.find(d->cache->files()[image]);
   if (it == d->sourceIndex.end()) return {};
   try {
-    return networkView(d->images->load(it->second), d->model->meta().input);
+    cv::Mat view = networkView(d->images->load(it->second), d->model->meta().input);
+    if (view.channels() == 3) cv::cvtColor(view, view, cv::COLOR_RGB2BGR);  // header: BGR
+    return view;
   } catch (const std::exception&) {
     return {};  // the file changed or vanished since extraction; the caller shows a placeholder
   }

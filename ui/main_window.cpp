@@ -1,37 +1,80 @@
 #include "main_window.h"
 
-#include <QAction>
+#include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDragEnterEvent>
-#include <QFileDialog>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QLabel>
 #include <QListView>
-#include <QMenuBar>
 #include <QMimeData>
 #include <QSettings>
+#include <QSpinBox>
+#include <QSplitter>
 #include <QStatusBar>
-#include <QToolBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
-#include <utility>
 
+#include "audit_view.h"
+#include "concept_detail.h"
+#include "concept_gallery.h"
+#include "counterfactual_panel.h"
+#include "image_view.h"
+#include "influence_matrix.h"
 #include "job_panel.h"
 #include "thumbnail_model.h"
 #include "workbench.h"
 
 namespace cs::ui {
-namespace {
-const char kRecentModels[] = "recent/models";
-const char kRecentImages[] = "recent/images";
-const int kMaxRecent = 8;
-}  // namespace
+
+QStringList MainWindow::viewNames() {
+  return {"images", "gallery", "concept", "image", "audit", "matrix"};
+}
 
 MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
     : QMainWindow(parent), mWorkbench(workbench), mThumbnails(new ThumbnailModel(this)),
-      mGrid(new QListView), mSummary(new QLabel), mBanner(new QLabel), mLayer(new QComboBox) {
+      mGrid(new QListView), mSummary(new QLabel), mBanner(new QLabel), mLayer(new QComboBox),
+      mNormalFont(QApplication::font()) {
   setWindowTitle(tr("ConceptScope"));
   setAcceptDrops(true);
+  mBanner->setWordWrap(true);
+  mBanner->setVisible(false);
+  mBanner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  mBanner->setStyleSheet(QStringLiteral(
+      "QLabel { background: #fde2e1; color: #7a1410; border: 1px solid #e0a09c; padding: 8px; }"));
+  mSummary->setWordWrap(true);
+  mSummary->setText(tr("Open the demo (Ctrl+D), or a model (Ctrl+M) and an image folder "
+                       "(Ctrl+Shift+O), or drop them here. Then Discover concepts (F6)."));
+  buildViews();
+  auto* central = new QWidget;
+  auto* layout = new QVBoxLayout(central);
+  layout->setContentsMargins(4, 4, 4, 4);
+  layout->addWidget(mBanner);
+  layout->addWidget(mSummary);
+  layout->addWidget(mViews, 1);
+  setCentralWidget(central);
+  statusBar()->addWidget(new JobPanel(mWorkbench.runner()), 1);
+  buildMenus();
+  buildToolBar();
+  connectViews();
+  connect(&mWorkbench, &app::Workbench::changed, this,
+          [this](app::Workbench::Change c) { onChanged(static_cast<int>(c)); });
+  connect(&mWorkbench, &app::Workbench::error, this, &MainWindow::showError);
+  connect(&mWorkbench, &app::Workbench::projectOpened, this, [this](const QString& path) {
+    remember("recent/projects", path);
+    restoreUiState(mWorkbench.projectUiState());
+  });
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  if (!settings.contains("window/geometry")) resize(1400, 900);
+  setDarkPalette(settings.value("view/dark", false).toBool());
+}
+
+MainWindow::~MainWindow() = default;
+
+QWidget* MainWindow::buildImagesPage() {
   mGrid->setModel(mThumbnails);
   mGrid->setViewMode(QListView::IconMode);
   mGrid->setResizeMode(QListView::Adjust);
@@ -40,65 +83,82 @@ MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
   mGrid->setIconSize(QSize(mThumbnails->thumbnailSize(), mThumbnails->thumbnailSize()));
   mGrid->setGridSize(QSize(mThumbnails->thumbnailSize() + 64, mThumbnails->thumbnailSize() + 48));
   mGrid->setWordWrap(true);
-  mBanner->setWordWrap(true);
-  mBanner->setVisible(false);
-  mBanner->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  mBanner->setStyleSheet(QStringLiteral(
-      "QLabel { background: #fde2e1; color: #7a1410; border: 1px solid #e0a09c; padding: 8px; }"));
-  mSummary->setWordWrap(true);
-  mSummary->setText(tr("Open a model (Ctrl+O) and an image folder (Ctrl+Shift+O), drop them "
-                       "here, or open the demo (Ctrl+D)."));
-  auto* central = new QWidget;
-  auto* layout = new QVBoxLayout(central);
-  layout->addWidget(mBanner);
-  layout->addWidget(mSummary);
-  layout->addWidget(mGrid, 1);
-  setCentralWidget(central);
-  statusBar()->addWidget(new JobPanel(mWorkbench.runner()), 1);
-  buildMenus();
-  buildToolBar();
-  connect(&mWorkbench, &app::Workbench::changed, this,
-          [this](app::Workbench::Change c) { onChanged(static_cast<int>(c)); });
-  connect(&mWorkbench, &app::Workbench::error, this, &MainWindow::showError);
-  QSettings settings;
-  restoreGeometry(settings.value("window/geometry").toByteArray());
-  if (!settings.contains("window/geometry")) resize(1280, 860);
+  mGrid->setToolTip(tr("Double-click an image to see its concepts and edit them"));
+  return mGrid;
 }
 
-MainWindow::~MainWindow() = default;
-
-void MainWindow::buildMenus() {
-  QMenu* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("Open &Model…"), QKeySequence::Open, this, &MainWindow::chooseModel);
-  file->addAction(tr("Open &Images…"), QKeySequence(tr("Ctrl+Shift+O")), this,
-                  &MainWindow::chooseImages);
-  file->addAction(tr("Open &Demo (Fashion-MNIST)"), QKeySequence(tr("Ctrl+D")), &mWorkbench,
-                  &app::Workbench::openDemo);
-  mRecentModels = file->addMenu(tr("Recent Models"));
-  mRecentImages = file->addMenu(tr("Recent Image Folders"));
-  file->addSeparator();
-  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
-  QMenu* run = menuBar()->addMenu(tr("&Run"));
-  run->addAction(tr("&Extract Activations"), QKeySequence(Qt::Key_F5), &mWorkbench,
-                 &app::Workbench::extract);
-  run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), &mWorkbench,
-                 &app::Workbench::cancel);
-  rebuildRecentMenus();
+void MainWindow::buildViews() {
+  mViews = new QTabWidget;
+  mViews->setDocumentMode(true);
+  mGallery = new ConceptGallery;
+  mDetail = new ConceptDetail;
+  mImageView = new ImageView;
+  mCounterfactual = new CounterfactualPanel;
+  mAudit = new AuditView;
+  mMatrix = new InfluenceMatrix;
+  auto* imagePage = new QSplitter(Qt::Horizontal);
+  imagePage->addWidget(mImageView);
+  imagePage->addWidget(mCounterfactual);
+  imagePage->setStretchFactor(0, 3);
+  imagePage->setStretchFactor(1, 2);
+  mViews->addTab(buildImagesPage(), tr("Images"));
+  mViews->addTab(mGallery, tr("Concepts"));
+  mViews->addTab(mDetail, tr("Concept"));
+  mViews->addTab(imagePage, tr("Image && Counterfactual"));
+  mViews->addTab(mAudit, tr("Audit"));
+  mViews->addTab(mMatrix, tr("Influence Matrix"));
 }
 
-void MainWindow::buildToolBar() {
-  QToolBar* bar = addToolBar(tr("Main"));
-  bar->setObjectName("mainToolBar");
-  bar->addAction(tr("Open Model"), this, &MainWindow::chooseModel);
-  bar->addAction(tr("Open Images"), this, &MainWindow::chooseImages);
-  bar->addAction(tr("Demo"), &mWorkbench, &app::Workbench::openDemo);
-  bar->addSeparator();
-  bar->addWidget(new QLabel(tr(" Layer: ")));
-  mLayer->setMinimumContentsLength(12);
-  mLayer->setToolTip(tr("The layer whose activations are extracted and explored"));
-  bar->addWidget(mLayer);
-  bar->addAction(tr("Extract"), &mWorkbench, &app::Workbench::extract);
-  connect(mLayer, &QComboBox::textActivated, &mWorkbench, &app::Workbench::setLayer);
+void MainWindow::connectViews() {
+  connect(mGrid, &QListView::activated, this,
+          [this](const QModelIndex& index) { openThumbnail(index.row()); });
+  connect(mGallery, &ConceptGallery::conceptActivated, this, &MainWindow::openConcept);
+  connect(mMatrix, &InfluenceMatrix::conceptActivated, this, &MainWindow::openConcept);
+  connect(mImageView, &ImageView::conceptActivated, this, &MainWindow::openConcept);
+  connect(mAudit, &AuditView::conceptActivated, this, &MainWindow::openConcept);
+  connect(mDetail, &ConceptDetail::imageActivated, this, &MainWindow::openImage);
+  connect(mAudit, &AuditView::imageActivated, this, &MainWindow::openImage);
+  connect(mMatrix, &InfluenceMatrix::classActivated, this, [this](int) { showView(View::Audit); });
+  connect(mAudit, &AuditView::whatIf, this, [this](qint64 image, std::vector<int> concepts) {
+    std::vector<ConceptToggle> toggles;
+    for (int c : concepts) toggles.push_back({c, -1.0});
+    openImage(image);
+    mCounterfactual->setToggles(toggles);
+  });
+}
+
+void MainWindow::showView(View view) { mViews->setCurrentIndex(static_cast<int>(view)); }
+
+void MainWindow::openConcept(int concept) {
+  mDetail->showConcept(concept);
+  mGallery->setCurrentConcept(concept);
+  mImageView->setSelectedConcepts({concept});
+  showView(View::Concept);
+}
+
+void MainWindow::openImage(qint64 cacheRow) {
+  mImageView->showImage(cacheRow);
+  mCounterfactual->showImage(cacheRow);
+  showView(View::Image);
+}
+
+void MainWindow::openThumbnail(int sourceRow) {
+  auto session = mWorkbench.concepts();
+  auto source = mWorkbench.images();
+  if (!session || !source) {
+    showError(tr("Discover concepts first (F6) to see this image's concepts."));
+    return;
+  }
+  // Grid rows are image-source items; the cache may have skipped unreadable files.
+  const std::string name = source->itemName(size_t(sourceRow));
+  const auto& files = session->cache().files();
+  auto it = std::find(files.begin(), files.end(), name);
+  if (it == files.end()) {
+    showError(tr("%1 was skipped during extraction (see skipped.tsv in the cache).")
+                  .arg(QString::fromStdString(name)));
+    return;
+  }
+  openImage(qint64(it - files.begin()));
 }
 
 void MainWindow::onChanged(int what) {
@@ -109,25 +169,72 @@ void MainWindow::onChanged(int what) {
     mLayer->clear();
     mLayer->addItems(mWorkbench.layerNames());
     mLayer->setCurrentText(mWorkbench.layer());
-    remember(kRecentModels, mWorkbench.modelPath());
-    if (!mPendingImages.isEmpty()) openImages(std::exchange(mPendingImages, QString()));
+    if (!mWorkbench.model()) mThumbnails->clear();
+    remember("recent/models", mWorkbench.modelPath());
   }
   if (change == app::Workbench::Change::Images) {
     QFileInfo info(mWorkbench.imagesSpec());
-    if (info.isDir()) remember(kRecentImages, mWorkbench.imagesSpec());
+    if (info.isDir()) remember("recent/images", mWorkbench.imagesSpec());
   }
   if ((change == app::Workbench::Change::Images || change == app::Workbench::Change::Model) &&
       mWorkbench.images() && mWorkbench.model())
     mThumbnails->setImages(mWorkbench.images(), mWorkbench.model()->meta().input);
   if (change == app::Workbench::Change::Activations)
     mThumbnails->setActivations(mWorkbench.activations());
+  if (change == app::Workbench::Change::Concepts || !mWorkbench.concepts()) onConceptsChanged();
   updateSummary();
 }
+
+void MainWindow::onConceptsChanged() {
+  std::shared_ptr<const ConceptSession> session = mWorkbench.concepts();
+  mGallery->setSession(session);
+  mDetail->setSession(session);
+  mImageView->setSession(session);
+  mCounterfactual->setSession(session);
+  mAudit->setSession(session);
+  mMatrix->setSession(session);
+  if (session) {
+    const auto& s = mWorkbench.discoverySettings();
+    mMethod->setCurrentText(QString::fromStdString(s.method));
+    mPreset->setCurrentText(QString::fromStdString(s.preset));
+    mConceptCount->setValue(s.concepts);
+  }
+}
+
+void MainWindow::refreshConceptViews() {
+  mGallery->refresh();
+  mDetail->refresh();
+  mMatrix->refresh();
+}
+
+void MainWindow::selectInterestingDefaults() {
+  auto session = mWorkbench.concepts();
+  if (!session || session->concepts() == 0) return;
+  // The concept with the largest significant influence on any class.
+  int best = 0;
+  float bestInfluence = -1;
+  for (int i = 0; i < session->concepts(); ++i)
+    for (float v : session->concept(i).influence)
+      if (std::abs(v) > bestInfluence) bestInfluence = std::abs(v), best = i;
+  mDetail->showConcept(best);
+  mGallery->setCurrentConcept(best);
+  // The first misclassified image, else the first image.
+  qint64 image = 0;
+  for (size_t i = 0; i < session->images(); ++i)
+    if (session->trueClass(i) >= 0 && session->trueClass(i) != session->predictedClass(i)) {
+      image = qint64(i);
+      break;
+    }
+  mImageView->showImage(image);
+  mCounterfactual->showImage(image);
+}
+
+bool MainWindow::busyDecoding() const { return mThumbnails->pendingThumbnails() > 0; }
 
 void MainWindow::updateSummary() {
   QStringList parts;
   if (auto m = mWorkbench.model())
-    parts << tr("<b>Model</b> %1 (%2 classes, device %3)")
+    parts << tr("<b>Model</b> %1 (%2 classes, %3)")
                  .arg(QString::fromStdString(m->meta().name).toHtmlEscaped())
                  .arg(m->meta().classes.size())
                  .arg(QString::fromStdString(m->deviceName()));
@@ -143,11 +250,19 @@ void MainWindow::updateSummary() {
     }
     QString acc = labelled ? tr(", accuracy %1%").arg(100.0 * correct / labelled, 0, 'f', 1)
                            : QString();
-    parts << tr("<b>Layer</b> %1: %2 × %3 × %4 × %5 activations%6")
+    parts << tr("<b>Layer</b> %1: %2 × %3 × %4 × %5%6")
                  .arg(QString::fromStdString(c->layer()))
                  .arg(shape[0]).arg(shape[1]).arg(shape[2]).arg(shape[3]).arg(acc);
   }
+  if (auto s = mWorkbench.concepts())
+    parts << tr("<b>Concepts</b> %1 by %2 (%3)")
+                 .arg(s->concepts())
+                 .arg(QString::fromStdString(s->settings().method),
+                      QString::fromStdString(s->settings().preset));
   if (!parts.isEmpty()) mSummary->setText(parts.join(QStringLiteral(" &nbsp;·&nbsp; ")));
+  QString project = mWorkbench.projectPath();
+  setWindowTitle(project.isEmpty() ? tr("ConceptScope")
+                                   : tr("%1 — ConceptScope").arg(QFileInfo(project).fileName()));
 }
 
 void MainWindow::showError(const QString& message) {
@@ -155,41 +270,29 @@ void MainWindow::showError(const QString& message) {
   mBanner->setVisible(true);
 }
 
-void MainWindow::chooseModel() {
-  QString path = QFileDialog::getOpenFileName(this, tr("Open ConceptScope model"), {},
-                                              tr("TorchScript models (*.pt *.pth);;All files (*)"));
-  if (!path.isEmpty()) openModel(path);
+QJsonObject MainWindow::uiState() const {
+  QJsonArray pinned, toggles;
+  for (int c : mGallery->pinned()) pinned.append(c);
+  for (const auto& t : mCounterfactual->toggles())
+    toggles.append(QJsonObject{{"concept", t.concept}, {"strength", t.strength}});
+  return {{"pinned", pinned}, {"toggles", toggles}, {"view", mViews->currentIndex()},
+          {"concept", mDetail->currentConcept()}, {"image", mImageView->currentImage()}};
 }
 
-void MainWindow::chooseImages() {
-  QString dir = QFileDialog::getExistingDirectory(this, tr("Open image folder"));
-  if (!dir.isEmpty()) openImages(dir);
-}
-
-void MainWindow::openModel(const QString& path) { mWorkbench.openModel(path); }
-void MainWindow::openImages(const QString& path) { mWorkbench.openImages(path); }
-
-void MainWindow::remember(const QString& key, const QString& path) {
-  if (path.isEmpty()) return;
-  QSettings settings;
-  QStringList list = settings.value(key).toStringList();
-  list.removeAll(path);
-  list.prepend(path);
-  while (list.size() > kMaxRecent) list.removeLast();
-  settings.setValue(key, list);
-  rebuildRecentMenus();
-}
-
-void MainWindow::rebuildRecentMenus() {
-  QSettings settings;
-  auto fill = [&](QMenu* menu, const char* key, auto open) {
-    menu->clear();
-    const QStringList list = settings.value(key).toStringList();
-    for (const QString& p : list) menu->addAction(p, this, [this, p, open] { (this->*open)(p); });
-    menu->setEnabled(!list.isEmpty());
-  };
-  fill(mRecentModels, kRecentModels, &MainWindow::openModel);
-  fill(mRecentImages, kRecentImages, &MainWindow::openImages);
+void MainWindow::restoreUiState(const QJsonObject& state) {
+  std::set<int> pinned;
+  for (const auto& v : state.value("pinned").toArray()) pinned.insert(v.toInt());
+  mGallery->setPinned(pinned);
+  if (int c = state.value("concept").toInt(-1); c >= 0) mDetail->showConcept(c);
+  if (qint64 image = state.value("image").toInteger(-1); image >= 0) {
+    mImageView->showImage(image);
+    mCounterfactual->showImage(image);
+  }
+  std::vector<ConceptToggle> toggles;
+  for (const auto& v : state.value("toggles").toArray())
+    toggles.push_back({v.toObject().value("concept").toInt(), v.toObject().value("strength").toDouble()});
+  mCounterfactual->setToggles(toggles);
+  mViews->setCurrentIndex(state.value("view").toInt(0));
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
@@ -197,19 +300,16 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  // A folder is an image folder, a file is a model; the model first, so the images then extract.
+  // A folder is an image folder, a .csproj a project, any other file a model.
   QString model, images;
   for (const QUrl& url : event->mimeData()->urls()) {
     QFileInfo info(url.toLocalFile());
     if (info.isDir()) images = info.absoluteFilePath();
+    else if (info.suffix() == "csproj") return mWorkbench.openProject(info.absoluteFilePath());
     else if (info.isFile()) model = info.absoluteFilePath();
   }
-  if (!model.isEmpty()) {
-    mPendingImages = images;  // opened once the model has loaded
-    openModel(model);
-  } else if (!images.isEmpty()) {
-    openImages(images);
-  }
+  if (!model.isEmpty()) mWorkbench.openModelThenImages(model, images);
+  else if (!images.isEmpty()) mWorkbench.openImages(images);
   event->acceptProposedAction();
 }
 

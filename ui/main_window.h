@@ -1,13 +1,20 @@
 #pragma once
-// The main window: open a model and an image folder (menus, drag and drop, recent files), pick a
-// layer, run the extraction with progress and Cancel, browse the images with label and
-// prediction. Errors appear in a banner in the window, never as a crash or a frozen GUI.
+// The main window: a project (model, images, layer, concepts) explored through six views in tabs
+// (images, concept gallery, concept detail, image + counterfactual, audit, influence matrix).
+// Every slow step runs on the workbench's job runner with progress and Cancel in the status bar;
+// errors appear in a banner in the window, never as a crash or a frozen GUI.
+#include <QFont>
 #include <QMainWindow>
+#include <QString>
 
 class QComboBox;
+class QJsonObject;
 class QLabel;
 class QListView;
 class QMenu;
+class QSpinBox;
+class QSplitter;
+class QTabWidget;
 
 namespace cs::app {
 class Workbench;
@@ -15,15 +22,34 @@ class Workbench;
 
 namespace cs::ui {
 
+class AuditView;
+class ConceptDetail;
+class ConceptGallery;
+class CounterfactualPanel;
+class ImageView;
+class InfluenceMatrix;
 class ThumbnailModel;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
+  // Tab order; also the names of --screenshot --view.
+  enum class View { Images, Gallery, Concept, Image, Audit, Matrix };
+  static QStringList viewNames();  // "images", "gallery", "concept", "image", "audit", "matrix"
+
   explicit MainWindow(app::Workbench& workbench, QWidget* parent = nullptr);
   ~MainWindow() override;
   ThumbnailModel& thumbnails() { return *mThumbnails; }
   void showError(const QString& message);
+  void showView(View view);
+  // Picks something sensible to show in the concept, image and audit views (for screenshots
+  // and the first look at a project): the strongest concept and a misclassified image.
+  void selectInterestingDefaults();
+  // True while thumbnails or patch crops are still being decoded (screenshots wait for it).
+  bool busyDecoding() const;
+  bool presentationMode() const { return mPresentation; }
+  void setPresentationMode(bool on);
+  void setDarkPalette(bool on);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
@@ -31,16 +57,34 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
 
  private:
+  QWidget* buildImagesPage();
+  void buildViews();
+  void connectViews();
   void buildMenus();
+  void buildFileMenu();
+  void buildViewMenu();
   void buildToolBar();
   void onChanged(int what);
+  void onConceptsChanged();
   void chooseModel();
   void chooseImages();
-  void openModel(const QString& path);
-  void openImages(const QString& path);
+  void chooseProject();
+  void saveProject(bool askForPath);
+  void newProject();
+  void discover();
+  void openConcept(int concept);
+  void openImage(qint64 cacheRow);
+  void openThumbnail(int sourceRow);
+  void renameCurrentConcept();
+  void exportCurrentView();
+  void exportConceptTable();
+  void exportDirections();
+  QJsonObject uiState() const;
+  void restoreUiState(const QJsonObject& state);
   void remember(const QString& key, const QString& path);
   void rebuildRecentMenus();
   void updateSummary();
+  void refreshConceptViews();
 
   app::Workbench& mWorkbench;
   ThumbnailModel* mThumbnails;
@@ -48,9 +92,21 @@ class MainWindow : public QMainWindow {
   QLabel* mSummary;
   QLabel* mBanner;
   QComboBox* mLayer;
+  QComboBox* mMethod = nullptr;
+  QComboBox* mPreset = nullptr;
+  QSpinBox* mConceptCount = nullptr;
+  QTabWidget* mViews = nullptr;
+  ConceptGallery* mGallery = nullptr;
+  ConceptDetail* mDetail = nullptr;
+  ImageView* mImageView = nullptr;
+  CounterfactualPanel* mCounterfactual = nullptr;
+  AuditView* mAudit = nullptr;
+  InfluenceMatrix* mMatrix = nullptr;
   QMenu* mRecentModels = nullptr;
   QMenu* mRecentImages = nullptr;
-  QString mPendingImages;
+  QMenu* mRecentProjects = nullptr;
+  bool mPresentation = false;
+  QFont mNormalFont;
 };
 
 }  // namespace cs::ui

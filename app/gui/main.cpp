@@ -3,6 +3,7 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <QTimer>
+#include <cstdio>
 #include <cstdlib>
 
 #include "ui/main_window.h"
@@ -19,13 +20,14 @@ void fallBackToOffscreen() {
     qputenv("QT_QPA_PLATFORM", "offscreen");
 }
 
-// Saves the window once the work is loaded and the visible thumbnails are decoded, then quits.
+// Saves the window once the work is loaded and the visible images are decoded, then quits.
 void screenshotWhenReady(cs::ui::MainWindow& window, const QString& file, int exitCode) {
   auto* poll = new QTimer(&window);
-  auto started = std::make_shared<int>(0);
-  QObject::connect(poll, &QTimer::timeout, &window, [&window, file, exitCode, poll, started] {
-    bool settled = window.thumbnails().pendingThumbnails() == 0;
-    if (!settled && ++*started < 100) return;  // at most ~10 s for thumbnails
+  auto ticks = std::make_shared<int>(0);
+  QObject::connect(poll, &QTimer::timeout, &window, [&window, file, exitCode, poll, ticks] {
+    // Patch crops and thumbnails decode on worker threads: give them a moment, at most ~10 s.
+    bool settled = !window.busyDecoding() && *ticks >= 15;
+    if (!settled && ++*ticks < 100) return;
     poll->stop();
     bool saved = window.grab().save(file);
     if (!saved) qWarning("could not write %s", qPrintable(file));
@@ -47,42 +49,53 @@ int main(int argc, char** argv) {
   cli.setApplicationDescription("Explore the concepts a vision network uses.");
   cli.addHelpOption();
   cli.addVersionOption();
-  QCommandLineOption demo("demo", "Open the Fashion-MNIST demo model and images.");
+  QCommandLineOption demo("demo", "Open the Fashion-MNIST demo (concepts discovered on first start).");
+  QCommandLineOption world("conceptworld-demo", "Open the ConceptWorld demo (a watermark shortcut).");
+  QCommandLineOption project("project", "Open a saved project (.csproj).", "file");
   QCommandLineOption model("model", "Open a ConceptScope model (.pt).", "file");
   QCommandLineOption images("images", "Open an image folder (or fashion-mnist[:train]).", "dir");
   QCommandLineOption shot("screenshot", "Render the window once loaded to FILE and exit.", "file");
-  cli.addOptions({demo, model, images, shot});
+  QCommandLineOption view("view", "View to show: " + cs::ui::MainWindow::viewNames().join("|") + ".",
+                          "name", "images");
+  QCommandLineOption present("presentation", "Start in presentation mode (large fonts).");
+  cli.addOptions({demo, world, project, model, images, shot, view, present});
   cli.process(app);
+  int viewIndex = cs::ui::MainWindow::viewNames().indexOf(cli.value(view));
+  if (viewIndex < 0) {
+    std::fprintf(stderr, "conceptscope: unknown --view %s; use one of %s\n",
+                 qPrintable(cli.value(view)), qPrintable(cs::ui::MainWindow::viewNames().join(", ")));
+    return 2;
+  }
 
   cs::app::Workbench workbench;
   cs::ui::MainWindow window(workbench);
   window.show();
+  if (cli.isSet(present)) window.setPresentationMode(true);
 
+  // Once everything asked for is loaded: show the chosen view, then maybe take the screenshot.
   QString shotFile = cli.value(shot);
+  auto ready = [&window, shotFile, viewIndex](int exitCode) {
+    window.selectInterestingDefaults();
+    window.showView(static_cast<cs::ui::MainWindow::View>(viewIndex));
+    if (!shotFile.isEmpty()) screenshotWhenReady(window, shotFile, exitCode);
+  };
+  QObject::connect(&workbench, &cs::app::Workbench::demoReady, &window, [ready] { ready(0); });
+  QObject::connect(&workbench, &cs::app::Workbench::projectOpened, &window, [ready] { ready(0); });
   if (!shotFile.isEmpty()) {
-    QObject::connect(&workbench, &cs::app::Workbench::changed, &window,
-                     [&](cs::app::Workbench::Change c) {
-                       if (c == cs::app::Workbench::Change::Activations)
-                         screenshotWhenReady(window, shotFile, 0);
-                     });
     QObject::connect(&workbench, &cs::app::Workbench::error, &window,
                      [&] { screenshotWhenReady(window, shotFile, 1); });
-  }
-  if (cli.isSet(model) || (cli.isSet(demo) && cli.isSet(images))) {
-    try {
-      workbench.openModel(cli.isSet(model) ? cli.value(model)
-                                           : QString::fromStdString(cs::demoModelPath()));
-    } catch (const std::exception& e) {
-      window.showError(QString::fromStdString(e.what()));
-    }
-    if (cli.isSet(images)) {
-      QString dir = cli.value(images);
+    if (cli.isSet(model))
       QObject::connect(&workbench, &cs::app::Workbench::changed, &window,
-                       [&workbench, dir](cs::app::Workbench::Change c) {
-                         if (c == cs::app::Workbench::Change::Model && !workbench.images())
-                           workbench.openImages(dir);
+                       [ready](cs::app::Workbench::Change c) {
+                         if (c == cs::app::Workbench::Change::Activations) ready(0);
                        });
-    }
+  }
+  if (cli.isSet(project)) {
+    workbench.openProject(cli.value(project));
+  } else if (cli.isSet(model)) {
+    workbench.openModelThenImages(cli.value(model), cli.value(images));
+  } else if (cli.isSet(world)) {
+    workbench.openConceptWorldDemo();
   } else if (cli.isSet(demo) || !shotFile.isEmpty()) {
     workbench.openDemo();
   }

@@ -1,0 +1,165 @@
+#include "concept_charts.h"
+
+#include <QAreaSeries>
+#include <QBarCategoryAxis>
+#include <QBarSet>
+#include <QChart>
+#include <QHorizontalStackedBarSeries>
+#include <QLineSeries>
+#include <QPalette>
+#include <QValueAxis>
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "concept_session.h"
+
+namespace cs::ui {
+
+namespace {
+const QColor kRaises(202, 0, 32), kLowers(5, 113, 176), kNeutral(247, 247, 247);
+
+QColor mix(const QColor& a, const QColor& b, double t) {
+  return QColor::fromRgbF(float(a.redF() + (b.redF() - a.redF()) * t),
+                          float(a.greenF() + (b.greenF() - a.greenF()) * t),
+                          float(a.blueF() + (b.blueF() - a.blueF()) * t));
+}
+}  // namespace
+
+QColor influenceColor(double value, double extent) {
+  if (!(extent > 0) || !std::isfinite(value)) return kNeutral;
+  double t = std::clamp(value / extent, -1.0, 1.0);
+  return t >= 0 ? mix(kNeutral, kRaises, t) : mix(kNeutral, kLowers, -t);
+}
+
+void styleChart(QChart* chart, const QPalette& palette) {
+  QColor text = palette.color(QPalette::WindowText);
+  QColor grid = palette.color(QPalette::Mid);
+  grid.setAlpha(90);
+  chart->setBackgroundBrush(palette.color(QPalette::Window));
+  chart->setBackgroundRoundness(0);
+  chart->setTitleBrush(text);
+  chart->legend()->setLabelColor(text);
+  for (QAbstractAxis* axis : chart->axes()) {
+    axis->setLabelsBrush(text);
+    axis->setTitleBrush(text);
+    axis->setLinePenColor(palette.color(QPalette::Mid));
+    axis->setGridLineColor(grid);
+  }
+}
+
+QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette) {
+  auto* chart = new QChart;
+  chart->legend()->setVisible(false);
+  if (strengths.empty()) {
+    chart->setTitle(QObject::tr("Strength per image: not available"));
+    styleChart(chart, palette);
+    return chart;
+  }
+  auto [lo, hi] = std::minmax_element(strengths.begin(), strengths.end());
+  double min = std::min(0.0, double(*lo)), max = std::max(0.0, double(*hi));
+  if (max - min < 1e-9) max = min + 1;
+  // sqrt(n) bins, bounded: enough shape for 100 images, no comb for 100 000.
+  int bins = std::clamp(static_cast<int>(std::sqrt(double(strengths.size()))), 10, 60);
+  std::vector<int> counts(size_t(bins), 0);
+  for (float s : strengths)
+    ++counts[size_t(std::clamp(static_cast<int>((s - min) / (max - min) * bins), 0, bins - 1))];
+  auto* upper = new QLineSeries;  // step outline: each bin a flat top
+  double width = (max - min) / bins;
+  for (int b = 0; b < bins; ++b) {
+    upper->append(min + b * width, counts[size_t(b)]);
+    upper->append(min + (b + 1) * width, counts[size_t(b)]);
+  }
+  auto* area = new QAreaSeries(upper);
+  QColor fill = palette.color(QPalette::Highlight);
+  area->setPen(QPen(fill, 1));
+  fill.setAlpha(150);
+  area->setBrush(fill);
+  chart->addSeries(area);
+  int top = *std::max_element(counts.begin(), counts.end());
+  auto* zero = new QLineSeries;
+  zero->append(0, 0);
+  zero->append(0, top * 1.05);
+  zero->setPen(QPen(palette.color(QPalette::WindowText), 1, Qt::DashLine));
+  chart->addSeries(zero);
+
+  auto* x = new QValueAxis;
+  x->setRange(min, max);
+  x->applyNiceNumbers();  // round ticks; also avoids a "-0.0" label at the centre
+  x->setTitleText(QObject::tr("strength (max of w·x − b over the patches)"));
+  auto* y = new QValueAxis;
+  y->setRange(0, top * 1.05);
+  y->applyNiceNumbers();
+  y->setLabelFormat(QStringLiteral("%d"));
+  y->setTitleText(QObject::tr("images"));
+  chart->addAxis(x, Qt::AlignBottom);
+  chart->addAxis(y, Qt::AlignLeft);
+  for (QAbstractSeries* s : chart->series()) {
+    s->attachAxis(x);
+    s->attachAxis(y);
+  }
+  auto present = std::count_if(strengths.begin(), strengths.end(), [](float s) { return s > 0; });
+  chart->setTitle(QObject::tr("Strength per image: present (> 0) in %1 of %2 images")
+                      .arg(present)
+                      .arg(strengths.size()));
+  styleChart(chart, palette);
+  return chart;
+}
+
+QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& classes,
+                       int maxBars, const QPalette& palette, int* shown) {
+  auto* chart = new QChart;
+  size_t k = std::min(info.influence.size(), classes.size());
+  std::vector<size_t> order(k);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::fabs(info.influence[a]) > std::fabs(info.influence[b]);
+  });
+  order.resize(std::min(order.size(), size_t(std::max(0, maxBars))));
+  if (shown) *shown = static_cast<int>(order.size());
+  // Categories run bottom-up in a horizontal bar chart: append the weakest first so the
+  // strongest class ends on top. One bar set per colour, stacked, so each class has one bar.
+  auto* raises = new QBarSet(QObject::tr("significant, raises p"));
+  auto* lowers = new QBarSet(QObject::tr("significant, lowers p"));
+  auto* weak = new QBarSet(QObject::tr("not significant"));
+  QStringList names;
+  double extent = 1e-6;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    float v = info.influence[*it];
+    bool sig = *it < info.significant.size() && info.significant[*it];
+    // Category names must be unique (ImageNet has two "crane"s) and short enough to leave
+    // room for the bars.
+    QString name = QString::fromStdString(classes[*it]);
+    if (name.size() > 28) name = name.left(27) + QChar(0x2026);
+    if (names.contains(name)) name += QStringLiteral(" #%1").arg(*it);
+    names << name;
+    *raises << (sig && v > 0 ? v : 0.0);
+    *lowers << (sig && v <= 0 ? v : 0.0);
+    *weak << (sig ? 0.0 : v);
+    extent = std::max(extent, std::fabs(double(v)));
+  }
+  raises->setColor(kRaises);
+  lowers->setColor(kLowers);
+  QColor grey = palette.color(QPalette::Mid);
+  weak->setColor(grey);
+  for (QBarSet* set : {raises, lowers, weak}) set->setBorderColor(Qt::transparent);
+  auto* series = new QHorizontalStackedBarSeries;
+  series->append({raises, lowers, weak});
+  series->setBarWidth(0.7);
+  chart->addSeries(series);
+  auto* y = new QBarCategoryAxis;
+  y->append(names);
+  y->setTruncateLabels(false);  // Qt Charts 6.4 elides them to "..." even when they fit
+  auto* x = new QValueAxis;
+  x->setRange(-extent * 1.1, extent * 1.1);  // symmetric: the sign is the message
+  x->setTitleText(QObject::tr("change of class probability"));
+  chart->addAxis(y, Qt::AlignLeft);
+  chart->addAxis(x, Qt::AlignBottom);
+  series->attachAxis(y);
+  series->attachAxis(x);
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  styleChart(chart, palette);
+  return chart;
+}
+
+}  // namespace cs::ui

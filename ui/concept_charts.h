@@ -1,0 +1,36 @@
+#pragma once
+// The two Qt Charts of the concept detail, built from plain numbers so they can be rebuilt when
+// the palette changes (light/dark) without touching the session again.
+#include <QColor>
+#include <QString>
+#include <string>
+#include <vector>
+
+class QChart;
+class QPalette;
+
+namespace cs {
+struct ConceptInfo;
+}
+
+namespace cs::ui {
+
+// Histogram of one concept's per-image strength I (max over patches of w.x - b); a dashed line
+// at 0 separates images where the concept is present (> 0) from the rest.
+QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette);
+
+// Horizontal bars of the change of class probability per class, the `maxBars` classes with the
+// largest |change| only (a 1000-class model would be unreadable): significant raising bars red,
+// significant lowering bars blue (as in the influence matrix), the rest grey.
+// `shown` receives how many classes are drawn.
+QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& classes,
+                       int maxBars, const QPalette& palette, int* shown = nullptr);
+
+// Diverging blue-white-red colour of an influence `value` on a scale of -extent..extent
+// (ColorBrewer RdBu ends), shared by the bar chart and the influence matrix.
+QColor influenceColor(double value, double extent);
+
+// Background, text and grid colours from the palette, so charts read in light and dark themes.
+void styleChart(QChart* chart, const QPalette& palette);
+
+}  // namespace cs::ui

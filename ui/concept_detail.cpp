@@ -1,0 +1,273 @@
+#include "concept_detail.h"
+
+#include <QChart>
+#include <QChartView>
+#include <QEvent>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
+
+#include "concept_charts.h"
+#include "concept_session.h"
+#include "patch_image_cache.h"
+#include "top_patch_grid.h"
+#include "widget_export.h"
+
+namespace cs::ui {
+namespace {
+
+// QChartView::setChart releases the old chart without deleting it.
+void replaceChart(QChartView* view, QChart* chart) {
+  QChart* old = view->chart();
+  view->setChart(chart);
+  delete old;
+}
+
+QString percent(double fraction) { return QString::number(100 * fraction, 'f', 1) + '%'; }
+
+}  // namespace
+
+ConceptDetail::ConceptDetail(QWidget* parent)
+    : QWidget(parent), mImages(new PatchImageCache(this)), mStack(new QStackedWidget),
+      mPlaceholder(new QLabel), mHeader(new QLabel), mGrid(new TopPatchGrid(*mImages)),
+      mPrev(new QToolButton), mNext(new QToolButton), mPageLabel(new QLabel),
+      mHistogram(new QChartView), mInfluence(new QChartView), mInfluenceCaption(new QLabel) {
+  setWindowTitle(tr("Concept"));
+  mPool.setMaxThreadCount(1);
+  mPlaceholder->setAlignment(Qt::AlignCenter);
+  mPlaceholder->setWordWrap(true);
+  mPlaceholder->setForegroundRole(QPalette::PlaceholderText);
+  mHeader->setWordWrap(true);
+  mHeader->setTextInteractionFlags(Qt::TextSelectableByMouse);
+
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(buildPatches());
+  split->addWidget(buildCharts());
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  auto* content = new QWidget;
+  auto* layout = new QVBoxLayout(content);
+  layout->addWidget(mHeader);
+  layout->addWidget(split, 1);
+  mStack->addWidget(mPlaceholder);
+  mStack->addWidget(content);
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  outer->addWidget(mStack);
+  connect(mGrid, &TopPatchGrid::imageActivated, this, &ConceptDetail::imageActivated);
+  setSession(nullptr);
+}
+
+ConceptDetail::~ConceptDetail() {
+  if (mCancel) mCancel->store(true);
+  mPool.waitForDone();  // the pass holds no pointer to this, but its continuation does
+}
+
+QWidget* ConceptDetail::buildPatches() {
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(mGrid);
+  scroll->setWidgetResizable(true);  // the grid reflows its columns to the width
+  scroll->setFrameShape(QFrame::NoFrame);
+  mPrev->setArrowType(Qt::LeftArrow);
+  mNext->setArrowType(Qt::RightArrow);
+  // No Page Up/Down shortcuts: window-wide, they would steal the keys from the other views.
+  mPrev->setToolTip(tr("Previous %1 top patches").arg(kPatchesPerPage));
+  mNext->setToolTip(tr("Next %1 top patches").arg(kPatchesPerPage));
+  connect(mPrev, &QToolButton::clicked, this, [this] { showPage(mPage - 1); });
+  connect(mNext, &QToolButton::clicked, this, [this] { showPage(mPage + 1); });
+  auto* pager = new QHBoxLayout;
+  pager->addWidget(mPrev);
+  pager->addWidget(mPageLabel);
+  pager->addWidget(mNext);
+  pager->addStretch(1);
+  auto* box = new QWidget;
+  auto* layout = new QVBoxLayout(box);
+  layout->setContentsMargins(0, 0, 0, 0);
+  auto* title = new QLabel(tr("<b>Top patches over the dataset</b> (one per image; the box is "
+                              "what the concept fires on)"));
+  title->setWordWrap(true);
+  layout->addWidget(title);
+  layout->addWidget(scroll, 1);
+  layout->addLayout(pager);
+  return box;
+}
+
+QWidget* ConceptDetail::buildCharts() {
+  for (QChartView* view : {mHistogram, mInfluence}) {
+    view->setRenderHint(QPainter::Antialiasing);
+    view->setMinimumHeight(200);
+  }
+  mHistogram->setToolTip(tr("How strongly the concept fires in each image; right of the dashed "
+                            "line it is present"));
+  mInfluence->setToolTip(tr("How much amplifying the concept where it is present changes the "
+                            "probability of each class"));
+  mInfluenceCaption->setWordWrap(true);
+  mInfluenceCaption->setForegroundRole(QPalette::PlaceholderText);
+  auto* influence = new QWidget;
+  auto* layout = new QVBoxLayout(influence);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(mInfluence, 1);
+  layout->addWidget(mInfluenceCaption);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(mHistogram);
+  split->addWidget(influence);
+  split->setSizes({2000, 3000});  // in proportion: the class names need more height
+  return split;
+}
+
+void ConceptDetail::setSession(std::shared_ptr<const ConceptSession> session) {
+  mSession = std::move(session);
+  mImages->setSession(mSession);
+  mGrid->setSession(mSession);
+  mConcept = -2;  // differs from every request, so showConcept always redraws
+  showConcept(-1);
+}
+
+void ConceptDetail::showPlaceholder(const QString& text) {
+  mPlaceholder->setText(text);
+  mStack->setCurrentIndex(0);
+}
+
+void ConceptDetail::showConcept(int concept) {
+  if (concept == mConcept) return;
+  mConcept = concept;
+  computeStrengths();  // also cancels the pass of the previous concept
+  if (!mSession || mSession->concepts() == 0) {
+    showPlaceholder(tr("No concepts yet — open a model and images, then Discover."));
+  } else if (concept < 0 || concept >= mSession->concepts()) {
+    mConcept = -1;
+    showPlaceholder(tr("Pick a concept in the gallery to see its top patches and influence."));
+  } else {
+    mStack->setCurrentIndex(1);
+    showHeader();
+    showPage(0);
+    showInfluence();
+  }
+}
+
+void ConceptDetail::refresh() {
+  if (!mSession || mConcept < 0) return;
+  showHeader();
+  showInfluence();
+}
+
+void ConceptDetail::showHeader() {
+  const ConceptInfo& info = mSession->concept(mConcept);
+  QString name = tr("concept %1").arg(mConcept);
+  QString label = QString::fromStdString(info.label);
+  mHeader->setText(
+      tr("<span style='font-size:large'><b>%1</b></span> %2<br>fires in %3 of images and %4 of "
+         "patches · mean score where present %5 · %6 top patches")
+          .arg(label.isEmpty() ? name : label.toHtmlEscaped(), label.isEmpty() ? QString() : name,
+               percent(info.imageFraction), percent(info.patchFraction))
+          .arg(info.meanScoreWhenPresent, 0, 'g', 3)
+          .arg(info.top.size()));
+}
+
+void ConceptDetail::showPage(int page) {
+  const auto& top = mSession->concept(mConcept).top;
+  int total = static_cast<int>(top.size());
+  int pages = std::max(1, (total + kPatchesPerPage - 1) / kPatchesPerPage);
+  mPage = std::clamp(page, 0, pages - 1);
+  int first = mPage * kPatchesPerPage, last = std::min(total, first + kPatchesPerPage);
+  mGrid->setPatches({top.begin() + first, top.begin() + last}, first);
+  mPageLabel->setText(total == 0 ? tr("no top patches")
+                                 : tr("page %1 of %2 · patches %3–%4 of %5")
+                                       .arg(mPage + 1)
+                                       .arg(pages)
+                                       .arg(first + 1)
+                                       .arg(last)
+                                       .arg(total));
+  mPrev->setEnabled(mPage > 0);
+  mNext->setEnabled(mPage + 1 < pages);
+}
+
+void ConceptDetail::computeStrengths() {
+  if (mCancel) mCancel->store(true);
+  mCancel = std::make_shared<std::atomic<bool>>(false);
+  quint64 generation = ++mGeneration;
+  mStrengths.clear();
+  mStrengthsReady = false;
+  if (!mSession || mConcept < 0 || mConcept >= mSession->concepts()) return;
+  showHistogram();  // "computing…" until the pass returns
+  auto session = mSession;
+  auto cancel = mCancel;
+  int concept = mConcept;
+  QtConcurrent::run(&mPool, [session, cancel, concept] {
+    std::vector<float> values;
+    try {
+      values.reserve(session->images());
+      for (size_t i = 0; i < session->images(); ++i) {
+        if (i % 256 == 0 && cancel->load()) return std::vector<float>{};
+        std::vector<float> s = session->strengths(i);
+        if (size_t(concept) < s.size()) values.push_back(s[size_t(concept)]);
+      }
+    } catch (const std::exception&) {
+      values.clear();  // the histogram says "not available" rather than failing the view
+    }
+    return values;
+  }).then(this, [this, generation](std::vector<float> values) {
+    if (generation != mGeneration) return;  // another concept or session meanwhile
+    mStrengths = std::move(values);
+    mStrengthsReady = true;
+    showHistogram();
+  });
+}
+
+void ConceptDetail::showHistogram() {
+  QChart* chart = nullptr;
+  if (mStrengthsReady) {
+    chart = strengthHistogram(mStrengths, palette());
+  } else {
+    chart = new QChart;
+    chart->setTitle(tr("Computing the strength in every image…"));
+    styleChart(chart, palette());
+  }
+  replaceChart(mHistogram, chart);
+}
+
+void ConceptDetail::showInfluence() {
+  const ConceptInfo& info = mSession->concept(mConcept);
+  const auto& classes = mSession->classes();
+  int shown = 0;
+  replaceChart(mInfluence, influenceChart(info, classes, kMaxInfluenceBars, palette(), &shown));
+  // Below ~20 px a bar, Qt Charts elides the class names to "..." or drops them.
+  mInfluence->setMinimumHeight(std::max(200, 140 + 22 * shown));
+  if (info.influence.empty()) {
+    mInfluenceCaption->setText(tr("No influence for this concept set: it was computed without "
+                                  "the model's head."));
+    return;
+  }
+  // Bonferroni over every concept x class test, as the influence test corrects
+  // (METHODS.md 1.6; the family-wise level 0.05 is the default of InfluenceOptions).
+  double tests = double(mSession->concepts()) * double(classes.size());
+  mInfluenceCaption->setText(
+      tr("Mean change of the class probability when the concept is amplified where it is "
+         "present (RCAV-style), %1 of %2 classes with the largest change. Coloured bars are "
+         "significant against random directions at p ≤ 0.05 / (%3 concepts × %4 classes) = %5 "
+         "(Bonferroni); grey bars are not.")
+          .arg(shown)
+          .arg(classes.size())
+          .arg(mSession->concepts())
+          .arg(classes.size())
+          .arg(0.05 / std::max(1.0, tests), 0, 'g', 2));
+}
+
+void ConceptDetail::changeEvent(QEvent* event) {
+  // Charts carry their own colours: rebuild them from the kept numbers for the new palette.
+  if (event->type() == QEvent::PaletteChange && mSession && mConcept >= 0) {
+    showHistogram();
+    showInfluence();
+  }
+  QWidget::changeEvent(event);
+}
+
+bool ConceptDetail::exportImage(const QString& path) { return exportWidget(this, path); }
+
+}  // namespace cs::ui

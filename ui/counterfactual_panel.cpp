@@ -1,0 +1,265 @@
+#include "counterfactual_panel.h"
+
+#include <QBoxLayout>
+#include <QElapsedTimer>
+#include <QEvent>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QtConcurrent/QtConcurrentRun>
+#include <algorithm>
+#include <cmath>
+
+#include "concept_edit_list.h"
+#include "dataset_effect_view.h"
+#include "prediction_chart.h"
+#include "view_support.h"
+#include "widget_export.h"
+
+namespace cs::ui {
+
+// Errors travel as values: an exception escaping QtConcurrent::run would surface as an opaque
+// QUnhandledException in result().
+struct CounterfactualPanel::Outcome {
+  DatasetEffect effect;
+  bool ok = false, cancelled = false;
+  QString error;
+};
+
+CounterfactualPanel::CounterfactualPanel(QWidget* parent)
+    : QWidget(parent), mStack(new QStackedWidget), mPlaceholder(makePlaceholder({})),
+      mEdits(new ConceptEditList), mChart(new PredictionChart), mVerdict(new QLabel),
+      mTiming(new QLabel), mReset(new QPushButton(tr("Reset"))),
+      mApply(new QPushButton(tr("Apply to dataset"))), mCancel(new QPushButton(tr("Cancel"))),
+      mProgress(new QProgressBar), mEffect(new DatasetEffectView),
+      mWatcher(new QFutureWatcher<std::shared_ptr<Outcome>>(this)) {
+  mVerdict->setWordWrap(true);
+  mVerdict->setTextFormat(Qt::RichText);
+  mTiming->setForegroundRole(QPalette::PlaceholderText);
+  mTiming->setToolTip(tr("Time of the last update: the model's head pass and the chart"));
+  mChart->setSeriesNames(tr("original"), tr("with edits"));
+  mReset->setToolTip(tr("Set every concept back to unchanged"));
+  mApply->setToolTip(tr("Run the edits over every image of the cache and compare accuracy "
+                        "(runs in the background)"));
+  mCancel->setToolTip(tr("Stop the dataset run at its next batch"));
+  mProgress->setVisible(false);
+  mCancel->setVisible(false);
+
+  // Chart above, dataset results below, in a splitter: either can be given the room it needs.
+  auto* live = new QWidget;
+  auto* liveLayout = new QVBoxLayout(live);
+  liveLayout->setContentsMargins(0, 0, 0, 0);
+  liveLayout->addWidget(mVerdict);
+  liveLayout->addWidget(mChart, 1);
+  auto* dataset = new QWidget;
+  auto* datasetLayout = new QVBoxLayout(dataset);
+  datasetLayout->setContentsMargins(0, 0, 0, 0);
+  auto* run = new QHBoxLayout;
+  run->addWidget(mApply);
+  run->addWidget(mCancel);
+  run->addWidget(mProgress, 1);
+  datasetLayout->addLayout(run);
+  datasetLayout->addWidget(mEffect, 1);
+  auto* right = new QSplitter(Qt::Vertical);
+  right->addWidget(live);
+  right->addWidget(dataset);
+  right->setStretchFactor(0, 3);
+  right->setStretchFactor(1, 2);
+  auto* splitter = new QSplitter;
+  splitter->addWidget(mEdits);
+  splitter->addWidget(right);
+  splitter->setStretchFactor(1, 1);
+
+  auto* content = new QWidget;
+  auto* layout = new QVBoxLayout(content);
+  auto* top = new QHBoxLayout;
+  top->addWidget(mReset);
+  top->addStretch(1);
+  top->addWidget(mTiming);
+  layout->addLayout(top);
+  layout->addWidget(splitter, 1);
+  mStack->addWidget(mPlaceholder);
+  mStack->addWidget(content);
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  outer->addWidget(mStack);
+
+  connect(mEdits, &ConceptEditList::edited, this, &CounterfactualPanel::edited);
+  connect(mReset, &QPushButton::clicked, this, &CounterfactualPanel::reset);
+  connect(mApply, &QPushButton::clicked, this, &CounterfactualPanel::applyToDataset);
+  connect(mCancel, &QPushButton::clicked, this, [this] {
+    mCancelToken.cancel();
+    mCancel->setEnabled(false);  // "finished" still follows; the button comes back then
+  });
+  connect(mWatcher, &QFutureWatcherBase::finished, this, &CounterfactualPanel::datasetDone);
+  setSession(nullptr);
+}
+
+CounterfactualPanel::~CounterfactualPanel() {
+  // The job holds its own copy of the session; waiting only keeps its queued progress calls
+  // from reaching a half-destroyed panel.
+  if (mWatcher->isRunning()) {
+    mCancelToken.cancel();
+    mWatcher->waitForFinished();
+  }
+}
+
+void CounterfactualPanel::setSession(std::shared_ptr<const ConceptSession> session) {
+  if (mWatcher->isRunning()) mCancelToken.cancel();
+  const bool hadEdits = !toggles().empty();
+  ++mGeneration;
+  mSession = std::move(session);
+  mImage = -1;
+  QStringList classes;
+  if (mSession)
+    for (const std::string& c : mSession->classes()) classes << QString::fromStdString(c);
+  mChart->setClasses(classes);
+  mEffect->setClasses(classes);
+  mEdits->setSession(mSession.get());
+  mPlaceholder->setText(mSession ? tr("Choose an image to try switching its concepts off.")
+                                 : tr("No concepts yet: discover concepts or open a concept set "
+                                      "to edit them."));
+  mStack->setCurrentWidget(mPlaceholder);
+  updateButtons();
+  if (hadEdits) Q_EMIT togglesChanged();  // the project's copy must drop them too
+}
+
+void CounterfactualPanel::showImage(qint64 row) {
+  if (!mSession || row < 0 || size_t(row) >= mSession->images()) {
+    mImage = -1;
+    mStack->setCurrentWidget(mPlaceholder);
+    return;
+  }
+  mImage = row;
+  mEdits->setStrengths(mSession->strengths(size_t(row)));
+  updatePrediction();
+  mStack->setCurrentIndex(1);
+}
+
+void CounterfactualPanel::edited() {
+  updatePrediction();
+  updateButtons();
+  Q_EMIT togglesChanged();
+}
+
+std::vector<ConceptToggle> CounterfactualPanel::toggles() const { return mEdits->toggles(); }
+
+void CounterfactualPanel::setToggles(const std::vector<ConceptToggle>& toggles) {
+  if (mEdits->setToggles(toggles)) edited();
+}
+
+void CounterfactualPanel::reset() { setToggles({}); }
+
+void CounterfactualPanel::updatePrediction() {
+  if (!mSession || mImage < 0) return;
+  const size_t i = size_t(mImage);
+  const std::vector<float> original = mSession->probabilities(i);
+  std::vector<float> edited;
+  QElapsedTimer timer;
+  timer.start();
+  try {
+    edited = mSession->counterfactual(i, toggles());
+  } catch (const std::exception& e) {  // a bad edit must not take the GUI down (convention 6)
+    mChart->setProbabilities(original, {});
+    mVerdict->setText(tr("Cannot compute the edited prediction: %1")
+                          .arg(QString::fromUtf8(e.what()).toHtmlEscaped()));
+    return;
+  }
+  const double modelMs = timer.nsecsElapsed() / 1e6;
+  mChart->setProbabilities(original, edited);
+  mTiming->setText(tr("updated in %1 ms (model %2 ms)")
+                       .arg(timer.nsecsElapsed() / 1e6, 0, 'f', 2)
+                       .arg(modelMs, 0, 'f', modelMs < 0.1 ? 3 : 2));
+
+  auto argmax = [](const std::vector<float>& p) {
+    return int64_t(std::max_element(p.begin(), p.end()) - p.begin());
+  };
+  const int64_t truth = mSession->trueClass(i), before = mSession->predictedClass(i);
+  const int64_t after = edited.empty() ? before : argmax(edited);
+  auto describe = [&](int64_t k, const std::vector<float>& p) {
+    const QColor c = truth < 0 ? palette().color(QPalette::WindowText)
+                               : k == truth ? goodColour(palette()) : badColour(palette());
+    const double pk = k >= 0 && size_t(k) < p.size() ? 100.0 * p[size_t(k)] : 0.0;
+    return QStringLiteral("<b style=\"color:%1\">%2</b> %3%")
+        .arg(c.name(), className(*mSession, k).toHtmlEscaped())
+        .arg(pk, 0, 'f', 1);
+  };
+  const QString truthName =
+      truth < 0 ? tr("unknown") : className(*mSession, truth).toHtmlEscaped();
+  mVerdict->setText(tr("True: <b>%1</b><br>Predicted: %2 → with edits: %3")
+                        .arg(truthName, describe(before, original), describe(after, edited)));
+}
+
+void CounterfactualPanel::updateButtons() {
+  const bool running = mWatcher->isRunning();
+  mApply->setEnabled(mSession && !running && !toggles().empty());
+  mReset->setEnabled(mSession && !toggles().empty());
+  mCancel->setVisible(running);
+  mProgress->setVisible(running);
+}
+
+void CounterfactualPanel::applyToDataset() {
+  if (!mSession || mWatcher->isRunning()) return;
+  const std::vector<ConceptToggle> edits = toggles();
+  QStringList parts;
+  for (const ConceptToggle& t : edits)
+    parts << conceptName(*mSession, t.concept) + QLatin1Char(' ') +
+                 strengthText(int(std::lround(t.strength * 100)));
+  mJobCaption = tr("Edits: %1").arg(parts.join(QStringLiteral(", ")));
+  mJobGeneration = mGeneration;
+  mCancelToken = CancelToken();  // a fresh flag: the last run's cancel must not stop this one
+  mProgress->setRange(0, 0);     // busy until the first report says how many images
+  mCancel->setEnabled(true);
+  // Progress arrives on the worker thread; queue it to the GUI thread (the destructor waits for
+  // the job, so `this` outlives every call).
+  ProgressSink sink = [this](const Progress& p) {
+    QMetaObject::invokeMethod(this, [this, p] { datasetProgress(p); }, Qt::QueuedConnection);
+  };
+  auto session = mSession;
+  CancelToken token = mCancelToken;
+  mWatcher->setFuture(QtConcurrent::run([session, edits, sink, token] {
+    auto out = std::make_shared<Outcome>();
+    try {
+      out->effect = session->applyToDataset(edits, sink, token);
+      out->ok = true;
+    } catch (const Cancelled&) {
+      out->cancelled = true;
+    } catch (const std::exception& e) {
+      out->error = QString::fromUtf8(e.what());
+    }
+    return out;
+  }));
+  updateButtons();
+}
+
+void CounterfactualPanel::datasetProgress(const Progress& p) {
+  if (!mWatcher->isRunning() || p.total <= 0) return;
+  mProgress->setRange(0, 100);
+  mProgress->setValue(int(100 * p.done / p.total));
+  mProgress->setFormat(p.secondsLeft >= 0 ? tr("%p% · %1 s left").arg(std::lround(p.secondsLeft))
+                                          : tr("%p%"));
+}
+
+void CounterfactualPanel::datasetDone() {
+  updateButtons();
+  if (mJobGeneration != mGeneration) return;  // the session changed while it ran
+  const std::shared_ptr<Outcome> out = mWatcher->result();
+  if (out && out->ok) mEffect->showEffect(out->effect, mJobCaption);
+  else if (out && !out->cancelled)
+    mEffect->showMessage(tr("The dataset run failed: %1").arg(out->error));
+  else mEffect->showMessage(tr("Cancelled; the edits were not applied to the whole dataset."));
+}
+
+void CounterfactualPanel::changeEvent(QEvent* event) {
+  QWidget::changeEvent(event);
+  if (event->type() == QEvent::PaletteChange) updatePrediction();  // colours follow the theme
+}
+
+bool CounterfactualPanel::exportImage(const QString& path) {
+  if (mStack->currentIndex() != 1) return false;
+  return exportWidget(this, path);
+}
+
+}  // namespace cs::ui

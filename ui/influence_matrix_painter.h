@@ -1,0 +1,75 @@
+#pragma once
+// The class x concept influence heatmap as geometry and painting, apart from any widget: the
+// screen paints it in three scrolled parts (cells, row and column headers), the export paints it
+// whole, and both get the same picture. Rows are classes, columns concepts; a cell is the mean
+// change of the class probability when the concept is amplified (METHODS.md 1.6), coloured on a
+// diverging blue-white-red scale centred at 0, with a dot when significant (Bonferroni).
+#include <QColor>
+#include <QCoreApplication>
+#include <QRect>
+#include <QStringList>
+#include <vector>
+
+class QFontMetrics;
+class QPainter;
+class QPalette;
+
+namespace cs {
+class ConceptSession;
+}
+
+namespace cs::ui {
+
+class InfluenceMatrixPainter {
+  Q_DECLARE_TR_FUNCTIONS(InfluenceMatrixPainter)
+
+ public:
+  // Copies what it paints, so painting never walks the session. nullptr = empty.
+  void setSession(const ConceptSession* session);
+  bool empty() const { return mClasses.isEmpty() || mConcepts.isEmpty(); }
+  bool hasInfluence() const { return !mValues.empty(); }
+  int rows() const { return static_cast<int>(mClasses.size()); }
+  int columns() const { return static_cast<int>(mConcepts.size()); }
+  const QString& className(int row) const { return mClasses[row]; }
+  const QString& conceptName(int column) const { return mConcepts[column]; }
+
+  void setCellSize(int pixels) { mCell = pixels; }
+  int cellSize() const { return mCell; }
+  QSize cellsSize() const { return {columns() * mCell, rows() * mCell}; }
+  int rowHeaderWidth(const QFontMetrics& fm) const;
+  int columnHeaderHeight(const QFontMetrics& fm) const;
+  static int legendHeight(const QFontMetrics& fm);
+  int legendWidth(const QFontMetrics& fm) const;
+  QString legendNote() const;  // what the dot means, with the Bonferroni level
+  double extent() const { return mExtent; }  // the colour scale runs -extent..extent
+
+  int rowAt(int y) const;     // -1 outside; y in cell coordinates
+  int columnAt(int x) const;  // -1 outside
+  QString cellTooltip(int row, int column) const;
+
+  // `exposed` is in cell coordinates (0,0 = top left of the first cell).
+  void paintCells(QPainter& p, const QRect& exposed, const QPalette& palette) const;
+  // Row header `width` wide, y in cell coordinates; `hovered` row is emphasised.
+  void paintRowHeader(QPainter& p, const QRect& exposed, int width, const QPalette& palette,
+                      int hovered) const;
+  // Column header `height` high, x in cell coordinates; labels rotated to read bottom-up.
+  void paintColumnHeader(QPainter& p, const QRect& exposed, int height, const QPalette& palette,
+                         int hovered) const;
+  // Colour bar with its scale and the dot's meaning, inside `area`.
+  void paintLegend(QPainter& p, const QRect& area, const QPalette& palette) const;
+
+ private:
+  float value(int row, int column) const { return mValues[size_t(row * columns() + column)]; }
+  bool significant(int row, int column) const {
+    return mSignificant[size_t(row * columns() + column)] != 0;
+  }
+  int labelStep(const QFontMetrics& fm) const;  // label every n-th row/column when cells are small
+
+  QStringList mClasses, mConcepts;
+  std::vector<float> mValues, mP;    // rows x columns, row-major; empty without influence
+  std::vector<char> mSignificant;
+  double mExtent = 0, mThreshold = 0;
+  int mCell = 16;
+};
+
+}  // namespace cs::ui

@@ -1,0 +1,298 @@
+// Menus, tool bar and the actions behind them (projects, discovery, exports, presentation mode).
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QSettings>
+#include <QSpinBox>
+#include <QStatusBar>
+#include <QStyleFactory>
+#include <QTabWidget>
+#include <QTextStream>
+#include <QToolBar>
+
+#include "audit_view.h"
+#include "thumbnail_model.h"
+#include "concept_detail.h"
+#include "concept_gallery.h"
+#include "counterfactual_panel.h"
+#include "image_view.h"
+#include "influence_matrix.h"
+#include "main_window.h"
+#include "widget_export.h"
+#include "workbench.h"
+
+namespace cs::ui {
+namespace {
+const int kMaxRecent = 8;
+}  // namespace
+
+void MainWindow::buildMenus() {
+  buildFileMenu();
+  QMenu* run = menuBar()->addMenu(tr("&Run"));
+  run->addAction(tr("&Extract Activations"), QKeySequence(Qt::Key_F5), &mWorkbench,
+                 &app::Workbench::extract);
+  run->addAction(tr("&Discover Concepts"), QKeySequence(Qt::Key_F6), this, &MainWindow::discover);
+  run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), &mWorkbench,
+                 &app::Workbench::cancel);
+  QMenu* concept = menuBar()->addMenu(tr("&Concept"));
+  concept->addAction(tr("&Rename Concept…"), QKeySequence(Qt::Key_F2), this,
+                     &MainWindow::renameCurrentConcept);
+  buildViewMenu();
+  rebuildRecentMenus();
+}
+
+void MainWindow::buildFileMenu() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&New Project"), QKeySequence::New, this, &MainWindow::newProject);
+  file->addAction(tr("&Open Project…"), QKeySequence::Open, this, &MainWindow::chooseProject);
+  mRecentProjects = file->addMenu(tr("Recent Projects"));
+  file->addAction(tr("&Save Project"), QKeySequence::Save, this, [this] { saveProject(false); });
+  file->addAction(tr("Save Project &As…"), QKeySequence::SaveAs, this, [this] { saveProject(true); });
+  file->addSeparator();
+  file->addAction(tr("Open &Model…"), QKeySequence(tr("Ctrl+M")), this, &MainWindow::chooseModel);
+  file->addAction(tr("Open &Images…"), QKeySequence(tr("Ctrl+Shift+O")), this,
+                  &MainWindow::chooseImages);
+  mRecentModels = file->addMenu(tr("Recent Models"));
+  mRecentImages = file->addMenu(tr("Recent Image Folders"));
+  file->addAction(tr("Open &Demo (Fashion-MNIST)"), QKeySequence(tr("Ctrl+D")), &mWorkbench,
+                  &app::Workbench::openDemo);
+  file->addAction(tr("Open ConceptWorld Demo (watermark)"), QKeySequence(tr("Ctrl+Shift+D")),
+                  &mWorkbench, &app::Workbench::openConceptWorldDemo);
+  file->addSeparator();
+  file->addAction(tr("&Export View…"), QKeySequence(tr("Ctrl+E")), this,
+                  &MainWindow::exportCurrentView);
+  file->addAction(tr("Export Concept &Table (CSV)…"), this, &MainWindow::exportConceptTable);
+  file->addAction(tr("Export Concept &Directions (.npy)…"), this, &MainWindow::exportDirections);
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+}
+
+void MainWindow::buildViewMenu() {
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  for (int i = 0; i < mViews->count(); ++i) {
+    QAction* a = view->addAction(mViews->tabText(i).replace("&&", "&"), this,
+                                 [this, i] { mViews->setCurrentIndex(i); });
+    a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
+  }
+  view->addSeparator();
+  QAction* present = view->addAction(tr("&Presentation Mode"));
+  present->setShortcut(QKeySequence(Qt::Key_F11));
+  present->setCheckable(true);
+  connect(present, &QAction::toggled, this, &MainWindow::setPresentationMode);
+  addAction(present);  // keeps F11 working while the menu bar is hidden
+  QAction* dark = view->addAction(tr("&Dark Palette"));
+  dark->setCheckable(true);
+  dark->setChecked(QSettings().value("view/dark", false).toBool());
+  connect(dark, &QAction::toggled, this, [this](bool on) {
+    QSettings().setValue("view/dark", on);
+    setDarkPalette(on);
+  });
+}
+
+void MainWindow::buildToolBar() {
+  QToolBar* bar = addToolBar(tr("Main"));
+  bar->setObjectName("mainToolBar");
+  bar->addAction(tr("Open Model"), this, &MainWindow::chooseModel)->setToolTip(tr("Ctrl+M"));
+  bar->addAction(tr("Open Images"), this, &MainWindow::chooseImages)->setToolTip(tr("Ctrl+Shift+O"));
+  bar->addAction(tr("Demo"), &mWorkbench, &app::Workbench::openDemo)->setToolTip(tr("Ctrl+D"));
+  bar->addSeparator();
+  bar->addWidget(new QLabel(tr(" Layer ")));
+  mLayer->setMinimumContentsLength(10);
+  mLayer->setToolTip(tr("The layer whose activations are extracted and explored"));
+  bar->addWidget(mLayer);
+  connect(mLayer, &QComboBox::textActivated, &mWorkbench, &app::Workbench::setLayer);
+  bar->addSeparator();
+  mMethod = new QComboBox;
+  mMethod->addItems({"eddp", "pca", "nmf", "kmeans", "spherical-kmeans", "sae"});
+  mMethod->setToolTip(tr("Concept discovery method (EDDP: encoding-decoding direction pairs)"));
+  mPreset = new QComboBox;
+  mPreset->addItems({"quick", "paper"});
+  mPreset->setToolTip(tr("EDDP schedule: quick (interactive) or the paper's full schedule"));
+  mConceptCount = new QSpinBox;
+  mConceptCount->setRange(2, 2048);
+  mConceptCount->setValue(16);
+  mConceptCount->setToolTip(tr("Number of concepts to discover"));
+  bar->addWidget(mMethod);
+  bar->addWidget(mPreset);
+  bar->addWidget(mConceptCount);
+  bar->addAction(tr("Discover"), this, &MainWindow::discover)->setToolTip(tr("F6"));
+}
+
+void MainWindow::discover() {
+  DiscoverySettings s = mWorkbench.discoverySettings();
+  s.method = mMethod->currentText().toStdString();
+  s.preset = mPreset->currentText().toStdString();
+  s.concepts = mConceptCount->value();
+  mWorkbench.discover(s);
+}
+
+void MainWindow::chooseModel() {
+  QString path = QFileDialog::getOpenFileName(this, tr("Open ConceptScope model"), {},
+                                              tr("TorchScript models (*.pt *.pth);;All files (*)"));
+  if (!path.isEmpty()) mWorkbench.openModel(path);
+}
+
+void MainWindow::chooseImages() {
+  QString dir = QFileDialog::getExistingDirectory(this, tr("Open image folder"));
+  if (!dir.isEmpty()) mWorkbench.openImages(dir);
+}
+
+void MainWindow::chooseProject() {
+  QString path = QFileDialog::getOpenFileName(this, tr("Open project"), {},
+                                              tr("ConceptScope projects (*.csproj)"));
+  if (!path.isEmpty()) mWorkbench.openProject(path);
+}
+
+void MainWindow::saveProject(bool askForPath) {
+  QString path = mWorkbench.projectPath();
+  if (askForPath || path.isEmpty())
+    path = QFileDialog::getSaveFileName(this, tr("Save project"), path,
+                                        tr("ConceptScope projects (*.csproj)"));
+  if (path.isEmpty()) return;
+  if (!path.endsWith(".csproj")) path += ".csproj";
+  if (mWorkbench.saveProject(path, uiState())) {
+    remember("recent/projects", path);
+    statusBar()->showMessage(tr("Saved %1").arg(path), 4000);
+    updateSummary();
+  }
+}
+
+void MainWindow::newProject() {
+  mWorkbench.clear();
+  mThumbnails->clear();
+  mSummary->setText(tr("New project: open a model (Ctrl+M) and images (Ctrl+Shift+O)."));
+}
+
+void MainWindow::renameCurrentConcept() {
+  auto session = mWorkbench.concepts();
+  int concept = mViews->currentWidget() == mDetail ? mDetail->currentConcept()
+                                                   : mGallery->currentConcept();
+  if (!session || concept < 0) return showError(tr("Select a concept to rename first."));
+  bool ok = false;
+  QString label = QInputDialog::getText(this, tr("Rename concept %1").arg(concept), tr("Name:"),
+                                        QLineEdit::Normal,
+                                        QString::fromStdString(session->concept(concept).label), &ok);
+  if (!ok) return;
+  session->setLabel(concept, label.trimmed().toStdString());
+  refreshConceptViews();
+}
+
+void MainWindow::exportCurrentView() {
+  QString path = QFileDialog::getSaveFileName(this, tr("Export view"), {},
+                                              tr("PNG image (*.png);;SVG drawing (*.svg)"));
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += ".png";
+  QWidget* page = mViews->currentWidget();
+  bool ok = page == mGallery ? mGallery->exportImage(path)
+            : page == mDetail ? mDetail->exportImage(path)
+            : page == mAudit  ? mAudit->exportImage(path)
+            : page == mMatrix ? mMatrix->exportImage(path)
+                              : exportWidget(page, path);
+  if (!ok) showError(tr("Could not write %1 (SVG needs Qt Svg; PNG always works).").arg(path));
+}
+
+void MainWindow::exportConceptTable() {
+  auto session = mWorkbench.concepts();
+  if (!session) return showError(tr("Discover concepts first (F6)."));
+  QString path = QFileDialog::getSaveFileName(this, tr("Export concept table"), "concepts.csv",
+                                              tr("CSV (*.csv)"));
+  if (path.isEmpty()) return;
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
+    return showError(tr("Could not write %1: %2").arg(path, file.errorString()));
+  QTextStream out(&file);
+  out << "concept,label,fraction_present,image_fraction,mean_score";
+  for (const auto& c : session->classes()) {
+    QString name = QString::fromStdString(c).replace('"', "\"\"");
+    out << ",\"influence " << name << "\",\"p " << name << "\"";
+  }
+  out << "\n";
+  for (int i = 0; i < session->concepts(); ++i) {
+    const auto& c = session->concept(i);
+    out << i << ",\"" << QString::fromStdString(c.label).replace('"', "\"\"") << "\","
+        << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent;
+    for (size_t k = 0; k < session->classes().size(); ++k)
+      out << "," << (k < c.influence.size() ? c.influence[k] : 0.f) << ","
+          << (k < c.pValues.size() ? c.pValues[k] : 1.f);
+    out << "\n";
+  }
+  statusBar()->showMessage(tr("Wrote %1").arg(path), 4000);
+}
+
+void MainWindow::exportDirections() {
+  auto session = mWorkbench.concepts();
+  if (!session) return showError(tr("Discover concepts first (F6)."));
+  QString dir = QFileDialog::getExistingDirectory(this, tr("Export concept directions to"));
+  if (dir.isEmpty()) return;
+  for (const char* name : {"decoders.npy", "biases.npy", "encoders.npy", "concepts.json"}) {
+    QString from = QString::fromStdString(session->dir()) + "/" + name, to = dir + "/" + name;
+    QFile::remove(to);
+    if (!QFile::copy(from, to)) return showError(tr("Could not copy %1 to %2.").arg(from, to));
+  }
+  statusBar()->showMessage(tr("Wrote decoders.npy, biases.npy, encoders.npy to %1").arg(dir), 4000);
+}
+
+void MainWindow::setPresentationMode(bool on) {
+  // Talks: large fonts, no chrome but the views; F11 toggles back.
+  mPresentation = on;
+  QFont font = mNormalFont;
+  if (on) font.setPointSizeF(font.pointSizeF() * 1.6);
+  QApplication::setFont(font);
+  menuBar()->setVisible(!on);
+  for (QToolBar* bar : findChildren<QToolBar*>()) bar->setVisible(!on);
+  mSummary->setVisible(!on);
+  statusBar()->setVisible(!on);
+  if (on) showFullScreen();
+  else showNormal();
+}
+
+void MainWindow::setDarkPalette(bool on) {
+  QApplication::setStyle(QStyleFactory::create("Fusion"));
+  if (!on) return QApplication::setPalette(QApplication::style()->standardPalette());
+  QPalette p;
+  p.setColor(QPalette::Window, QColor(37, 37, 40));
+  p.setColor(QPalette::WindowText, QColor(230, 230, 230));
+  p.setColor(QPalette::Base, QColor(28, 28, 30));
+  p.setColor(QPalette::AlternateBase, QColor(45, 45, 48));
+  p.setColor(QPalette::Text, QColor(230, 230, 230));
+  p.setColor(QPalette::Button, QColor(50, 50, 54));
+  p.setColor(QPalette::ButtonText, QColor(230, 230, 230));
+  p.setColor(QPalette::Highlight, QColor(64, 128, 210));
+  p.setColor(QPalette::HighlightedText, Qt::white);
+  p.setColor(QPalette::ToolTipBase, QColor(50, 50, 54));
+  p.setColor(QPalette::ToolTipText, QColor(230, 230, 230));
+  p.setColor(QPalette::PlaceholderText, QColor(150, 150, 150));
+  QApplication::setPalette(p);
+}
+
+void MainWindow::remember(const QString& key, const QString& path) {
+  if (path.isEmpty()) return;
+  QSettings settings;
+  QStringList list = settings.value(key).toStringList();
+  list.removeAll(path);
+  list.prepend(path);
+  while (list.size() > kMaxRecent) list.removeLast();
+  settings.setValue(key, list);
+  rebuildRecentMenus();
+}
+
+void MainWindow::rebuildRecentMenus() {
+  QSettings settings;
+  auto fill = [&](QMenu* menu, const char* key, std::function<void(const QString&)> open) {
+    menu->clear();
+    const QStringList list = settings.value(key).toStringList();
+    for (const QString& p : list) menu->addAction(p, this, [p, open] { open(p); });
+    menu->setEnabled(!list.isEmpty());
+  };
+  fill(mRecentModels, "recent/models", [this](const QString& p) { mWorkbench.openModel(p); });
+  fill(mRecentImages, "recent/images", [this](const QString& p) { mWorkbench.openImages(p); });
+  fill(mRecentProjects, "recent/projects", [this](const QString& p) { mWorkbench.openProject(p); });
+}
+
+}  // namespace cs::ui

@@ -1,0 +1,120 @@
+#include "patch_image_cache.h"
+
+#include <QImage>
+#include <QPainter>
+#include <QPointer>
+#include <QtConcurrent/qtconcurrenttask.h>
+#include <algorithm>
+#include <limits>
+
+#include "concept_session.h"
+#include "view_support.h"
+
+namespace cs::ui {
+namespace {
+
+// More pending decodes than this means the user scrolled past most of them: drop the queue,
+// and the views ask again for what is visible now.
+constexpr int kMaxPending = 256;
+
+// Runs on the worker thread. row < 0 means the whole image.
+QImage render(const ConceptSession& session, qint64 image, int row, int col, int px) {
+  cv::Mat m = session.image(static_cast<size_t>(image));
+  if (m.empty()) return {};
+  if (row >= 0) {
+    cv::Rect box = session.patchBox(row, col) & cv::Rect(0, 0, m.cols, m.rows);
+    if (box.empty()) return {};
+    m = m(box);
+  }
+  QImage q = imageFromMat(m);  // BGR or gray, as session->image() returns
+  if (q.isNull()) return {};
+  // Small patches magnified a lot stay pixel-sharp: blurring them would invent detail.
+  bool magnified = q.width() * 2 <= px && q.height() * 2 <= px;
+  return q.scaled(px, px, Qt::KeepAspectRatio,
+                  magnified ? Qt::FastTransformation : Qt::SmoothTransformation);
+}
+
+QString keyOf(qint64 image, int row, int col, int px) {
+  return QStringLiteral("%1:%2:%3:%4").arg(image).arg(row).arg(col).arg(px);
+}
+
+}  // namespace
+
+PatchImageCache::PatchImageCache(QObject* parent) : QObject(parent) {
+  mPool.setMaxThreadCount(1);  // decoding shares 2 cores with the model's threads
+}
+
+PatchImageCache::~PatchImageCache() {
+  mPool.clear();
+  mPool.waitForDone();
+}
+
+void PatchImageCache::setSession(std::shared_ptr<const ConceptSession> session) {
+  mPool.clear();  // not-yet-started decodes of the old session
+  ++mGeneration;  // results of running ones are ignored on arrival
+  mSession = std::move(session);
+  mPixmaps.clear();
+  mPending.clear();
+}
+
+QPixmap PatchImageCache::patch(qint64 image, int row, int col, int side, qreal dpr) {
+  return lookup(image, std::max(row, 0), std::max(col, 0), side, dpr);
+}
+
+QPixmap PatchImageCache::fullImage(qint64 image, int side, qreal dpr) {
+  return lookup(image, -1, -1, side, dpr);
+}
+
+QPixmap PatchImageCache::lookup(qint64 image, int row, int col, int side, qreal dpr) {
+  if (!mSession || image < 0 || static_cast<size_t>(image) >= mSession->images()) return {};
+  int px = std::max(1, qRound(side * dpr));
+  QString key = keyOf(image, row, col, px);
+  if (QPixmap* hit = mPixmaps.object(key)) return *hit;
+  if (mPending.contains(key)) return {};
+  if (mPending.size() >= kMaxPending) {
+    mPool.clear();
+    mPending.clear();
+    // What this paint asked for before the trim was dropped too: ask the views to repaint.
+    QMetaObject::invokeMethod(this, &PatchImageCache::ready, Qt::QueuedConnection);
+  }
+  mPending.insert(key);
+  auto session = mSession;
+  quint64 generation = mGeneration;
+  QPointer<PatchImageCache> self(this);
+  // Newest first: what is on screen now matters more than what was on screen a second ago.
+  if (mNextPriority == std::numeric_limits<int>::max()) mNextPriority = 0;
+  QtConcurrent::task([self, session, generation, key, image, row, col, px, dpr] {
+    QImage q;
+    try {
+      q = render(*session, image, row, col, px);
+    } catch (const std::exception&) {
+      // An unreadable file becomes a grey tile; the views have nothing better to say.
+    }
+    QMetaObject::invokeMethod(self, [self, generation, key, q, dpr, px] {
+      if (self) self->arrived(generation, key, q, dpr, px);
+    }, Qt::QueuedConnection);
+  })
+      .onThreadPool(mPool)
+      .withPriority(++mNextPriority)
+      .spawn(QtConcurrent::FutureResult::Ignore);
+  return {};
+}
+
+void PatchImageCache::arrived(quint64 generation, const QString& key, const QImage& image,
+                              qreal dpr, int px) {
+  if (generation != mGeneration) return;  // from a session that is gone
+  mPending.remove(key);
+  QPixmap pixmap;
+  if (image.isNull()) {
+    pixmap = QPixmap(px, px);
+    pixmap.fill(QColor(128, 128, 128, 90));  // half-transparent: readable on light and dark
+  } else {
+    pixmap = QPixmap::fromImage(image);
+  }
+  pixmap.setDevicePixelRatio(dpr);
+  int cost = std::max(1, pixmap.width() * pixmap.height() * 4 / 1024);
+  mPixmaps.insert(key, new QPixmap(pixmap), cost);
+  Q_EMIT ready();
+}
+
+}  // namespace cs::ui

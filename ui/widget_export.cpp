@@ -1,0 +1,74 @@
+#include "widget_export.h"
+
+#include <QColor>
+#include <QImage>
+#include <QPainter>
+#include <QPixmap>
+#include <QWidget>
+
+#ifdef CONCEPTSCOPE_HAVE_SVG
+#include <QSvgGenerator>
+#endif
+
+namespace cs::ui {
+namespace {
+
+bool wantsSvg(const QString& path) {
+  return path.endsWith(QStringLiteral(".svg"), Qt::CaseInsensitive);
+}
+
+}  // namespace
+
+bool svgExportAvailable() {
+#ifdef CONCEPTSCOPE_HAVE_SVG
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool exportWidget(QWidget* widget, const QString& path) {
+  if (!widget) return false;
+  if (!wantsSvg(path)) return widget->grab().save(path);  // grab() keeps the device pixel ratio
+  return exportPainting(widget->size(), 1.0, widget->palette().color(widget->backgroundRole()),
+                        [widget](QPainter& p) { widget->render(&p); }, path,
+                        widget->windowTitle());
+}
+
+bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& background,
+                    const std::function<void(QPainter&)>& paint, const QString& path,
+                    const QString& title) {
+  if (size.isEmpty()) return false;
+  if (wantsSvg(path)) {
+#ifdef CONCEPTSCOPE_HAVE_SVG
+    QSvgGenerator svg;
+    svg.setFileName(path);
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle(title);
+    svg.setDescription(QStringLiteral("Exported from ConceptScope"));
+    QPainter p;
+    if (!p.begin(&svg)) return false;
+    p.fillRect(QRect(QPoint(0, 0), size), background);
+    paint(p);
+    return p.end();
+#else
+    Q_UNUSED(title);
+    return false;
+#endif
+  }
+  // QImage refuses sizes beyond 2^31 bytes; very large views should go to SVG instead.
+  QSize pixels = (QSizeF(size) * devicePixelRatio).toSize();
+  if (qint64(pixels.width()) * pixels.height() > 256LL * 1024 * 1024) return false;
+  QImage image(pixels, QImage::Format_ARGB32_Premultiplied);
+  if (image.isNull()) return false;
+  image.setDevicePixelRatio(devicePixelRatio);
+  image.fill(background);
+  QPainter p(&image);
+  p.setRenderHint(QPainter::Antialiasing);
+  paint(p);
+  p.end();
+  return image.save(path);
+}
+
+}  // namespace cs::ui
