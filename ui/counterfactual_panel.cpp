@@ -70,7 +70,10 @@ CounterfactualPanel::CounterfactualPanel(QWidget* parent)
   auto* splitter = new QSplitter;
   splitter->addWidget(mEdits);
   splitter->addWidget(right);
-  splitter->setStretchFactor(1, 1);
+  // The prediction chart needs room for class names and two bars per class.
+  right->setMinimumWidth(360);
+  splitter->setStretchFactor(0, 2);
+  splitter->setStretchFactor(1, 3);
 
   auto* content = new QWidget;
   auto* layout = new QVBoxLayout(content);

@@ -1,5 +1,7 @@
 #include "influence_matrix.h"
 
+#include <algorithm>
+
 #include <QEvent>
 #include <QHBoxLayout>
 #include <QHelpEvent>
@@ -190,6 +192,11 @@ InfluenceMatrix::~InfluenceMatrix() = default;
 
 void InfluenceMatrix::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
+  // Few concepts: large cells that fill the width; thousands: the smallest readable ones.
+  if (mSession && mSession->concepts() > 0) {
+    int fit = (std::max(width(), 800) - 200) / mSession->concepts();
+    mZoom->setValue(std::clamp(fit, mZoom->minimum(), mZoom->maximum()));
+  }
   refresh();
 }
 

@@ -99,8 +99,9 @@ void MainWindow::buildViews() {
   auto* imagePage = new QSplitter(Qt::Horizontal);
   imagePage->addWidget(mImageView);
   imagePage->addWidget(mCounterfactual);
-  imagePage->setStretchFactor(0, 3);
-  imagePage->setStretchFactor(1, 2);
+  imagePage->setStretchFactor(0, 2);
+  imagePage->setStretchFactor(1, 3);
+  imagePage->setSizes({560, 840});
   mViews->addTab(buildImagesPage(), tr("Images"));
   mViews->addTab(mGallery, tr("Concepts"));
   mViews->addTab(mDetail, tr("Concept"));
