@@ -265,4 +265,7 @@ bool CounterfactualPanel::exportImage(const QString& path) {
   return exportWidget(this, path);
 }
 
+std::vector<float> CounterfactualPanel::shownOriginal() const { return mChart->first(); }
+std::vector<float> CounterfactualPanel::shownEdited() const { return mChart->second(); }
+
 }  // namespace cs::ui

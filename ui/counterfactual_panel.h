@@ -42,6 +42,9 @@ class CounterfactualPanel : public QWidget {
   // Replaces all edits (concepts not listed go back to 0); out-of-range concepts are ignored.
   // Emits togglesChanged() only when the edits differ from the current ones.
   void setToggles(const std::vector<ConceptToggle>& toggles);
+  // The probabilities the chart shows now: original and with the edits (tests, exports).
+  std::vector<float> shownOriginal() const;
+  std::vector<float> shownEdited() const;
 
   // Writes the whole panel (controls, chart, results) as PNG, or SVG when available.
   bool exportImage(const QString& path);

@@ -24,6 +24,8 @@ class PredictionChart : public QChartView {
   // when the drawn classes stay the same (values replaced in place), so it can follow a slider.
   void setProbabilities(const std::vector<float>& first, const std::vector<float>& second);
   void clearBars();
+  const std::vector<float>& first() const { return mFirst; }
+  const std::vector<float>& second() const { return mSecond; }
   QSize sizeHint() const override { return {420, 320}; }
   QSize minimumSizeHint() const override { return {240, 240}; }  // ten readable bar labels
 
