@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 #include <utility>
 
+#include "concept_labeling.h"
 #include "demo.h"
 #include "extractor.h"
 #include "source_factory.h"
@@ -196,6 +197,7 @@ void Workbench::discover(const DiscoverySettings& settings) {
   auto cache = mCache;
   std::string dir = conceptsDir(settings).toStdString();
   auto session = std::make_shared<std::shared_ptr<ConceptSession>>();
+  auto images = mImages;
   bool saved = QFileInfo::exists(QString::fromStdString(dir + "/concepts.json"));
   startIfIdle(saved ? tr("Opening concepts") : tr("Discovering %1 concepts (%2, %3)")
                                                     .arg(settings.concepts)
@@ -211,12 +213,47 @@ void Workbench::discover(const DiscoverySettings& settings) {
                   }
                 }
                 *session = ConceptSession::discover(model, cache, settings, dir, progress, cancel);
+                // First names from INVERT while nobody else sees the session yet.
+                (*session)->setImages(images);
+                ConceptLabelingOptions o;
+                o.progress = progress;
+                o.cancel = cancel;
+                try {
+                  applyConceptLabels(**session, cs::labelConcepts(**session, o));
+                  (*session)->save();
+                } catch (const UserError&) {
+                  // No classes or tags to name concepts with: they stay unnamed.
+                }
               },
               [this, session] {
                 mConcepts = *session;
                 mConcepts->setImages(mImages);
                 Q_EMIT changed(Change::Concepts);
                 finishPending();
+              });
+}
+
+void Workbench::labelConcepts(const QString& tagsCsv) {
+  if (!mConcepts) {
+    Q_EMIT error(tr("Discover concepts first (F6)."));
+    return;
+  }
+  auto session = mConcepts;
+  auto labels = std::make_shared<std::vector<ConceptLabel>>();
+  std::string tags = tagsCsv.toStdString();
+  startIfIdle(tr("Naming concepts (INVERT)"),
+              [session, labels, tags](const ProgressSink& progress, const CancelToken& cancel) {
+                ConceptLabelingOptions o;
+                o.tagsCsv = tags;
+                o.progress = progress;
+                o.cancel = cancel;
+                *labels = cs::labelConcepts(*session, o);
+              },
+              [this, session, labels] {
+                if (session != mConcepts) return;  // another project was opened meanwhile
+                applyConceptLabels(*session, *labels);
+                session->save();
+                Q_EMIT changed(Change::Labels);
               });
 }
 

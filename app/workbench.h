@@ -21,7 +21,7 @@ namespace cs::app {
 class Workbench : public QObject {
   Q_OBJECT
  public:
-  enum class Change { Model, Images, Layer, Activations, Concepts };
+  enum class Change { Model, Images, Layer, Activations, Concepts, Labels };
   Q_ENUM(Change)
 
   explicit Workbench(QObject* parent = nullptr);
@@ -57,6 +57,9 @@ class Workbench : public QObject {
   // Concepts of the current activations with `settings`; reopens them from the cache folder
   // when this exact discovery ran before (nothing is recomputed).
   void discover(const DiscoverySettings& settings);
+  // Names the concepts with INVERT (classes, ConceptWorld tags, an optional tags file); ends in
+  // changed(Labels). Discovery already does this with the classes (and ConceptWorld's tags).
+  void labelConcepts(const QString& tagsCsv = {});
   // After every extraction, discover with the current settings (the demo, reopened projects).
   void setAutoDiscover(bool on) { mAutoDiscover = on; }
   void cancel() { mRunner.cancel(); }

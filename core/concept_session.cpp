@@ -141,7 +141,24 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
   auto report = conceptsFromJson(doc["concepts"], cache->classes());
   for (size_t i = 0; i < report.concepts.size(); ++i) {
     impl->concepts.push_back(toInfo(report.concepts[i]));
-    impl->concepts.back().label = doc["concepts"][i].value("label", "");
+    auto& c = impl->concepts.back();
+    c.label = doc["concepts"][i].value("label", "");
+    if (doc["concepts"][i].contains("label_invert")) {
+      const auto& e = doc["concepts"][i]["label_invert"];
+      c.labelAuc = e.value("auc", -1.0);
+      c.labelPValue = e.value("p_value", 1.0);
+      c.labelFraction = e.value("fraction", 0.0);
+    }
+  }
+  if (fs::exists(dir + "/label_positives.npy")) {
+    auto positives = readNpyTensor(dir + "/label_positives.npy").to(torch::kUInt8);
+    if (positives.dim() == 2 && positives.size(0) == int64_t(cache->size()))
+      for (size_t i = 0; i < impl->concepts.size() && int64_t(i) < positives.size(1); ++i) {
+        if (impl->concepts[i].labelAuc < 0) continue;
+        auto column = positives.select(1, int64_t(i)).contiguous();
+        impl->concepts[i].labelPositives.assign(column.data_ptr<uint8_t>(),
+                                                column.data_ptr<uint8_t>() + column.numel());
+      }
   }
   impl->strengths = readNpyTensor(dir + "/image_strength.npy");
   if (int(impl->concepts.size()) != impl->basis.concepts() ||
@@ -173,8 +190,22 @@ void ConceptSession::save() const {
   }
   PatchGeometry g{inputHeight(), inputWidth(), mapHeight(), mapWidth(), 0};
   auto list = conceptsToJson(report, g);
-  for (size_t i = 0; i < d->concepts.size(); ++i)
-    if (!d->concepts[i].label.empty()) list[i]["label"] = d->concepts[i].label;
+  auto positives = torch::zeros({int64_t(images()), concepts()}, torch::kUInt8);
+  bool anyPositives = false;
+  for (size_t i = 0; i < d->concepts.size(); ++i) {
+    const auto& c = d->concepts[i];
+    if (!c.label.empty()) list[i]["label"] = c.label;
+    if (c.labelAuc >= 0)
+      list[i]["label_invert"] = {{"auc", c.labelAuc}, {"p_value", c.labelPValue},
+                                 {"fraction", c.labelFraction}};
+    if (c.labelPositives.size() == images()) {
+      anyPositives = true;
+      positives.select(1, int64_t(i))
+          .copy_(torch::from_blob(const_cast<uint8_t*>(c.labelPositives.data()),
+                                  {int64_t(images())}, torch::kUInt8));
+    }
+  }
+  if (anyPositives) writeNpyTensor(d->dir + "/label_positives.npy", positives);
   nlohmann::json doc = settingsJson(d->settings);
   doc["format"] = "conceptscope-concepts";
   doc["version"] = 1;
@@ -193,7 +224,27 @@ const DiscoverySettings& ConceptSession::settings() const { return d->settings; 
 const std::vector<std::string>& ConceptSession::classes() const { return d->cache->classes(); }
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }
-void ConceptSession::setLabel(int i, const std::string& label) { d->concepts.at(size_t(i)).label = label; }
+void ConceptSession::setLabel(int i, const std::string& label) {
+  auto& c = d->concepts.at(size_t(i));
+  c.label = label;
+  c.labelAuc = -1;
+  c.labelPValue = 1;
+  c.labelFraction = 0;
+  c.labelPositives.clear();
+}
+
+void ConceptSession::setInvertLabel(int i, const std::string& formula, double auc,
+                                    double pValue, double fraction,
+                                    std::vector<uint8_t> positives) {
+  auto& c = d->concepts.at(size_t(i));
+  c.label = formula;
+  c.labelAuc = auc;
+  c.labelPValue = pValue;
+  c.labelFraction = fraction;
+  c.labelPositives = std::move(positives);
+}
+
+ImageSourcePtr ConceptSession::imageSource() const { return d->images; }
 size_t ConceptSession::images() const { return d->cache->size(); }
 
 int64_t ConceptSession::trueClass(size_t image) const {

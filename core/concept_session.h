@@ -30,6 +30,9 @@ struct ConceptInfo {
   std::vector<bool> significant;
   std::vector<TopPatchInfo> top;
   std::string label;                      // INVERT formula or user's name; empty when none
+  // INVERT's evidence for the label (METHODS.md 2); auc < 0 when the label is the user's.
+  double labelAuc = -1, labelPValue = 1, labelFraction = 0;
+  std::vector<uint8_t> labelPositives;    // per image: the formula holds (empty when none)
 };
 
 // strength -1 switches a concept off, 0 leaves it, > 0 amplifies it (METHODS.md 1.6).
@@ -74,6 +77,11 @@ class ConceptSession {
   int concepts() const;
   const ConceptInfo& concept(int i) const;
   void setLabel(int concept, const std::string& label);  // kept in concepts.json on save()
+  // An INVERT label with its AUC, p-value, positive fraction and positives (one per image).
+  void setInvertLabel(int concept, const std::string& formula, double auc, double pValue,
+                      double fraction, std::vector<uint8_t> positives);
+  // The image source attached by setImages (ConceptWorld gives concept tags for labeling).
+  ImageSourcePtr imageSource() const;
   void save() const;
 
   // Per image.

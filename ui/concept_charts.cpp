@@ -1,6 +1,7 @@
 #include "concept_charts.h"
 
 #include <QAreaSeries>
+#include <QLegendMarker>
 #include <QBarCategoryAxis>
 #include <QBarSet>
 #include <QChart>
@@ -48,7 +49,28 @@ void styleChart(QChart* chart, const QPalette& palette) {
   }
 }
 
-QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette) {
+namespace {
+
+// Step outline of a histogram as a filled area.
+QAreaSeries* histogramArea(const std::vector<int>& counts, double min, double width, QColor colour,
+                           const QString& name) {
+  auto* upper = new QLineSeries;  // each bin a flat top
+  for (size_t b = 0; b < counts.size(); ++b) {
+    upper->append(min + double(b) * width, counts[b]);
+    upper->append(min + double(b + 1) * width, counts[b]);
+  }
+  auto* area = new QAreaSeries(upper);
+  area->setName(name);
+  area->setPen(QPen(colour, 1));
+  colour.setAlpha(140);
+  area->setBrush(colour);
+  return area;
+}
+
+}  // namespace
+
+QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette,
+                          const std::vector<uint8_t>& positives, const QString& positiveName) {
   auto* chart = new QChart;
   chart->legend()->setVisible(false);
   if (strengths.empty()) {
@@ -61,27 +83,32 @@ QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& p
   if (max - min < 1e-9) max = min + 1;
   // sqrt(n) bins, bounded: enough shape for 100 images, no comb for 100 000.
   int bins = std::clamp(static_cast<int>(std::sqrt(double(strengths.size()))), 10, 60);
-  std::vector<int> counts(size_t(bins), 0);
-  for (float s : strengths)
-    ++counts[size_t(std::clamp(static_cast<int>((s - min) / (max - min) * bins), 0, bins - 1))];
-  auto* upper = new QLineSeries;  // step outline: each bin a flat top
-  double width = (max - min) / bins;
-  for (int b = 0; b < bins; ++b) {
-    upper->append(min + b * width, counts[size_t(b)]);
-    upper->append(min + (b + 1) * width, counts[size_t(b)]);
+  // With an INVERT label, positives and negatives of its formula are drawn separately: a label
+  // that explains the concept separates the two (METHODS.md 2, AUC).
+  const bool split = positives.size() == strengths.size();
+  std::vector<int> counts(size_t(bins), 0), positiveCounts(size_t(bins), 0);
+  for (size_t i = 0; i < strengths.size(); ++i) {
+    size_t b = size_t(std::clamp(static_cast<int>((strengths[i] - min) / (max - min) * bins), 0, bins - 1));
+    (split && positives[i] ? positiveCounts : counts)[b]++;
   }
-  auto* area = new QAreaSeries(upper);
-  QColor fill = palette.color(QPalette::Highlight);
-  area->setPen(QPen(fill, 1));
-  fill.setAlpha(150);
-  area->setBrush(fill);
-  chart->addSeries(area);
-  int top = *std::max_element(counts.begin(), counts.end());
+  double width = (max - min) / bins;
+  QColor main = split ? palette.color(QPalette::Mid) : palette.color(QPalette::Highlight);
+  chart->addSeries(histogramArea(counts, min, width, main,
+                                 split ? QObject::tr("images where it does not hold") : QString()));
+  if (split) {
+    chart->addSeries(histogramArea(positiveCounts, min, width, palette.color(QPalette::Highlight),
+                                   QObject::tr("images where \"%1\" holds").arg(positiveName)));
+    chart->legend()->setVisible(true);
+    chart->legend()->setAlignment(Qt::AlignBottom);
+  }
+  int top = std::max(*std::max_element(counts.begin(), counts.end()),
+                     *std::max_element(positiveCounts.begin(), positiveCounts.end()));
   auto* zero = new QLineSeries;
   zero->append(0, 0);
   zero->append(0, top * 1.05);
   zero->setPen(QPen(palette.color(QPalette::WindowText), 1, Qt::DashLine));
   chart->addSeries(zero);
+  if (split) chart->legend()->markers(zero).first()->setVisible(false);
 
   auto* x = new QValueAxis;
   x->setRange(min, max);

@@ -17,7 +17,10 @@ namespace cs::ui {
 
 // Histogram of one concept's per-image strength I (max over patches of w.x - b); a dashed line
 // at 0 separates images where the concept is present (> 0) from the rest.
-QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette);
+// With `positives` (one per strength, e.g. an INVERT label's images) the histogram is split.
+QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& palette,
+                          const std::vector<uint8_t>& positives = {},
+                          const QString& positiveName = {});
 
 // Horizontal bars of the change of class probability per class, the `maxBars` classes with the
 // largest |change| only (a 1000-class model would be unreadable): significant raising bars red,

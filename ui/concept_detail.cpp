@@ -155,6 +155,7 @@ void ConceptDetail::refresh() {
   if (!mSession || mConcept < 0) return;
   showHeader();
   showInfluence();
+  showHistogram();  // an INVERT label splits it into positives and negatives
 }
 
 void ConceptDetail::showHeader() {
@@ -167,7 +168,15 @@ void ConceptDetail::showHeader() {
           .arg(label.isEmpty() ? name : label.toHtmlEscaped(), label.isEmpty() ? QString() : name,
                percent(info.imageFraction), percent(info.patchFraction))
           .arg(info.meanScoreWhenPresent, 0, 'g', 3)
-          .arg(info.top.size()));
+          .arg(info.top.size()) +
+      (info.labelAuc >= 0
+           ? tr("<br>label by INVERT: AUC %1, p %2 (Mann-Whitney U), the formula holds for "
+                "%3 of images")
+                 .arg(info.labelAuc, 0, 'f', 3)
+                 .arg(info.labelPValue > 0 ? "= " + QString::number(info.labelPValue, 'g', 2)
+                                               : QStringLiteral("< 1e-300"))
+                 .arg(percent(info.labelFraction))
+           : QString()));
 }
 
 void ConceptDetail::showPage(int page) {
@@ -223,7 +232,9 @@ void ConceptDetail::computeStrengths() {
 void ConceptDetail::showHistogram() {
   QChart* chart = nullptr;
   if (mStrengthsReady) {
-    chart = strengthHistogram(mStrengths, palette());
+    const ConceptInfo& info = mSession->concept(mConcept);
+    chart = strengthHistogram(mStrengths, palette(), info.labelPositives,
+                              QString::fromStdString(info.label));
   } else {
     chart = new QChart;
     chart->setTitle(tr("Computing the strength in every image…"));

@@ -183,6 +183,7 @@ void MainWindow::onChanged(int what) {
   if (change == app::Workbench::Change::Activations)
     mThumbnails->setActivations(mWorkbench.activations());
   if (change == app::Workbench::Change::Concepts || !mWorkbench.concepts()) onConceptsChanged();
+  if (change == app::Workbench::Change::Labels) refreshConceptViews();
   updateSummary();
 }
 

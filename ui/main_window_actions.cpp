@@ -43,6 +43,13 @@ void MainWindow::buildMenus() {
   QMenu* concept = menuBar()->addMenu(tr("&Concept"));
   concept->addAction(tr("&Rename Concept…"), QKeySequence(Qt::Key_F2), this,
                      &MainWindow::renameCurrentConcept);
+  concept->addAction(tr("&Name Concepts (INVERT, classes)"), QKeySequence(tr("Ctrl+L")),
+                     &mWorkbench, [this] { mWorkbench.labelConcepts(); });
+  concept->addAction(tr("Name Concepts with a &Tags File…"), this, [this] {
+    QString csv = QFileDialog::getOpenFileName(this, tr("Image tags (image,tag,tag...)"), {},
+                                               tr("CSV files (*.csv *.txt);;All files (*)"));
+    if (!csv.isEmpty()) mWorkbench.labelConcepts(csv);
+  });
   buildViewMenu();
   rebuildRecentMenus();
 }

@@ -17,21 +17,42 @@ namespace {
 // and the views ask again for what is visible now.
 constexpr int kMaxPending = 256;
 
+// A patch alone is often a few pixels of texture; twice its size around it shows what it is
+// part of, with the patch itself outlined.
+cv::Rect withContext(const cv::Rect& box, const cv::Size& image) {
+  int side = std::max({box.width, box.height}) * 2;
+  side = std::min({std::max(side, std::min(image.width, image.height) / 2), image.width, image.height});
+  int x = std::clamp(box.x + box.width / 2 - side / 2, 0, image.width - side);
+  int y = std::clamp(box.y + box.height / 2 - side / 2, 0, image.height - side);
+  return {x, y, side, side};
+}
+
 // Runs on the worker thread. row < 0 means the whole image.
 QImage render(const ConceptSession& session, qint64 image, int row, int col, int px) {
   cv::Mat m = session.image(static_cast<size_t>(image));
   if (m.empty()) return {};
+  cv::Rect box, context(0, 0, m.cols, m.rows);
   if (row >= 0) {
-    cv::Rect box = session.patchBox(row, col) & cv::Rect(0, 0, m.cols, m.rows);
+    box = session.patchBox(row, col) & context;
     if (box.empty()) return {};
-    m = m(box);
+    context = withContext(box, m.size());
+    m = m(context);
   }
   QImage q = imageFromMat(m);  // BGR or gray, as session->image() returns
   if (q.isNull()) return {};
   // Small patches magnified a lot stay pixel-sharp: blurring them would invent detail.
   bool magnified = q.width() * 2 <= px && q.height() * 2 <= px;
-  return q.scaled(px, px, Qt::KeepAspectRatio,
-                  magnified ? Qt::FastTransformation : Qt::SmoothTransformation);
+  QImage scaled = q.scaled(px, px, Qt::KeepAspectRatio,
+                           magnified ? Qt::FastTransformation : Qt::SmoothTransformation)
+                      .convertToFormat(QImage::Format_RGB32);
+  if (row >= 0) {
+    double f = double(scaled.width()) / context.width;
+    QPainter painter(&scaled);
+    painter.setPen(QPen(QColor(255, 196, 0), std::max(1.0, px / 40.0)));
+    painter.drawRect(QRectF((box.x - context.x) * f, (box.y - context.y) * f, box.width * f,
+                            box.height * f).adjusted(0.5, 0.5, -0.5, -0.5));
+  }
+  return scaled;
 }
 
 QString keyOf(qint64 image, int row, int col, int px) {
