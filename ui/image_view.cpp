@@ -46,6 +46,9 @@ ImageView::ImageView(QWidget* parent)
   mConcepts->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   mConcepts->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
   mConcepts->verticalHeader()->hide();
+  mConcepts->setMinimumWidth(260);  // room for a label formula beside its strength
+  mConcepts->setWordWrap(false);
+  mConcepts->setTextElideMode(Qt::ElideRight);
   mConcepts->setSelectionBehavior(QAbstractItemView::SelectRows);
   mConcepts->setEditTriggers(QAbstractItemView::NoEditTriggers);
   mConcepts->setToolTip(tr("Concepts present in this image, strongest first. Check them to "

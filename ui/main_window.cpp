@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -12,7 +13,6 @@
 #include <QMimeData>
 #include <QSettings>
 #include <QSpinBox>
-#include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
@@ -68,6 +68,7 @@ MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
   });
   QSettings settings;
   restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
   if (!settings.contains("window/geometry")) resize(1400, 900);
   setDarkPalette(settings.value("view/dark", false).toBool());
 }
@@ -96,16 +97,16 @@ void MainWindow::buildViews() {
   mCounterfactual = new CounterfactualPanel;
   mAudit = new AuditView;
   mMatrix = new InfluenceMatrix;
-  auto* imagePage = new QSplitter(Qt::Horizontal);
-  imagePage->addWidget(mImageView);
-  imagePage->addWidget(mCounterfactual);
-  imagePage->setStretchFactor(0, 2);
-  imagePage->setStretchFactor(1, 3);
-  imagePage->setSizes({560, 840});
+  // The counterfactual panel docks beside every view, so toggles stay at hand while browsing.
+  mCounterfactualDock = new QDockWidget(tr("Counterfactual"), this);
+  mCounterfactualDock->setObjectName("counterfactualDock");
+  mCounterfactualDock->setWidget(mCounterfactual);
+  addDockWidget(Qt::RightDockWidgetArea, mCounterfactualDock);
+  mCounterfactualDock->hide();
   mViews->addTab(buildImagesPage(), tr("Images"));
   mViews->addTab(mGallery, tr("Concepts"));
   mViews->addTab(mDetail, tr("Concept"));
-  mViews->addTab(imagePage, tr("Image && Counterfactual"));
+  mViews->addTab(mImageView, tr("Image"));
   mViews->addTab(mAudit, tr("Audit"));
   mViews->addTab(mMatrix, tr("Influence Matrix"));
 }
@@ -128,7 +129,13 @@ void MainWindow::connectViews() {
   });
 }
 
-void MainWindow::showView(View view) { mViews->setCurrentIndex(static_cast<int>(view)); }
+void MainWindow::showView(View view) {
+  mViews->setCurrentIndex(static_cast<int>(view));
+  if (view == View::Image && !mCounterfactualDock->isVisible()) {
+    mCounterfactualDock->show();
+    resizeDocks({mCounterfactualDock}, {width() * 2 / 5}, Qt::Horizontal);
+  }
+}
 
 void MainWindow::openConcept(int concept) {
   mDetail->showConcept(concept);
@@ -141,6 +148,7 @@ void MainWindow::openImage(qint64 cacheRow) {
   mImageView->showImage(cacheRow);
   mCounterfactual->showImage(cacheRow);
   showView(View::Image);
+  mCounterfactualDock->raise();
 }
 
 void MainWindow::openThumbnail(int sourceRow) {
@@ -318,6 +326,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
 void MainWindow::closeEvent(QCloseEvent* event) {
   mWorkbench.cancel();
   QSettings().setValue("window/geometry", saveGeometry());
+  QSettings().setValue("window/state", saveState());
   event->accept();
 }
 

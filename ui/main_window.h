@@ -8,12 +8,12 @@
 #include <QString>
 
 class QComboBox;
+class QDockWidget;
 class QJsonObject;
 class QLabel;
 class QListView;
 class QMenu;
 class QSpinBox;
-class QSplitter;
 class QTabWidget;
 
 namespace cs::app {
@@ -100,6 +100,7 @@ class MainWindow : public QMainWindow {
   ConceptDetail* mDetail = nullptr;
   ImageView* mImageView = nullptr;
   CounterfactualPanel* mCounterfactual = nullptr;
+  QDockWidget* mCounterfactualDock = nullptr;
   AuditView* mAudit = nullptr;
   InfluenceMatrix* mMatrix = nullptr;
   QMenu* mRecentModels = nullptr;

@@ -2,6 +2,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -88,6 +89,9 @@ void MainWindow::buildViewMenu() {
     a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
   }
   view->addSeparator();
+  QAction* dock = mCounterfactualDock->toggleViewAction();
+  dock->setShortcut(QKeySequence(tr("Ctrl+K")));
+  view->addAction(dock);
   QAction* present = view->addAction(tr("&Presentation Mode"));
   present->setShortcut(QKeySequence(Qt::Key_F11));
   present->setCheckable(true);
