@@ -192,7 +192,6 @@ void Workbench::discover(const DiscoverySettings& settings) {
     Q_EMIT error(tr("Extract activations first: open a model and images."));
     return;
   }
-  mSettings = settings;
   auto model = mModel;
   auto cache = mCache;
   std::string dir = conceptsDir(settings).toStdString();
@@ -225,7 +224,8 @@ void Workbench::discover(const DiscoverySettings& settings) {
                   // No classes or tags to name concepts with: they stay unnamed.
                 }
               },
-              [this, session] {
+              [this, session, settings] {
+                mSettings = settings;  // only now: a cancelled run keeps the old settings too
                 mConcepts = *session;
                 mConcepts->setImages(mImages);
                 Q_EMIT changed(Change::Concepts);

@@ -187,3 +187,27 @@ TEST(Workbench, BrokenProjectFileIsAClearError) {
   EXPECT_TRUE(error.at(0).at(0).toString().contains("bad.csproj"));
   EXPECT_EQ(w.model(), nullptr);
 }
+
+TEST(Workbench, CancelledDiscoveryKeepsThePreviousConcepts) {
+  QTemporaryDir tmp;
+  Workbench w;
+  w.setCacheRoot(tmp.filePath("cache"));
+  w.openModelThenImages(QString::fromStdString(cs::test::testModel("good_rgb.pt")),
+                        makeImages(tmp));
+  ASSERT_TRUE(waitForActivations(w));
+  w.discover({"kmeans", "quick", 3, 0});
+  ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
+  auto before = w.concepts();
+  // The paper preset runs for a long time; cancel it as soon as it reports progress.
+  QSignalSpy cancelled(&w.runner(), &cs::app::JobRunner::cancelled);
+  QObject::connect(&w.runner(), &cs::app::JobRunner::progressed, &w, [&w] { w.cancel(); });
+  QElapsedTimer clock;
+  clock.start();
+  w.discover({"eddp", "paper", 4, 1});
+  ASSERT_TRUE(cancelled.wait(60000));
+  EXPECT_LT(clock.elapsed(), 20000);
+  EXPECT_EQ(w.concepts(), before) << "a cancelled discovery must not replace the concepts";
+  EXPECT_FALSE(w.runner().busy());
+  EXPECT_EQ(w.discoverySettings().method, "kmeans");
+  EXPECT_FALSE(QFileInfo::exists(w.conceptsDir({"eddp", "paper", 4, 1}) + "/concepts.json"));
+}
