@@ -174,7 +174,7 @@ void ConceptDetail::showHeader() {
                 "%3 of images")
                  .arg(info.labelAuc, 0, 'f', 3)
                  .arg(info.labelPValue > 0 ? "= " + QString::number(info.labelPValue, 'g', 2)
-                                               : QStringLiteral("< 1e-300"))
+                                               : QStringLiteral("&lt; 1e-300"))
                  .arg(percent(info.labelFraction))
            : QString()));
 }

@@ -279,6 +279,9 @@ void MainWindow::setDarkPalette(bool on) {
   p.setColor(QPalette::ToolTipBase, QColor(50, 50, 54));
   p.setColor(QPalette::ToolTipText, QColor(230, 230, 230));
   p.setColor(QPalette::PlaceholderText, QColor(150, 150, 150));
+  for (auto role : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText})
+    p.setColor(QPalette::Disabled, role, QColor(120, 120, 120));
+  p.setColor(QPalette::Mid, QColor(90, 90, 95));
   QApplication::setPalette(p);
 }
 
