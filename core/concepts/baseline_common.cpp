@@ -10,6 +10,10 @@
 
 namespace cs::baselines {
 
+SerialTorch::SerialTorch() : mSaved(at::get_num_threads()) { at::set_num_threads(1); }
+SerialTorch::~SerialTorch() { at::set_num_threads(mSaved); }
+
+
 namespace {
 
 void checkShapeAndType(const at::Tensor& activations, const std::string& method) {

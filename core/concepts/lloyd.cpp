@@ -114,6 +114,7 @@ at::Tensor updatedCentroids(const at::Tensor& patches, const Assignment& a, int 
 
 Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage) {
+  SerialTorch serial;  // many small per-iteration ops (see baseline_common.h)
   StageProgress progress(options, stage, kMaxIterations);
   at::Generator gen = seededGenerator(options.seed);
   at::Tensor sqNorms = rowNorms(patches).pow(2);

@@ -86,6 +86,7 @@ at::Tensor fitSample(const at::Tensor& patches, at::Generator& gen) {
 }
 
 Factors factorise(const at::Tensor& patches, const FitOptions& options, at::Generator& gen) {
+  baselines::SerialTorch serial;  // HALS is many small row updates (see baseline_common.h)
   Factors f = randomStart(patches, options.concepts, gen);
   baselines::StageProgress progress(options, "nmf (HALS)", kMaxIterations);
   double normSq = patches.pow(2).sum(at::kDouble).item<double>();
