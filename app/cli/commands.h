@@ -13,6 +13,7 @@ int runPredict(const std::vector<std::string>& args);
 int runDiscover(const std::vector<std::string>& args);
 int runConceptWorld(const std::vector<std::string>& args);
 int runLabel(const std::vector<std::string>& args);
+int runTcav(const std::vector<std::string>& args);
 // Ctrl-C cancels `token` (the job stops at its next batch or epoch boundary).
 void installInterruptHandler(const CancelToken& token);
 

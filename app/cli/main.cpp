@@ -34,6 +34,16 @@ const char kUsage[] =
     "           INVERT: the best B formulas of <= L concepts (default 3 and 3) for each column\n"
     "           of S (N x R float32) over the image labels Y (N x m bool) named by names.txt;\n"
     "           fractions bound the formula's share of images (default 0 to 0.5)\n"
+    "  tcav     --model M --class K --images DIR --concept DIR [--concept DIR...]\n"
+    "           --random DIR --random DIR [...] | --random-sets DIR  [--layer L] [--runs R]\n"
+    "           [--spatial] [--classifier logistic|sgd|mean] [--select labelled|predicted]\n"
+    "           [--welch] [--encoders E.npy] [--limit N] [--seed S] [--significance a] --out DIR\n"
+    "           TCAV (SACV with --spatial) of each concept folder for class K over the images\n"
+    "           of K in --images (its sub-folder named K, else those predicted as K); run r\n"
+    "           trains the concept against random set r, the baseline random r against r+1\n"
+    "           (--random-sets: one random set per sub-folder); --encoders adds EDDP concepts;\n"
+    "           writes scores.json (scores per run, mean, std, t-test p, Bonferroni\n"
+    "           significance, held-out accuracies) and cavs/*.npy + .json\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
@@ -55,6 +65,7 @@ int main(int argc, char** argv) {
     if (command == "discover") return cs::cli::runDiscover(args);
     if (command == "conceptworld") return cs::cli::runConceptWorld(args);
     if (command == "label") return cs::cli::runLabel(args);
+    if (command == "tcav") return cs::cli::runTcav(args);
     std::fprintf(stderr, "conceptscope-cli: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const cs::Cancelled&) {

@@ -29,7 +29,12 @@ Cav trainSacv(const at::Tensor& concept, const at::Tensor& random, const CavOpti
   if (concept.sizes().slice(1) != random.sizes().slice(1))
     throw UserError("SACV: the concept and random activations come from different layers "
                     "(shapes differ); extract both at the same layer.");
-  Cav cav = trainCav(positionSamples(concept), positionSamples(random), options);
+  auto positives = positionSamples(concept), negatives = positionSamples(random);
+  // SGD: positions are h*w times more rows than images; batches that keep an epoch at about 64
+  // steps keep the cost of a run near TCAV's (noise is averaged over the larger batch).
+  CavOptions o = options;
+  o.batchSize = int(std::max<int64_t>(o.batchSize, (positives.size(0) + negatives.size(0)) / 64));
+  Cav cav = trainCav(positives, negatives, o);
   cav.shape = {concept.size(1)};
   return cav;
 }

@@ -30,7 +30,8 @@ at::Tensor positionSamples(const at::Tensor& activations);
 
 // concept: n1 x C x h x w, random: n0 x C x h x w (every position of a concept image is a
 // positive, every position of a random image a negative). Balancing and the held-out split run
-// over positions. Returns a CAV with shape {C}.
+// over positions; SGD batches grow so that an epoch stays near 64 steps. Returns a CAV with
+// shape {C}.
 Cav trainSacv(const at::Tensor& concept, const at::Tensor& random, const CavOptions& options);
 
 struct SacvMaps {

@@ -146,8 +146,9 @@ TcavResult runTcav(const HeadFunction& head, const at::Tensor& classActivations,
   checkActivations(classActivations, 1, "TCAV");
   int64_t runs = o.runs > 0 ? o.runs : int64_t(randoms.size());
   if (randoms.size() < 2 || runs < 2 || runs > int64_t(randoms.size()))
-    throw UserError("TCAV: " + std::to_string(runs) + " runs need as many random sets (at least "
-                    "2, given " + std::to_string(randoms.size()) + "); add --random folders.");
+    throw UserError("TCAV: " + std::to_string(randoms.size()) + " random set(s) given; it needs "
+                    "at least 2, and one per run (" + std::to_string(runs) + " runs); add "
+                    "random image folders.");
   if (concepts.empty() && fixed.empty()) throw UserError("TCAV: give at least one concept.");
   for (const auto& c : concepts) checkSet(c, classActivations, "concept");
   for (int64_t r = 0; r < runs; ++r) checkSet(randoms[size_t(r)], classActivations, "random");

@@ -160,6 +160,56 @@ expect_in "astype(np.float32)" "$L/dtype.err"
 "$CLI" label --scores "$L/scores.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
   --mode sideways --out "$L/x.json" 2> /dev/null; [ $? -eq 1 ] || fail "bad --mode should exit 1"
 
+# tcav on the ConceptWorld CNN: watermarked images as the concept, clean ones as random sets,
+# the red_circle sub-folder as the class images; scores.json and the CAV files checked with numpy
+T=$OUT/tcav
+CWMODEL=$(cd "$(dirname "$0")/../../resources/demo" && pwd)/conceptworld_cnn.pt
+mkdir -p "$T/random"
+"$CLI" conceptworld --split test --count 200 --seed 31 --out "$T/mixed" --quiet > /dev/null \
+  || fail "conceptworld for tcav exited $?"
+for r in 0 1 2; do
+  "$CLI" conceptworld --split test --count 40 --seed $((40 + r)) --no-watermark \
+    --out "$T/cw$r" --quiet > /dev/null && mv "$T/cw$r/images" "$T/random/r$r"
+done
+$PY - "$T" <<'PYEOF' || fail "could not collect the watermarked images"
+import sys, csv, os, shutil
+d = sys.argv[1]
+os.makedirs(d + "/watermark")
+for row in csv.DictReader(open(d + "/mixed/concepts.csv")):
+    if row["watermark"] == "1":
+        shutil.copy(f"{d}/mixed/{row['image']}", f"{d}/watermark/{row['image'].replace('/', '_')}")
+PYEOF
+"$CLI" tcav --model "$CWMODEL" --layer block3 --class red_circle --images "$T/mixed/images" \
+  --concept "$T/watermark" --random-sets "$T/random" --classifier mean --out "$T/out" --quiet \
+  > "$T/tcav.txt" || fail "tcav exited $?"
+expect_in "watermark: score" "$T/tcav.txt"
+$PY - "$T/out" <<'PYEOF' || fail "numpy checks of tcav"
+import sys, json, os, numpy as np
+d = sys.argv[1]
+doc = json.load(open(d + "/scores.json"))
+assert doc["method"] == "tcav" and doc["class"] == "red_circle" and doc["runs"] == 3, doc
+assert doc["class_selection"] == "labelled" and doc["class_images"] > 10
+assert not doc["constant_gradient"] and doc["bonferroni_threshold"] == 0.05
+c = doc["concepts"][0]
+assert c["name"] == "watermark" and len(c["scores"]) == 3 and 0 <= c["p_value"] <= 1, c
+assert all(0 <= s <= 1 for s in c["scores"] + doc["random"]["scores"])
+assert abs(c["mean"] - np.mean(c["scores"])) < 1e-12 and c["mean"] > 0.8, c
+for stem in c["cavs"] + doc["random"]["cavs"]:
+    v = np.load(f"{d}/{stem}.npy")
+    meta = json.load(open(f"{d}/{stem}.json"))
+    assert v.shape == (64 * 8 * 8,) and abs(np.linalg.norm(v) - 1) < 1e-5, (stem, v.shape)
+    assert meta["shape"] == [64, 8, 8] and meta["classifier"] == "mean", meta
+print("tcav watermark", c["scores"], "p", c["p_value"], "random", doc["random"]["scores"])
+PYEOF
+"$CLI" tcav --model "$CWMODEL" --class purple_hexagon --images "$T/mixed/images" \
+  --concept "$T/watermark" --random-sets "$T/random" --out "$T/x" 2> "$T/class.err"; code=$?
+[ $code -eq 1 ] || fail "an unknown tcav class should exit 1, got $code"
+expect_in "red_circle" "$T/class.err"
+"$CLI" tcav --model "$CWMODEL" --class red_circle --images "$T/mixed/images" \
+  --concept "$T/watermark" --random "$T/random/r0" --out "$T/x" 2> "$T/random.err"; code=$?
+[ $code -eq 1 ] || fail "one random folder should exit 1, got $code"
+expect_in "random" "$T/random.err"
+
 # predict
 "$CLI" predict --demo --limit 200 --quiet > "$OUT/pred.tsv" 2> "$OUT/pred.err" || fail "predict exited $?"
 [ "$(wc -l < "$OUT/pred.tsv")" -eq 201 ] || fail "predict should print a header and 200 rows"

@@ -1,0 +1,279 @@
+// conceptscope-cli tcav: TCAV (or, with --spatial, SACV) scores of user-defined concepts, given
+// as folders of example images, for one class (METHODS.md 3).
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "arguments.h"
+#include "commands.h"
+#include "concepts/tcav.h"
+#include "image_activations.h"
+#include "source_factory.h"
+#include "stopwatch.h"
+#include "tensor_io.h"
+#include "terminal_progress.h"
+
+namespace cs::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct Inputs {
+  std::shared_ptr<ConceptModel> model;
+  std::string layer;
+  size_t limit = 0;
+  ProgressSink progress;
+  CancelToken cancel;
+};
+
+// A folder's name as the concept's name ("data/striped/" -> "striped").
+std::string folderName(const std::string& dir) {
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string().empty() ? dir : p.filename().string();
+}
+
+// Safe in file names: letters, digits, '-', '_' and '.'; the rest becomes '_'.
+std::string fileStem(std::string name) {
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+      ch = '_';
+  return name;
+}
+
+ImageActivations activationsOf(const Inputs& in, const std::string& spec, const std::string& name) {
+  return imageActivations(*in.model, openImageSource(spec), in.layer, in.limit, 64,
+                          "activations " + name, in.progress, in.cancel);
+}
+
+// Every --random folder, then every sub-folder of --random-sets (random500_0, random500_1, ...
+// as the official TCAV code lays them out), in name order.
+std::vector<std::string> randomFolders(const Arguments& a) {
+  auto dirs = a.values("random");
+  if (!a.has("random-sets")) return dirs;
+  std::string root = a.value("random-sets");
+  if (!fs::is_directory(root))
+    throw UserError("--random-sets " + root + ": no such folder; give a folder whose sub-folders "
+                    "each hold one set of random images.");
+  std::vector<std::string> subs;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory()) subs.push_back(e.path().string());
+  std::sort(subs.begin(), subs.end());
+  dirs.insert(dirs.end(), subs.begin(), subs.end());
+  return dirs;
+}
+
+int64_t classIndex(const ModelMeta& meta, const std::string& k) {
+  for (size_t i = 0; i < meta.classes.size(); ++i)
+    if (meta.classes[i] == k) return int64_t(i);
+  if (!k.empty() && k.size() < 10 && k.find_first_not_of("0123456789") == std::string::npos &&
+      std::stoull(k) < meta.classes.size())
+    return int64_t(std::stoull(k));
+  std::string all;
+  for (const auto& c : meta.classes) all += (all.empty() ? "" : ", ") + c;
+  throw UserError("--class " + k + " is not a class of the model; choose one of: " + all + ".");
+}
+
+// The class-k images of --images: those labelled k (a sub-folder named like the class) unless
+// --select predicted or no sub-folder has the class's name, then those the model predicts as k.
+at::Tensor classImages(const Arguments& a, const Inputs& in, int64_t k, std::string& how) {
+  const std::string& name = in.model->meta().classes[size_t(k)];
+  auto source = openImageSource(a.value("images"));
+  auto all = imageActivations(*in.model, source, in.layer, in.limit, 64, "activations images",
+                              in.progress, in.cancel);
+  const auto& labels = source->classNames();
+  auto labelled = std::find(labels.begin(), labels.end(), name);
+  how = a.value("select", labelled != labels.end() ? "labelled" : "predicted");
+  if (how != "labelled" && how != "predicted")
+    throw UserError("--select takes labelled or predicted, not \"" + how + "\".");
+  if (how == "labelled" && labelled == labels.end())
+    throw UserError(a.value("images") + " has no sub-folder named \"" + name + "\"; put the "
+                    "class's images there or use --select predicted.");
+  std::vector<int64_t> rows;
+  auto predicted = all.logits.argmax(1);
+  for (size_t i = 0; i < all.size(); ++i)
+    if (how == "labelled" ? all.labels[i] == int(labelled - labels.begin())
+                          : predicted[int64_t(i)].item<int64_t>() == k)
+      rows.push_back(int64_t(i));
+  if (rows.size() < 2)
+    throw UserError(a.value("images") + ": only " + std::to_string(rows.size()) + " image(s) " +
+                    how + " as " + name + "; TCAV needs the class's images (a few dozen or more).");
+  return selectRows(all, rows).activations;
+}
+
+std::vector<Cav> encoderCavs(const Arguments& a) {
+  std::vector<Cav> out;
+  if (!a.has("encoders")) return out;
+  auto e = readNpyTensor(a.value("encoders"));
+  if (e.dim() != 2)
+    throw UserError(a.value("encoders") + ": expected I x C encoding directions (encoders.npy "
+                    "written by conceptscope-cli discover).");
+  ConceptBasis basis{"eddp", e, e.new_zeros({e.size(0)}), e};
+  for (int i = 0; i < basis.concepts(); ++i)
+    out.push_back(encoderCav(basis, i, "encoder_" + std::to_string(i)));
+  return out;
+}
+
+// Writes every CAV as cavs/<stem>.npy + .json and returns the stems relative to `out`.
+std::vector<std::string> writeCavs(const std::string& out, const std::string& stem,
+                                   const std::vector<Cav>& cavs) {
+  std::vector<std::string> names;
+  for (size_t r = 0; r < cavs.size(); ++r) {
+    std::string rel = "cavs/" + fileStem(stem);
+    if (cavs.size() > 1) rel += "_run" + std::to_string(r);
+    saveCav(cavs[r], out + "/" + rel);
+    names.push_back(rel);
+  }
+  return names;
+}
+
+std::vector<double> accuracies(const std::vector<Cav>& cavs) {
+  std::vector<double> out;
+  for (const auto& c : cavs) out.push_back(c.heldOutAccuracy);  // NaN -> null in JSON
+  return out;
+}
+
+// Activations of each folder, named after the folder (made unique: "a", "a_2", ...).
+std::vector<ConceptSet> conceptSets(const Inputs& in, const std::vector<std::string>& dirs) {
+  std::vector<ConceptSet> sets;
+  std::map<std::string, int> seen;
+  for (const auto& dir : dirs) {
+    std::string name = folderName(dir);
+    if (int n = ++seen[name]; n > 1) name += "_" + std::to_string(n);
+    sets.push_back({name, activationsOf(in, dir, name).activations});
+  }
+  return sets;
+}
+
+double significanceLevel(const std::string& text) {
+  size_t used = 0;
+  double level = 0;
+  try {
+    level = std::stod(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != text.size() || !(level > 0 && level < 1))
+    throw UserError("--significance expects a level between 0 and 1 (e.g. 0.05), got \"" + text +
+                    "\".");
+  return level;
+}
+
+void requireOptions(const Arguments& a) {
+  const std::map<std::string, std::string> needs = {
+      {"model", " FILE.pt, a model exported with packaging/export_model.py."},
+      {"out", " DIR, the folder that receives scores.json and the CAVs."},
+      {"class", " K, the class (name or index) whose predictions are explained."},
+      {"images", " DIR, images of the class: a sub-folder named like the class, or any images "
+                 "(then those the model predicts as the class are used)."},
+  };
+  for (const auto& [option, text] : needs)
+    if (!a.has(option)) throw UserError("give --" + option + text);
+  if (!a.has("random") && !a.has("random-sets"))
+    throw UserError("give --random DIR (repeat it, at least twice) or --random-sets DIR (one "
+                    "random set per sub-folder): random images, one set per run.");
+  if (!a.has("concept") && !a.has("encoders"))
+    throw UserError("give --concept DIR (repeat it), folders of images showing each concept, or "
+                    "--encoders encoders.npy written by conceptscope-cli discover.");
+}
+
+// scores.json without the inputs' description (the caller adds model, layer, class, folders);
+// writes the CAVs under out/cavs on the way.
+nlohmann::json resultJson(const TcavResult& result, const TcavOptions& o, const std::string& out) {
+  nlohmann::json concepts = nlohmann::json::array();
+  for (const auto& r : result.concepts)
+    concepts.push_back({{"name", r.name}, {"fixed_direction", r.fixed}, {"scores", r.scores},
+                        {"mean", r.mean}, {"std", r.std}, {"t", r.t}, {"p_value", r.pValue},
+                        {"significant", r.significant}, {"mean_derivatives", r.meanDerivatives},
+                        {"held_out_accuracies", accuracies(r.cavs)},
+                        {"cavs", writeCavs(out, r.name, r.cavs)}});
+  const char* score =
+      o.spatial ? "fraction of the class images' concept positions (relevance > 0) whose "
+                  "contribution to the class logit is > 0 (SACV, METHODS.md 3.2)"
+                : "fraction of the class images whose class-logit derivative along the CAV is "
+                  "> 0 (TCAV, METHODS.md 3.1)";
+  return {{"format", "conceptscope-tcav"}, {"version", 1}, {"method", o.spatial ? "sacv" : "tcav"},
+          {"class_index", result.classIndex}, {"class_images", result.classImages},
+          {"classifier", o.cav.classifier}, {"runs", result.randomScores.size()},
+          {"test", o.welch ? "welch" : "student"}, {"significance", o.significance},
+          {"bonferroni_threshold", result.threshold},
+          {"constant_gradient", result.constantGradient}, {"score", score},
+          {"random", {{"scores", result.randomScores},
+                      {"mean_derivatives", result.randomMeanDerivatives},
+                      {"held_out_accuracies", accuracies(result.randomCavs)},
+                      {"cavs", writeCavs(out, "random_vs_random", result.randomCavs)}}},
+          {"concepts", concepts}};
+}
+
+void printSummary(const TcavResult& result, const nlohmann::json& doc) {
+  std::cout << (doc["method"] == "sacv" ? "SACV" : "TCAV") << " for class "
+            << doc["class"].get<std::string>() << " (" << result.classImages << " images, layer "
+            << doc["layer"].get<std::string>() << ", " << result.randomScores.size()
+            << " runs; random baseline " << nlohmann::json(result.randomScores).dump() << ")\n";
+  for (const auto& r : result.concepts)
+    std::cout << "  " << r.name << ": score " << r.mean << " +- " << r.std << ", p " << r.pValue
+              << (r.significant ? "  significant\n" : "  not significant\n");
+}
+
+}  // namespace
+
+int runTcav(const std::vector<std::string>& args) {
+  Arguments a(args, {"model", "layer", "concept", "random", "class", "images", "select", "runs",
+                     "classifier", "encoders", "limit", "seed", "significance", "device", "out",
+                     "random-sets"},
+              {"spatial", "welch", "quiet"});
+  requireOptions(a);
+  TerminalProgress bar(!a.has("quiet"));
+  Inputs in;
+  LoadOptions lo;
+  lo.device = a.value("device", "auto");
+  in.model = ConceptModel::load(a.value("model"), lo);
+  const LayerSpec& layer = in.model->layer(a.value("layer"));
+  in.layer = layer.name;
+  in.limit = a.count("limit", 0);
+  in.progress = std::ref(bar);
+  installInterruptHandler(in.cancel);
+  int64_t k = classIndex(in.model->meta(), a.value("class"));
+  TcavOptions o;
+  o.cav.classifier = a.value("classifier", "logistic");
+  o.cav.seed = a.count("seed", 0);
+  o.runs = int(a.count("runs", 0));
+  o.spatial = a.has("spatial");
+  o.welch = a.has("welch");
+  o.significance = significanceLevel(a.value("significance", "0.05"));
+  o.progress = in.progress;
+  o.cancel = in.cancel;
+  std::vector<std::string> conceptDirs = a.values("concept"), randomDirs = randomFolders(a);
+  if (randomDirs.size() < 2 || (o.runs > 0 && size_t(o.runs) > randomDirs.size()))
+    throw UserError("give at least 2 random folders, and one per run (" +
+                    std::to_string(randomDirs.size()) + " given): repeat --random DIR or use "
+                    "--random-sets DIR with one sub-folder per set.");
+  Stopwatch clock;
+  std::string selection;
+  auto classActs = classImages(a, in, k, selection);
+  auto concepts = conceptSets(in, conceptDirs), randoms = conceptSets(in, randomDirs);
+  auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },
+                        classActs, k, concepts, randoms, encoderCavs(a), o);
+  if (result.constantGradient && !o.spatial)
+    std::cerr << "note: every class image has the same gradient at " << in.layer << " (head_"
+              << in.layer << " is linear after pooling), so each run scores 0 or 1; an earlier "
+              << "layer gives per-image scores.\n";
+
+  std::string out = a.value("out");
+  fs::create_directories(out + "/cavs");
+  auto doc = resultJson(result, o, out);
+  for (size_t c = 0; c < result.concepts.size(); ++c)
+    doc["concepts"][c]["folder"] = c < conceptDirs.size() ? conceptDirs[c] : a.value("encoders");
+  doc.update({{"model", in.model->path()}, {"layer", in.layer},
+              {"class", in.model->meta().classes[size_t(k)]}, {"class_selection", selection},
+              {"seconds", clock.seconds()}});
+  std::ofstream(out + "/scores.json") << doc.dump(2) << "\n";
+  printSummary(result, doc);
+  std::cout << "wrote " << out << "/scores.json in " << clock.seconds() << " s\n";
+  return 0;
+}
+
+}  // namespace cs::cli
