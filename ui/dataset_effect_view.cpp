@@ -66,16 +66,19 @@ void DatasetEffectView::setClasses(const QStringList& classes) {
 }
 
 void DatasetEffectView::clear() {
+  mShown.reset();
   showMessage(tr("Apply the edits to the dataset to see how accuracy changes."));
 }
 
 void DatasetEffectView::showMessage(const QString& text) {
+  mShown.reset();
   mSummary->setText(text);
   mPerClass->setRowCount(0);
   mConfusion->setRowCount(0);
 }
 
 void DatasetEffectView::showEffect(const DatasetEffect& effect, const QString& caption) {
+  mShown = effect;
   const double delta = 100.0 * (effect.accuracyAfter - effect.accuracyBefore);
   mSummary->setText(tr("%1\nAccuracy %2% → %3% (%4 points)")
                         .arg(caption)

@@ -4,13 +4,12 @@
 // diagonal) whose counts changed, largest change first.
 #include <QStringList>
 #include <QWidget>
+#include <optional>
+
+#include "concept_session.h"
 
 class QLabel;
 class QTableWidget;
-
-namespace cs {
-struct DatasetEffect;
-}
 
 namespace cs::ui {
 
@@ -24,6 +23,8 @@ class DatasetEffectView : public QWidget {
   // Empties the tables and shows `text` instead (cancelled, failed, not run yet).
   void showMessage(const QString& text);
   void clear();
+  // The effect shown now, if any (tests and exports).
+  const std::optional<DatasetEffect>& shownEffect() const { return mShown; }
 
  protected:
   void changeEvent(QEvent* event) override;
@@ -37,6 +38,7 @@ class DatasetEffectView : public QWidget {
   QLabel* mSummary;
   QTableWidget* mPerClass;
   QTableWidget* mConfusion;
+  std::optional<DatasetEffect> mShown;
 };
 
 }  // namespace cs::ui

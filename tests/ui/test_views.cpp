@@ -3,6 +3,7 @@
 // all take the session, and a cancelled dataset run leaves the panel usable.
 #include <QApplication>
 #include <QCheckBox>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
@@ -12,6 +13,7 @@
 #include "test_models.h"
 #include "ui/concept_gallery.h"
 #include "ui/counterfactual_panel.h"
+#include "ui/dataset_effect_view.h"
 #include "ui/main_window.h"
 #include "workbench.h"
 
@@ -108,4 +110,27 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
     QImage shot = window.grab().toImage();
     EXPECT_GT(shot.width(), 600) << "view " << v;
   }
+}
+
+TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
+  Project p;
+  ASSERT_NE(p.w.concepts(), nullptr);
+  cs::ui::CounterfactualPanel panel;
+  panel.setSession(p.w.concepts());
+  panel.showImage(0);
+  std::vector<cs::ConceptToggle> toggles{{0, -1.0}, {1, 2.0}};
+  panel.setToggles(toggles);
+  QPushButton* apply = nullptr;
+  for (auto* b : panel.findChildren<QPushButton*>())
+    if (b->text() == "Apply to dataset") apply = b;
+  ASSERT_NE(apply, nullptr);
+  ASSERT_TRUE(apply->isEnabled());
+  apply->click();  // runs on a worker thread; the panel stays responsive
+  auto* effect = panel.findChild<cs::ui::DatasetEffectView*>();
+  ASSERT_NE(effect, nullptr);
+  ASSERT_TRUE(waitUntil([&] { return effect->shownEffect().has_value(); }));
+  auto expected = p.w.concepts()->applyToDataset(toggles);
+  EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyBefore, expected.accuracyBefore);
+  EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyAfter, expected.accuracyAfter);
+  EXPECT_EQ(effect->shownEffect()->confusionAfter, expected.confusionAfter);
 }
