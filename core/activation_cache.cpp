@@ -1,5 +1,7 @@
 #include "activation_cache.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -128,6 +130,15 @@ void CacheStaging::commit() {
   if (ec) throw UserError(mFinal + ": cannot be replaced (" + ec.message() + ").");
   mCommitted = true;
   if (hadOld) fs::remove_all(old, ec);
+}
+
+std::vector<int64_t> ActivationCache::labelToModelClass() const {
+  std::vector<int64_t> map;
+  for (const auto& name : mLabelClasses) {
+    auto it = std::find(mClasses.begin(), mClasses.end(), name);
+    map.push_back(it == mClasses.end() ? -1 : it - mClasses.begin());
+  }
+  return map;
 }
 
 }  // namespace cs

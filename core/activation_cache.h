@@ -58,6 +58,8 @@ class ActivationCache {
   const NpyMap& logits() const { return *mLogits; }
   int64_t prediction(size_t i) const;
   int64_t label(size_t i) const;
+  // Per index of labelClasses(): the model class of the same name, or -1 (matched by name).
+  std::vector<int64_t> labelToModelClass() const;
 
  private:
   std::string mDir, mKey, mLayer, mModelPath;

@@ -67,15 +67,6 @@ ConceptInfo toInfo(const ConceptSummary& s) {
   return c;
 }
 
-std::vector<int64_t> labelMap(const ActivationCache& cache) {
-  std::vector<int64_t> map;
-  for (const auto& name : cache.labelClasses()) {
-    auto it = std::find(cache.classes().begin(), cache.classes().end(), name);
-    map.push_back(it == cache.classes().end() ? -1 : it - cache.classes().begin());
-  }
-  return map;
-}
-
 nlohmann::json settingsJson(const DiscoverySettings& s) {
   return {{"method", s.method}, {"preset", s.preset}, {"concepts", s.concepts}, {"seed", s.seed}};
 }
@@ -112,7 +103,7 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   auto report = summariseConcepts(impl->basis, cache->activations(), cache->classes(), o.head, ro);
   impl->strengths = report.imageStrength;
   for (const auto& s : report.concepts) impl->concepts.push_back(toInfo(s));
-  impl->labelToClass = labelMap(*cache);
+  impl->labelToClass = cache->labelToModelClass();
   std::shared_ptr<ConceptSession> session(new ConceptSession(std::move(impl)));
   session->save();
   return session;
@@ -165,7 +156,7 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
       impl->strengths.size(0) != int64_t(cache->size()))
     throw UserError(dir + ": the concept files disagree with each other or with the cache; run "
                     "Discover again.");
-  impl->labelToClass = labelMap(*cache);
+  impl->labelToClass = cache->labelToModelClass();
   return std::shared_ptr<ConceptSession>(new ConceptSession(std::move(impl)));
 }
 

@@ -86,11 +86,7 @@ AuditView::AuditView(QWidget* parent)
   auto* layout = new QVBoxLayout(content);
   layout->addLayout(filters);
   layout->addWidget(splitter, 1);
-  mStack->addWidget(mPlaceholder);
-  mStack->addWidget(content);
-  auto* outer = new QVBoxLayout(this);
-  outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(mStack);
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
 
   connect(mTrueFilter, &QComboBox::currentIndexChanged, this, &AuditView::filterChanged);
   connect(mPredictedFilter, &QComboBox::currentIndexChanged, this, &AuditView::filterChanged);

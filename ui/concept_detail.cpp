@@ -18,6 +18,7 @@
 #include "patch_image_cache.h"
 #include "top_patch_grid.h"
 #include "widget_export.h"
+#include "view_support.h"
 
 namespace cs::ui {
 namespace {
@@ -55,11 +56,7 @@ ConceptDetail::ConceptDetail(QWidget* parent)
   auto* layout = new QVBoxLayout(content);
   layout->addWidget(mHeader);
   layout->addWidget(split, 1);
-  mStack->addWidget(mPlaceholder);
-  mStack->addWidget(content);
-  auto* outer = new QVBoxLayout(this);
-  outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(mStack);
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
   connect(mGrid, &TopPatchGrid::imageActivated, this, &ConceptDetail::imageActivated);
   setSession(nullptr);
 }

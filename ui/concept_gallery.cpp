@@ -16,6 +16,7 @@
 #include "concept_session.h"
 #include "patch_image_cache.h"
 #include "widget_export.h"
+#include "view_support.h"
 
 namespace cs::ui {
 
@@ -48,11 +49,7 @@ ConceptGallery::ConceptGallery(QWidget* parent)
   layout->setContentsMargins(0, 0, 0, 0);
   buildToolbar(content);
   layout->addWidget(mView, 1);
-  mStack->addWidget(mPlaceholder);
-  mStack->addWidget(content);
-  auto* outer = new QVBoxLayout(this);
-  outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(mStack);
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
 
   connect(mImages, &PatchImageCache::ready, mView->viewport(), qOverload<>(&QWidget::update));
   connect(mDelegate, &ConceptCardDelegate::pinToggled, mModel, &ConceptGalleryModel::togglePinned);

@@ -83,11 +83,7 @@ CounterfactualPanel::CounterfactualPanel(QWidget* parent)
   top->addWidget(mTiming);
   layout->addLayout(top);
   layout->addWidget(splitter, 1);
-  mStack->addWidget(mPlaceholder);
-  mStack->addWidget(content);
-  auto* outer = new QVBoxLayout(this);
-  outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(mStack);
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
 
   connect(mEdits, &ConceptEditList::edited, this, &CounterfactualPanel::edited);
   connect(mReset, &QPushButton::clicked, this, &CounterfactualPanel::reset);

@@ -19,6 +19,7 @@
 #include "concept_session.h"
 #include "influence_matrix_painter.h"
 #include "widget_export.h"
+#include "view_support.h"
 
 namespace cs::ui {
 
@@ -180,11 +181,7 @@ InfluenceMatrix::InfluenceMatrix(QWidget* parent)
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addLayout(top);
   layout->addWidget(mArea, 1);
-  mStack->addWidget(mPlaceholder);
-  mStack->addWidget(content);
-  auto* outer = new QVBoxLayout(this);
-  outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(mStack);
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
   setSession(nullptr);
 }
 

@@ -2,6 +2,8 @@
 
 #include <QLabel>
 #include <QPalette>
+#include <QStackedWidget>
+#include <QVBoxLayout>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -86,6 +88,15 @@ QLabel* makePlaceholder(const QString& text, QWidget* parent) {
   label->setMargin(24);
   label->setForegroundRole(QPalette::PlaceholderText);  // muted in light and dark themes
   return label;
+}
+
+void fillWithPlaceholderStack(QWidget* owner, QStackedWidget* stack, QWidget* placeholder,
+                              QWidget* content) {
+  stack->addWidget(placeholder);
+  stack->addWidget(content);
+  auto* outer = new QVBoxLayout(owner);
+  outer->setContentsMargins(0, 0, 0, 0);
+  outer->addWidget(stack);
 }
 
 }  // namespace cs::ui

@@ -10,6 +10,7 @@
 
 class QLabel;
 class QPalette;
+class QStackedWidget;
 class QWidget;
 
 namespace cv {
@@ -43,5 +44,9 @@ QRgb viridis(double t);
 
 // Centred, word-wrapped, muted text shown instead of a view's content (no session, no image).
 QLabel* makePlaceholder(const QString& text, QWidget* parent = nullptr);
+// The layout every view shares: `owner` shows `stack`, whose page 0 is the placeholder (no
+// project yet) and page 1 the view's content.
+void fillWithPlaceholderStack(QWidget* owner, QStackedWidget* stack, QWidget* placeholder,
+                              QWidget* content);
 
 }  // namespace cs::ui

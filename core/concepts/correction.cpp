@@ -9,19 +9,6 @@
 #include "tensor_io.h"
 
 namespace cs {
-namespace {
-
-// Cache label index -> model class index (or -1), by class name.
-std::vector<int64_t> labelToClass(const ActivationCache& cache) {
-  std::vector<int64_t> map;
-  for (const auto& name : cache.labelClasses()) {
-    auto it = std::find(cache.classes().begin(), cache.classes().end(), name);
-    map.push_back(it == cache.classes().end() ? -1 : it - cache.classes().begin());
-  }
-  return map;
-}
-
-}  // namespace
 
 int64_t EditReport::total() const { return std::accumulate(images.begin(), images.end(), int64_t(0)); }
 double EditReport::accuracyBefore() const {
@@ -42,7 +29,7 @@ EditReport evaluateEdits(const HeadFunction& head, const ConceptBasis& basis,
   r.correctBefore = r.correctAfter = r.images;
   r.confusionBefore = torch::zeros({k, k}, torch::kLong);
   r.confusionAfter = torch::zeros({k, k}, torch::kLong);
-  auto toClass = labelToClass(cache);
+  auto toClass = cache.labelToModelClass();
   int64_t n = int64_t(cache.size());
   const int64_t chunk = 512;
   auto confusionBefore = r.confusionBefore.accessor<int64_t, 2>();
