@@ -67,6 +67,8 @@ void Workbench::afterModelLoaded(const QString& path, std::shared_ptr<ConceptMod
     mLayer = QString::fromStdString(mModel->meta().deepestLayer().name);
   mCache.reset();  // activations of another model no longer apply
   mConcepts.reset();
+  mTcavReport.reset();  // its classes and CAVs belong to the old model
+  mTcavStudy.reset();
   Q_EMIT changed(Change::Model);
   if (!mPendingImages.isEmpty()) openImages(std::exchange(mPendingImages, {}));
   else if (mImages) extract();
@@ -125,6 +127,8 @@ void Workbench::clear() {
   mImages.reset();
   mCache.reset();
   mConcepts.reset();
+  mTcavReport.reset();
+  mTcavStudy.reset();
   mModelPath.clear();
   mImagesSpec.clear();
   mLayer.clear();
@@ -254,6 +258,35 @@ void Workbench::labelConcepts(const QString& tagsCsv) {
                 applyConceptLabels(*session, *labels);
                 session->save();
                 Q_EMIT changed(Change::Labels);
+              });
+}
+
+void Workbench::runTcav(TcavRequest request) {
+  if (!request.model) request.model = mModel;
+  if (!request.classImages) request.classImages = mImages;
+  if (!request.model || !request.classImages) {
+    Q_EMIT error(tr("Open a model and an image folder first: TCAV takes the class's images "
+                    "from the project."));
+    return;
+  }
+  if (request.layer.empty()) request.layer = mLayer.toStdString();
+  if (!request.cache && request.model == mModel && request.classImages == mImages)
+    request.cache = mCache;  // used by the core only when its layer is the study's
+  auto outcome = std::make_shared<TcavOutcome>();
+  const auto& classes = request.model->meta().classes;
+  QString name = request.classIndex >= 0 && size_t(request.classIndex) < classes.size()
+                     ? QString::fromStdString(classes[size_t(request.classIndex)])
+                     : QString::number(request.classIndex);
+  const QString method = request.spatial ? QStringLiteral("SACV") : QStringLiteral("TCAV");
+  startIfIdle(tr("%1 for class %2").arg(method, name),
+              [request, outcome](const ProgressSink& progress, const CancelToken& cancel) {
+                *outcome = runTcavStudy(request, progress, cancel);
+              },
+              [this, outcome, model = request.model] {
+                if (model != mModel) return;  // another model was opened meanwhile
+                mTcavReport = std::make_shared<const TcavReport>(std::move(outcome->report));
+                mTcavStudy = outcome->study;
+                Q_EMIT changed(Change::Tcav);
               });
 }
 

@@ -15,13 +15,14 @@
 #include "concept_session.h"
 #include "image_source.h"
 #include "job_runner.h"
+#include "tcav_study.h"
 
 namespace cs::app {
 
 class Workbench : public QObject {
   Q_OBJECT
  public:
-  enum class Change { Model, Images, Layer, Activations, Concepts, Labels };
+  enum class Change { Model, Images, Layer, Activations, Concepts, Labels, Tcav };
   Q_ENUM(Change)
 
   explicit Workbench(QObject* parent = nullptr);
@@ -34,6 +35,9 @@ class Workbench : public QObject {
   QString modelPath() const { return mModelPath; }
   QString imagesSpec() const { return mImagesSpec; }
   QString layer() const { return mLayer; }
+  // The last TCAV study (runTcav), null before one finished or after the model changed.
+  std::shared_ptr<const TcavReport> tcavReport() const { return mTcavReport; }
+  std::shared_ptr<const TcavStudy> tcavStudy() const { return mTcavStudy; }
   QStringList layerNames() const;
   JobRunner& runner() { return mRunner; }
   // Where caches go (default: cs::defaultCacheRoot()); tests point it at a temp folder.
@@ -63,6 +67,10 @@ class Workbench : public QObject {
   // After every extraction, discover with the current settings (the demo, reopened projects).
   void setAutoDiscover(bool on) { mAutoDiscover = on; }
   void cancel() { mRunner.cancel(); }
+  // TCAV (or SACV) scores of concept folders for one class (METHODS.md 3); ends in
+  // changed(Tcav). Fills what the request leaves empty: the model, the project's images as the
+  // class images and, when the layer is the current one, the cache (nothing recomputed).
+  void runTcav(TcavRequest request);
 
   // A project: model + images + layer + discovery settings (+ the GUI's own state, opaque
   // here). Saving writes a small JSON file; the heavy results stay in the cache folder.
@@ -92,6 +100,8 @@ class Workbench : public QObject {
   ImageSourcePtr mImages;
   std::shared_ptr<const ActivationCache> mCache;
   std::shared_ptr<ConceptSession> mConcepts;
+  std::shared_ptr<const TcavReport> mTcavReport;
+  std::shared_ptr<const TcavStudy> mTcavStudy;
   DiscoverySettings mSettings;
   QString mModelPath, mImagesSpec, mLayer, mCacheRoot, mProjectPath, mPendingImages;
   QJsonObject mUiState;

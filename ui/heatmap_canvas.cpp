@@ -7,6 +7,7 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
+#include "concept_charts.h"
 #include "view_support.h"
 
 namespace cs::ui {
@@ -36,6 +37,7 @@ void HeatmapCanvas::setMap(cv::Mat map, float max) {
 
 void HeatmapCanvas::setOpacity(double opacity) { mOpacity = opacity; invalidate(); }
 void HeatmapCanvas::setThreshold(double threshold) { mThreshold = threshold; invalidate(); }
+void HeatmapCanvas::setDiverging(bool on) { mDiverging = on; invalidate(); }
 
 // Recomposing on the next paint (not here) lets a slider drag coalesce into one composition.
 void HeatmapCanvas::invalidate() {
@@ -77,8 +79,12 @@ void HeatmapCanvas::compose(QSize device) {
     for (int y = 0; y < mShown.height(); ++y) {
       auto* line = reinterpret_cast<QRgb*>(mShown.scanLine(y));
       const float* h = heat.ptr<float>(y);
-      for (int x = 0; x < mShown.width(); ++x)
-        if (h[x] > hidden) line[x] = blend(line[x], viridis(h[x] / mMax), mOpacity);
+      for (int x = 0; x < mShown.width(); ++x) {
+        if (!mDiverging && h[x] > hidden)
+          line[x] = blend(line[x], viridis(h[x] / mMax), mOpacity);
+        else if (mDiverging && std::abs(h[x]) > hidden)
+          line[x] = blend(line[x], influenceColor(h[x], mMax).rgb(), mOpacity);
+      }
     }
   }
   mShown.setDevicePixelRatio(devicePixelRatioF());
@@ -110,6 +116,15 @@ void ColourBar::setRange(float max, double threshold) {
   update();
 }
 
+void ColourBar::setDiverging(bool on) {
+  mDiverging = on;
+  setToolTip(on ? tr("Colour scale of a signed map: red above 0, blue below, white near 0; the "
+                     "lines mark the threshold: values closer to 0 are not drawn.")
+                : tr("Colour scale of the concept map: 0 at the bottom, the image's maximum at "
+                     "the top; the line marks the threshold below which nothing is drawn."));
+  update();
+}
+
 QSize ColourBar::sizeHint() const {
   return {fontMetrics().horizontalAdvance(QStringLiteral("-0.000e+00")) + 24, 200};
 }
@@ -119,17 +134,30 @@ void ColourBar::paintEvent(QPaintEvent*) {
   QPainter painter(this);
   const QFontMetrics fm = fontMetrics();
   const QRect bar(2, fm.height() / 2, 14, std::max(1, height() - fm.height()));
-  for (int y = 0; y < bar.height(); ++y)
+  for (int y = 0; y < bar.height(); ++y) {
+    const double t = double(y) / std::max(1, bar.height() - 1);
     painter.fillRect(bar.left(), bar.bottom() - y, bar.width(), 1,
-                     QColor(viridis(double(y) / std::max(1, bar.height() - 1))));
+                     mDiverging ? influenceColor((2 * t - 1) * mMax, mMax) : QColor(viridis(t)));
+  }
   painter.setPen(palette().color(QPalette::WindowText));
   painter.drawRect(bar.adjusted(0, 0, -1, -1));
   const int x = bar.right() + 4, centre = fm.ascent() / 2 - fm.descent() / 2;
   painter.drawText(x, bar.top() + centre, QString::number(double(mMax), 'g', 3));
-  painter.drawText(x, bar.bottom() + centre, QStringLiteral("0"));
+  if (mDiverging) {
+    painter.drawText(x, bar.center().y() + centre, QStringLiteral("0"));
+    painter.drawText(x, bar.bottom() + centre, QString::number(-double(mMax), 'g', 3));
+  } else {
+    painter.drawText(x, bar.bottom() + centre, QStringLiteral("0"));
+  }
   if (mThreshold > 0) {
-    const int y = bar.bottom() - int(mThreshold / mMax * bar.height());
-    painter.drawLine(bar.left() - 2, y, bar.right() + 2, y);
+    // Where a value sits on the bar: [0, max] or, diverging, [-max, max].
+    auto yOf = [&](double v) {
+      const double t = mDiverging ? (v / mMax + 1) / 2 : v / mMax;
+      return bar.bottom() - int(t * bar.height());
+    };
+    painter.drawLine(bar.left() - 2, yOf(mThreshold), bar.right() + 2, yOf(mThreshold));
+    if (mDiverging)
+      painter.drawLine(bar.left() - 2, yOf(-mThreshold), bar.right() + 2, yOf(-mThreshold));
   }
 }
 

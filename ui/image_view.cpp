@@ -12,6 +12,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
@@ -24,13 +25,17 @@ namespace cs::ui {
 
 ImageView::ImageView(QWidget* parent)
     : QWidget(parent), mStack(new QStackedWidget), mPlaceholder(makePlaceholder({})),
-      mFigure(new QWidget), mCanvas(new HeatmapCanvas(mFigure)), mBar(new ColourBar(mFigure)),
-      mPrediction(new QLabel), mOpacity(new QSlider(Qt::Horizontal)),
+      mFigure(new QWidget), mCaption(new QLabel), mCanvas(new HeatmapCanvas(mFigure)),
+      mBar(new ColourBar(mFigure)), mPrediction(new QLabel), mOpacity(new QSlider(Qt::Horizontal)),
       mThreshold(new QSlider(Qt::Horizontal)), mThresholdValue(new QLabel),
       mConcepts(new QTableWidget(0, 2)) {
   mPrediction->setWordWrap(true);
   mPrediction->setTextFormat(Qt::RichText);
+  mCaption->setWordWrap(true);
+  mCaption->setVisible(false);
+  connect(mCaption, &QLabel::linkActivated, this, [this] { clearExtraOverlay(); });
   auto* figure = new QVBoxLayout(mFigure);
+  figure->addWidget(mCaption);
   auto* picture = new QHBoxLayout;
   picture->addWidget(mCanvas, 1);
   picture->addWidget(mBar);
@@ -91,6 +96,7 @@ ImageView::~ImageView() = default;
 void ImageView::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
   mChecked.clear();
+  mExtra.clear();
   mImage = -1;
   mPlaceholder->setText(mSession ? tr("Choose an image to see where its concepts are.")
                                  : tr("No concepts yet: discover concepts or open a concept set "
@@ -105,6 +111,7 @@ void ImageView::showImage(qint64 row) {
     return;
   }
   mImage = row;
+  mExtra.clear();  // it was the previous image's map
   QImage base = imageFromMat(mSession->image(size_t(row)));
   if (base.isNull()) {  // images not opened: the map alone on neutral grey still says where
     base = QImage(mSession->inputWidth(), mSession->inputHeight(), QImage::Format_RGB32);
@@ -125,6 +132,7 @@ std::vector<int> ImageView::selectedConcepts() const {
 
 void ImageView::setSelectedConcepts(const std::vector<int>& concepts) {
   mChecked = QSet<int>(concepts.begin(), concepts.end());
+  mExtra.clear();
   if (!mSession || mImage < 0) return;
   fillConceptTable();
   rebuildOverlay();
@@ -191,11 +199,33 @@ void ImageView::fillPrediction() {
   mPrediction->setToolTip(QString::fromStdString(mSession->imageName(i)));
 }
 
+void ImageView::setExtraOverlay(const QString& name, std::vector<float> map, int h, int w) {
+  if (h <= 0 || w <= 0 || map.size() != size_t(h) * size_t(w)) return clearExtraOverlay();
+  mExtra = std::move(map);
+  mExtraH = h;
+  mExtraW = w;
+  mCaption->setText(tr("<b>%1</b> &nbsp; red above 0, blue below &nbsp; "
+                       "<a href=\"concepts\">show the concept maps</a>")
+                        .arg(name.toHtmlEscaped()));
+  rebuildOverlay();
+}
+
+void ImageView::clearExtraOverlay() {
+  mExtra.clear();
+  rebuildOverlay();
+}
+
 void ImageView::rebuildOverlay() {
+  const bool extra = !mExtra.empty();
+  mCaption->setVisible(extra);
+  mCanvas->setDiverging(extra);
+  mBar->setDiverging(extra);
   if (!mSession || mImage < 0) return;
   const int h = mSession->mapHeight(), w = mSession->mapWidth();
   cv::Mat combined;
+  if (extra) combined = cv::Mat(mExtraH, mExtraW, CV_32F, mExtra.data()).clone();
   for (int c : mChecked) {  // several concepts: where any of them is present, the strongest
+    if (extra) break;
     if (c < 0 || c >= mSession->concepts()) continue;
     std::vector<float> map = mSession->conceptMap(size_t(mImage), c);
     if (map.size() != size_t(h) * size_t(w) || map.empty()) continue;
@@ -203,8 +233,9 @@ void ImageView::rebuildOverlay() {
     if (combined.empty()) combined = m.clone();
     else combined = cv::max(combined, m);
   }
-  double max = 0;
-  if (!combined.empty()) cv::minMaxLoc(combined, nullptr, &max);
+  double min = 0, max = 0;
+  if (!combined.empty()) cv::minMaxLoc(combined, &min, &max);
+  if (extra) max = std::max(std::abs(min), std::abs(max));  // signed: one scale both ways
   const double threshold = max * mThreshold->value() / 100.0;
   mThresholdValue->setText(QString::number(threshold, 'g', 3));
   mCanvas->setThreshold(threshold);
@@ -217,6 +248,7 @@ void ImageView::conceptItemChanged(QTableWidgetItem* item) {
   const int c = item->data(Qt::UserRole).toInt();
   if (item->checkState() == Qt::Checked) mChecked.insert(c);
   else mChecked.remove(c);
+  mExtra.clear();  // choosing concepts asks for their maps
   rebuildOverlay();
 }
 

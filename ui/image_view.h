@@ -4,6 +4,8 @@
 // size, coloured with viridis over [0, max], values below a threshold left clear. Beside it the
 // concepts present in the image by strength (check them to overlay; several overlay as their
 // per-pixel maximum), the true label and the prediction with probabilities.
+// Another view can lay its own map of the shown image over it instead (setExtraOverlay: a signed
+// map such as an SACV relevance map, in diverging colours, named above the image).
 #include <QSet>
 #include <QWidget>
 #include <memory>
@@ -41,6 +43,13 @@ class ImageView : public QWidget {
   std::vector<int> selectedConcepts() const;
   void setSelectedConcepts(const std::vector<int>& concepts);
 
+  // Shows `map` (h x w row-major, signed) over the shown image instead of the concept maps, blue
+  // below 0 and red above, with `name` above the image. The map is of that one image, so showing
+  // another image, another session or choosing concepts in the list drops it again.
+  void setExtraOverlay(const QString& name, std::vector<float> map, int h, int w);
+  void clearExtraOverlay();
+  bool hasExtraOverlay() const { return !mExtra.empty(); }
+
   // Writes the image, its overlay and the colour bar (not the controls) as PNG, or SVG when
   // available (see exportWidget). False when nothing is shown or the file cannot be written.
   bool exportImage(const QString& path);
@@ -60,9 +69,12 @@ class ImageView : public QWidget {
   std::shared_ptr<const ConceptSession> mSession;
   qint64 mImage = -1;
   QSet<int> mChecked;
+  std::vector<float> mExtra;  // the extra overlay, mExtraH x mExtraW; empty: concept maps
+  int mExtraH = 0, mExtraW = 0;
   QStackedWidget* mStack;
   QLabel* mPlaceholder;
   QWidget* mFigure;
+  QLabel* mCaption;
   HeatmapCanvas* mCanvas;
   ColourBar* mBar;
   QLabel* mPrediction;

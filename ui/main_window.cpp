@@ -24,13 +24,15 @@
 #include "image_view.h"
 #include "influence_matrix.h"
 #include "job_panel.h"
+#include "tcav_panel.h"
 #include "thumbnail_model.h"
+#include "view_support.h"
 #include "workbench.h"
 
 namespace cs::ui {
 
 QStringList MainWindow::viewNames() {
-  return {"images", "gallery", "concept", "image", "audit", "matrix"};
+  return {"images", "gallery", "concept", "image", "audit", "matrix", "tcav"};
 }
 
 MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
@@ -97,6 +99,7 @@ void MainWindow::buildViews() {
   mCounterfactual = new CounterfactualPanel;
   mAudit = new AuditView;
   mMatrix = new InfluenceMatrix;
+  mTcav = new TcavPanel(mWorkbench);
   // The counterfactual panel docks beside every view, so toggles stay at hand while browsing.
   mCounterfactualDock = new QDockWidget(tr("Counterfactual"), this);
   mCounterfactualDock->setObjectName("counterfactualDock");
@@ -109,6 +112,7 @@ void MainWindow::buildViews() {
   mViews->addTab(mImageView, tr("Image"));
   mViews->addTab(mAudit, tr("Audit"));
   mViews->addTab(mMatrix, tr("Influence Matrix"));
+  mViews->addTab(mTcav, tr("TCAV"));
 }
 
 void MainWindow::connectViews() {
@@ -121,6 +125,7 @@ void MainWindow::connectViews() {
   connect(mDetail, &ConceptDetail::imageActivated, this, &MainWindow::openImage);
   connect(mAudit, &AuditView::imageActivated, this, &MainWindow::openImage);
   connect(mMatrix, &InfluenceMatrix::classActivated, this, [this](int) { showView(View::Audit); });
+  connect(mTcav, &TcavPanel::sacvMapRequested, this, &MainWindow::showSacvMap);
   connect(mAudit, &AuditView::whatIf, this, [this](qint64 image, std::vector<int> concepts) {
     std::vector<ConceptToggle> toggles;
     for (int c : concepts) toggles.push_back({c, -1.0});
@@ -168,6 +173,32 @@ void MainWindow::openThumbnail(int sourceRow) {
     return;
   }
   openImage(qint64(it - files.begin()));
+}
+
+// The TCAV study's SACV map of the image in the Image tab, laid over it there.
+void MainWindow::showSacvMap(int concept, bool contribution) {
+  auto study = mWorkbench.tcavStudy();
+  auto session = mWorkbench.concepts();
+  const qint64 image = mImageView->currentImage();
+  if (!study) return showError(tr("Run TCAV first: the SACV map uses the study's CAVs."));
+  if (!session || image < 0)
+    return showError(tr("Show an image in the Image tab first (double-click one under Images; "
+                        "it needs discovered concepts), then ask for its SACV map."));
+  int h = 0, w = 0;
+  std::vector<float> map;
+  try {
+    map = contribution ? sacvContribution(*study, concept, session->cache(), size_t(image), &h, &w)
+                       : sacvRelevance(*study, concept, session->cache(), size_t(image), &h, &w);
+  } catch (const std::exception& e) {  // UserError, or LibTorch's on a broken model
+    return showError(QString::fromStdString(e.what()));
+  }
+  mImageView->setExtraOverlay(
+      tr("SACV %1 of \"%2\" for %3")
+          .arg(contribution ? tr("contribution S") : tr("relevance R"),
+               QString::fromStdString(study->conceptName(concept)),
+               className(*session, study->classIndex())),
+      std::move(map), h, w);
+  showView(View::Image);
 }
 
 void MainWindow::onChanged(int what) {

@@ -1,6 +1,7 @@
 #pragma once
-// The main window: a project (model, images, layer, concepts) explored through six views in tabs
-// (images, concept gallery, concept detail, image + counterfactual, audit, influence matrix).
+// The main window: a project (model, images, layer, concepts) explored through seven views in
+// tabs (images, concept gallery, concept detail, image + counterfactual, audit, influence matrix,
+// TCAV of the user's own concepts).
 // Every slow step runs on the workbench's job runner with progress and Cancel in the status bar;
 // errors appear in a banner in the window, never as a crash or a frozen GUI.
 #include <QFont>
@@ -28,14 +29,16 @@ class ConceptGallery;
 class CounterfactualPanel;
 class ImageView;
 class InfluenceMatrix;
+class TcavPanel;
 class ThumbnailModel;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
   // Tab order; also the names of --screenshot --view.
-  enum class View { Images, Gallery, Concept, Image, Audit, Matrix };
-  static QStringList viewNames();  // "images", "gallery", "concept", "image", "audit", "matrix"
+  enum class View { Images, Gallery, Concept, Image, Audit, Matrix, Tcav };
+  // "images", "gallery", "concept", "image", "audit", "matrix", "tcav"
+  static QStringList viewNames();
 
   explicit MainWindow(app::Workbench& workbench, QWidget* parent = nullptr);
   ~MainWindow() override;
@@ -75,6 +78,7 @@ class MainWindow : public QMainWindow {
   void openConcept(int concept);
   void openImage(qint64 cacheRow);
   void openThumbnail(int sourceRow);
+  void showSacvMap(int concept, bool contribution);
   void renameCurrentConcept();
   void exportCurrentView();
   void exportConceptTable();
@@ -103,6 +107,7 @@ class MainWindow : public QMainWindow {
   QDockWidget* mCounterfactualDock = nullptr;
   AuditView* mAudit = nullptr;
   InfluenceMatrix* mMatrix = nullptr;
+  TcavPanel* mTcav = nullptr;
   QMenu* mRecentModels = nullptr;
   QMenu* mRecentImages = nullptr;
   QMenu* mRecentProjects = nullptr;

@@ -15,6 +15,7 @@
 #include "image_activations.h"
 #include "source_factory.h"
 #include "stopwatch.h"
+#include "tcav_inputs.h"
 #include "tensor_io.h"
 #include "terminal_progress.h"
 
@@ -30,24 +31,12 @@ struct Inputs {
   CancelToken cancel;
 };
 
-// A folder's name as the concept's name ("data/striped/" -> "striped").
-std::string folderName(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string().empty() ? dir : p.filename().string();
-}
-
 // Safe in file names: letters, digits, '-', '_' and '.'; the rest becomes '_'.
 std::string fileStem(std::string name) {
   for (char& ch : name)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
       ch = '_';
   return name;
-}
-
-ImageActivations activationsOf(const Inputs& in, const std::string& spec, const std::string& name) {
-  return imageActivations(*in.model, openImageSource(spec), in.layer, in.limit, 64,
-                          "activations " + name, in.progress, in.cancel);
 }
 
 // Every --random folder, then every sub-folder of --random-sets (random500_0, random500_1, ...
@@ -81,27 +70,14 @@ int64_t classIndex(const ModelMeta& meta, const std::string& k) {
 // The class-k images of --images: those labelled k (a sub-folder named like the class) unless
 // --select predicted or no sub-folder has the class's name, then those the model predicts as k.
 at::Tensor classImages(const Arguments& a, const Inputs& in, int64_t k, std::string& how) {
-  const std::string& name = in.model->meta().classes[size_t(k)];
+  std::string select = a.value("select", "");
+  if (a.has("select") && select != "labelled" && select != "predicted")
+    throw UserError("--select takes labelled or predicted, not \"" + select + "\".");
   auto source = openImageSource(a.value("images"));
   auto all = imageActivations(*in.model, source, in.layer, in.limit, 64, "activations images",
                               in.progress, in.cancel);
-  const auto& labels = source->classNames();
-  auto labelled = std::find(labels.begin(), labels.end(), name);
-  how = a.value("select", labelled != labels.end() ? "labelled" : "predicted");
-  if (how != "labelled" && how != "predicted")
-    throw UserError("--select takes labelled or predicted, not \"" + how + "\".");
-  if (how == "labelled" && labelled == labels.end())
-    throw UserError(a.value("images") + " has no sub-folder named \"" + name + "\"; put the "
-                    "class's images there or use --select predicted.");
-  std::vector<int64_t> rows;
-  auto predicted = all.logits.argmax(1);
-  for (size_t i = 0; i < all.size(); ++i)
-    if (how == "labelled" ? all.labels[i] == int(labelled - labels.begin())
-                          : predicted[int64_t(i)].item<int64_t>() == k)
-      rows.push_back(int64_t(i));
-  if (rows.size() < 2)
-    throw UserError(a.value("images") + ": only " + std::to_string(rows.size()) + " image(s) " +
-                    how + " as " + name + "; TCAV needs the class's images (a few dozen or more).");
+  auto rows = classRows(all.labels, source->classNames(), predictedClasses(all),
+                        in.model->meta().classes[size_t(k)], k, select, &how, a.value("images"));
   return selectRows(all, rows).activations;
 }
 
@@ -135,18 +111,6 @@ std::vector<double> accuracies(const std::vector<Cav>& cavs) {
   std::vector<double> out;
   for (const auto& c : cavs) out.push_back(c.heldOutAccuracy);  // NaN -> null in JSON
   return out;
-}
-
-// Activations of each folder, named after the folder (made unique: "a", "a_2", ...).
-std::vector<ConceptSet> conceptSets(const Inputs& in, const std::vector<std::string>& dirs) {
-  std::vector<ConceptSet> sets;
-  std::map<std::string, int> seen;
-  for (const auto& dir : dirs) {
-    std::string name = folderName(dir);
-    if (int n = ++seen[name]; n > 1) name += "_" + std::to_string(n);
-    sets.push_back({name, activationsOf(in, dir, name).activations});
-  }
-  return sets;
 }
 
 double significanceLevel(const std::string& text) {
@@ -254,7 +218,8 @@ int runTcav(const std::vector<std::string>& args) {
   Stopwatch clock;
   std::string selection;
   auto classActs = classImages(a, in, k, selection);
-  auto concepts = conceptSets(in, conceptDirs), randoms = conceptSets(in, randomDirs);
+  auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
+  auto randoms = folderSets(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
   auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },
                         classActs, k, concepts, randoms, encoderCavs(a), o);
   if (result.constantGradient && !o.spatial)

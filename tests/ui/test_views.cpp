@@ -1,10 +1,12 @@
 // The concept views on a real (small) project: toggling a concept in the counterfactual panel
 // changes the probabilities shown, the gallery lists every concept, the main window's tabs
-// all take the session, and a cancelled dataset run leaves the panel usable.
+// all take the session, a cancelled dataset run leaves the panel usable, and the TCAV tab runs a
+// study whose SACV map reaches the image view.
 #include <QApplication>
 #include <QCheckBox>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QTemporaryDir>
 
 #include <gtest/gtest.h>
@@ -14,7 +16,9 @@
 #include "ui/concept_gallery.h"
 #include "ui/counterfactual_panel.h"
 #include "ui/dataset_effect_view.h"
+#include "ui/image_view.h"
 #include "ui/main_window.h"
+#include "ui/tcav_panel.h"
 #include "workbench.h"
 
 using cs::app::Workbench;
@@ -104,7 +108,7 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   auto* gallery = window.findChild<cs::ui::ConceptGallery*>();
   ASSERT_NE(gallery, nullptr);
   EXPECT_GE(gallery->currentConcept(), 0);
-  for (int v = 0; v < 6; ++v) {
+  for (int v = 0; v < cs::ui::MainWindow::viewNames().size(); ++v) {
     window.showView(static_cast<cs::ui::MainWindow::View>(v));
     QCoreApplication::processEvents();
     QImage shot = window.grab().toImage();
@@ -133,4 +137,51 @@ TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
   EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyBefore, expected.accuracyBefore);
   EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyAfter, expected.accuracyAfter);
   EXPECT_EQ(effect->shownEffect()->confusionAfter, expected.confusionAfter);
+}
+
+TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
+  Workbench idle;
+  EXPECT_FALSE(cs::ui::TcavPanel(idle).canRun());  // no model, no images
+  Project p;
+  cs::ui::MainWindow window(p.w);
+  p.w.discover({"kmeans", "quick", 3, 0});  // reaches the window's views (reopened from cache)
+  ASSERT_TRUE(waitUntil([&] { return !p.w.runner().busy(); }));
+  QCoreApplication::processEvents();
+  auto* panel = window.findChild<cs::ui::TcavPanel*>();
+  ASSERT_NE(panel, nullptr);
+  EXPECT_FALSE(panel->canRun());  // no concept folder yet
+  // The concept: 6 images of their own (noise, like the project's: the test is the plumbing).
+  cv::RNG rng(11);
+  QDir(p.tmp.path()).mkpath("striped");
+  for (int i = 0; i < 6; ++i) {
+    cv::Mat img(16, 16, CV_8UC3);
+    rng.fill(img, cv::RNG::UNIFORM, 0, 255);
+    cv::imwrite(p.tmp.filePath(QStringLiteral("striped/%1.png").arg(i)).toStdString(), img);
+  }
+  panel->setConceptFolders({p.tmp.filePath("striped")});
+  EXPECT_TRUE(panel->canRun());
+  // The project has 8 images: two random sets of 3 drawn from them, class alpha (labelled).
+  cs::TcavRequest request = panel->request();
+  request.randomSetSize = 3;
+  request.runs = 2;
+  request.classIndex = 0;
+  p.w.runTcav(request);
+  EXPECT_FALSE(panel->canRun());  // while the study runs
+  ASSERT_TRUE(waitUntil([&] { return p.w.tcavReport() != nullptr; }));
+  QCoreApplication::processEvents();
+  const auto& report = *p.w.tcavReport();
+  ASSERT_EQ(report.concepts.size(), 1u);
+  EXPECT_EQ(report.concepts[0].name, "striped");
+  EXPECT_EQ(report.concepts[0].scores.size(), 2u);
+  EXPECT_EQ(report.classSelection, "labelled");
+  EXPECT_EQ(panel->findChild<QTableWidget*>()->rowCount(), 1);
+  EXPECT_TRUE(panel->canRun());
+
+  window.selectInterestingDefaults();  // an image in the image view
+  auto* view = window.findChild<cs::ui::ImageView*>();
+  ASSERT_GE(view->currentImage(), 0);
+  Q_EMIT panel->sacvMapRequested(0, false);
+  EXPECT_TRUE(view->hasExtraOverlay());
+  view->showImage(view->currentImage());  // the map belongs to one image: showing one drops it
+  EXPECT_FALSE(view->hasExtraOverlay());
 }
