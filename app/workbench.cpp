@@ -237,7 +237,7 @@ void Workbench::discover(const DiscoverySettings& settings) {
               });
 }
 
-void Workbench::labelConcepts(const QString& tagsCsv) {
+void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
   if (!mConcepts) {
     Q_EMIT error(tr("Discover concepts first (F6)."));
     return;
@@ -246,9 +246,11 @@ void Workbench::labelConcepts(const QString& tagsCsv) {
   auto labels = std::make_shared<std::vector<ConceptLabel>>();
   std::string tags = tagsCsv.toStdString();
   startIfIdle(tr("Naming concepts (INVERT)"),
-              [session, labels, tags](const ProgressSink& progress, const CancelToken& cancel) {
+              [session, labels, tags, meanOverPositions](const ProgressSink& progress,
+                                                         const CancelToken& cancel) {
                 ConceptLabelingOptions o;
                 o.tagsCsv = tags;
+                o.meanOverPositions = meanOverPositions;
                 o.progress = progress;
                 o.cancel = cancel;
                 *labels = cs::labelConcepts(*session, o);

@@ -63,7 +63,8 @@ class Workbench : public QObject {
   void discover(const DiscoverySettings& settings);
   // Names the concepts with INVERT (classes, ConceptWorld tags, an optional tags file); ends in
   // changed(Labels). Discovery already does this with the classes (and ConceptWorld's tags).
-  void labelConcepts(const QString& tagsCsv = {});
+  // meanOverPositions: a concept's per-image score is the mean of its map, not the maximum.
+  void labelConcepts(const QString& tagsCsv = {}, bool meanOverPositions = false);
   // After every extraction, discover with the current settings (the demo, reopened projects).
   void setAutoDiscover(bool on) { mAutoDiscover = on; }
   void cancel() { mRunner.cancel(); }

@@ -44,13 +44,19 @@ void MainWindow::buildMenus() {
   QMenu* concept = menuBar()->addMenu(tr("&Concept"));
   concept->addAction(tr("&Rename Concept…"), QKeySequence(Qt::Key_F2), this,
                      &MainWindow::renameCurrentConcept);
+  // INVERT scores each image by the concept's strongest response, or its mean over the map.
+  QAction* byMean = new QAction(tr("Name by &Mean Strength (not Maximum)"), this);
+  byMean->setCheckable(true);
+  byMean->setChecked(QSettings().value("label/mean", false).toBool());
+  connect(byMean, &QAction::toggled, this, [](bool on) { QSettings().setValue("label/mean", on); });
   concept->addAction(tr("&Name Concepts (INVERT, classes)"), QKeySequence(tr("Ctrl+L")),
-                     &mWorkbench, [this] { mWorkbench.labelConcepts(); });
-  concept->addAction(tr("Name Concepts with a &Tags File…"), this, [this] {
+                     &mWorkbench, [this, byMean] { mWorkbench.labelConcepts({}, byMean->isChecked()); });
+  concept->addAction(tr("Name Concepts with a &Tags File…"), this, [this, byMean] {
     QString csv = QFileDialog::getOpenFileName(this, tr("Image tags (image,tag,tag...)"), {},
                                                tr("CSV files (*.csv *.txt);;All files (*)"));
-    if (!csv.isEmpty()) mWorkbench.labelConcepts(csv);
+    if (!csv.isEmpty()) mWorkbench.labelConcepts(csv, byMean->isChecked());
   });
+  concept->addAction(byMean);
   buildViewMenu();
   rebuildRecentMenus();
 }

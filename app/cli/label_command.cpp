@@ -12,30 +12,42 @@
 #include "labeling/invert.h"
 #include "npy.h"
 #include "stopwatch.h"
+#include "labeling/concept_scalars.h"
 #include "terminal_progress.h"
 
 namespace cs::cli {
 namespace {
 
-// N x R float32 scores, memory-mapped; a 1-D array is one representation.
+// N x R float32 scores, memory-mapped; a 1-D array is one representation. A 4-D array
+// (N x C x h x w: a cache's activations.npy, whose channels are then the representations, or
+// concept maps) is reduced over space first (METHODS.md 2: "a channel reduced over space").
 struct Scores {
   std::unique_ptr<NpyMap> map;
+  std::vector<float> reduced;  // filled for 4-D input
   size_t images = 0, representations = 0;
-  const float* data() const { return reinterpret_cast<const float*>(map->data()); }
+  const float* data() const {
+    return reduced.empty() ? reinterpret_cast<const float*>(map->data()) : reduced.data();
+  }
 };
 
-Scores readScores(const std::string& path) {
+Scores readScores(const std::string& path, const std::string& reduce) {
   Scores s{std::make_unique<NpyMap>(path)};
   const auto& shape = s.map->shape();
   if (s.map->descr() != npy::float32)
     throw UserError(path + ": scores must be float32, found dtype '" + s.map->descr() +
                     "'; save them with numpy's astype(np.float32).");
-  if (shape.empty() || shape.size() > 2)
-    throw UserError(path + ": scores must be N x R (images x representations), found " +
-                    std::to_string(shape.size()) + " dimensions; reduce concept maps over "
-                    "space first (e.g. .max(axis=(2, 3))).");
+  if (reduce != "max" && reduce != "mean")
+    throw UserError("--reduce takes max or mean, not \"" + reduce + "\".");
+  if (shape.size() == 4 && shape[2] * shape[3] > 0) {
+    s.reduced = reduceConceptMaps(reinterpret_cast<const float*>(s.map->data()), shape[0],
+                                  shape[1], shape[2], shape[3],
+                                  reduce == "max" ? SpatialReduction::Max : SpatialReduction::Mean);
+  } else if (shape.empty() || shape.size() > 2) {
+    throw UserError(path + ": scores must be N x R (images x representations) or N x C x h x w "
+                    "maps, found " + std::to_string(shape.size()) + " dimensions.");
+  }
   s.images = shape[0];
-  s.representations = shape.size() == 2 ? shape[1] : 1;
+  s.representations = shape.size() >= 2 ? shape[1] : 1;
   const float* v = s.data();
   for (size_t k = 0; k < s.images * s.representations; ++k)
     if (std::isnan(v[k]))
@@ -145,13 +157,13 @@ void writeJson(const std::string& path, const nlohmann::json& doc) {
 
 int runLabel(const std::vector<std::string>& args) {
   Arguments a(args, {"scores", "labels", "names", "length", "beam", "min-fraction",
-                     "max-fraction", "mode", "pool", "threads", "out"},
+                     "max-fraction", "mode", "pool", "threads", "reduce", "out"},
               {"quiet"});
   for (const char* required : {"scores", "labels", "names", "out"})
     if (!a.has(required))
       throw UserError(std::string("give --") + required + "; see --help for the label command.");
   InvertOptions options = invertOptions(a);
-  Scores scores = readScores(a.value("scores"));
+  Scores scores = readScores(a.value("scores"), a.value("reduce", "max"));
   LabelMatrix labels = readLabels(a.value("labels"), scores.images, a.value("scores"),
                                   readNames(a.value("names")), a.value("names"));
   TerminalProgress bar(!a.has("quiet"));

@@ -159,6 +159,27 @@ expect_in "names5.txt has 5 names" "$L/names.err"
 expect_in "astype(np.float32)" "$L/dtype.err"
 "$CLI" label --scores "$L/scores.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
   --mode sideways --out "$L/x.json" 2> /dev/null; [ $? -eq 1 ] || fail "bad --mode should exit 1"
+# label on 4-D maps (channels of activations): each channel reduced over space is one column
+$PY - "$L" <<'PYEOF' || fail "could not write the maps"
+import sys, numpy as np
+d = sys.argv[1]
+s = np.load(d + "/scores.npy")
+maps = np.zeros((600, 3, 2, 2), np.float32)
+maps[:, :, 1, 0] = s  # the score sits at one position, the rest is lower
+maps -= 10
+maps[:, :, 1, 0] += 10
+np.save(d + "/maps.npy", maps)
+PYEOF
+"$CLI" label --scores "$L/maps.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --length 3 --beam 4 --reduce max --out "$L/maps.json" --quiet > /dev/null || fail "label on maps exited $?"
+$PY - "$L" <<'PYEOF' || fail "label on maps should equal label on their maxima"
+import sys, json
+d = sys.argv[1]
+a, b = json.load(open(d + "/positive.json")), json.load(open(d + "/maps.json"))
+fa = [[f["formula"] for f in r["formulas"]] for r in a["representations"]]
+fb = [[f["formula"] for f in r["formulas"]] for r in b["representations"]]
+assert fa == fb, (fa, fb)
+PYEOF
 
 # tcav on the ConceptWorld CNN: watermarked images as the concept, clean ones as random sets,
 # the red_circle sub-folder as the class images; scores.json and the CAV files checked with numpy

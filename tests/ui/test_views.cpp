@@ -185,3 +185,28 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   view->showImage(view->currentImage());  // the map belongs to one image: showing one drops it
   EXPECT_FALSE(view->hasExtraOverlay());
 }
+
+TEST(Views, DiscoveryNamesConceptsWithInvertAndRelabelingReportsBack) {
+  Project p;
+  ASSERT_NE(p.w.concepts(), nullptr);
+  auto session = p.w.concepts();
+  // Named from the two classes right after discovery: the formula, its evidence and positives.
+  int named = 0;
+  for (int c = 0; c < session->concepts(); ++c) {
+    const auto& info = session->concept(c);
+    if (info.labelAuc < 0) continue;
+    ++named;
+    EXPECT_FALSE(info.label.empty());
+    EXPECT_EQ(info.labelPositives.size(), session->images());
+    EXPECT_GE(info.labelAuc, 0.5);  // positive mode: the formula's images score higher
+  }
+  EXPECT_GT(named, 0);
+  QSignalSpy changed(&p.w, &Workbench::changed);
+  p.w.labelConcepts({}, true);  // by mean strength
+  ASSERT_TRUE(waitUntil([&] {
+    for (const auto& call : changed)
+      if (call.at(0).value<Workbench::Change>() == Workbench::Change::Labels) return true;
+    return false;
+  }));
+  EXPECT_EQ(p.w.concepts(), session);  // relabeling keeps the session (and its views)
+}
