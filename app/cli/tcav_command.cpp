@@ -2,6 +2,7 @@
 // as folders of example images, for one class (METHODS.md 3).
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -81,16 +82,28 @@ at::Tensor classImages(const Arguments& a, const Inputs& in, int64_t k, std::str
   return selectRows(all, rows).activations;
 }
 
-std::vector<Cav> encoderCavs(const Arguments& a) {
+// Fixed directions scored against the random baseline: CAVs saved by an earlier run (--cav,
+// reused on new images) and EDDP encoding directions (--encoders).
+std::vector<Cav> fixedCavs(const Arguments& a, std::vector<std::string>* sources) {
   std::vector<Cav> out;
+  for (std::string stem : a.values("cav")) {
+    for (const char* ext : {".npy", ".json"})
+      if (stem.size() > 5 && stem.compare(stem.size() - std::strlen(ext), std::string::npos, ext) == 0)
+        stem.erase(stem.size() - std::strlen(ext));
+    out.push_back(loadCav(stem));
+    if (out.back().concept.empty()) out.back().concept = fileStem(stem);
+    sources->push_back(stem);
+  }
   if (!a.has("encoders")) return out;
   auto e = readNpyTensor(a.value("encoders"));
   if (e.dim() != 2)
     throw UserError(a.value("encoders") + ": expected I x C encoding directions (encoders.npy "
                     "written by conceptscope-cli discover).");
   ConceptBasis basis{"eddp", e, e.new_zeros({e.size(0)}), e};
-  for (int i = 0; i < basis.concepts(); ++i)
+  for (int i = 0; i < basis.concepts(); ++i) {
     out.push_back(encoderCav(basis, i, "encoder_" + std::to_string(i)));
+    sources->push_back(a.value("encoders"));
+  }
   return out;
 }
 
@@ -139,9 +152,10 @@ void requireOptions(const Arguments& a) {
   if (!a.has("random") && !a.has("random-sets"))
     throw UserError("give --random DIR (repeat it, at least twice) or --random-sets DIR (one "
                     "random set per sub-folder): random images, one set per run.");
-  if (!a.has("concept") && !a.has("encoders"))
-    throw UserError("give --concept DIR (repeat it), folders of images showing each concept, or "
-                    "--encoders encoders.npy written by conceptscope-cli discover.");
+  if (!a.has("concept") && !a.has("encoders") && !a.has("cav"))
+    throw UserError("give --concept DIR (repeat it), folders of images showing each concept, "
+                    "--cav FILE.npy saved by an earlier tcav run, or --encoders encoders.npy "
+                    "written by conceptscope-cli discover.");
 }
 
 // scores.json without the inputs' description (the caller adds model, layer, class, folders);
@@ -187,7 +201,7 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
 int runTcav(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "layer", "concept", "random", "class", "images", "select", "runs",
                      "classifier", "encoders", "limit", "seed", "significance", "device", "out",
-                     "random-sets"},
+                     "random-sets", "cav"},
               {"spatial", "welch", "quiet"});
   requireOptions(a);
   TerminalProgress bar(!a.has("quiet"));
@@ -220,8 +234,10 @@ int runTcav(const std::vector<std::string>& args) {
   auto classActs = classImages(a, in, k, selection);
   auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
   auto randoms = folderSets(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
+  std::vector<std::string> fixedSources;
+  auto fixed = fixedCavs(a, &fixedSources);
   auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },
-                        classActs, k, concepts, randoms, encoderCavs(a), o);
+                        classActs, k, concepts, randoms, fixed, o);
   if (result.constantGradient && !o.spatial)
     std::cerr << "note: every class image has the same gradient at " << in.layer << " (head_"
               << in.layer << " is linear after pooling), so each run scores 0 or 1; an earlier "
@@ -231,7 +247,10 @@ int runTcav(const std::vector<std::string>& args) {
   fs::create_directories(out + "/cavs");
   auto doc = resultJson(result, o, out);
   for (size_t c = 0; c < result.concepts.size(); ++c)
-    doc["concepts"][c]["folder"] = c < conceptDirs.size() ? conceptDirs[c] : a.value("encoders");
+    doc["concepts"][c]["folder"] = c < conceptDirs.size() ? conceptDirs[c]
+                                   : c - conceptDirs.size() < fixedSources.size()
+                                       ? fixedSources[c - conceptDirs.size()]
+                                       : std::string();
   doc.update({{"model", in.model->path()}, {"layer", in.layer},
               {"class", in.model->meta().classes[size_t(k)]}, {"class_selection", selection},
               {"seconds", clock.seconds()}});

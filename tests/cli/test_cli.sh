@@ -222,6 +222,18 @@ for stem in c["cavs"] + doc["random"]["cavs"]:
     assert meta["shape"] == [64, 8, 8] and meta["classifier"] == "mean", meta
 print("tcav watermark", c["scores"], "p", c["p_value"], "random", doc["random"]["scores"])
 PYEOF
+# a saved CAV is reusable: scored again as a fixed direction, against the same random sets
+"$CLI" tcav --model "$CWMODEL" --layer block3 --class red_circle --images "$T/mixed/images" \
+  --cav "$T/out/cavs/watermark_run0.npy" --random-sets "$T/random" --classifier mean \
+  --out "$T/reuse" --quiet > /dev/null || fail "tcav --cav exited $?"
+$PY - "$T" <<'PYEOF' || fail "numpy checks of tcav --cav"
+import sys, json
+d = sys.argv[1]
+first, again = json.load(open(d + "/out/scores.json")), json.load(open(d + "/reuse/scores.json"))
+c = again["concepts"][0]
+assert c["fixed_direction"] and len(c["scores"]) == 1, c
+assert abs(c["scores"][0] - first["concepts"][0]["scores"][0]) < 1e-9, (c, first["concepts"][0])
+PYEOF
 "$CLI" tcav --model "$CWMODEL" --class purple_hexagon --images "$T/mixed/images" \
   --concept "$T/watermark" --random-sets "$T/random" --out "$T/x" 2> "$T/class.err"; code=$?
 [ $code -eq 1 ] || fail "an unknown tcav class should exit 1, got $code"
