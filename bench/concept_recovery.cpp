@@ -7,18 +7,12 @@
 #include <cstdio>
 #include <sstream>
 
+#include "bench_args.h"
 #include "concepts/concept_method.h"
 #include "concepts/signal_vectors.h"
 #include "concepts/synthetic_pairs.h"
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
 
 void report(const std::string& label, const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
             double seconds) {
@@ -55,8 +49,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(data.activations.size(0)), data.headAccuracy);
   cs::ConceptBasis truth{"truth", data.decoders, data.biases, data.encoders};
   report("true directions", data, truth, 0);
-  for (const auto& m : split(methods)) {
-    for (const auto& preset : m == "eddp" ? split(presets) : std::vector<std::string>{"-"}) {
+  for (const auto& m : cs::bench::splitList(methods)) {
+    auto presetList = m == "eddp" ? cs::bench::splitList(presets) : std::vector<std::string>{"-"};
+    for (const auto& preset : presetList) {
       cs::FitOptions o;
       o.concepts = spec.concepts;
       o.seed = seed;

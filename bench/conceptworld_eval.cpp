@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "concept_model.h"
+#include "bench_args.h"
 #include "concepts/concept_method.h"
 #include "concepts/head_module.h"
 #include "conceptworld_eval.h"
@@ -19,13 +20,6 @@
 #include "tensor_io.h"
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
 
 cs::ActivationCache extract(std::shared_ptr<const cs::ConceptModel> model,
                             const cs::ConceptWorldSpec& spec, const std::string& layer,
@@ -78,7 +72,7 @@ int main(int argc, char** argv) {
     const auto& shape = mixedCache.activations().shape();
     std::printf("ConceptWorld test split, %zu images (half watermarked), layer %s (%zu x %zu x %zu)\n",
                 mixed.count, layer.c_str(), shape[1], shape[2], shape[3]);
-    for (const auto& name : split(opt["--methods"])) {
+    for (const auto& name : cs::bench::splitList(opt["--methods"])) {
       cs::FitOptions o;
       o.concepts = std::stoi(opt["--concepts"]);
       o.seed = std::stoull(opt["--seed"]);

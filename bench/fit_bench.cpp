@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "concept_model.h"
 #include "concepts/concept_method.h"
 #include "stopwatch.h"
@@ -241,8 +242,7 @@ int main(int argc, char** argv) {
       std::printf("%-18s %9.3f %10.3f %13.2f   %-28s %8.4f %8.4f\n", r.method.c_str(), ours, theirs,
                   theirs / ours, r.quality.c_str(), oursQ, theirsQ);
     }
-    std::stringstream list(extras);
-    for (std::string m; std::getline(list, m, ',');) {
+    for (const std::string& m : cs::bench::splitList(extras)) {
       if (m.empty()) continue;
       cs::ConceptBasis basis;
       double s =
