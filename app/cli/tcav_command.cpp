@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include <ATen/ops/cat.h>
 #include <nlohmann/json.hpp>
 
 #include "arguments.h"
@@ -66,6 +67,24 @@ int64_t classIndex(const ModelMeta& meta, const std::string& k) {
   std::string all;
   for (const auto& c : meta.classes) all += (all.empty() ? "" : ", ") + c;
   throw UserError("--class " + k + " is not a class of the model; choose one of: " + all + ".");
+}
+
+// Without --images: the images of the random sets that the model predicts as class k (random
+// images are "any images"; the class's own share of them is what TCAV explains).
+at::Tensor predictedAmongRandoms(const Inputs& in, const std::vector<ConceptSet>& randoms,
+                                 int64_t k, std::string& how) {
+  std::vector<at::Tensor> picked;
+  for (const auto& set : randoms) {
+    auto predicted = in.model->head(in.layer, set.activations).argmax(1).to(at::kCPU);
+    auto rows = predicted.eq(k).nonzero().squeeze(1);
+    if (rows.numel() > 0) picked.push_back(set.activations.index_select(0, rows.to(set.activations.device())));
+  }
+  if (picked.empty())
+    throw UserError("none of the random images is predicted as class " +
+                    in.model->meta().classes[size_t(k)] + "; give --images DIR with images of "
+                    "the class (a sub-folder named like it, or any images).");
+  how = "random images predicted as the class";
+  return at::cat(picked);
 }
 
 // The class-k images of --images: those labelled k (a sub-folder named like the class) unless
@@ -144,8 +163,6 @@ void requireOptions(const Arguments& a) {
       {"model", " FILE.pt, a model exported with packaging/export_model.py."},
       {"out", " DIR, the folder that receives scores.json and the CAVs."},
       {"class", " K, the class (name or index) whose predictions are explained."},
-      {"images", " DIR, images of the class: a sub-folder named like the class, or any images "
-                 "(then those the model predicts as the class are used)."},
   };
   for (const auto& [option, text] : needs)
     if (!a.has(option)) throw UserError("give --" + option + text);
@@ -231,9 +248,10 @@ int runTcav(const std::vector<std::string>& args) {
                     "--random-sets DIR with one sub-folder per set.");
   Stopwatch clock;
   std::string selection;
-  auto classActs = classImages(a, in, k, selection);
   auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
   auto randoms = folderSets(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
+  auto classActs = a.has("images") ? classImages(a, in, k, selection)
+                                   : predictedAmongRandoms(in, randoms, k, selection);
   std::vector<std::string> fixedSources;
   auto fixed = fixedCavs(a, &fixedSources);
   auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },

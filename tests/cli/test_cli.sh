@@ -222,6 +222,16 @@ for stem in c["cavs"] + doc["random"]["cavs"]:
     assert meta["shape"] == [64, 8, 8] and meta["classifier"] == "mean", meta
 print("tcav watermark", c["scores"], "p", c["p_value"], "random", doc["random"]["scores"])
 PYEOF
+# without --images the class images are the random images the model predicts as the class
+"$CLI" tcav --model "$CWMODEL" --layer block3 --class red_circle --concept "$T/watermark" \
+  --random-sets "$T/random" --classifier mean --out "$T/noimages" --quiet > /dev/null \
+  || fail "tcav without --images exited $?"
+$PY - "$T/noimages" <<'PYEOF' || fail "numpy checks of tcav without --images"
+import sys, json
+doc = json.load(open(sys.argv[1] + "/scores.json"))
+assert doc["class_selection"] == "random images predicted as the class", doc["class_selection"]
+assert 0 < doc["class_images"] < 120, doc["class_images"]
+PYEOF
 # a saved CAV is reusable: scored again as a fixed direction, against the same random sets
 "$CLI" tcav --model "$CWMODEL" --layer block3 --class red_circle --images "$T/mixed/images" \
   --cav "$T/out/cavs/watermark_run0.npy" --random-sets "$T/random" --classifier mean \
