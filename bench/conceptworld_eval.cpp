@@ -82,9 +82,13 @@ int main(int argc, char** argv) {
       auto basis = cs::makeConceptMethod(name)->fit(activations, o);
       double fitSeconds = clock.seconds();
       auto d = cs::dissectConceptWorld(world, basis, mixedCache);
+      auto q = cs::dissectConceptWorld(world, basis, mixedCache, 0.005);
       auto w = cs::studyWatermark(world, basis, head, d, markedCache, cleanCache);
       std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
+      std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);
+      std::printf("  at each detector's top 0.5%% of patches (Network Dissection):\n");
+      printDissection(world.conceptNames(), q);
       std::printf("  watermark: concept %d, IoU %.2f, influence on %s %+.4f (p %.2g%s); "
                   "accuracy on watermarked images of other classes %.3f -> %.3f (%lld images, "
                   "%.3f without the mark); "

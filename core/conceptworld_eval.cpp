@@ -41,9 +41,17 @@ double accuracyOf(const std::vector<int64_t>& correct, const std::vector<int64_t
 
 }  // namespace
 
+// Per detector, the score exceeded by its top `quantile` of patches over the cache: I.
+at::Tensor quantileThresholds(const ConceptBasis& basis, const ActivationCache& cache,
+                              double quantile) {
+  auto scores = conceptScores(basis, patchesOf(readNpyTensor(cache.dir() + "/activations.npy")
+                                                   .to(basis.decoders.device())));
+  return torch::quantile(scores, 1.0 - quantile, /*dim=*/0);
+}
+
 Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptBasis& basis,
-                                       const ActivationCache& cache, const ProgressSink& progress,
-                                       const CancelToken& cancel) {
+                                       const ActivationCache& cache, double topQuantile,
+                                       const ProgressSink& progress, const CancelToken& cancel) {
   if (cache.size() != world.size())
     throw UserError(cache.dir() + " holds " + std::to_string(cache.size()) +
                     " images but the ConceptWorld split has " + std::to_string(world.size()) +
@@ -51,13 +59,17 @@ Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptB
   torch::NoGradGuard noGrad;
   Dissection dissection(basis.concepts(), cw::ConceptCount);
   auto mean = torch::zeros({basis.channels()});  // detector maps do not depend on it
+  ConceptBasis shifted = basis;  // thresholds moved into the biases
+  if (topQuantile > 0)
+    shifted.biases = basis.biases + quantileThresholds(basis, cache, topQuantile);
   Stopwatch clock;
   const size_t chunk = 64;
   for (size_t start = 0; start < cache.size(); start += chunk) {
     if (cancel.cancelled()) throw Cancelled();
     size_t count = std::min(chunk, cache.size() - start);
     auto z = npyRows(cache.activations(), start, count).to(basis.decoders.device());
-    dissection.add(conceptMaps(basis, z, mean.to(z.device())).detector, masksOf(world, start, count));
+    dissection.add(conceptMaps(shifted, z, mean.to(z.device())).detector,
+                   masksOf(world, start, count));
     if (progress) progress(clock.progress("dissection", int64_t(start + count), int64_t(cache.size())));
   }
   return dissection.result();

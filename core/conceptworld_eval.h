@@ -15,8 +15,11 @@ namespace cs {
 
 // Rows of `cache` must be the images of `world` in order (an extraction of the whole world).
 // Renders every image's masks once (64 images at a time). Throws UserError when sizes disagree.
+// topQuantile 0: each detector is thresholded at its own boundary (w.x - b > 0); > 0: at the
+// score its top `topQuantile` of patches exceed, as Network Dissection thresholds units (0.005),
+// which compares methods whose biases are set differently on the same footing.
 Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptBasis& basis,
-                                       const ActivationCache& cache,
+                                       const ActivationCache& cache, double topQuantile = 0,
                                        const ProgressSink& progress = {},
                                        const CancelToken& cancel = {});
 
