@@ -67,6 +67,18 @@ ConceptInfo toInfo(const ConceptSummary& s) {
   return c;
 }
 
+ConceptSummary toSummary(const ConceptInfo& c) {
+  ConceptSummary s;
+  s.patchFraction = c.patchFraction;
+  s.imageFraction = c.imageFraction;
+  s.meanScoreWhenPresent = c.meanScoreWhenPresent;
+  s.influence = c.influence;
+  s.pValues = c.pValues;
+  s.significant = c.significant;
+  for (const auto& p : c.top) s.top.push_back({p.image, p.row, p.col, p.score});
+  return s;
+}
+
 nlohmann::json settingsJson(const DiscoverySettings& s) {
   return {{"method", s.method}, {"preset", s.preset}, {"concepts", s.concepts}, {"seed", s.seed}};
 }
@@ -168,17 +180,7 @@ void ConceptSession::save() const {
   writeNpyTensor(d->dir + "/image_strength.npy", d->strengths);
   ConceptReport report;
   report.classes = d->cache->classes();
-  for (const auto& c : d->concepts) {
-    ConceptSummary s;
-    s.patchFraction = c.patchFraction;
-    s.imageFraction = c.imageFraction;
-    s.meanScoreWhenPresent = c.meanScoreWhenPresent;
-    s.influence = c.influence;
-    s.pValues = c.pValues;
-    s.significant = c.significant;
-    for (const auto& p : c.top) s.top.push_back({p.image, p.row, p.col, p.score});
-    report.concepts.push_back(std::move(s));
-  }
+  for (const auto& c : d->concepts) report.concepts.push_back(toSummary(c));
   PatchGeometry g{inputHeight(), inputWidth(), mapHeight(), mapWidth(), 0};
   auto list = conceptsToJson(report, g);
   auto positives = torch::zeros({int64_t(images()), concepts()}, torch::kUInt8);

@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include "concepts/concept_report.h"
@@ -14,12 +16,27 @@
 
 using namespace cs;
 
-TEST(ConceptReport, FractionsStrengthAndTopPatchesMatchTheTruth) {
-  auto data = makeSyntheticPairs({16, 3, 2, 200, 10, 4});
+namespace {
+
+// Synthetic direction pairs with their true basis, activations written to a memory-mapped .npy.
+struct Synthetic {
+  SyntheticPairs data = makeSyntheticPairs({16, 3, 2, 200, 10, 4});
   ConceptBasis basis{"truth", data.decoders, data.biases, data.encoders};
   test::TempDir dir;
-  writeNpyTensor(dir / "a.npy", data.activations);
-  NpyMap map(dir / "a.npy");
+  std::unique_ptr<NpyMap> map;
+  Synthetic() {
+    writeNpyTensor(dir / "a.npy", data.activations);
+    map = std::make_unique<NpyMap>(dir / "a.npy");
+  }
+};
+
+}  // namespace
+
+TEST(ConceptReport, FractionsStrengthAndTopPatchesMatchTheTruth) {
+  Synthetic t;
+  const auto& data = t.data;
+  const auto& basis = t.basis;
+  const auto& map = *t.map;
   ReportOptions options;
   options.topPatches = 10;
   options.influenceImages = 0;
@@ -43,11 +60,10 @@ TEST(ConceptReport, FractionsStrengthAndTopPatchesMatchTheTruth) {
 }
 
 TEST(ConceptReport, InfluenceAndJsonRoundTrip) {
-  auto data = makeSyntheticPairs({16, 3, 2, 200, 10, 4});
-  ConceptBasis basis{"truth", data.decoders, data.biases, data.encoders};
-  test::TempDir dir;
-  writeNpyTensor(dir / "a.npy", data.activations);
-  NpyMap map(dir / "a.npy");
+  Synthetic t;
+  const auto& data = t.data;
+  const auto& basis = t.basis;
+  const auto& map = *t.map;
   ReportOptions options;
   options.topPatches = 3;
   options.influenceImages = 120;
