@@ -1,6 +1,8 @@
 // How well each concept method recovers the known concepts of the synthetic direction-pair data
-// (METHODS.md 1.7): detector IoU and encoder cosine after matching, and fit time.
+// (METHODS.md 1.7): detector IoU and encoder cosine after matching, and fit time; for EDDP also
+// what each detector reads in the generator's coordinates.
 // usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]
+//        [--dump DIR] (writes the data and every fitted basis as .npy)
 #include <torch/torch.h>
 
 #include <chrono>
@@ -11,21 +13,45 @@
 #include "concepts/concept_method.h"
 #include "concepts/signal_vectors.h"
 #include "concepts/synthetic_pairs.h"
+#include "tensor_io.h"
 
 namespace {
 
+// What each matched detector reads, in the generator's coordinates: w . s_k for every true
+// encoding direction and w . d_f for every distractor, divided by w . s_i. Exact filters read
+// 1 for their own concept and 0 elsewhere; a filter reading a_i - 0.5 (a_j + a_k) separates the
+// concepts almost as well (IoU ~0.96) but its positives-only signal vector mixes the same way.
+void printReadings(const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
+                   const std::vector<int64_t>& match) {
+  auto directions = torch::cat({data.encoders, data.distractors});
+  for (size_t i = 0; i < match.size(); ++i) {
+    auto reads = directions.matmul(b.decoders[match[i]]);
+    reads = reads / reads[int64_t(i)];
+    std::printf("    detector for concept %zu reads", i);
+    for (int64_t k = 0; k < reads.size(0); ++k)
+      std::printf(" %+.2f %s%lld", reads[k].item<double>(), k < data.encoders.size(0) ? "a" : "d",
+                  static_cast<long long>(k < data.encoders.size(0) ? k : k - data.encoders.size(0)));
+    std::printf("\n");
+  }
+}
+
 void report(const std::string& label, const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
-            double seconds) {
+            double seconds, bool readings) {
   std::vector<int64_t> match;
   auto iou = cs::matchedDetectorIou(cs::conceptScores(b, cs::patchesOf(data.activations)),
                                     data.present, &match);
   std::printf("%-22s %7.2f s  IoU", label.c_str(), seconds);
   for (int64_t i = 0; i < iou.size(0); ++i) std::printf(" %.3f", iou[i].item<double>());
   std::printf("   encoder cos");
-  for (int64_t i = 0; i < iou.size(0); ++i)
-    std::printf(" %.3f", torch::cosine_similarity(data.encoders[i], b.encoders[match[size_t(i)]], 0)
-                             .item<double>());
-  std::printf("\n");
+  double mean = 0;
+  for (int64_t i = 0; i < iou.size(0); ++i) {
+    double c = torch::cosine_similarity(data.encoders[i], b.encoders[match[size_t(i)]], 0)
+                   .item<double>();
+    mean += c / double(iou.size(0));
+    std::printf(" %.3f", c);
+  }
+  std::printf("  (mean %.3f)\n", mean);
+  if (readings) printReadings(data, b, match);
 }
 
 }  // namespace
@@ -34,12 +60,14 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   std::string methods = "eddp,pca,nmf,kmeans,spherical-kmeans,sae", presets = "quick,paper";
   bool verbose = false;
+  std::string dump;  // folder: writes the data and every fitted basis as .npy for inspection
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--seed") seed = std::stoull(argv[i + 1]);
     else if (a == "--methods") methods = argv[i + 1];
     else if (a == "--presets") presets = argv[i + 1];
     else if (a == "--verbose") verbose = std::string(argv[i + 1]) == "1";
+    else if (a == "--dump") dump = argv[i + 1];
   }
   cs::SyntheticPairsSpec spec;
   spec.seed = seed;
@@ -48,7 +76,14 @@ int main(int argc, char** argv) {
               spec.dims, spec.concepts, spec.distractors,
               static_cast<long long>(data.activations.size(0)), data.headAccuracy);
   cs::ConceptBasis truth{"truth", data.decoders, data.biases, data.encoders};
-  report("true directions", data, truth, 0);
+  report("true directions", data, truth, 0, false);
+  if (!dump.empty()) {
+    cs::writeNpyTensor(dump + "/patches.npy", cs::patchesOf(data.activations));
+    cs::writeNpyTensor(dump + "/encoders_true.npy", data.encoders);
+    cs::writeNpyTensor(dump + "/distractors_true.npy", data.distractors);
+    cs::writeNpyTensor(dump + "/present.npy", data.present.to(torch::kFloat));
+    cs::writeNpyTensor(dump + "/head_w.npy", data.headWeight);
+  }
   for (const auto& m : cs::bench::splitList(methods)) {
     auto presetList = m == "eddp" ? cs::bench::splitList(presets) : std::vector<std::string>{"-"};
     for (const auto& preset : presetList) {
@@ -62,11 +97,17 @@ int main(int argc, char** argv) {
       auto start = std::chrono::steady_clock::now();
       auto basis = cs::makeConceptMethod(m)->fit(data.activations, o);
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      report(m + (preset == "-" ? "" : " " + preset), data, basis, s);
-      if (m == "eddp") {  // the encoders stage (c) alone would give, for comparison
+      report(m + (preset == "-" ? "" : " " + preset), data, basis, s, false);
+      if (m == "eddp") {  // what stage c's estimator gives on the final detectors, for comparison
         auto signals = cs::eddp::positiveSignalVectors(cs::patchesOf(data.activations),
                                                        basis.decoders, basis.biases);
-        report("  its stage-c signals", data, {"c", basis.decoders, basis.biases, signals}, 0);
+        report("  its stage-c signals", data, {"c", basis.decoders, basis.biases, signals}, 0, true);
+      }
+      if (!dump.empty()) {
+        std::string stem = dump + "/" + m + (preset == "-" ? "" : "_" + preset);
+        cs::writeNpyTensor(stem + "_decoders.npy", basis.decoders);
+        cs::writeNpyTensor(stem + "_biases.npy", basis.biases);
+        cs::writeNpyTensor(stem + "_encoders.npy", basis.encoders);
       }
     }
   }

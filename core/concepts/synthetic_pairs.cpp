@@ -63,6 +63,7 @@ SyntheticPairs makeSyntheticPairs(const SyntheticPairsSpec& spec) {
   SyntheticPairs d;
   d.encoders = dirs.slice(0, 0, i).clone();
   auto distractors = dirs.slice(0, i);
+  d.distractors = distractors.clone();
   std::vector<std::pair<int, int>> pairs;
   for (int a = 0; a < i; ++a)
     for (int b = a + 1; b < i; ++b) pairs.push_back({a, b});

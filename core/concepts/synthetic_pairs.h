@@ -24,6 +24,7 @@ struct SyntheticPairs {
   at::Tensor present;      // (N*2) x I bool, patch order of patchesOf()
   at::Tensor latents;      // (N*2) x I, the factors a
   at::Tensor encoders;     // I x D, true unit encoding directions s_i
+  at::Tensor distractors;  // F x D, true unit distractor directions
   at::Tensor decoders;     // I x D, true filters: w_i . s_j = [i == j], w_i . distractors = 0
   at::Tensor biases;       // I, so that w_i . x - b_i > 0 exactly when concept i is present
   at::Tensor headWeight, headBias;  // linear head on pooled features, K x D and K

@@ -106,6 +106,7 @@ namespace {
 struct Recovery {
   ConceptBasis basis;
   at::Tensor iou, cos;
+  std::vector<int64_t> assignment;  // true concept -> detector
 };
 
 Recovery fitSynthetic(const SyntheticPairs& data, const std::string& preset, uint64_t seed) {
@@ -116,10 +117,9 @@ Recovery fitSynthetic(const SyntheticPairs& data, const std::string& preset, uin
   o.head = data.head();
   Recovery r;
   r.basis = makeEddpMethod()->fit(data.activations, o);
-  std::vector<int64_t> assignment;
   r.iou = matchedDetectorIou(conceptScores(r.basis, patchesOf(data.activations)), data.present,
-                             &assignment);
-  r.cos = matchedCosines(data.encoders, r.basis.encoders, assignment);
+                             &r.assignment);
+  r.cos = matchedCosines(data.encoders, r.basis.encoders, r.assignment);
   std::cout << "EDDP " << preset << " preset: IoU " << r.iou << " encoder cosines " << r.cos << "\n";
   return r;
 }
@@ -143,9 +143,27 @@ TEST(EddpPaper, RecoversEveryDetectorOnTheHardestSyntheticSeed) {
   auto data = makeSyntheticPairs(spec);
   auto r = fitSynthetic(data, "paper", 1);
   EXPECT_GE(r.iou.min().item<double>(), 0.95);  // the paper reports 0.96 / 0.92 / 0.96
-  // Encoders: positives-only signal vectors of the learnt filters reach cosine 0.5-0.75 (the
-  // true filters give > 0.95, see above); asserted at the present level so regressions show.
-  EXPECT_GE(r.cos.min().item<double>(), 0.3);
+  // The learnt detectors read about a_i - 0.5 (a_j + a_k) (bench/concept_recovery prints it): the
+  // paper's losses prefer that to the exact filters, so positives-only signal vectors mix the
+  // concepts the same way (cosine ~0.7; > 0.95 from the exact filters, see above), and stage d
+  // lowers L_fso partly through distractor components. Guarded at the present level.
+  EXPECT_GE(r.cos.min().item<double>(), 0.3) << r.cos;
+  // The paper's claim: EDDP's signal vectors (stage c's estimator on its detectors) are the
+  // closest to the true encoding directions of all methods compared.
+  auto signals = eddp::positiveSignalVectors(patchesOf(data.activations), r.basis.decoders,
+                                             r.basis.biases);
+  auto eddpCos = matchedCosines(data.encoders, signals, r.assignment).mean().item<double>();
+  EXPECT_GT(eddpCos, 0.65);
+  for (const std::string method : {"pca", "nmf", "kmeans", "spherical-kmeans", "sae"}) {
+    FitOptions o;
+    o.concepts = 3;
+    o.seed = 1;
+    auto basis = makeConceptMethod(method)->fit(data.activations, o);
+    std::vector<int64_t> assignment;
+    matchedDetectorIou(conceptScores(basis, patchesOf(data.activations)), data.present, &assignment);
+    auto cos = matchedCosines(data.encoders, basis.encoders, assignment);
+    EXPECT_GT(eddpCos, cos.mean().item<double>() + 0.1) << method << " " << cos;
+  }
 }
 
 TEST(Eddp, PresetsFollowThePaperAndRejectUnknownNames) {
