@@ -1,8 +1,9 @@
 #pragma once
 // Encoding-decoding direction pairs (Doumanoglou, Driessens, Zarpalas, arXiv 2509.23926;
 // METHODS.md 1.2-1.5). Decoder: the learned detector hyperplane (w_i, b_i) of "directional
-// clustering"; encoder: the concept's signal vector s_i (w_i . s_i = 1), refined jointly with
-// constrained URA. Runs on the device of the activations; deterministic for a seed on the CPU.
+// clustering", refined jointly with their signal vectors under constrained URA; encoder: the
+// concept's signal vector s_i (w_i . s_i = 1). Runs on the device of the activations;
+// deterministic for a seed on the CPU.
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ struct EddpStage {
          ura = 0, excessive = 0, filterSignal = 0;
   bool orthogonal = false;    // W kept orthogonal (stage a)
   bool standardised = false;  // features (x - m) / sigma (stage a)
-  bool constrained = false;   // URA shift inside span(S) and S learnt (stage d)
+  bool constrained = false;   // URA shift inside span(S) and L_fso, S from the filters (stage d)
 };
 
 struct EddpPreset {

@@ -14,4 +14,9 @@ namespace cs::eddp {
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases);
 
+// The same estimator on one batch, differentiable with respect to the decoders (the positives
+// mask is held fixed): the joint stage's signal vectors as a function of its filters.
+at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
+                              const at::Tensor& biases);
+
 }  // namespace cs::eddp

@@ -77,15 +77,16 @@ SyntheticPairs makeSyntheticPairs(const SyntheticPairsSpec& spec) {
     d.present[2 * img][first] = true;
     d.present[2 * img + 1][second] = true;
   }
-  auto low = torch::rand({patches, i}, gen) * 2.5;
-  d.latents = torch::where(d.present, low + 2.5, low);
+  auto unit = torch::rand({patches, i}, gen);
+  d.latents = torch::where(d.present, spec.presentMin + unit * (5.0 - spec.presentMin),
+                           unit * spec.absentMax);
   auto distractorFactors = torch::rand({patches, f}, gen) * 5.0;
   auto x = d.latents.matmul(d.encoders) + distractorFactors.matmul(distractors) + spec.offset;
   d.activations = x.view({n, 2, 1, dims}).permute({0, 3, 1, 2}).contiguous();
   // True filters: the rows of pinv([S; D]) that belong to S, so w_i . s_j = [i == j] and
-  // w_i . distractor = 0; then w_i . (x - offset) = a_i and the threshold is 2.5.
+  // w_i . distractor = 0; then w_i . (x - offset) = a_i, thresholded halfway between the ranges.
   d.decoders = torch::linalg::pinv(dirs.t()).slice(0, 0, i).clone();
-  d.biases = 2.5 + d.decoders.sum(1) * spec.offset;
+  d.biases = (spec.absentMax + spec.presentMin) / 2 + d.decoders.sum(1) * spec.offset;
   trainHead(d, int(pairs.size()), gen);
   return d;
 }

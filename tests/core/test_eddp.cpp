@@ -101,6 +101,16 @@ TEST_F(SyntheticPairsTest, PositiveSignalVectorsRecoverTheEncodingDirections) {
   EXPECT_GT(cos.min().item<double>(), 0.95) << cos;
 }
 
+TEST_F(SyntheticPairsTest, BatchSignalVectorsMatchTheStreamingEstimatorAndCarryGradients) {
+  auto patches = patchesOf(data->activations);
+  auto w = (data->decoders + 0.05 * torch::randn_like(data->decoders)).requires_grad_(true);
+  auto batch = eddp::batchSignalVectors(patches, w, data->biases);
+  auto streamed = eddp::positiveSignalVectors(patches, w.detach(), data->biases);
+  EXPECT_TRUE(torch::allclose(batch.detach(), streamed, 1e-3, 1e-4)) << batch - streamed;
+  eddp::filterSignalOrthogonality(w, batch).backward();
+  EXPECT_GT(w.grad().abs().sum().item<double>(), 0);  // L_fso reaches W through S(W)
+}
+
 namespace {
 
 struct Recovery {
@@ -136,24 +146,10 @@ TEST_F(SyntheticPairsTest, EddpQuickRecoversDetectorsDeterministically) {
   EXPECT_TRUE(torch::equal(r.basis.decoders, again.basis.decoders));
 }
 
-TEST(EddpPaper, RecoversEveryDetectorOnTheHardestSyntheticSeed) {
-  // Data seed 1 is where a single spherical k-means start fails; stage a's restarts fix it.
-  SyntheticPairsSpec spec;
-  spec.seed = 1;
-  auto data = makeSyntheticPairs(spec);
-  auto r = fitSynthetic(data, "paper", 1);
-  EXPECT_GE(r.iou.min().item<double>(), 0.95);  // the paper reports 0.96 / 0.92 / 0.96
-  // The learnt detectors read about a_i - 0.5 (a_j + a_k) (bench/concept_recovery prints it): the
-  // paper's losses prefer that to the exact filters, so positives-only signal vectors mix the
-  // concepts the same way (cosine ~0.7; > 0.95 from the exact filters, see above), and stage d
-  // lowers L_fso partly through distractor components. Guarded at the present level.
-  EXPECT_GE(r.cos.min().item<double>(), 0.3) << r.cos;
-  // The paper's claim: EDDP's signal vectors (stage c's estimator on its detectors) are the
-  // closest to the true encoding directions of all methods compared.
-  auto signals = eddp::positiveSignalVectors(patchesOf(data.activations), r.basis.decoders,
-                                             r.basis.biases);
-  auto eddpCos = matchedCosines(data.encoders, signals, r.assignment).mean().item<double>();
-  EXPECT_GT(eddpCos, 0.65);
+namespace {
+
+// EDDP's mean matched encoder cosine beats every baseline's on the same data by 0.1.
+void expectEddpEncodersClosest(const SyntheticPairs& data, const Recovery& eddp) {
   for (const std::string method : {"pca", "nmf", "kmeans", "spherical-kmeans", "sae"}) {
     FitOptions o;
     o.concepts = 3;
@@ -162,8 +158,43 @@ TEST(EddpPaper, RecoversEveryDetectorOnTheHardestSyntheticSeed) {
     std::vector<int64_t> assignment;
     matchedDetectorIou(conceptScores(basis, patchesOf(data.activations)), data.present, &assignment);
     auto cos = matchedCosines(data.encoders, basis.encoders, assignment);
-    EXPECT_GT(eddpCos, cos.mean().item<double>() + 0.1) << method << " " << cos;
+    EXPECT_GT(eddp.cos.mean().item<double>(), cos.mean().item<double>() + 0.1) << method << " " << cos;
   }
+}
+
+}  // namespace
+
+TEST(EddpPaper, RecoversEveryDetectorOnTheHardestSyntheticSeed) {
+  // Data seed 1 is where a single spherical k-means start fails; stage a's restarts fix it.
+  SyntheticPairsSpec spec;
+  spec.seed = 1;
+  auto data = makeSyntheticPairs(spec);
+  auto r = fitSynthetic(data, "paper", 1);
+  EXPECT_GE(r.iou.min().item<double>(), 0.95);  // the paper reports 0.96 / 0.92 / 0.96
+  // The detectors read about a_i - 0.4 (a_j + a_k) (bench/concept_recovery prints it): without a
+  // gap between absent and present factors, many hyperplanes split the concepts almost as well,
+  // and signal vectors mix the concepts as their filters do. 0.88-0.90 here; a free S in stage d
+  // gave 0.52-0.63.
+  EXPECT_GE(r.cos.min().item<double>(), 0.8) << r.cos;
+  // The paper's claim: EDDP's signal vectors are the closest to the true encoding directions of
+  // all methods compared.
+  expectEddpEncodersClosest(data, r);
+}
+
+TEST(EddpPaper, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
+  // Factors U(0, 2) absent / U(3, 5) present: the data on which a linear head reaches the 99%
+  // the paper reports (METHODS 1.7's 2.5 / 2.5 caps it near 92%).
+  SyntheticPairsSpec spec;
+  spec.seed = 4;
+  spec.absentMax = 2.0;
+  spec.presentMin = 3.0;
+  auto data = makeSyntheticPairs(spec);
+  EXPECT_GE(data.headAccuracy, 0.99);
+  auto r = fitSynthetic(data, "paper", 4);
+  EXPECT_GE(r.iou.min().item<double>(), 0.98);
+  // 0.945 / 0.969 / 0.956 on this seed; seeds 1-3 give 0.91-0.97, seed 0 0.70-0.73.
+  EXPECT_GE(r.cos.min().item<double>(), 0.93) << r.cos;
+  expectEddpEncodersClosest(data, r);
 }
 
 TEST(Eddp, PresetsFollowThePaperAndRejectUnknownNames) {
