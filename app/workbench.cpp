@@ -185,10 +185,11 @@ void Workbench::finishPending() {
 QString Workbench::conceptsDir(const DiscoverySettings& s) const {
   if (!mCache) return {};
   return QString::fromStdString(mCache->dir()) +
-         QStringLiteral("/concepts-%1-%2-%3-seed%4")
+         QStringLiteral("/concepts-%1-%2-%3-seed%4-v%5")
              .arg(QString::fromStdString(s.method), QString::fromStdString(s.preset))
              .arg(s.concepts)
-             .arg(s.seed);
+             .arg(s.seed)
+             .arg(kConceptEngineVersion);
 }
 
 void Workbench::discover(const DiscoverySettings& settings) {

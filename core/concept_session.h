@@ -18,6 +18,10 @@
 
 namespace cs {
 
+// Raised whenever a concept method's results change (2: EDDP's joint stage derives S from the
+// filters), so that concept folders saved by an earlier version are discovered again.
+inline constexpr int kConceptEngineVersion = 2;
+
 struct TopPatchInfo {
   int64_t image = 0;
   int row = 0, col = 0;
