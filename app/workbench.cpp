@@ -220,8 +220,8 @@ void Workbench::discover(const DiscoverySettings& settings) {
                 // First names from INVERT while nobody else sees the session yet.
                 (*session)->setImages(images);
                 ConceptLabelingOptions o;
-                o.progress = progress;
-                o.cancel = cancel;
+                o.invert.progress = progress;
+                o.invert.cancel = cancel;
                 try {
                   applyConceptLabels(**session, cs::labelConcepts(**session, o));
                   (*session)->save();
@@ -252,8 +252,8 @@ void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
                 ConceptLabelingOptions o;
                 o.tagsCsv = tags;
                 o.meanOverPositions = meanOverPositions;
-                o.progress = progress;
-                o.cancel = cancel;
+                o.invert.progress = progress;
+                o.invert.cancel = cancel;
                 *labels = cs::labelConcepts(*session, o);
               },
               [this, session, labels] {

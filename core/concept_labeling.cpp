@@ -79,7 +79,7 @@ std::vector<ConceptLabel> labelConcepts(const ConceptSession& s, const ConceptLa
   const size_t n = s.images(), concepts = size_t(s.concepts());
   std::vector<float> scores(n * concepts);
   for (size_t i = 0; i < n; ++i) {
-    if (o.cancel.cancelled()) throw Cancelled();
+    if (o.invert.cancel.cancelled()) throw Cancelled();
     if (o.meanOverPositions) {
       for (size_t c = 0; c < concepts; ++c) {
         auto map = s.conceptMap(i, int(c));
@@ -92,14 +92,7 @@ std::vector<ConceptLabel> labelConcepts(const ConceptSession& s, const ConceptLa
       std::copy(row.begin(), row.end(), scores.begin() + std::ptrdiff_t(i * concepts));
     }
   }
-  InvertOptions io;
-  io.length = o.length;
-  io.beam = o.beam;
-  io.minFraction = o.minFraction;
-  io.maxFraction = o.maxFraction;
-  io.progress = o.progress;
-  io.cancel = o.cancel;
-  auto beams = labelRepresentations(scores.data(), concepts, labels, io);
+  auto beams = labelRepresentations(scores.data(), concepts, labels, o.invert);
   std::vector<ConceptLabel> out(concepts);
   for (size_t c = 0; c < concepts; ++c) {
     if (beams[c].empty()) continue;

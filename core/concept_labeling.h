@@ -15,11 +15,7 @@ struct ConceptLabelingOptions {
   std::string tagsCsv;        // optional image,tag,tag... file
   bool useClasses = true;     // the true class of each image as a label
   bool meanOverPositions = false;  // scalar = mean of the map instead of its maximum (slower)
-  size_t length = 3;          // formula length L
-  size_t beam = 3;
-  double minFraction = 0.0, maxFraction = 0.5;
-  ProgressSink progress;
-  CancelToken cancel;
+  InvertOptions invert;       // formula length, beam, bounds, progress and cancel for INVERT
 };
 
 struct ConceptLabel {
