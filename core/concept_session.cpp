@@ -295,11 +295,18 @@ cv::Mat ConceptSession::image(size_t image) const {
 
 std::vector<float> ConceptSession::counterfactual(size_t image,
                                                   const std::vector<ConceptToggle>& toggles) const {
+  return edit(image, toggles).probabilities;
+}
+
+ConceptSession::EditedImage ConceptSession::edit(size_t image,
+                                                 const std::vector<ConceptToggle>& toggles) const {
   torch::NoGradGuard noGrad;
   auto z = d->activations(image);
   auto edits = d->edits(toggles);
   auto edited = edits.empty() ? z : editConcepts(d->basis, z, edits);
-  return toVector(torch::softmax(d->head()(edited), 1)[0]);
+  auto scores = patchesOf(edited).matmul(d->basis.decoders.t()) - d->basis.biases;  // P x I
+  return {toVector(torch::softmax(d->head()(edited), 1)[0]),
+          toVector(std::get<0>(scores.max(0)))};
 }
 
 DatasetEffect ConceptSession::applyToDataset(const std::vector<ConceptToggle>& toggles,

@@ -112,6 +112,13 @@ class ConceptSession {
   // Class probabilities of one image after the edits (fast: one head pass, see
   // bench/counterfactual_bench).
   std::vector<float> counterfactual(size_t image, const std::vector<ConceptToggle>& edits) const;
+  // The same edit, also giving every concept's strength afterwards (max of w_i . x' - b_i): an
+  // edit moves along s_i, so concepts whose detectors are not orthogonal to s_i move too, and a
+  // view can show by how much.
+  struct EditedImage {
+    std::vector<float> probabilities, strengths;
+  };
+  EditedImage edit(size_t image, const std::vector<ConceptToggle>& edits) const;
   // Accuracy and confusion over the whole cache before/after the edits.
   DatasetEffect applyToDataset(const std::vector<ConceptToggle>& edits,
                                const ProgressSink& progress = {},

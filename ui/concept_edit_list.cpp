@@ -50,8 +50,6 @@ void ConceptEditList::setSession(const ConceptSession* session) {
           new QSlider(Qt::Horizontal), new QLabel(strengthText(0))};
     r.name->setToolTip(r.name->text());
     r.name->setMaximumWidth(r.name->fontMetrics().averageCharWidth() * 28);  // long INVERT formulas
-    r.present->setForegroundRole(QPalette::PlaceholderText);
-    r.present->setToolTip(tr("Strength of the concept in this image (0 = absent)"));
     r.off->setToolTip(tr("Remove this concept from the image (strength -1)"));
     r.strength->setRange(kOff, kMaxAmplify);
     r.strength->setPageStep(25);
@@ -76,10 +74,10 @@ void ConceptEditList::setStrengths(const std::vector<float>& strengths) {
   for (const Row& r : mRows) order.push_back(&r);
   std::stable_sort(order.begin(), order.end(),
                    [&](const Row* a, const Row* b) { return strength(*a) > strength(*b); });
+  mStrengths = strengths;
   auto* grid = static_cast<QGridLayout*>(mHost->layout());
   for (int i = 0; i < int(order.size()); ++i) {
     const Row& r = *order[size_t(i)];
-    r.present->setText(strengths.empty() ? QString() : QString::number(strength(r), 'f', 2));
     int column = 0;
     for (QWidget* w : {static_cast<QWidget*>(r.name), static_cast<QWidget*>(r.present),
                        static_cast<QWidget*>(r.off), static_cast<QWidget*>(r.strength),
@@ -90,6 +88,36 @@ void ConceptEditList::setStrengths(const std::vector<float>& strengths) {
   }
   grid->setColumnStretch(3, 1);
   grid->setRowStretch(int(order.size()), 1);  // rows packed at the top when few
+  setEditedStrengths({});
+}
+
+void ConceptEditList::setEditedStrengths(const std::vector<float>& edited) {
+  for (const Row& r : mRows) {
+    const size_t c = size_t(r.concept);
+    QString text, tip = tr("Strength of the concept in this image (0 = absent)");
+    bool sideEffect = false;
+    if (c < mStrengths.size()) {
+      const float before = mStrengths[c];
+      text = QString::number(before, 'f', 2);
+      // Moves below the shown precision are not news.
+      if (c < edited.size() && std::abs(edited[c] - before) >= 0.005f) {
+        text += QStringLiteral(" → ") + QString::number(edited[c], 'f', 2);
+        sideEffect = r.strength->value() == 0;
+        tip = sideEffect ? tr("Not edited, but the edits moved it: the edited concepts' encoders "
+                              "are not orthogonal to this concept's detector")
+                         : tr("Strength before → after the edits (0 = absent)");
+      }
+    }
+    r.present->setText(text);
+    r.present->setToolTip(tip);
+    r.present->setForegroundRole(sideEffect ? QPalette::Link : QPalette::PlaceholderText);
+  }
+}
+
+QString ConceptEditList::presentText(int concept) const {
+  for (const Row& r : mRows)
+    if (r.concept == concept) return r.present->text();
+  return {};
 }
 
 QSize ConceptEditList::sizeHint() const {

@@ -22,6 +22,12 @@ class ConceptEditList : public QScrollArea {
   void setSession(const ConceptSession* session);
   // One strength per concept (empty: no image); fills the "present" column and orders the rows.
   void setStrengths(const std::vector<float>& strengths);
+  // The strengths after the current edits (empty: none). Rows whose strength moved show
+  // "before → after"; concepts nobody edited that moved are marked, since they show how far the
+  // edited concepts' encoders are from orthogonal to those detectors.
+  void setEditedStrengths(const std::vector<float>& edited);
+  // The text of a concept's "present" cell (tests).
+  QString presentText(int concept) const;
 
   // The edits with a strength other than 0, ordered by concept.
   std::vector<ConceptToggle> toggles() const;
@@ -49,6 +55,7 @@ class ConceptEditList : public QScrollArea {
   void clearRows();
 
   QWidget* mHost;
+  std::vector<float> mStrengths;  // before the edits, by concept
   std::vector<Row> mRows;  // in concept order; only the layout follows the strengths
 };
 

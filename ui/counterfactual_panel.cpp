@@ -159,9 +159,12 @@ void CounterfactualPanel::updatePrediction() {
   QElapsedTimer timer;
   timer.start();
   try {
-    edited = mSession->counterfactual(i, toggles());
+    ConceptSession::EditedImage result = mSession->edit(i, toggles());
+    edited = std::move(result.probabilities);
+    mEdits->setEditedStrengths(toggles().empty() ? std::vector<float>{} : result.strengths);
   } catch (const std::exception& e) {  // a bad edit must not take the GUI down (convention 6)
     mChart->setProbabilities(original, {});
+    mEdits->setEditedStrengths({});
     mVerdict->setText(tr("Cannot compute the edited prediction: %1")
                           .arg(QString::fromUtf8(e.what()).toHtmlEscaped()));
     return;

@@ -17,6 +17,27 @@ at::Tensor along(const ConceptBasis& basis, int i, const at::Tensor& amount) {
   return amount.unsqueeze(1) * basis.encoders[i].view({1, -1, 1, 1});
 }
 
+// Lowers concept i's detector score w_i . x - b_i at every position to `target` by moving along
+// s_i. With `rectify` the ReLU clips coordinates that would go negative; that lifts the score
+// back (a concept switched "off" could still fire), so the move is repeated on the coordinates
+// that can still move (positive, or where s_i < 0) until every position reaches its target.
+at::Tensor lowerScores(const ConceptBasis& basis, at::Tensor out, int i, const at::Tensor& target,
+                       bool rectify) {
+  auto w = basis.decoders[i], s = basis.encoders[i].view({1, -1, 1, 1});
+  auto ws = (w.view({1, -1, 1, 1}) * s);
+  const int rounds = rectify ? 12 : 1;
+  for (int round = 0; round < rounds; ++round) {
+    auto need = (torch::einsum("c,nchw->nhw", {w, out}) - basis.biases[i] - target).clamp_min(0);
+    if (need.max().item<double>() < 1e-5) break;
+    auto movable = rectify ? ((out > 0) | (s < 0)).to(out.scalar_type()) : torch::ones_like(out);
+    auto gain = (ws * movable).sum(1);  // n x h x w: how far the score moves per unit along s_i
+    auto step = torch::where(gain > 1e-12, need / gain.clamp_min(1e-12), torch::zeros_like(need));
+    out = out - step.unsqueeze(1) * s * movable;
+    if (rectify) out = out.clamp_min(0);
+  }
+  return out;
+}
+
 }  // namespace
 
 at::Tensor editConcepts(const ConceptBasis& basis, const at::Tensor& z,
@@ -29,8 +50,11 @@ at::Tensor editConcepts(const ConceptBasis& basis, const at::Tensor& z,
                       std::to_string(basis.concepts()) + ").");
     if (e.strength == 0) continue;
     if (e.strength < 0) {
-      auto amount = excess(basis, out, e.concept, margin).clamp_min(0) * std::min(1.0, -e.strength);
-      out -= along(basis, e.concept, amount);
+      // Target: the score minus |strength| of its excess over "just below the threshold".
+      auto score = torch::einsum("c,nchw->nhw", {basis.decoders[e.concept], out}) -
+                   basis.biases[e.concept];
+      auto target = score - (score + margin).clamp_min(0) * std::min(1.0, -e.strength);
+      out = lowerScores(basis, out, e.concept, target, rectify);
     } else {
       auto amount = excess(basis, out, e.concept, 0).clamp_min(0) * e.strength;
       out += along(basis, e.concept, amount);

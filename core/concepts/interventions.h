@@ -17,6 +17,9 @@ struct ConceptEdit {
 // Toggle-off rule (METHODS 1.6, our choice): move each patch along s_i just below detector i's
 // threshold, x' = ReLU(x - max(0, (w_i . x - b_i + margin) / (w_i . s_i)) s_i), scaled by
 // |strength| in (-1, 0). Because w_j . s_i ~ 0 for j != i, the other detectors keep their readings.
+// With `rectify` the ReLU can lift a moved patch back over the threshold (coordinates clipped at
+// 0 no longer carry the move); the move is then repeated on the coordinates that can still go
+// down, so "off" leaves the concept absent (ConceptSession::edit shows what else moved).
 // Amplifying (strength > 0) adds strength times the concept's excess over its threshold:
 // x' = x + strength * max(0, w_i . x - b_i) / (w_i . s_i) s_i.
 // z: n x C x h x w -> edited copy. `rectify` applies the ReLU (post-ReLU layers).

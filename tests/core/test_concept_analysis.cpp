@@ -97,6 +97,26 @@ TEST(Interventions, ToggleOffRemovesOnlyThatConcept) {
   EXPECT_THROW(editConcepts(t.basis, t.data.activations, {{7, -1}}), UserError);
 }
 
+TEST(Interventions, ToggleOffStaysOffWhenTheReluClips) {
+  // One patch x = (0.2, 3), detector w = (1, 1), b = 1 (score 2.2), encoder s = (1, 1): the
+  // single step of METHODS 1.6 lands on (-1.15, 1.65), the ReLU lifts it to (0, 1.65) and the
+  // concept would still fire (score 0.65). Switched off, it must end just below the threshold.
+  auto w = torch::tensor({{1.f, 1.f}}), s = torch::tensor({{1.f, 1.f}});
+  ConceptBasis basis{"clip", w, torch::tensor({1.f}), s};
+  auto z = torch::tensor({0.2f, 3.f}).view({1, 2, 1, 1});
+  auto off = editConcepts(basis, z, {{0, -1.0}});
+  EXPECT_NEAR(conceptScores(basis, patchesOf(off)).item<double>(), -0.5, 1e-5);
+  EXPECT_GE(off.min().item<double>(), 0.0);
+  EXPECT_NEAR(off[0][0].item<double>(), 0.0, 1e-6);   // the clipped coordinate stays at 0
+  EXPECT_NEAR(off[0][1].item<double>(), 0.5, 1e-5);   // the other one carries the rest
+  // Half strength: halfway from the score to -margin, 2.2 - 0.5 * 2.7 = 0.85, clipped alike.
+  auto half = editConcepts(basis, z, {{0, -0.5}});
+  EXPECT_NEAR(conceptScores(basis, patchesOf(half)).item<double>(), 0.85, 1e-5);
+  // Without the ReLU the single step is exact and may go negative.
+  auto linear = editConcepts(basis, z, {{0, -1.0}}, 0.5, /*rectify=*/false);
+  EXPECT_NEAR(linear[0][0].item<double>(), -1.15, 1e-5);
+}
+
 TEST(Interventions, CounterfactualMovesProbabilityAwayFromTheRemovedConcept) {
   Truth t;
   auto images = (t.data.labels == 0).nonzero().squeeze(1);  // class (0, 1)

@@ -13,6 +13,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "test_models.h"
+#include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
 #include "ui/counterfactual_panel.h"
 #include "ui/dataset_effect_view.h"
@@ -93,6 +94,41 @@ TEST(Views, TogglingAConceptChangesTheShownProbabilities) {
   auto expected = p.w.concepts()->counterfactual(0, panel.toggles());
   auto shown = panel.shownEdited();
   for (size_t k = 0; k < shown.size(); ++k) EXPECT_NEAR(shown[k], expected[k], 1e-6);
+}
+
+TEST(Views, TheEditListShowsWhatTheEditsDidToEveryConcept) {
+  Project p;
+  ASSERT_NE(p.w.concepts(), nullptr);
+  const auto& session = *p.w.concepts();
+  cs::ui::CounterfactualPanel panel;
+  panel.setSession(p.w.concepts());
+  panel.showImage(0);
+  auto* list = panel.findChild<cs::ui::ConceptEditList*>();
+  ASSERT_NE(list, nullptr);
+  // Without edits the live strengths are the cached ones, and the list shows them alone.
+  const std::vector<float> before = session.strengths(0);
+  const auto unedited = session.edit(0, {});
+  ASSERT_EQ(unedited.strengths.size(), before.size());
+  for (size_t c = 0; c < before.size(); ++c) {
+    EXPECT_NEAR(unedited.strengths[c], before[c], 1e-4);
+    EXPECT_EQ(list->presentText(int(c)), QString::number(before[c], 'f', 2));
+  }
+  // Doubling the strongest concept raises its strength; every row that moved shows before → after.
+  const int strongest = int(std::max_element(before.begin(), before.end()) - before.begin());
+  ASSERT_GT(before[size_t(strongest)], 0.f);
+  panel.setToggles({{strongest, 2.0}});
+  const auto after = session.edit(0, panel.toggles()).strengths;
+  EXPECT_GT(after[size_t(strongest)], before[size_t(strongest)] + 0.01f);
+  for (size_t c = 0; c < before.size(); ++c) {
+    const QString shown = list->presentText(int(c));
+    if (std::abs(after[c] - before[c]) >= 0.005f)
+      EXPECT_EQ(shown, QString::number(before[c], 'f', 2) + QStringLiteral(" → ") +
+                           QString::number(after[c], 'f', 2));
+    else
+      EXPECT_EQ(shown, QString::number(before[c], 'f', 2));
+  }
+  panel.setToggles({});  // back to the plain strengths
+  EXPECT_EQ(list->presentText(strongest), QString::number(before[size_t(strongest)], 'f', 2));
 }
 
 TEST(Views, MainWindowShowsEveryViewOfTheProject) {
