@@ -57,7 +57,8 @@ ImageView::ImageView(QWidget* parent)
   mConcepts->setSelectionBehavior(QAbstractItemView::SelectRows);
   mConcepts->setEditTriggers(QAbstractItemView::NoEditTriggers);
   mConcepts->setToolTip(tr("Concepts present in this image, strongest first. Check them to "
-                           "overlay their maps; double-click one to open it."));
+                           "overlay their maps (at first the one that pushed the image most "
+                           "toward its prediction); double-click one to open it."));
 
   auto* controls = new QWidget;
   auto* side = new QVBoxLayout(controls);
@@ -145,10 +146,13 @@ void ImageView::fillConceptTable() {
     if (strengths[size_t(c)] > 0 || mChecked.contains(c)) shown.push_back(c);
   std::stable_sort(shown.begin(), shown.end(),
                    [&](int a, int b) { return strengths[size_t(a)] > strengths[size_t(b)]; });
-  if (mChecked.isEmpty() && !shown.empty() && strengths[size_t(shown[0])] > 0)
-    mChecked.insert(shown[0]);
-
   const int64_t predicted = mSession->predictedClass(size_t(mImage));
+  if (mChecked.isEmpty() && !shown.empty() && strengths[size_t(shown[0])] > 0) {
+    // First map: the concept that pushed the image most toward its prediction ("why this
+    // class?"); the strongest one can be a concept present everywhere, such as the background.
+    const std::vector<int> pushing = mSession->conceptsPushingTowards(size_t(mImage), predicted, 1);
+    mChecked.insert(pushing.empty() ? shown[0] : pushing[0]);
+  }
   QSignalBlocker block(mConcepts);  // itemChanged would rebuild the overlay once per row
   mConcepts->setRowCount(int(shown.size()));
   for (int r = 0; r < int(shown.size()); ++r) {

@@ -131,6 +131,32 @@ TEST(Views, TheEditListShowsWhatTheEditsDidToEveryConcept) {
   EXPECT_EQ(list->presentText(strongest), QString::number(before[size_t(strongest)], 'f', 2));
 }
 
+TEST(Views, TheImageViewFirstMapsTheConceptBehindThePrediction) {
+  Project p;
+  ASSERT_NE(p.w.concepts(), nullptr);
+  const auto& session = *p.w.concepts();
+  cs::ui::ImageView view;
+  view.setSession(p.w.concepts());
+  int explained = 0, differs = 0;
+  for (size_t i = 0; i < session.images(); ++i) {
+    view.setSelectedConcepts({});  // nothing chosen: the view picks
+    view.showImage(qint64(i));
+    const auto s = session.strengths(i);
+    const auto pushing = session.conceptsPushingTowards(i, session.predictedClass(i), 1);
+    const int strongest = int(std::max_element(s.begin(), s.end()) - s.begin());
+    if (!(s[size_t(strongest)] > 0)) {
+      EXPECT_TRUE(view.selectedConcepts().empty());
+      continue;
+    }
+    const int expected = pushing.empty() ? strongest : pushing[0];
+    explained += !pushing.empty();
+    differs += expected != strongest;
+    EXPECT_EQ(view.selectedConcepts(), std::vector<int>{expected}) << "image " << i;
+  }
+  EXPECT_GT(explained, 0);  // some image has a concept pushing it toward its prediction
+  EXPECT_GT(differs, 0);    // and on some that is not the strongest one
+}
+
 TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   Project p;
   cs::ui::MainWindow window(p.w);
