@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <sstream>
 
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   cs::ConceptBasis truth{"truth", data.decoders, data.biases, data.encoders};
   report("true directions", data, truth, 0, false);
   if (!dump.empty()) {
+    std::filesystem::create_directories(dump);
     cs::writeNpyTensor(dump + "/patches.npy", cs::patchesOf(data.activations));
     cs::writeNpyTensor(dump + "/encoders_true.npy", data.encoders);
     cs::writeNpyTensor(dump + "/distractors_true.npy", data.distractors);
