@@ -19,8 +19,9 @@
 namespace cs {
 
 // Raised whenever a concept method's results change (2: EDDP's joint stage derives S from the
-// filters), so that concept folders saved by an earlier version are discovered again.
-inline constexpr int kConceptEngineVersion = 2;
+// filters; 3: the paper preset's stage e), so that concept folders saved by an earlier version
+// are discovered again.
+inline constexpr int kConceptEngineVersion = 3;
 
 struct TopPatchInfo {
   int64_t image = 0;

@@ -14,16 +14,17 @@ namespace cs {
 
 // One training stage of METHODS 1.5; weights of the loss terms are the paper's.
 struct EddpStage {
-  std::string name;     // "a", "b", "d"
+  std::string name;     // "a", "b", "d", "e"
   int epochs = 0;       // an upper bound: early stopping on the epoch loss
   double lr = 1e-3;     // Adam
   double tau = 0.9;     // inactive-classifier target nu = tau / I
   double rhoFactor = 0; // excessively-active bound rho = rhoFactor * tau / I
   double sparsity = 0, sparsityBound = 0, maxActivation = 0, maxMargin = 0, inactive = 0,
-         ura = 0, excessive = 0, filterSignal = 0;
+         ura = 0, excessive = 0, filterSignal = 0, kurtosis = 0;
   bool orthogonal = false;    // W kept orthogonal (stage a)
   bool standardised = false;  // features (x - m) / sigma (stage a)
   bool constrained = false;   // URA shift inside span(S) and L_fso, S from the filters (stage d)
+  bool fixedSchedule = false; // every epoch at the stage's lr: no reduce-on-plateau, no early stop
 };
 
 struct EddpPreset {

@@ -62,4 +62,16 @@ at::Tensor filterSignalOrthogonality(const at::Tensor& decoders, const at::Tenso
   return (offDiagonal / double(i * (i - 1)) + kEps).sqrt();
 }
 
+at::Tensor positiveKurtosisLoss(const at::Tensor& patches, const at::Tensor& decoders,
+                                const at::Tensor& biases) {
+  auto z = patches.matmul(decoders.t());                         // P x I
+  auto m = (z.detach() > biases.detach()).to(z.scalar_type());  // positives, not differentiated
+  auto count = m.sum(0).clamp_min(1);
+  auto centred = m * (z - (m * z).sum(0) / count);
+  auto var = centred.pow(2).sum(0) / count;
+  auto kurtosis = (centred.pow(4).sum(0) / count) / var.pow(2).clamp_min(kEps) - 3.0;
+  auto usable = (m.sum(0) >= 4) & (var.detach() > kEps);  // silent detectors add nothing
+  return torch::where(usable, kurtosis, torch::zeros_like(kurtosis)).mean();
+}
+
 }  // namespace cs::eddp

@@ -25,5 +25,12 @@ at::Tensor excessivelyActiveLoss(const at::Tensor& y, double rho, double gamma);
 at::Tensor sparsityBoundLoss(const at::Tensor& y);
 // L_fso = sqrt(E_{i != j}[(w_bar_i . s_bar_j)^2]) on L2-normalised rows (METHODS 1.3).
 at::Tensor filterSignalOrthogonality(const at::Tensor& decoders, const at::Tensor& encoders);
+// Mean over detectors of the excess kurtosis of z_i = w_i . x over detector i's positives
+// (z_i > b_i; the mask is not differentiated). Not in the paper (choice, see eddpPreset stage e):
+// within a concept's positives its latent factor is independent of the others, and a filter
+// that also reads other factors or distractors sees a sum of independent terms, which is closer
+// to Gaussian (kurtosis 0). Minimising it singles out the filter that reads its factor alone.
+at::Tensor positiveKurtosisLoss(const at::Tensor& patches, const at::Tensor& decoders,
+                                const at::Tensor& biases);
 
 }  // namespace cs::eddp
