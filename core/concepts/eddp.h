@@ -1,8 +1,9 @@
 #pragma once
 // Encoding-decoding direction pairs (Doumanoglou, Driessens, Zarpalas, arXiv 2509.23926;
 // METHODS.md 1.2-1.5). Decoder: the learned detector hyperplane (w_i, b_i) of "directional
-// clustering", refined jointly with their signal vectors under constrained URA; encoder: the
-// concept's signal vector s_i (w_i . s_i = 1). Runs on the device of the activations;
+// clustering", refined jointly with their signal vectors under constrained URA (and, in the
+// paper preset, a last stage of our own that makes each filter read one latent factor; see
+// eddpPreset); encoder: the concept's signal vector s_i (w_i . s_i = 1). Runs on the device of the activations;
 // deterministic for a seed on the CPU.
 #include <memory>
 #include <string>
