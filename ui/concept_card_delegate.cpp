@@ -9,6 +9,7 @@
 #include "concept_gallery_model.h"
 #include "concept_session.h"
 #include "patch_image_cache.h"
+#include "view_support.h"
 
 namespace cs::ui {
 namespace {
@@ -75,6 +76,11 @@ void ConceptCardDelegate::paint(QPainter* p, const QStyleOptionViewItem& option,
   p->setPen(pal.color(QPalette::Text));
   y += fm.height() + 2;
   QString fires = index.data(ConceptGalleryModel::FiresRole).toString();
+  QString degenerate = index.data(ConceptGalleryModel::DegenerateRole).toString();
+  if (!degenerate.isEmpty()) {  // a badge in place of the frequency: this is not a concept
+    fires = tr("⚠ degenerate: %1").arg(degenerate);
+    p->setPen(badColour(pal));
+  }
   p->drawText(QRect(x, y, w, fm.height()), Qt::AlignLeft,
               fm.elidedText(fires, Qt::ElideRight, w));
   y += fm.height() + 2;

@@ -15,6 +15,7 @@
 
 #include "concept_charts.h"
 #include "concept_session.h"
+#include "concepts/degenerate.h"
 #include "patch_image_cache.h"
 #include "top_patch_grid.h"
 #include "widget_export.h"
@@ -155,6 +156,19 @@ void ConceptDetail::refresh() {
   showHistogram();  // an INVERT label splits it into positives and negatives
 }
 
+namespace {
+
+// A warning line for a degenerate concept (concepts/degenerate.h), empty otherwise.
+QString degenerateNote(double patchFraction) {
+  QString reason = QString::fromStdString(degeneracyReason(patchFraction));
+  if (reason.isEmpty()) return {};
+  return ConceptDetail::tr("<br><b>⚠ Degenerate:</b> %1. A catch-all or dead detector rather "
+                           "than a concept; the influence matrix leaves it out by default.")
+      .arg(reason);
+}
+
+}  // namespace
+
 void ConceptDetail::showHeader() {
   const ConceptInfo& info = mSession->concept(mConcept);
   QString name = tr("concept %1").arg(mConcept);
@@ -173,7 +187,8 @@ void ConceptDetail::showHeader() {
                  .arg(info.labelPValue > 0 ? "= " + QString::number(info.labelPValue, 'g', 2)
                                                : QStringLiteral("&lt; 1e-300"))
                  .arg(percent(info.labelFraction))
-           : QString()));
+           : QString()) +
+      degenerateNote(info.patchFraction));
 }
 
 void ConceptDetail::showPage(int page) {

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "concept_session.h"
+#include "concepts/degenerate.h"
 
 namespace cs::ui {
 namespace {
@@ -68,6 +69,10 @@ ConceptGalleryModel::Card ConceptGalleryModel::makeCard(int concept) const {
 
   QStringList tip{QStringLiteral("<b>%1</b>").arg(c.title.toHtmlEscaped())};
   if (!label.isEmpty()) tip << name;
+  c.degenerate = QString::fromStdString(degeneracyReason(info.patchFraction));
+  if (!c.degenerate.isEmpty())
+    tip << tr("<b>Degenerate:</b> %1; not a concept. Left out of the influence matrix unless "
+              "you show degenerate concepts there.").arg(c.degenerate);
   tip << tr("fires in %1 of images, %2 of patches")
              .arg(percent(info.imageFraction), percent(info.patchFraction));
   tip << tr("mean score where present: %1").arg(info.meanScoreWhenPresent, 0, 'g', 3);
@@ -176,6 +181,7 @@ QVariant ConceptGalleryModel::data(const QModelIndex& index, int role) const {
     case PinnedRole: return mPinned.count(concept) > 0;
     case FiresRole: return c.fires;
     case ClassesRole: return c.classes;
+    case DegenerateRole: return c.degenerate;
     default: return {};
   }
 }

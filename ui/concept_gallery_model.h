@@ -23,6 +23,7 @@ class ConceptGalleryModel : public QAbstractListModel {
     PinnedRole,                      // bool
     FiresRole,                       // QString: "fires in 12% of images"
     ClassesRole,                     // QString: the 2 strongest classes by |influence|
+    DegenerateRole,                  // QString: why the concept is degenerate, empty if not
   };
   explicit ConceptGalleryModel(QObject* parent = nullptr);
   ~ConceptGalleryModel() override;
@@ -54,7 +55,7 @@ class ConceptGalleryModel : public QAbstractListModel {
 
  private:
   struct Card {
-    QString title, fires, classes, tooltip, search;
+    QString title, fires, classes, tooltip, search, degenerate;
     double frequency = 0, strongest = 0;
     bool labelled = false;
   };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <QCheckBox>
 #include <QEvent>
 #include <QHBoxLayout>
 #include <QHelpEvent>
@@ -93,7 +94,9 @@ class MatrixScrollArea : public QScrollArea {
 InfluenceMatrix::InfluenceMatrix(QWidget* parent)
     : QWidget(parent), mMatrix(std::make_unique<InfluenceMatrixPainter>()),
       mStack(new QStackedWidget), mPlaceholder(new QLabel), mLegend(new PaintedStrip),
-      mZoom(new QSlider(Qt::Horizontal)), mArea(new MatrixScrollArea), mCells(new PaintedStrip),
+      mZoom(new QSlider(Qt::Horizontal)),
+      mShowDegenerate(new QCheckBox(tr("Show degenerate concepts"))),
+      mArea(new MatrixScrollArea), mCells(new PaintedStrip),
       mRowHeader(new PaintedStrip), mColumnHeader(new PaintedStrip) {
   setWindowTitle(tr("Influence of concepts on classes"));
   mPlaceholder->setText(tr("No concepts yet — open a model and images, then Discover."));
@@ -136,7 +139,7 @@ InfluenceMatrix::InfluenceMatrix(QWidget* parent)
   };
   mCells->clicked = [this](const QPoint& at) {
     int c = mMatrix->columnAt(at.x());
-    if (mMatrix->rowAt(at.y()) >= 0 && c >= 0) Q_EMIT conceptActivated(c);
+    if (mMatrix->rowAt(at.y()) >= 0 && c >= 0) Q_EMIT conceptActivated(mMatrix->conceptOf(c));
   };
 
   mRowHeader->offset = [this] { return QPoint(0, mArea->verticalScrollBar()->value()); };
@@ -165,7 +168,7 @@ InfluenceMatrix::InfluenceMatrix(QWidget* parent)
   };
   mColumnHeader->clicked = [this](const QPoint& at) {
     int c = mMatrix->columnAt(at.x());
-    if (c >= 0) Q_EMIT conceptActivated(c);
+    if (c >= 0) Q_EMIT conceptActivated(mMatrix->conceptOf(c));
   };
   connect(mArea->verticalScrollBar(), &QScrollBar::valueChanged, mRowHeader,
           qOverload<>(&QWidget::update));
@@ -174,6 +177,10 @@ InfluenceMatrix::InfluenceMatrix(QWidget* parent)
 
   auto* top = new QHBoxLayout;
   top->addWidget(mLegend, 1);
+  mShowDegenerate->setToolTip(tr("Degenerate concepts fire on more than half of all patches, or "
+                                 "on none: catch-alls or dead detectors, not concepts."));
+  connect(mShowDegenerate, &QCheckBox::toggled, this, &InfluenceMatrix::refresh);
+  top->addWidget(mShowDegenerate);
   top->addWidget(new QLabel(tr("Cell size:")));
   top->addWidget(mZoom);
   auto* content = new QWidget;
@@ -198,7 +205,7 @@ void InfluenceMatrix::setSession(std::shared_ptr<const ConceptSession> session) 
 }
 
 void InfluenceMatrix::refresh() {
-  mMatrix->setSession(mSession.get());
+  mMatrix->setSession(mSession.get(), mShowDegenerate->isChecked());
   mHoverRow = mHoverColumn = -1;
   mStack->setCurrentIndex(mMatrix->empty() ? 0 : 1);
   // The legend may be clipped in a narrow window; its tooltip says it all.

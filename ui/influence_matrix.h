@@ -1,11 +1,13 @@
 #pragma once
 // Influence of every concept on every class as a heatmap (rows classes, columns concepts) with
-// a colour bar, sticky row and column headers and a cell-size slider. Hover a cell for its
+// a colour bar, sticky row and column headers and a cell-size slider. Degenerate concepts
+// (concepts/degenerate.h) are left out unless "Show degenerate concepts" is checked. Hover a cell for its
 // numbers; click a cell or a concept header to open the concept, a class header to select the
 // class. The picture itself is InfluenceMatrixPainter's.
 #include <QWidget>
 #include <memory>
 
+class QCheckBox;
 class QLabel;
 class QSlider;
 class QStackedWidget;
@@ -54,6 +56,7 @@ class InfluenceMatrix : public QWidget {
   QLabel* mPlaceholder;
   PaintedStrip* mLegend;
   QSlider* mZoom;
+  QCheckBox* mShowDegenerate;
   MatrixScrollArea* mArea;
   PaintedStrip* mCells;
   PaintedStrip* mRowHeader;

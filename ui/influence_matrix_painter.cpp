@@ -9,6 +9,7 @@
 
 #include "concept_charts.h"
 #include "concept_session.h"
+#include "concepts/degenerate.h"
 
 namespace cs::ui {
 namespace {
@@ -17,37 +18,45 @@ constexpr int kPad = 6, kMaxHeader = 180, kBarWidth = 200, kBarHeight = 12;
 QString change(double v) { return QString::asprintf("%+.3f", v); }
 }  // namespace
 
-void InfluenceMatrixPainter::setSession(const ConceptSession* session) {
+void InfluenceMatrixPainter::setSession(const ConceptSession* session, bool withDegenerate) {
   mClasses.clear();
   mConcepts.clear();
+  mConceptOf.clear();
+  mHidden = 0;
   mValues.clear();
   mP.clear();
   mSignificant.clear();
   mExtent = 0;
   if (!session) return;
   for (const std::string& c : session->classes()) mClasses << QString::fromStdString(c);
-  int n = session->concepts(), k = rows();
-  for (int i = 0; i < n; ++i) {
+  int all = session->concepts(), k = rows();
+  for (int i = 0; i < all; ++i) {
+    if (!withDegenerate && !degeneracyReason(session->concept(i).patchFraction).empty()) {
+      ++mHidden;
+      continue;
+    }
+    mConceptOf.push_back(i);
     QString label = QString::fromStdString(session->concept(i).label);
     mConcepts << (label.isEmpty() ? QString::number(i) : QStringLiteral("%1 %2").arg(i).arg(label));
   }
+  int n = columns();
   bool any = false;
-  for (int i = 0; i < n && !any; ++i) any = !session->concept(i).influence.empty();
+  for (int i = 0; i < all && !any; ++i) any = !session->concept(i).influence.empty();
   if (!any || k == 0) return;  // a concept set without the head: nothing to colour
   mValues.assign(size_t(k) * size_t(n), 0.f);
   mP.assign(mValues.size(), std::nanf(""));
   mSignificant.assign(mValues.size(), 0);
-  for (int i = 0; i < n; ++i) {
-    const ConceptInfo& info = session->concept(i);
+  for (int column = 0; column < n; ++column) {
+    const ConceptInfo& info = session->concept(mConceptOf[size_t(column)]);
     for (int r = 0; r < k; ++r) {
-      size_t at = size_t(r) * size_t(n) + size_t(i);
+      size_t at = size_t(r) * size_t(n) + size_t(column);
       if (size_t(r) < info.influence.size()) mValues[at] = info.influence[size_t(r)];
       if (size_t(r) < info.pValues.size()) mP[at] = info.pValues[size_t(r)];
       if (size_t(r) < info.significant.size()) mSignificant[at] = info.significant[size_t(r)];
       mExtent = std::max(mExtent, double(std::fabs(mValues[at])));
     }
   }
-  mThreshold = 0.05 / (double(n) * double(k));  // Bonferroni over every cell, as the test does
+  mThreshold = 0.05 / (double(all) * double(k));  // Bonferroni over every cell, as the test does
 }
 
 int InfluenceMatrixPainter::rowHeaderWidth(const QFontMetrics& fm) const {
@@ -159,10 +168,12 @@ void InfluenceMatrixPainter::paintColumnHeader(QPainter& p, const QRect& exposed
 }
 
 QString InfluenceMatrixPainter::legendNote() const {
-  return tr("significant: p ≤ 0.05 / (%1 concepts × %2 classes) = %3 (Bonferroni)")
-      .arg(columns())
-      .arg(rows())
-      .arg(mThreshold, 0, 'g', 2);
+  QString note = tr("significant: p ≤ 0.05 / (%1 concepts × %2 classes) = %3 (Bonferroni)")
+                     .arg(columns() + mHidden)
+                     .arg(rows())
+                     .arg(mThreshold, 0, 'g', 2);
+  if (mHidden > 0) note += tr("; %n degenerate concept(s) not shown", "", mHidden);
+  return note;
 }
 
 int InfluenceMatrixPainter::legendWidth(const QFontMetrics& fm) const {

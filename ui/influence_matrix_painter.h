@@ -24,8 +24,11 @@ class InfluenceMatrixPainter {
   Q_DECLARE_TR_FUNCTIONS(InfluenceMatrixPainter)
 
  public:
-  // Copies what it paints, so painting never walks the session. nullptr = empty.
-  void setSession(const ConceptSession* session);
+  // Copies what it paints, so painting never walks the session. nullptr = empty. Degenerate
+  // concepts (concepts/degenerate.h) get no column unless `withDegenerate`.
+  void setSession(const ConceptSession* session, bool withDegenerate = false);
+  int conceptOf(int column) const { return mConceptOf[size_t(column)]; }
+  int hiddenDegenerate() const { return mHidden; }
   bool empty() const { return mClasses.isEmpty() || mConcepts.isEmpty(); }
   bool hasInfluence() const { return !mValues.empty(); }
   int rows() const { return static_cast<int>(mClasses.size()); }
@@ -66,6 +69,8 @@ class InfluenceMatrixPainter {
   int labelStep(const QFontMetrics& fm) const;  // label every n-th row/column when cells are small
 
   QStringList mClasses, mConcepts;
+  std::vector<int> mConceptOf;       // column -> concept index in the session
+  int mHidden = 0;                   // degenerate concepts left out
   std::vector<float> mValues, mP;    // rows x columns, row-major; empty without influence
   std::vector<char> mSignificant;
   double mExtent = 0, mThreshold = 0;

@@ -129,8 +129,10 @@ void MainWindow::buildToolBar() {
   mMethod->addItems({"eddp", "pca", "nmf", "kmeans", "spherical-kmeans", "sae"});
   mMethod->setToolTip(tr("Concept discovery method (EDDP: encoding-decoding direction pairs)"));
   mPreset = new QComboBox;
-  mPreset->addItems({"quick", "paper"});
-  mPreset->setToolTip(tr("EDDP schedule: quick (interactive) or the paper's full schedule"));
+  mPreset->addItems({"balanced", "quick", "paper", "paper-kurtosis"});
+  mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), quick "
+                         "(the paper's losses, short schedule), paper (the published method), "
+                         "paper-kurtosis (the paper plus a kurtosis stage of ours)"));
   mConceptCount = new QSpinBox;
   mConceptCount->setRange(2, 2048);
   mConceptCount->setValue(16);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -128,12 +129,25 @@ nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geome
       top.push_back({{"image", p.image}, {"row", p.row}, {"col", p.col}, {"score", p.score},
                      {"box", {b.x, b.y, b.width, b.height}}});
     }
+    std::string degenerate = degeneracyReason(c.patchFraction);
     list.push_back({{"index", i}, {"fraction_present", c.patchFraction},
+                    {"degenerate", !degenerate.empty()}, {"degenerate_reason", degenerate},
                     {"image_fraction", c.imageFraction},
                     {"mean_score_when_present", c.meanScoreWhenPresent},
                     {"influence", influence}, {"top_patches", top}});
   }
   return list;
+}
+
+std::string degeneracyReason(double patchFraction) {
+  if (patchFraction <= 0) return "never fires";
+  if (patchFraction > kDegenerateShare) {
+    char text[96];
+    std::snprintf(text, sizeof text, "fires on %.0f%% of all patches (more than half)",
+                  100 * patchFraction);
+    return text;
+  }
+  return "";
 }
 
 ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std::string>& classes) {

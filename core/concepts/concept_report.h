@@ -12,6 +12,7 @@
 #include "activation_cache.h"
 #include "concept_maps.h"
 #include "concept_method.h"
+#include "degenerate.h"
 #include "top_patches.h"
 
 namespace cs {

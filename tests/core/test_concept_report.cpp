@@ -85,6 +85,27 @@ TEST(ConceptReport, InfluenceAndJsonRoundTrip) {
   EXPECT_EQ(back.concepts[2].significant, report.concepts[2].significant);
 }
 
+TEST(ConceptReport, FlagsCatchAllAndDeadDetectorsAsDegenerate) {
+  Synthetic t;
+  // Detector 0 fires everywhere (bias far below every reading), detector 1 nowhere.
+  auto biases = t.basis.biases.clone();
+  biases[0] = -1e6;
+  biases[1] = 1e6;
+  ConceptBasis basis{"test", t.basis.decoders, biases, t.basis.encoders};
+  ReportOptions options;
+  options.topPatches = 2;
+  options.influenceImages = 0;
+  auto report = summariseConcepts(basis, *t.map, {"c01", "c02", "c12"}, {}, options);
+  auto json = conceptsToJson(report, PatchGeometry{2, 1, 2, 1, 0});
+  EXPECT_TRUE(json[0]["degenerate"].get<bool>());
+  EXPECT_EQ(json[0]["degenerate_reason"], "fires on 100% of all patches (more than half)");
+  EXPECT_TRUE(json[1]["degenerate"].get<bool>());
+  EXPECT_EQ(json[1]["degenerate_reason"], "never fires");
+  EXPECT_FALSE(json[2]["degenerate"].get<bool>());  // the true detector of concept 2: a third
+  EXPECT_EQ(degeneracyReason(0.5), "");
+  EXPECT_NE(degeneracyReason(0.51), "");
+}
+
 TEST(ConceptReport, RejectsABasisOfAnotherLayer) {
   auto data = makeSyntheticPairs({16, 3, 2, 20, 10, 4});
   ConceptBasis basis{"x", torch::ones({2, 8}), torch::zeros({2}), torch::ones({2, 8})};
