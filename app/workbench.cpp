@@ -332,7 +332,7 @@ void Workbench::openProject(const QString& path) {
   }
   QJsonObject settings = doc.value("discovery").toObject();
   mSettings.method = settings.value("method").toString("eddp").toStdString();
-  mSettings.preset = settings.value("preset").toString("quick").toStdString();
+  mSettings.preset = settings.value("preset").toString("balanced").toStdString();
   mSettings.concepts = settings.value("concepts").toInt(16);
   mSettings.seed = settings.value("seed").toString("0").toULongLong();
   mProjectPath = path;

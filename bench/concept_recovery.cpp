@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       cs::FitOptions o;
       o.concepts = spec.concepts;
       o.seed = seed;
-      o.preset = preset == "-" ? "quick" : preset;
+      o.preset = preset == "-" ? "balanced" : preset;
       o.head = data.head();
       if (verbose)
         o.progress = [](const cs::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"--model", ""}, {"--layer", "block4"},
                                          {"--count", "1000"}, {"--concepts", "32"},
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},
-                                         {"--preset", "quick"}, {"--seed", "0"}, {"--work", ""}};
+                                         {"--preset", "balanced"}, {"--seed", "0"}, {"--work", ""}};
   for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
   try {
     cs::configureTorchThreads();

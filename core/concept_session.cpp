@@ -134,7 +134,7 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
   impl->cache = cache;
   impl->dir = dir;
   impl->layer = cache->layer();
-  impl->settings = {doc.value("method", "eddp"), doc.value("preset", "quick"),
+  impl->settings = {doc.value("method", "eddp"), doc.value("preset", "balanced"),
                     doc.value("concepts_requested", 16), doc.value("seed", uint64_t(0))};
   impl->basis = {impl->settings.method, readNpyTensor(dir + "/decoders.npy"),
                  readNpyTensor(dir + "/biases.npy"), readNpyTensor(dir + "/encoders.npy")};

@@ -19,9 +19,10 @@
 namespace cs {
 
 // Raised whenever a concept method's results change (2: EDDP's joint stage derives S from the
-// filters; 3: the paper preset's stage e), so that concept folders saved by an earlier version
-// are discovered again.
-inline constexpr int kConceptEngineVersion = 3;
+// filters; 3: the paper preset's stage e; 4: every stage returns its best iterate, the relative
+// sigma floor, the balanced preset), so that concept folders saved by an earlier version are
+// discovered again.
+inline constexpr int kConceptEngineVersion = 4;
 
 struct TopPatchInfo {
   int64_t image = 0;
@@ -54,7 +55,7 @@ struct DatasetEffect {
 
 struct DiscoverySettings {
   std::string method = "eddp";
-  std::string preset = "quick";
+  std::string preset = "balanced";
   int concepts = 16;
   uint64_t seed = 0;
 };

@@ -76,7 +76,7 @@ int runDiscover(const std::vector<std::string>& args) {
   FitOptions options;
   options.concepts = static_cast<int>(a.count("concepts", 8));
   options.seed = a.count("seed", 0);
-  options.preset = a.value("preset", "quick");
+  options.preset = a.value("preset", "balanced");
   options.head = headFor(a, in);
   TerminalProgress bar(!a.has("quiet"));
   options.progress = std::ref(bar);

@@ -35,7 +35,7 @@ using HeadFunction = std::function<at::Tensor(const at::Tensor&)>;
 struct FitOptions {
   int concepts = 8;               // I
   uint64_t seed = 0;              // fits are deterministic for a seed on the CPU
-  std::string preset = "quick";   // EDDP: "quick" or "paper"; baselines: ignored
+  std::string preset = "balanced";  // EDDP: eddpPreset's names; baselines: ignored
   HeadFunction head;              // optional f+
   bool headStartsWithGlobalAvgPool = false;  // allows URA's pooled shortcut (METHODS 1.4)
   ProgressSink progress;          // stage, epoch, loss terms

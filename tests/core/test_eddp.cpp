@@ -186,12 +186,12 @@ void expectEddpEncodersClosest(const SyntheticPairs& data, const Recovery& eddp)
 
 }  // namespace
 
-TEST(EddpPaper, RecoversTheDirectionPairsOnTheHardestSyntheticSeed) {
+TEST(EddpPaperKurtosis, RecoversTheDirectionPairsOnTheHardestSyntheticSeed) {
   // Data seed 1 is where a single spherical k-means start fails; stage a's restarts fix it.
   SyntheticPairsSpec spec;
   spec.seed = 1;
   auto data = makeSyntheticPairs(spec);
-  auto r = fitSynthetic(data, "paper", 1);
+  auto r = fitSynthetic(data, "paper-kurtosis", 1);
   EXPECT_GE(r.iou.min().item<double>(), 0.95);  // the paper reports 0.96 / 0.92 / 0.96
   // After stage d the detectors read about a_i - 0.4 (a_j + a_k) and their signal vectors mix
   // the concepts the same way (cosine 0.88); stage e's kurtosis term brings them to the factor
@@ -202,7 +202,7 @@ TEST(EddpPaper, RecoversTheDirectionPairsOnTheHardestSyntheticSeed) {
   expectEddpEncodersClosest(data, r);
 }
 
-TEST(EddpPaper, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
+TEST(EddpPaperKurtosis, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
   // Factors U(0, 2) absent / U(3, 5) present: the data on which a linear head reaches the 99%
   // the paper reports (METHODS 1.7's 2.5 / 2.5 caps it near 92%).
   SyntheticPairsSpec spec;
@@ -211,7 +211,7 @@ TEST(EddpPaper, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
   spec.presentMin = 3.0;
   auto data = makeSyntheticPairs(spec);
   EXPECT_GE(data.headAccuracy, 0.99);
-  auto r = fitSynthetic(data, "paper", 4);
+  auto r = fitSynthetic(data, "paper-kurtosis", 4);
   EXPECT_GE(r.iou.min().item<double>(), 0.99);  // 0.998 / 1.000 / 1.000
   EXPECT_GE(r.cos.min().item<double>(), 0.95) << r.cos;  // 0.985 / 0.996 / 0.988
   expectEddpEncodersClosest(data, r);
@@ -219,18 +219,25 @@ TEST(EddpPaper, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
 
 TEST(Eddp, PresetsFollowThePaperAndRejectUnknownNames) {
   auto paper = eddpPreset("paper");
-  ASSERT_EQ(paper.stages.size(), 4u);
+  ASSERT_EQ(paper.stages.size(), 3u);  // (a), (b), (c)+(d): nothing the paper does not have
   EXPECT_EQ(paper.stages[0].epochs, 800);
   EXPECT_DOUBLE_EQ(paper.stages[0].inactive, 5.0);
   EXPECT_DOUBLE_EQ(paper.stages[1].excessive, 15);
   EXPECT_DOUBLE_EQ(paper.stages[2].tau, 0.2);
   EXPECT_DOUBLE_EQ(paper.stages[2].filterSignal, 1.0);
   EXPECT_TRUE(paper.stages[2].constrained);
-  // Stage e (our choice): stage d plus the kurtosis term, no URA, the full schedule.
-  EXPECT_DOUBLE_EQ(paper.stages[3].kurtosis, 1.0);
-  EXPECT_DOUBLE_EQ(paper.stages[3].ura, 0.0);
-  EXPECT_DOUBLE_EQ(paper.stages[3].filterSignal, 1.0);
-  EXPECT_TRUE(paper.stages[3].fixedSchedule);
+  for (const auto& stage : paper.stages) {
+    EXPECT_DOUBLE_EQ(stage.kurtosis, 0.0);
+    EXPECT_DOUBLE_EQ(stage.maxShare, 1.0);  // the paper's rho, even where it vanishes
+    EXPECT_FALSE(stage.whitened);
+  }
+  // Stage e (our extension, a named preset): stage d plus the kurtosis term, no URA.
+  auto kurtosis = eddpPreset("paper-kurtosis");
+  ASSERT_EQ(kurtosis.stages.size(), 4u);
+  EXPECT_DOUBLE_EQ(kurtosis.stages[3].kurtosis, 1.0);
+  EXPECT_DOUBLE_EQ(kurtosis.stages[3].ura, 0.0);
+  EXPECT_DOUBLE_EQ(kurtosis.stages[3].filterSignal, 1.0);
+  EXPECT_TRUE(kurtosis.stages[3].fixedSchedule);
   EXPECT_EQ(eddpPreset("quick").stages.size(), 3u);
   EXPECT_THROW(eddpPreset("fast"), UserError);
 }
