@@ -10,7 +10,8 @@
 //          [--patches 16000] [--positions 2x2] [--csv FILE] [--verbose 1]
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
 // the worst seed), then per method the number of cells where the oracle reaches IoU >= 0.95 and
-// the method reaches IoU >= 0.9 and |cos| >= 0.9 for every concept.
+// the method reaches IoU >= 0.9 and |cos| >= 0.9 for every concept. "n/a": the method refuses
+// the data (NMF needs non-negative activations, PCA at most D concepts); it counts as a miss.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
       for (int d : dims)
         for (int i : concepts) {
           std::map<std::string, Score> cell;
+          std::map<std::string, std::string> refused;
           for (int seed : seeds) {
             cs::SyntheticPairsSpec spec;
             spec.dims = d, spec.concepts = i, spec.distractors = f, spec.seed = uint64_t(seed);
@@ -124,7 +126,13 @@ int main(int argc, char** argv) {
             auto data = cs::makeSyntheticPairs(spec);
             for (const auto& method : methods) {
               auto start = std::chrono::steady_clock::now();
-              auto basis = fitMethod(method, data, i, uint64_t(seed));
+              cs::ConceptBasis basis;
+              try {
+                basis = fitMethod(method, data, i, uint64_t(seed));
+              } catch (const cs::UserError& e) {  // e.g. NMF on negative data, PCA with I > D
+                refused[method] = e.what();
+                continue;
+              }
               double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
                              .count();
               auto sc = score(data, basis, s);
@@ -137,6 +145,12 @@ int main(int argc, char** argv) {
           }
           bool separable = cell["oracle"].iouMin >= 0.95;
           for (const auto& method : methods) {
+            if (cell[method].runs == 0) {
+              std::printf("| %s | %d | %d | %d | %s | n/a | | | | | |\n", distribution.c_str(), i,
+                          d, f, method.c_str());
+              if (separable) wins[method].second++;
+              continue;
+            }
             auto m = cell[method].mean();
             std::printf("| %s | %d | %d | %d | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n",
                         distribution.c_str(), i, d, f, method.c_str(), m.iou, m.iouMin, m.cos,
