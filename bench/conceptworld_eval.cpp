@@ -1,9 +1,12 @@
 // Concept discovery against ConceptWorld's ground truth: for EDDP and every baseline, Network
 // Dissection IoU of each detector with the 16 concept masks, S1 and S2 (METHODS.md 1.7), and the
 // watermark scenario (find the watermark concept, its influence on the class it was tied to in
-// training, accuracy on watermarked images before/after switching it off).
+// training, accuracy on watermarked images before/after switching it off). As the paper does,
+// concepts are fitted on the train split and scored on the test split (held-out IoU);
+// --fit-on test fits on the scored images instead.
 // usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
-//                          [--methods eddp,pca,...] [--preset quick] [--seed S] [--work DIR]
+//                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
+//                          [--fit-on train|test] [--train-count 2000]
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -48,7 +51,8 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> opt{{"--model", ""}, {"--layer", "block4"},
                                          {"--count", "1000"}, {"--concepts", "32"},
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},
-                                         {"--preset", "balanced"}, {"--seed", "0"}, {"--work", ""}};
+                                         {"--preset", "balanced"}, {"--seed", "0"}, {"--work", ""},
+                                         {"--fit-on", "train"}, {"--train-count", "2000"}};
   for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
   try {
     cs::configureTorchThreads();
@@ -68,7 +72,15 @@ int main(int argc, char** argv) {
     auto cleanCache = extract(model, clean, layer, work + "/clean");
     cs::ConceptWorld world(mixed);
     auto head = cs::loadHeadModule(modelPath, model->layer(layer).name);
-    auto activations = cs::readNpyTensor(mixedCache.dir() + "/activations.npy");
+    std::string fitDir = mixedCache.dir();
+    if (opt["--fit-on"] == "train") {
+      cs::ConceptWorldSpec train = cs::conceptWorldDefaults(cs::ConceptWorldSpec::Train);
+      train.count = std::stoul(opt["--train-count"]);
+      fitDir = extract(model, train, layer, work + "/train").dir();
+      std::printf("concepts fitted on %zu train-split images, scored on the test split\n",
+                  train.count);
+    }
+    auto activations = cs::readNpyTensor(fitDir + "/activations.npy");
     const auto& shape = mixedCache.activations().shape();
     std::printf("ConceptWorld test split, %zu images (half watermarked), layer %s (%zu x %zu x %zu)\n",
                 mixed.count, layer.c_str(), shape[1], shape[2], shape[3]);
