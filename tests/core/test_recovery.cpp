@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <set>
 #include <tuple>
@@ -153,5 +154,21 @@ TEST(EddpBalanced, ANearlyConstantChannelDoesNotBlowUpTheWeights) {
     EXPECT_TRUE(torch::isfinite(basis.decoders).all().item<bool>()) << preset;
     auto others = basis.decoders.slice(1, 1).abs().max().item<double>();
     EXPECT_LT(basis.decoders.select(1, 0).abs().max().item<double>(), 1e4 * others) << preset;
+  }
+}
+
+TEST(EddpHygiene, ALossThatBecomesNaNStopsTheFitWithAMessage) {
+  // A broken head (NaN logits) makes URA's entropy NaN; the fit must stop, not return NaNs.
+  auto data = grid(3, 16, 2, FactorDistribution::Uniform);
+  FitOptions o;
+  o.concepts = 3;
+  o.preset = "quick";
+  auto head = data.head();
+  o.head = [head](const at::Tensor& z) { return head(z) * std::nan(""); };
+  try {
+    makeEddpMethod()->fit(data.activations, o);
+    ADD_FAILURE() << "the fit returned despite a NaN loss";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN; nothing was saved"), std::string::npos) << e.what();
   }
 }
