@@ -77,6 +77,7 @@ patches = np.asarray(a).transpose(0, 2, 3, 1).reshape(-1, 128)
 fraction = ((patches @ dec.T - b) > 0).mean(0)
 for i, c in enumerate(meta["concepts"]):
     assert abs(c["fraction_present"] - fraction[i]) < 1e-3, (i, c, fraction[i])
+    assert c["degenerate"] == bool(c["fraction_present"] > 0.5 or c["fraction_present"] == 0), c
 print(meta["method"], "fractions", np.round(fraction, 3))
 PYEOF
 done
