@@ -78,7 +78,7 @@ void ConceptCardDelegate::paint(QPainter* p, const QStyleOptionViewItem& option,
   QString fires = index.data(ConceptGalleryModel::FiresRole).toString();
   QString degenerate = index.data(ConceptGalleryModel::DegenerateRole).toString();
   if (!degenerate.isEmpty()) {  // a badge in place of the frequency: this is not a concept
-    fires = tr("⚠ degenerate: %1").arg(degenerate);
+    fires = degenerate;
     p->setPen(badColour(pal));
   }
   p->drawText(QRect(x, y, w, fm.height()), Qt::AlignLeft,

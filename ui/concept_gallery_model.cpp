@@ -69,10 +69,14 @@ ConceptGalleryModel::Card ConceptGalleryModel::makeCard(int concept) const {
 
   QStringList tip{QStringLiteral("<b>%1</b>").arg(c.title.toHtmlEscaped())};
   if (!label.isEmpty()) tip << name;
-  c.degenerate = QString::fromStdString(degeneracyReason(info.patchFraction));
-  if (!c.degenerate.isEmpty())
+  QString reason = QString::fromStdString(degeneracyReason(info.patchFraction));
+  if (!reason.isEmpty()) {
+    c.degenerate = info.patchFraction > 0 ? tr("⚠ degenerate: %1 of patches")
+                                                .arg(percent(info.patchFraction))
+                                          : tr("⚠ degenerate: never fires");
     tip << tr("<b>Degenerate:</b> %1; not a concept. Left out of the influence matrix unless "
-              "you show degenerate concepts there.").arg(c.degenerate);
+              "you show degenerate concepts there.").arg(reason);
+  }
   tip << tr("fires in %1 of images, %2 of patches")
              .arg(percent(info.imageFraction), percent(info.patchFraction));
   tip << tr("mean score where present: %1").arg(info.meanScoreWhenPresent, 0, 'g', 3);

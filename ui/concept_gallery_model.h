@@ -23,7 +23,7 @@ class ConceptGalleryModel : public QAbstractListModel {
     PinnedRole,                      // bool
     FiresRole,                       // QString: "fires in 12% of images"
     ClassesRole,                     // QString: the 2 strongest classes by |influence|
-    DegenerateRole,                  // QString: why the concept is degenerate, empty if not
+    DegenerateRole,                  // QString: the badge of a degenerate concept, empty if not
   };
   explicit ConceptGalleryModel(QObject* parent = nullptr);
   ~ConceptGalleryModel() override;
