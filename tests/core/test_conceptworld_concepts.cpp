@@ -43,6 +43,11 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
 
   FitOptions o;
   o.concepts = 32;
+  // The quick preset, which this scenario was built on. The default (balanced) finds the
+  // watermark too and switching it off wins back accuracy, but fitted on these test images its
+  // influence on red_circle is not significant (p 0.40) under the current influence test, and
+  // fitted on the train split its detector's IoU is 0.16 (README, ConceptWorld table).
+  o.preset = "quick";
   o.head = loadHeadModule(conceptWorldModelPath(), "block4");
   auto basis = makeConceptMethod("eddp")->fit(readNpyTensor(mixedCache.dir() + "/activations.npy"), o);
   ConceptWorld world(mixed);
