@@ -252,9 +252,6 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
   p.biases = bRaw.detach().clone();
 }
 
-// Stage a from every start of the preset, each from several seeds, keeping the run with the
-// lowest loss: from some seeds k-means finds a partition that training cannot repair (synthetic
-// data, seeds 1 and 3), and a poor partition ends with a visibly higher loss.
 // How well a trained start partitions the patches, by the stage's own clustering terms alone
 // (sparsity, sparsity bound, maximum activation, inactive and excessive activity, with the
 // stage's weights) on up to 50,000 standardised patches. The margin and URA terms are left
@@ -335,6 +332,10 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const at::Tensor& standar
   return reseeded;
 }
 
+// Stage a from every start of the preset, each from several seeds, keeping the run with the
+// lowest loss (or coverageScore): from some seeds k-means finds a partition that training cannot
+// repair (synthetic data, seeds 1 and 3), and a poor partition ends with a visibly higher loss.
+// Then the preset's rounds of re-seeding, each followed by the stage once more.
 Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& options,
                       const Data& data, const at::Tensor& patches, uint64_t seed) {
   s.orthogonal = s.orthogonal && options.concepts <= data.transform.size(1);

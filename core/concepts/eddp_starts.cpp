@@ -62,8 +62,15 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
 }  // namespace
 
 at::Tensor pcaWhitening(const at::Tensor& patches) {
-  auto centred = (patches - patches.mean(0)).to(torch::kDouble);
-  auto covariance = centred.t().matmul(centred) / double(std::max<int64_t>(1, patches.size(0) - 1));
+  // Covariance in double, a chunk of patches at a time: no double copy of the whole matrix.
+  auto mean = patches.mean(0).to(torch::kDouble);
+  auto covariance = torch::zeros({patches.size(1), patches.size(1)}, mean.options());
+  for (int64_t start = 0; start < patches.size(0); start += 1 << 16) {
+    auto chunk = patches.slice(0, start, std::min(patches.size(0), start + (1 << 16)));
+    auto centred = chunk.to(torch::kDouble) - mean;
+    covariance += centred.t().matmul(centred);
+  }
+  covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
   auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
   values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
   auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
