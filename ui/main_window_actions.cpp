@@ -129,10 +129,11 @@ void MainWindow::buildToolBar() {
   mMethod->addItems({"eddp", "pca", "nmf", "kmeans", "spherical-kmeans", "sae"});
   mMethod->setToolTip(tr("Concept discovery method (EDDP: encoding-decoding direction pairs)"));
   mPreset = new QComboBox;
-  mPreset->addItems({"balanced", "quick", "paper", "paper-kurtosis"});
-  mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), quick "
-                         "(the paper's losses, short schedule), paper (the published method), "
-                         "paper-kurtosis (the paper plus a kurtosis stage of ours)"));
+  mPreset->addItems({"balanced", "partition", "quick", "paper", "paper-kurtosis"});
+  mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), "
+                         "partition (no training: for layers where a patch shows one concept), "
+                         "quick (the paper's losses, short schedule), paper (the published "
+                         "method), paper-kurtosis (the paper plus a kurtosis stage of ours)"));
   mConceptCount = new QSpinBox;
   mConceptCount->setRange(2, 2048);
   mConceptCount->setValue(16);
@@ -229,7 +230,7 @@ void MainWindow::exportConceptTable() {
   out << "concept,label,fraction_present,image_fraction,mean_score";
   for (const auto& c : session->classes()) {
     QString name = QString::fromStdString(c).replace('"', "\"\"");
-    out << ",\"influence " << name << "\",\"p " << name << "\"";
+    out << ",\"logit change " << name << "\",\"p " << name << "\"";
   }
   out << "\n";
   for (int i = 0; i < session->concepts(); ++i) {

@@ -37,6 +37,7 @@ struct EddpPreset {
   int restarts = 4;          // stage a runs from this many seeds of every start, the best is kept
   std::vector<std::string> starts{"spherical-kmeans"};  // eddp_starts.h
   bool scoreStartsByCoverage = false;
+  bool partitionStarts = false;  // starts as partitions judged by their detectors (eddp_partition.h)
   int reseedRounds = 0;      // rounds of re-seeding dead detectors after stage a
   int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps  // best start by its clustering terms, not its loss
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
@@ -45,7 +46,9 @@ struct EddpPreset {
 // "paper": the published losses, weights and schedule (METHODS 1.5). "paper-kurtosis": the paper
 // plus a last stage of ours with a kurtosis term. "quick": the paper's losses on a short schedule.
 // "balanced": quick plus two choices of ours, an excessive-activity bound that holds at every
-// concept count and a whitened first stage. Throws UserError for any other name.
+// concept count and a whitened first stage. "partition": logistic detectors of the best k-means
+// or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
+// Throws UserError for any other name.
 EddpPreset eddpPreset(const std::string& name);
 const std::vector<std::string>& eddpPresetNames();
 std::unique_ptr<ConceptMethod> makeEddpMethod();

@@ -172,3 +172,19 @@ TEST(EddpHygiene, ALossThatBecomesNaNStopsTheFitWithAMessage) {
     EXPECT_NE(std::string(e.what()).find("NaN; nothing was saved"), std::string::npos) << e.what();
   }
 }
+
+TEST(EddpPartition, RecoversSixAndTwelveConceptsOnUniformAndHeavyTailedFactors) {
+  // The partition preset (logistic detectors of the best k-means or ICA partition): every
+  // concept's detector and encoding direction, where balanced misses on uniform factors.
+  for (auto [concepts, dims, distractors, distribution] :
+       {std::tuple{6, 16, 2, FactorDistribution::Uniform},
+        std::tuple{12, 64, 2, FactorDistribution::Uniform},
+        std::tuple{6, 64, 8, FactorDistribution::HeavyTailed},
+        std::tuple{12, 64, 8, FactorDistribution::HeavyTailed}}) {
+    auto data = grid(concepts, dims, distractors, distribution);
+    auto r = fit(data, "eddp", "partition");
+    std::string cell = std::string(distributionName(distribution)) + " I=" + std::to_string(concepts);
+    EXPECT_GE(minOf(r.iou), 0.88) << cell;
+    EXPECT_GE(minOf(r.cos), 0.9) << cell;
+  }
+}
