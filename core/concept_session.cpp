@@ -26,6 +26,7 @@ struct ConceptSession::Impl {
   DiscoverySettings settings;
   ConceptBasis basis;
   std::vector<ConceptInfo> concepts;
+  InfluenceTestInfo influenceTest;
   at::Tensor strengths;  // N x I
   std::vector<int64_t> labelToClass;
   ImageSourcePtr images;
@@ -61,6 +62,8 @@ ConceptInfo toInfo(const ConceptSummary& s) {
   c.imageFraction = s.imageFraction;
   c.meanScoreWhenPresent = s.meanScoreWhenPresent;
   c.influence = s.influence;
+  c.probabilityChange = s.probabilityChange;
+  c.influenceQuartiles = s.influenceQuartiles;
   c.pValues = s.pValues;
   c.significant = s.significant;
   for (const TopPatch& p : s.top) c.top.push_back({p.image, p.row, p.col, p.score});
@@ -73,6 +76,8 @@ ConceptSummary toSummary(const ConceptInfo& c) {
   s.imageFraction = c.imageFraction;
   s.meanScoreWhenPresent = c.meanScoreWhenPresent;
   s.influence = c.influence;
+  s.probabilityChange = c.probabilityChange;
+  s.influenceQuartiles = c.influenceQuartiles;
   s.pValues = c.pValues;
   s.significant = c.significant;
   for (const auto& p : c.top) s.top.push_back({p.image, p.row, p.col, p.score});
@@ -114,6 +119,7 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   ro.cancel = cancel;
   auto report = summariseConcepts(impl->basis, cache->activations(), cache->classes(), o.head, ro);
   impl->strengths = report.imageStrength;
+  impl->influenceTest = report.influenceTest;
   for (const auto& s : report.concepts) impl->concepts.push_back(toInfo(s));
   impl->labelToClass = cache->labelToModelClass();
   std::shared_ptr<ConceptSession> session(new ConceptSession(std::move(impl)));
@@ -142,6 +148,7 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
     throw UserError(dir + ": these concepts were found at another layer than " + cache->layer() +
                     "; run Discover again.");
   auto report = conceptsFromJson(doc["concepts"], cache->classes());
+  impl->influenceTest = influenceTestFromJson(doc.value("influence_test", nlohmann::json()));
   for (size_t i = 0; i < report.concepts.size(); ++i) {
     impl->concepts.push_back(toInfo(report.concepts[i]));
     auto& c = impl->concepts.back();
@@ -205,6 +212,8 @@ void ConceptSession::save() const {
   doc["concepts_requested"] = d->settings.concepts;
   doc["layer"] = d->layer;
   doc["classes"] = report.classes;
+  if (!d->influenceTest.description.empty())
+    doc["influence_test"] = influenceTestJson(d->influenceTest);
   doc["concepts"] = list;
   std::string tmp = d->dir + "/concepts.json.tmp";
   std::ofstream(tmp) << doc.dump(1) << "\n";
@@ -217,6 +226,7 @@ const DiscoverySettings& ConceptSession::settings() const { return d->settings; 
 const std::vector<std::string>& ConceptSession::classes() const { return d->cache->classes(); }
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }
+const InfluenceTestInfo& ConceptSession::influenceTest() const { return d->influenceTest; }
 void ConceptSession::setLabel(int i, const std::string& label) {
   auto& c = d->concepts.at(size_t(i));
   c.label = label;

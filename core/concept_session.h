@@ -5,11 +5,14 @@
 //
 // Files of a concept set (what `conceptscope-cli discover` writes and the GUI saves):
 //   decoders.npy, biases.npy, encoders.npy, concepts.json, image_strength.npy
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
+
+#include "concepts/influence_test_info.h"
 
 #include "activation_cache.h"
 #include "concept_model.h"
@@ -22,7 +25,8 @@ namespace cs {
 // filters; 3: the paper preset's stage e; 4: every stage returns its best iterate, the relative
 // sigma floor, the balanced preset), so that concept folders saved by an earlier version are
 // discovered again.
-inline constexpr int kConceptEngineVersion = 4;
+// 5: influence in logits against a pattern null, Benjamini-Hochberg, a minimum effect.
+inline constexpr int kConceptEngineVersion = 5;
 
 struct TopPatchInfo {
   int64_t image = 0;
@@ -32,7 +36,9 @@ struct TopPatchInfo {
 
 struct ConceptInfo {
   double patchFraction = 0, imageFraction = 0, meanScoreWhenPresent = 0;
-  std::vector<float> influence, pValues;  // per class (empty when unknown)
+  // per class (empty when unknown); influence is the mean change of the class logit
+  std::vector<float> influence, probabilityChange, pValues;  // pValues: NaN where not tested
+  std::vector<std::array<float, 5>> influenceQuartiles;      // per-image logit change
   std::vector<bool> significant;
   std::vector<TopPatchInfo> top;
   std::string label;                      // INVERT formula or user's name; empty when none
@@ -82,6 +88,8 @@ class ConceptSession {
   const std::vector<std::string>& classes() const;  // the model's
   int concepts() const;
   const ConceptInfo& concept(int i) const;
+  // How the influence was tested (empty description when it was not).
+  const InfluenceTestInfo& influenceTest() const;
   void setLabel(int concept, const std::string& label);  // kept in concepts.json on save()
   // An INVERT label with its AUC, p-value, positive fraction and positives (one per image).
   void setInvertLabel(int concept, const std::string& formula, double auc, double pValue,

@@ -7,6 +7,7 @@
 #include "concepts/concept_maps.h"
 #include "concepts/correction.h"
 #include "concepts/influence.h"
+#include "quantiles.h"
 #include "stopwatch.h"
 #include "tensor_io.h"
 
@@ -46,7 +47,7 @@ at::Tensor quantileThresholds(const ConceptBasis& basis, const ActivationCache& 
                               double quantile) {
   auto scores = conceptScores(basis, patchesOf(readNpyTensor(cache.dir() + "/activations.npy")
                                                    .to(basis.decoders.device())));
-  return torch::quantile(scores, 1.0 - quantile, /*dim=*/0);
+  return columnQuantile(scores, 1.0 - quantile);
 }
 
 Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptBasis& basis,
@@ -87,8 +88,8 @@ WatermarkStudy studyWatermark(const ConceptWorld& world, const ConceptBasis& bas
   size_t take = std::min<size_t>(256, watermarked.size());
   auto z = npyRows(watermarked.activations(), 0, take);
   auto influence = conceptInfluence(head, basis, z);
-  s.influence = influence.influence[s.detector][target].item<float>();
-  s.pValue = influence.pValues[s.detector][target].item<float>();
+  s.influence = influence.logitChange[s.detector][target].item<float>();
+  s.pValue = float(influence.pValues[s.detector][target].item<double>());
   s.significant = influence.significant[s.detector][target].item<bool>();
   std::vector<ConceptEdit> off{{s.detector, -1.0}};
   auto onMarked = evaluateEdits(head, basis, watermarked, off);

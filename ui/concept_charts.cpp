@@ -8,10 +8,13 @@
 #include <QHorizontalStackedBarSeries>
 #include <QLineSeries>
 #include <QPalette>
+#include <QPen>
+#include <QScatterSeries>
 #include <QValueAxis>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include "concept_session.h"
 
@@ -133,6 +136,43 @@ QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& p
   return chart;
 }
 
+namespace {
+// Per class, the spread of the per-image logit change over the bar (bars sit at y = 0..n-1 of
+// the category axis, so a hidden value axis -0.5..n-0.5 lines the ranges up with them).
+void addPerImageRanges(QChart* chart, const ConceptInfo& info, const std::vector<size_t>& order,
+                       QValueAxis* x, const QPalette& palette) {
+  auto* y = new QValueAxis;
+  y->setRange(-0.5, double(order.size()) - 0.5);
+  y->setVisible(false);
+  chart->addAxis(y, Qt::AlignRight);
+  QColor ink = palette.color(QPalette::WindowText);
+  auto* medians = new QScatterSeries;
+  medians->setMarkerSize(6);
+  medians->setColor(ink);
+  medians->setBorderColor(ink);
+  int row = 0;
+  for (auto it = order.rbegin(); it != order.rend(); ++it, ++row) {
+    if (*it >= info.influenceQuartiles.size()) continue;
+    const auto& q = info.influenceQuartiles[*it];
+    for (auto [from, to, width] : {std::tuple{q[0], q[4], 1}, std::tuple{q[1], q[3], 4}}) {
+      auto* line = new QLineSeries;
+      line->append(from, row);
+      line->append(to, row);
+      line->setPen(QPen(ink, width));
+      chart->addSeries(line);
+      line->attachAxis(x);
+      line->attachAxis(y);
+      for (QLegendMarker* m : chart->legend()->markers(line)) m->setVisible(false);
+    }
+    medians->append(q[2], row);
+  }
+  chart->addSeries(medians);
+  medians->attachAxis(x);
+  medians->attachAxis(y);
+  for (QLegendMarker* m : chart->legend()->markers(medians)) m->setVisible(false);
+}
+}  // namespace
+
 QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& classes,
                        int maxBars, const QPalette& palette, int* shown) {
   auto* chart = new QChart;
@@ -146,9 +186,9 @@ QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& 
   if (shown) *shown = static_cast<int>(order.size());
   // Categories run bottom-up in a horizontal bar chart: append the weakest first so the
   // strongest class ends on top. One bar set per colour, stacked, so each class has one bar.
-  auto* raises = new QBarSet(QObject::tr("significant, raises p"));
-  auto* lowers = new QBarSet(QObject::tr("significant, lowers p"));
-  auto* weak = new QBarSet(QObject::tr("not significant"));
+  auto* raises = new QBarSet(QObject::tr("marked, raises the logit"));
+  auto* lowers = new QBarSet(QObject::tr("marked, lowers the logit"));
+  auto* weak = new QBarSet(QObject::tr("not marked"));
   QStringList names;
   double extent = 1e-6;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -164,6 +204,8 @@ QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& 
     *lowers << (sig && v <= 0 ? v : 0.0);
     *weak << (sig ? 0.0 : v);
     extent = std::max(extent, std::fabs(double(v)));
+    if (*it < info.influenceQuartiles.size())
+      for (float q : info.influenceQuartiles[*it]) extent = std::max(extent, std::fabs(double(q)));
   }
   raises->setColor(kRaises);
   lowers->setColor(kLowers);
@@ -179,11 +221,13 @@ QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& 
   y->setTruncateLabels(false);  // Qt Charts 6.4 elides them to "..." even when they fit
   auto* x = new QValueAxis;
   x->setRange(-extent * 1.1, extent * 1.1);  // symmetric: the sign is the message
-  x->setTitleText(QObject::tr("change of class probability"));
+  x->setTitleText(QObject::tr("change of class logit: bar = mean, line = per-image range, "
+                              "thick = middle half, dot = median"));
   chart->addAxis(y, Qt::AlignLeft);
   chart->addAxis(x, Qt::AlignBottom);
   series->attachAxis(y);
   series->attachAxis(x);
+  addPerImageRanges(chart, info, order, x, palette);
   chart->legend()->setAlignment(Qt::AlignBottom);
   styleChart(chart, palette);
   return chart;

@@ -22,9 +22,10 @@ QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& p
                           const std::vector<uint8_t>& positives = {},
                           const QString& positiveName = {});
 
-// Horizontal bars of the change of class probability per class, the `maxBars` classes with the
-// largest |change| only (a 1000-class model would be unreadable): significant raising bars red,
-// significant lowering bars blue (as in the influence matrix), the rest grey.
+// Horizontal bars of the mean change of the class logit per class, the `maxBars` classes with the
+// largest |change| only (a 1000-class model would be unreadable): marked raising bars red, marked
+// lowering bars blue (as in the influence matrix), the rest grey; over each bar the per-image
+// distribution (range, middle half, median).
 // `shown` receives how many classes are drawn.
 QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& classes,
                        int maxBars, const QPalette& palette, int* shown = nullptr);

@@ -267,19 +267,21 @@ void ConceptDetail::showInfluence() {
                                   "the model's head."));
     return;
   }
-  // Bonferroni over every concept x class test, as the influence test corrects
-  // (METHODS.md 1.6; the family-wise level 0.05 is the default of InfluenceOptions).
-  double tests = double(mSession->concepts()) * double(classes.size());
+  const InfluenceTestInfo& t = mSession->influenceTest();
   mInfluenceCaption->setText(
-      tr("Mean change of the class probability when the concept is amplified where it is "
-         "present (RCAV-style), %1 of %2 classes with the largest change. Coloured bars are "
-         "significant against random directions at p ≤ 0.05 / (%3 concepts × %4 classes) = %5 "
-         "(Bonferroni); grey bars are not.")
+      tr("Change of the class logit when the concept is amplified by %1 standard deviations of "
+         "its score where it is present, per image (%2 of %3 classes with the largest mean "
+         "change). Coloured bars are marked: Benjamini-Hochberg discoveries at q ≤ %4 over %5 "
+         "cells against %6 null edits of the same size (%7), with |mean change| ≥ %8; grey "
+         "bars are not.")
+          .arg(t.alpha, 0, 'g', 3)
           .arg(shown)
           .arg(classes.size())
-          .arg(mSession->concepts())
-          .arg(classes.size())
-          .arg(0.05 / std::max(1.0, tests), 0, 'g', 2));
+          .arg(t.fdr, 0, 'g', 2)
+          .arg(t.tests)
+          .arg(QString::fromStdString(t.null))
+          .arg(t.exact ? tr("exact z-test") : tr("%1 draws").arg(t.nullDraws))
+          .arg(t.minEffect, 0, 'g', 2));
 }
 
 void ConceptDetail::changeEvent(QEvent* event) {

@@ -87,12 +87,13 @@ ConceptGalleryModel::Card ConceptGalleryModel::makeCard(int concept) const {
     search << cls.toLower();
     if (++listed <= 8) {
       double p = k < info.pValues.size() ? double(info.pValues[k]) : std::nan("");
-      tip << tr("%1: %2 (p = %3) *").arg(cls.toHtmlEscaped(), change(info.influence[k]))
+      tip << tr("%1: logit %2 (p = %3) *").arg(cls.toHtmlEscaped(), change(info.influence[k]))
                  .arg(p, 0, 'g', 2);
     }
   }
-  if (!order.empty() && listed == 0) tip << tr("no significant influence on any class");
-  tip << tr("<i>* significant. Double-click to open, right-click to pin.</i>");
+  if (!order.empty() && listed == 0) tip << tr("no marked influence on any class");
+  tip << tr("<i>* marked: a significant change of the class logit, large enough (see the "
+            "influence matrix's legend). Double-click to open, right-click to pin.</i>");
   c.tooltip = tip.join(QStringLiteral("<br>"));
   c.search = search.join(QLatin1Char('\n'));
   return c;

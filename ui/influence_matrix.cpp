@@ -209,8 +209,11 @@ void InfluenceMatrix::refresh() {
   mHoverRow = mHoverColumn = -1;
   mStack->setCurrentIndex(mMatrix->empty() ? 0 : 1);
   // The legend may be clipped in a narrow window; its tooltip says it all.
-  mLegend->setToolTip(tr("Red: the concept raises the class probability, blue: lowers it.\n%1")
-                          .arg(mMatrix->legendNote()));
+  mLegend->setToolTip(tr("Red: amplifying the concept raises the class logit, blue: lowers it.\n%1\n%2")
+                          .arg(mMatrix->legendNote(),
+                               mSession ? QString::fromStdString(
+                                              mSession->influenceTest().description)
+                                        : QString()));
   relayout();
 }
 

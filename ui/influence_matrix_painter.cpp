@@ -24,6 +24,7 @@ void InfluenceMatrixPainter::setSession(const ConceptSession* session, bool with
   mConceptOf.clear();
   mHidden = 0;
   mValues.clear();
+  mProbability.clear();
   mP.clear();
   mSignificant.clear();
   mExtent = 0;
@@ -43,7 +44,9 @@ void InfluenceMatrixPainter::setSession(const ConceptSession* session, bool with
   bool any = false;
   for (int i = 0; i < all && !any; ++i) any = !session->concept(i).influence.empty();
   if (!any || k == 0) return;  // a concept set without the head: nothing to colour
+  mTest = session->influenceTest();
   mValues.assign(size_t(k) * size_t(n), 0.f);
+  mProbability.assign(mValues.size(), 0.f);
   mP.assign(mValues.size(), std::nanf(""));
   mSignificant.assign(mValues.size(), 0);
   for (int column = 0; column < n; ++column) {
@@ -51,12 +54,13 @@ void InfluenceMatrixPainter::setSession(const ConceptSession* session, bool with
     for (int r = 0; r < k; ++r) {
       size_t at = size_t(r) * size_t(n) + size_t(column);
       if (size_t(r) < info.influence.size()) mValues[at] = info.influence[size_t(r)];
+      if (size_t(r) < info.probabilityChange.size())
+        mProbability[at] = info.probabilityChange[size_t(r)];
       if (size_t(r) < info.pValues.size()) mP[at] = info.pValues[size_t(r)];
       if (size_t(r) < info.significant.size()) mSignificant[at] = info.significant[size_t(r)];
       mExtent = std::max(mExtent, double(std::fabs(mValues[at])));
     }
   }
-  mThreshold = 0.05 / (double(all) * double(k));  // Bonferroni over every cell, as the test does
 }
 
 int InfluenceMatrixPainter::rowHeaderWidth(const QFontMetrics& fm) const {
@@ -93,14 +97,14 @@ QString InfluenceMatrixPainter::cellTooltip(int row, int column) const {
   QString head = tr("class: %1\nconcept %2")
                      .arg(mClasses[row], mConcepts[column]);
   if (!hasInfluence()) return head;
-  double p = mP[size_t(row * columns() + column)];
-  return head + tr("\nchange of p(class): %1\np = %2 (%3 at ≤ %4, Bonferroni)\n"
-                            "Click to open the concept")
-                    .arg(change(value(row, column)))
-                    .arg(p, 0, 'g', 2)
-                    .arg(significant(row, column) ? tr("significant")
-                                                  : tr("not significant"))
-                    .arg(mThreshold, 0, 'g', 2);
+  size_t at = size_t(row * columns() + column);
+  double p = mP[at];
+  QString test = std::isnan(p) ? tr("not tested") : tr("p = %1").arg(p, 0, 'g', 2);
+  return head + tr("\nchange of the class logit: %1\nchange of p(class): %2\n%3: %4\n"
+                   "Click to open the concept")
+                    .arg(change(value(row, column)), change(mProbability[at]), test,
+                         significant(row, column) ? tr("marked (a discovery, large enough)")
+                                                  : tr("not marked"));
 }
 
 void InfluenceMatrixPainter::paintCells(QPainter& p, const QRect& exposed,
@@ -168,17 +172,20 @@ void InfluenceMatrixPainter::paintColumnHeader(QPainter& p, const QRect& exposed
 }
 
 QString InfluenceMatrixPainter::legendNote() const {
-  QString note = tr("significant: p ≤ 0.05 / (%1 concepts × %2 classes) = %3 (Bonferroni)")
-                     .arg(columns() + mHidden)
-                     .arg(rows())
-                     .arg(mThreshold, 0, 'g', 2);
+  QString note = tr("marked: Benjamini-Hochberg q ≤ %1 over %2 cells and |change| ≥ %3 (%4 null, %5)")
+                     .arg(mTest.fdr, 0, 'g', 2)
+                     .arg(mTest.tests)
+                     .arg(mTest.minEffect, 0, 'g', 2)
+                     .arg(QString::fromStdString(mTest.null))
+                     .arg(mTest.exact ? tr("exact test")
+                                      : tr("%1 null draws").arg(mTest.nullDraws));
   if (mHidden > 0) note += tr("; %n degenerate concept(s) not shown", "", mHidden);
   return note;
 }
 
 int InfluenceMatrixPainter::legendWidth(const QFontMetrics& fm) const {
   int tick = fm.horizontalAdvance(change(-mExtent));
-  return kPad + fm.horizontalAdvance(tr("change of class probability")) + kPad + tick +
+  return kPad + fm.horizontalAdvance(tr("change of class logit")) + kPad + tick +
          kBarWidth + tick + 3 * kPad + 12 + fm.horizontalAdvance(legendNote()) + kPad;
 }
 
@@ -195,7 +202,7 @@ void InfluenceMatrixPainter::paintLegend(QPainter& p, const QRect& area,
     return;
   }
   // title | bar with ticks under its ends and middle | dot and what it means
-  QString title = tr("change of class probability");
+  QString title = tr("change of class logit");
   int tick = fm.horizontalAdvance(change(-mExtent));
   int y = area.top() + 4, x = area.left() + kPad;
   int barMiddle = y + kBarHeight / 2 + fm.ascent() / 2 - 1;  // text baseline level with the bar

@@ -2,13 +2,16 @@
 // The class x concept influence heatmap as geometry and painting, apart from any widget: the
 // screen paints it in three scrolled parts (cells, row and column headers), the export paints it
 // whole, and both get the same picture. Rows are classes, columns concepts; a cell is the mean
-// change of the class probability when the concept is amplified (METHODS.md 1.6), coloured on a
-// diverging blue-white-red scale centred at 0, with a dot when significant (Bonferroni).
+// change of the class logit when the concept is amplified (concepts/influence.h, METHODS.md 1.6),
+// coloured on a diverging blue-white-red scale centred at 0 (the effect), with a dot where the
+// change is both a Benjamini-Hochberg discovery and at least the minimum effect (significance).
 #include <QColor>
 #include <QCoreApplication>
 #include <QRect>
 #include <QStringList>
 #include <vector>
+
+#include "concepts/influence_test_info.h"
 
 class QFontMetrics;
 class QPainter;
@@ -43,7 +46,7 @@ class InfluenceMatrixPainter {
   int columnHeaderHeight(const QFontMetrics& fm) const;
   static int legendHeight(const QFontMetrics& fm);
   int legendWidth(const QFontMetrics& fm) const;
-  QString legendNote() const;  // what the dot means, with the Bonferroni level
+  QString legendNote() const;  // what the dot means: the test, its correction, the minimum effect
   double extent() const { return mExtent; }  // the colour scale runs -extent..extent
 
   int rowAt(int y) const;     // -1 outside; y in cell coordinates
@@ -71,9 +74,10 @@ class InfluenceMatrixPainter {
   QStringList mClasses, mConcepts;
   std::vector<int> mConceptOf;       // column -> concept index in the session
   int mHidden = 0;                   // degenerate concepts left out
-  std::vector<float> mValues, mP;    // rows x columns, row-major; empty without influence
-  std::vector<char> mSignificant;
-  double mExtent = 0, mThreshold = 0;
+  std::vector<float> mValues, mProbability, mP;  // rows x columns, row-major; empty without
+  std::vector<char> mSignificant;                // influence
+  double mExtent = 0;
+  InfluenceTestInfo mTest;
   int mCell = 16;
 };
 

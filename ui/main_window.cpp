@@ -251,12 +251,19 @@ void MainWindow::refreshConceptViews() {
 void MainWindow::selectInterestingDefaults() {
   auto session = mWorkbench.concepts();
   if (!session || session->concepts() == 0) return;
-  // The concept with the largest significant influence on any class.
+  // The concept with the largest marked influence on any class (else the largest influence).
   int best = 0;
   float bestInfluence = -1;
-  for (int i = 0; i < session->concepts(); ++i)
-    for (float v : session->concept(i).influence)
-      if (std::abs(v) > bestInfluence) bestInfluence = std::abs(v), best = i;
+  for (bool markedOnly : {true, false}) {
+    for (int i = 0; i < session->concepts(); ++i) {
+      const auto& c = session->concept(i);
+      for (size_t k = 0; k < c.influence.size(); ++k)
+        if ((!markedOnly || (k < c.significant.size() && c.significant[k])) &&
+            std::abs(c.influence[k]) > bestInfluence)
+          bestInfluence = std::abs(c.influence[k]), best = i;
+    }
+    if (bestInfluence >= 0) break;
+  }
   mDetail->showConcept(best);
   mGallery->setCurrentConcept(best);
   // The first misclassified image, else the first image.

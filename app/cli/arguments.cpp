@@ -1,5 +1,8 @@
 #include "arguments.h"
 
+#include <cmath>
+#include <cstdio>
+
 #include "progress.h"
 
 namespace cs::cli {
@@ -44,6 +47,24 @@ size_t Arguments::count(const std::string& name, size_t fallback) const {
   if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
     throw UserError("--" + name + " expects a non-negative integer, got \"" + v + "\".");
   return std::stoull(v);
+}
+
+double Arguments::number(const std::string& name, double fallback, double low,
+                         double high) const {
+  if (!has(name)) return fallback;
+  std::string v = value(name);
+  size_t used = 0;
+  double x = NAN;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != v.size() || !(x >= low && x <= high)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "from %g to %g", low, high);
+    throw UserError("--" + name + " expects a number " + range + ", got \"" + v + "\".");
+  }
+  return x;
 }
 
 }  // namespace cs::cli

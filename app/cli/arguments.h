@@ -17,6 +17,8 @@ class Arguments {
   std::string value(const std::string& name, const std::string& fallback = {}) const;
   std::vector<std::string> values(const std::string& name) const;
   size_t count(const std::string& name, size_t fallback) const;  // non-negative integer
+  // A real number in [low, high]; throws UserError naming the option and the range otherwise.
+  double number(const std::string& name, double fallback, double low, double high) const;
 
  private:
   std::multimap<std::string, std::string> mValues;

@@ -67,7 +67,8 @@ std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
 
 int runDiscover(const std::vector<std::string>& args) {
   Arguments a(args, {"activations", "cache", "head", "layer", "concepts", "method", "preset",
-                     "seed", "out", "top", "influence-images"},
+                     "seed", "out", "top", "influence-images", "influence-step", "influence-null",
+                     "null-draws", "fdr", "min-effect"},
               {"quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the concepts.");
   if (!a.has("concepts")) throw UserError("give --concepts I, the number of concepts to find.");
@@ -91,6 +92,14 @@ int runDiscover(const std::vector<std::string>& args) {
   ReportOptions report;
   report.topPatches = static_cast<int>(a.count("top", 64));
   report.influenceImages = static_cast<int>(a.count("influence-images", 256));
+  report.influence.alpha = a.number("influence-step", report.influence.alpha, 1e-6, 1e6);
+  report.influence.nullDraws = static_cast<int>(a.count("null-draws", 1000));
+  report.influence.fdr = a.number("fdr", report.influence.fdr, 1e-12, 1);
+  report.influence.minEffect = a.number("min-effect", report.influence.minEffect, 0, 1e12);
+  std::string null = a.value("influence-null", "pattern");
+  if (null != "pattern" && null != "isotropic")
+    throw UserError("--influence-null expects pattern or isotropic, got \"" + null + "\".");
+  report.influence.null = null == "pattern" ? InfluenceNull::Pattern : InfluenceNull::Isotropic;
   report.seed = options.seed;
   report.progress = options.progress;
   report.cancel = options.cancel;
@@ -109,7 +118,7 @@ int runDiscover(const std::vector<std::string>& args) {
                         {"rule", "concept i is present at patch x when decoders[i].x - biases[i] > 0"},
                         {"seconds", clock.seconds()}, {"classes", summary.classes},
                         {"influence_images", summary.influenceImages},
-                        {"significance_threshold", summary.significanceThreshold},
+                        {"influence_test", influenceTestJson(summary.influenceTest)},
                         {"concepts", conceptsToJson(summary, geometry)}};
   std::ofstream(out + "/concepts.json") << doc.dump(2) << "\n";
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -47,20 +48,32 @@ void addInfluence(ConceptReport& r, const ConceptBasis& basis, const NpyMap& act
                   const HeadFunction& head, const ReportOptions& o) {
   auto z = sampleImages(activations, o.influenceImages);
   if (!z.defined()) return;
-  InfluenceOptions io;
-  io.randomDirections = o.randomDirections;
+  InfluenceOptions io = o.influence;
   io.seed = o.seed;
   io.progress = o.progress;
   io.cancel = o.cancel;
+  io.skip.clear();  // degenerate concepts are not tested (concepts/degenerate.h)
+  for (const auto& c : r.concepts) io.skip.push_back(!degeneracyReason(c.patchFraction).empty());
   auto inf = conceptInfluence(head, basis, z, io);
-  r.significanceThreshold = inf.threshold;
   r.influenceImages = int(z.size(0));
+  auto& t = r.influenceTest;
+  t.description = inf.test;
+  t.null = influenceNullName(io.null);
+  t.exact = inf.exact;
+  t.nullDraws = inf.nullDraws;
+  t.tests = int((inf.pValues == inf.pValues).sum().item<int64_t>());
+  t.alpha = io.alpha, t.fdr = io.fdr, t.minEffect = io.minEffect, t.cutoff = inf.cutoff;
+  auto quart = inf.logitQuartiles.contiguous();
   for (int i = 0; i < basis.concepts(); ++i) {
     auto& c = r.concepts[size_t(i)];
-    for (int64_t k = 0; k < inf.influence.size(1); ++k) {
-      c.influence.push_back(inf.influence[i][k].item<float>());
-      c.pValues.push_back(inf.pValues[i][k].item<float>());
+    for (int64_t k = 0; k < inf.logitChange.size(1); ++k) {
+      c.influence.push_back(inf.logitChange[i][k].item<float>());
+      c.probabilityChange.push_back(inf.probabilityChange[i][k].item<float>());
+      c.pValues.push_back(float(inf.pValues[i][k].item<double>()));
       c.significant.push_back(inf.significant[i][k].item<bool>());
+      std::array<float, 5> q{};
+      for (int j = 0; j < 5; ++j) q[size_t(j)] = quart[i][k][j].item<float>();
+      c.influenceQuartiles.push_back(q);
     }
   }
 }
@@ -119,10 +132,16 @@ nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geome
   for (size_t i = 0; i < r.concepts.size(); ++i) {
     const ConceptSummary& c = r.concepts[i];
     nlohmann::json influence = nlohmann::json::array();
-    for (size_t k = 0; k < c.influence.size(); ++k)
-      influence.push_back({{"class", k < r.classes.size() ? r.classes[k] : std::to_string(k)},
-                           {"change", c.influence[k]}, {"p_value", c.pValues[k]},
-                           {"significant", bool(c.significant[k])}});
+    for (size_t k = 0; k < c.influence.size(); ++k) {
+      nlohmann::json cell = {{"class", k < r.classes.size() ? r.classes[k] : std::to_string(k)},
+                             {"logit_change", c.influence[k]},
+                             {"significant", bool(c.significant[k])}};
+      if (k < c.probabilityChange.size()) cell["probability_change"] = c.probabilityChange[k];
+      // NaN (not tested) is written as null
+      cell["p_value"] = std::isnan(c.pValues[k]) ? nlohmann::json() : nlohmann::json(c.pValues[k]);
+      if (k < c.influenceQuartiles.size()) cell["logit_change_per_image"] = c.influenceQuartiles[k];
+      influence.push_back(cell);
+    }
     nlohmann::json top = nlohmann::json::array();
     for (const TopPatch& p : c.top) {
       cv::Rect b = geometry.box(p.row, p.col);
@@ -150,6 +169,29 @@ std::string degeneracyReason(double patchFraction) {
   return "";
 }
 
+nlohmann::json influenceTestJson(const InfluenceTestInfo& t) {
+  return {{"description", t.description}, {"reading", "mean change of the class logit"},
+          {"step_sd", t.alpha}, {"null", t.null},
+          {"test", t.exact ? "exact z-test" : "empirical null"}, {"null_draws", t.nullDraws},
+          {"correction", "Benjamini-Hochberg"}, {"fdr", t.fdr}, {"tests", t.tests},
+          {"p_cutoff", t.cutoff}, {"min_effect", t.minEffect}};
+}
+
+InfluenceTestInfo influenceTestFromJson(const nlohmann::json& j) {
+  InfluenceTestInfo t;
+  if (!j.is_object()) return t;
+  t.description = j.value("description", "");
+  t.null = j.value("null", "pattern");
+  t.exact = j.value("test", "") == "exact z-test";
+  t.nullDraws = j.value("null_draws", 0);
+  t.tests = j.value("tests", 0);
+  t.alpha = j.value("step_sd", 0.0);
+  t.fdr = j.value("fdr", 0.05);
+  t.cutoff = j.value("p_cutoff", -1.0);
+  t.minEffect = j.value("min_effect", 0.0);
+  return t;
+}
+
 ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std::string>& classes) {
   ConceptReport r;
   r.classes = classes;
@@ -159,9 +201,13 @@ ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std
     c.imageFraction = item.value("image_fraction", 0.0);
     c.meanScoreWhenPresent = item.value("mean_score_when_present", 0.0);
     for (const auto& inf : item.value("influence", nlohmann::json::array())) {
-      c.influence.push_back(inf.value("change", 0.0f));
-      c.pValues.push_back(inf.value("p_value", 1.0f));
+      c.influence.push_back(inf.value("logit_change", 0.0f));
+      c.probabilityChange.push_back(inf.value("probability_change", 0.0f));
+      auto p = inf.find("p_value");
+      c.pValues.push_back(p == inf.end() || p->is_null() ? NAN : p->get<float>());
       c.significant.push_back(inf.value("significant", false));
+      c.influenceQuartiles.push_back(
+          inf.value("logit_change_per_image", std::array<float, 5>{0, 0, 0, 0, 0}));
     }
     for (const auto& p : item.value("top_patches", nlohmann::json::array()))
       c.top.push_back({p.value("image", int64_t(0)), p.value("row", 0), p.value("col", 0),

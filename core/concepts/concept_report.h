@@ -3,6 +3,7 @@
 // streaming pass (plus a sampled influence test): how often each concept fires, its strength
 // per image, its top patches over the whole dataset and its influence on every class
 // (METHODS.md 1.6). The CLI writes it to concepts.json; the GUI keeps it in the project.
+#include <array>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "concept_maps.h"
 #include "concept_method.h"
 #include "degenerate.h"
+#include "influence.h"
+#include "influence_test_info.h"
 #include "top_patches.h"
 
 namespace cs {
@@ -21,14 +24,17 @@ struct ConceptSummary {
   double patchFraction = 0;   // patches where w_i . x - b_i > 0
   double imageFraction = 0;   // images where it is present somewhere
   double meanScoreWhenPresent = 0;
-  std::vector<float> influence, pValues;  // per class; empty without a head
-  std::vector<bool> significant;          // p <= Bonferroni threshold
+  // Per class; empty without a head (influence.h). influence: mean change of the class logit;
+  // pValues: NaN where not tested; significant: a discovery with a large enough effect.
+  std::vector<float> influence, probabilityChange, pValues;
+  std::vector<std::array<float, 5>> influenceQuartiles;  // per-image logit change: min..max
+  std::vector<bool> significant;
   std::vector<TopPatch> top;              // best patches, at most one per image
 };
 
 struct ConceptReport {
   std::vector<std::string> classes;
-  double significanceThreshold = 0;
+  InfluenceTestInfo influenceTest;
   int influenceImages = 0;     // size of the sample the influence test used
   at::Tensor imageStrength;    // N x I: per image, the maximum of w_i . x - b_i over positions
   std::vector<ConceptSummary> concepts;
@@ -37,7 +43,7 @@ struct ConceptReport {
 struct ReportOptions {
   int topPatches = 64;
   int influenceImages = 256;  // evenly spaced over the cache; 0 skips influence
-  int randomDirections = 100;
+  InfluenceOptions influence;  // its seed, progress and cancel come from here
   uint64_t seed = 0;
   ProgressSink progress;
   CancelToken cancel;

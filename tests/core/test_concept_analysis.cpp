@@ -130,23 +130,29 @@ TEST(Interventions, CounterfactualMovesProbabilityAwayFromTheRemovedConcept) {
 }
 
 TEST(Influence, ConceptsDriveTheClassesThatContainThem) {
-  // 64 dimensions: random directions of the same norm then barely project on the head, as in
-  // real layers (hundreds of channels).
+  // 30 distractors: most of the layer's variance is not these concepts, as in real layers (with
+  // 2, random data-shaped edits are mixes of the three concepts and move the classes as much).
   Truth t;
-  t.data = makeSyntheticPairs({64, 3, 2, 200, 10, 4});
+  t.data = makeSyntheticPairs({64, 3, 30, 200, 10, 4});
   t.basis = {"truth", t.data.decoders, t.data.biases, t.data.encoders};
-  InfluenceOptions o;
-  o.randomDirections = 50;
-  auto r = conceptInfluence(t.data.head(), t.basis, t.data.activations.slice(0, 0, 600, 2), o);
-  ASSERT_EQ(r.influence.sizes(), (std::vector<int64_t>{3, 3}));
-  // Adding concept 2 favours classes (0,2) and (1,2) over (0,1).
-  EXPECT_GT(r.influence[2][1].item<double>() + r.influence[2][2].item<double>(), 0);
-  EXPECT_LT(r.influence[2][0].item<double>(), 0);
+  auto r = conceptInfluence(t.data.head(), t.basis, t.data.activations.slice(0, 0, 600, 2));
+  ASSERT_EQ(r.logitChange.sizes(), (std::vector<int64_t>{3, 3}));
+  // Adding concept 2 favours classes (0,2) and (1,2) over (0,1), in logits and probabilities.
+  EXPECT_GT(r.logitChange[2][1].item<double>() + r.logitChange[2][2].item<double>(), 0);
+  EXPECT_LT(r.logitChange[2][0].item<double>(), 0);
+  EXPECT_LT(r.probabilityChange[2][0].item<double>(), 0);
   EXPECT_EQ(r.imagesUsed[0].item<int64_t>(), 200);  // each concept occurs in 2 of 3 classes
-  // Not asserted yet: significance. With probabilities saturating near 1, random directions of
-  // the same norm move p(class) about as much as s_i does on this data, so p stays > 0.3.
-  EXPECT_NEAR(r.threshold, 0.05 / 9, 1e-12);
+  // The head pools and is linear: the exact test. The true concepts drive their classes far
+  // beyond random edits of the same size (the old normal fit to probability shifts gave
+  // p > 0.3 here: saturated probabilities hid the effect).
+  EXPECT_TRUE(r.exact);
+  EXPECT_TRUE(r.significant[2][0].item<bool>()) << r.pValues[2][0].item<double>();
   EXPECT_TRUE((r.pValues >= 0).all().item<bool>() && (r.pValues <= 1).all().item<bool>());
+  // The per-image distribution brackets the mean.
+  auto q = r.logitQuartiles[2][0];
+  EXPECT_LE(q[0].item<double>(), r.logitChange[2][0].item<double>());
+  EXPECT_GE(q[4].item<double>(), r.logitChange[2][0].item<double>());
+  EXPECT_FALSE(r.test.empty());
 }
 
 TEST(Correction, DatasetAccuracyBeforeAndAfterEdits) {

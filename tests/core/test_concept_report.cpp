@@ -83,6 +83,18 @@ TEST(ConceptReport, InfluenceAndJsonRoundTrip) {
   EXPECT_FLOAT_EQ(back.concepts[1].influence[1], report.concepts[1].influence[1]);
   EXPECT_EQ(back.concepts[2].top[1].image, report.concepts[2].top[1].image);
   EXPECT_EQ(back.concepts[2].significant, report.concepts[2].significant);
+  EXPECT_FLOAT_EQ(back.concepts[0].probabilityChange[2], report.concepts[0].probabilityChange[2]);
+  EXPECT_EQ(back.concepts[0].influenceQuartiles[2], report.concepts[0].influenceQuartiles[2]);
+  // How it was tested travels with the numbers.
+  const auto& test = report.influenceTest;
+  EXPECT_EQ(test.tests, 9);
+  EXPECT_EQ(test.null, "pattern");
+  EXPECT_TRUE(test.exact);
+  auto testBack = influenceTestFromJson(influenceTestJson(test));
+  EXPECT_EQ(testBack.tests, 9);
+  EXPECT_EQ(testBack.exact, test.exact);
+  EXPECT_DOUBLE_EQ(testBack.minEffect, test.minEffect);
+  EXPECT_EQ(influenceTestJson(test)["correction"], "Benjamini-Hochberg");
 }
 
 TEST(ConceptReport, FlagsCatchAllAndDeadDetectorsAsDegenerate) {
