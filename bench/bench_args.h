@@ -14,4 +14,12 @@ inline std::vector<std::string> splitList(const std::string& s) {
   return out;
 }
 
+// The value after `name` on the command line, else `fallback`.
+inline std::string option(int argc, char** argv, const std::string& name,
+                          const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == name) return argv[i + 1];
+  return fallback;
+}
+
 }  // namespace cs::bench

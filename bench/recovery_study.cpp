@@ -55,11 +55,7 @@ Score score(const cs::SyntheticPairs& data, const cs::ConceptBasis& basis, doubl
   return s;
 }
 
-std::string option(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == name) return argv[i + 1];
-  return fallback;
-}
+using cs::bench::option;
 
 std::vector<int> intList(const std::string& s) {
   std::vector<int> out;

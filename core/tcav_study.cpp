@@ -147,19 +147,20 @@ TcavReport makeReport(const TcavRequest& r, const TcavResult& result, const std:
   rep.classifier = r.classifier;
   rep.classIndex = r.classIndex;
   rep.classImages = result.classImages;
-  rep.runs = int(result.randomScores.size());
+  rep.runs = result.concepts.empty() ? 0 : int(result.concepts[0].scores.size());
+  const int nulls = int(result.randomScores.size());
   rep.randomScores = result.randomScores;
   rep.randomMean = finiteMean(result.randomScores);
   double ss = 0;
   for (double s : result.randomScores) ss += (s - rep.randomMean) * (s - rep.randomMean);
-  rep.randomStd = rep.runs > 1 ? std::sqrt(ss / (rep.runs - 1)) : 0;
+  rep.randomStd = nulls > 1 ? std::sqrt(ss / (nulls - 1)) : 0;
   rep.threshold = result.threshold;
   rep.constantGradient = result.constantGradient;
   for (size_t c = 0; c < result.concepts.size(); ++c) {
     const ConceptTcav& t = result.concepts[c];
     TcavConceptReport out;
     out.name = t.name;
-    out.folder = r.conceptDirs.at(c);
+    out.folder = c < r.conceptDirs.size() ? r.conceptDirs[c] : std::string();
     out.scores = t.scores;
     out.meanDerivatives = t.meanDerivatives;
     out.accuracies = accuracies(t.cavs);
@@ -169,6 +170,8 @@ TcavReport makeReport(const TcavRequest& r, const TcavResult& result, const std:
     out.t = t.t;
     out.pValue = t.pValue;
     out.significant = t.significant;
+    out.nearChance = t.nearChance;
+    out.undefinedRuns = t.undefinedRuns;
     rep.concepts.push_back(out);
   }
   return rep;
@@ -179,11 +182,15 @@ void addNotes(TcavReport& rep, const TcavRequest& r) {
     rep.notes.push_back("Every class image has the same gradient at " + rep.layer + " (the head "
                         "is global average pooling + linear), so each run scores 0 or 1; an "
                         "earlier layer gives per-image scores.");
+  if (rep.randomScores.size() < 2)
+    rep.notes.push_back("Significance needs at least 2 independent random-vs-random runs, i.e. 4 "
+                        "random sets (" + std::to_string(2 * rep.randomScores.size() + 1) +
+                        " or fewer given): add random folders or runs.");
   for (const auto& c : rep.concepts)
     if (c.accuracyMean < 0.6)
       rep.notes.push_back("The CAVs of \"" + c.name + "\" hardly tell its images from random "
                           "ones (held-out accuracy " + std::to_string(c.accuracyMean).substr(0, 4) +
-                          "): its score says little; give more or clearer examples.");
+                          "): it is left out of significance; give more or clearer examples.");
   if (!r.randomDirs.empty() && size_t(rep.runs) < r.randomDirs.size())
     rep.notes.push_back("The runs used the first " + std::to_string(rep.runs) + " of " +
                         std::to_string(r.randomDirs.size()) + " random folders.");
@@ -205,9 +212,8 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
                                        r.classImages->description()));
   auto concepts = folderSets(*r.model, r.conceptDirs, layer, r.limit, progress, cancel);
   const int runs = r.runs > 0 ? r.runs : int(r.randomDirs.size());
-  // Only the folders the runs use are read (runTcav takes random set r for run r).
-  std::vector<std::string> used(r.randomDirs);
-  used.resize(std::min(used.size(), size_t(runs)));
+  // Every folder is read: runs take random set r for run r, null runs pair all sets two by two.
+  const std::vector<std::string>& used = r.randomDirs;
   std::vector<std::string> notes;
   auto randoms = used.empty() ? randomDraws(pool, runs, r.randomSetSize, r.seed, notes)
                               : folderSets(*r.model, used, layer, r.limit, progress, cancel);

@@ -48,7 +48,9 @@ struct TcavConceptReport {
   std::vector<double> accuracies;       // held-out accuracy of each run's CAV
   double mean = 0, std = 0;             // over runs (std with ddof 1)
   double t = 0, pValue = 1;             // against the random baseline; t > 0: above it
-  bool significant = false;             // pValue <= threshold
+  bool significant = false;             // pValue <= threshold (NaN p: not tested)
+  bool nearChance = false;              // near-chance CAVs: left out of significance
+  int undefinedRuns = 0;                // SACV runs without a concept position
   double accuracyMean = 0;              // of the run CAVs; near 0.5: the CAV is noise
   double mapAccuracy = 0;               // held-out accuracy of the CAV behind the SACV maps
 };
@@ -61,7 +63,7 @@ struct TcavReport {
   int64_t classImages = 0;
   int runs = 0;
   std::vector<TcavConceptReport> concepts;
-  std::vector<double> randomScores;  // random-vs-random CAVs, one per run (the null)
+  std::vector<double> randomScores;  // random-vs-random CAVs, one per pair of random sets
   double randomMean = 0, randomStd = 0;
   double threshold = 0;              // significance / concepts
   bool constantGradient = false;     // every class image has the same gradient (tcav.h)

@@ -1,5 +1,7 @@
 #include "tcav_panel.h"
 
+#include <cmath>
+
 #include <QChart>
 #include <QChartView>
 #include <QCheckBox>
@@ -266,11 +268,13 @@ void TcavPanel::showReport() {
     mNotes->setText(tr("Choose concept folders and a class, then Run: the scores appear here."));
     return;
   }
-  QStringList notes{tr("%1 class images (%2); random baseline %3 ± %4 over %5 runs.")
+  QStringList notes{tr("%1 class images (%2); random baseline %3 ± %4 over %5 independent "
+                       "random-vs-random runs; %6 runs per concept.")
                         .arg(report->classImages)
                         .arg(QString::fromStdString(report->classSelection))
                         .arg(report->randomMean, 0, 'f', 3)
                         .arg(report->randomStd, 0, 'f', 3)
+                        .arg(report->randomScores.size())
                         .arg(report->runs)};
   for (const auto& n : report->notes) notes << QString::fromStdString(n);
   mNotes->setText(notes.join(QLatin1Char('\n')));
@@ -279,8 +283,11 @@ void TcavPanel::showReport() {
     const QStringList cells = {
         QString::fromStdString(c.name),
         QStringLiteral("%1 ± %2").arg(c.mean, 0, 'f', 3).arg(c.std, 0, 'f', 3),
-        QString::number(c.pValue, 'g', 3),
-        c.significant ? tr("yes") : tr("n.s."),
+        std::isnan(c.pValue) ? tr("—") : QString::number(c.pValue, 'g', 3),
+        c.nearChance            ? tr("near chance")
+        : std::isnan(c.pValue)  ? tr("untested")
+        : c.significant         ? tr("yes")
+                                : tr("n.s."),
         QString::number(c.accuracyMean, 'f', 2)};
     for (int col = 0; col < cells.size(); ++col) {
       auto* item = new QTableWidgetItem(cells[col]);

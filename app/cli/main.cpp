@@ -40,6 +40,7 @@ const char kUsage[] =
     "           --random DIR --random DIR [...] | --random-sets DIR  [--layer L] [--runs R]\n"
     "           [--spatial] [--classifier logistic|sgd|mean] [--select labelled|predicted]\n"
     "           [--welch] [--encoders E.npy] [--cav C.npy ...] [--limit N] [--seed S]\n"
+    "           [--relative A:B ...] (concept A against concept B instead of random)\n"
     "           [--significance a] --out DIR\n"
     "           TCAV (SACV with --spatial) of each concept folder for class K over the images\n"
     "           of K in --images (its sub-folder named K, else those predicted as K; without\n"

@@ -158,6 +158,25 @@ double significanceLevel(const std::string& text) {
   return level;
 }
 
+// "A:B" -> indices of the concept sets named A and B (folder names).
+std::vector<std::pair<size_t, size_t>> relativePairs(const std::vector<std::string>& specs,
+                                                     const std::vector<ConceptSet>& concepts) {
+  auto find = [&](const std::string& name, const std::string& spec) {
+    for (size_t i = 0; i < concepts.size(); ++i)
+      if (concepts[i].name == name) return i;
+    throw UserError("--relative " + spec + ": \"" + name + "\" is not one of the --concept "
+                    "folders' names.");
+  };
+  std::vector<std::pair<size_t, size_t>> out;
+  for (const auto& spec : specs) {
+    auto colon = spec.find(':');
+    if (colon == std::string::npos)
+      throw UserError("--relative expects A:B, two --concept folder names, got \"" + spec + "\".");
+    out.push_back({find(spec.substr(0, colon), spec), find(spec.substr(colon + 1), spec)});
+  }
+  return out;
+}
+
 void requireOptions(const Arguments& a) {
   const std::map<std::string, std::string> needs = {
       {"model", " FILE.pt, a model exported with packaging/export_model.py."},
@@ -182,7 +201,9 @@ nlohmann::json resultJson(const TcavResult& result, const TcavOptions& o, const 
   for (const auto& r : result.concepts)
     concepts.push_back({{"name", r.name}, {"fixed_direction", r.fixed}, {"scores", r.scores},
                         {"mean", r.mean}, {"std", r.std}, {"t", r.t}, {"p_value", r.pValue},
-                        {"significant", r.significant}, {"mean_derivatives", r.meanDerivatives},
+                        {"significant", r.significant}, {"near_chance", r.nearChance},
+                        {"undefined_runs", r.undefinedRuns},
+                        {"mean_derivatives", r.meanDerivatives},
                         {"held_out_accuracies", accuracies(r.cavs)},
                         {"cavs", writeCavs(out, r.name, r.cavs)}});
   const char* score =
@@ -192,8 +213,13 @@ nlohmann::json resultJson(const TcavResult& result, const TcavOptions& o, const 
                   "> 0 (TCAV, METHODS.md 3.1)";
   return {{"format", "conceptscope-tcav"}, {"version", 1}, {"method", o.spatial ? "sacv" : "tcav"},
           {"class_index", result.classIndex}, {"class_images", result.classImages},
-          {"classifier", o.cav.classifier}, {"runs", result.randomScores.size()},
-          {"test", o.welch ? "welch" : "student"}, {"significance", o.significance},
+          {"classifier", o.cav.classifier},
+          {"runs", result.concepts.empty() ? 0 : result.concepts[0].scores.size()},
+          {"null_runs", result.randomScores.size()},
+          {"null_pairs", "random sets (0, 1), (2, 3), ...: independent random-vs-random runs"},
+          {"test", o.welch ? "welch" : "student"},
+          {"fixed_direction_test", "normal prediction interval of the random-vs-random scores"},
+          {"min_accuracy", o.minAccuracy}, {"significance", o.significance},
           {"bonferroni_threshold", result.threshold},
           {"constant_gradient", result.constantGradient}, {"score", score},
           {"random", {{"scores", result.randomScores},
@@ -207,10 +233,13 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
   std::cout << (doc["method"] == "sacv" ? "SACV" : "TCAV") << " for class "
             << doc["class"].get<std::string>() << " (" << result.classImages << " images, layer "
             << doc["layer"].get<std::string>() << ", " << result.randomScores.size()
-            << " runs; random baseline " << nlohmann::json(result.randomScores).dump() << ")\n";
+            << " null runs; random baseline " << nlohmann::json(result.randomScores).dump()
+            << ")\n";
   for (const auto& r : result.concepts)
     std::cout << "  " << r.name << ": score " << r.mean << " +- " << r.std << ", p " << r.pValue
-              << (r.significant ? "  significant\n" : "  not significant\n");
+              << (r.nearChance    ? "  not tested: its CAVs are near chance\n"
+                  : r.significant ? "  significant\n"
+                                  : "  not significant\n");
 }
 
 }  // namespace
@@ -218,7 +247,7 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
 int runTcav(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "layer", "concept", "random", "class", "images", "select", "runs",
                      "classifier", "encoders", "limit", "seed", "significance", "device", "out",
-                     "random-sets", "cav"},
+                     "random-sets", "cav", "relative"},
               {"spatial", "welch", "quiet"});
   requireOptions(a);
   TerminalProgress bar(!a.has("quiet"));
@@ -254,6 +283,7 @@ int runTcav(const std::vector<std::string>& args) {
                                    : predictedAmongRandoms(in, randoms, k, selection);
   std::vector<std::string> fixedSources;
   auto fixed = fixedCavs(a, &fixedSources);
+  o.relative = relativePairs(a.values("relative"), concepts);
   auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },
                         classActs, k, concepts, randoms, fixed, o);
   if (result.constantGradient && !o.spatial)
@@ -264,11 +294,14 @@ int runTcav(const std::vector<std::string>& args) {
   std::string out = a.value("out");
   fs::create_directories(out + "/cavs");
   auto doc = resultJson(result, o, out);
+  const size_t trained = conceptDirs.size() + o.relative.size();
   for (size_t c = 0; c < result.concepts.size(); ++c)
-    doc["concepts"][c]["folder"] = c < conceptDirs.size() ? conceptDirs[c]
-                                   : c - conceptDirs.size() < fixedSources.size()
-                                       ? fixedSources[c - conceptDirs.size()]
-                                       : std::string();
+    doc["concepts"][c]["folder"] =
+        c < conceptDirs.size() ? conceptDirs[c]
+        : c < trained          ? conceptDirs[o.relative[c - conceptDirs.size()].first] + " vs " +
+                                     conceptDirs[o.relative[c - conceptDirs.size()].second]
+        : c - trained < fixedSources.size() ? fixedSources[c - trained]
+                                            : std::string();
   doc.update({{"model", in.model->path()}, {"layer", in.layer},
               {"class", in.model->meta().classes[size_t(k)]}, {"class_selection", selection},
               {"seconds", clock.seconds()}});

@@ -160,7 +160,15 @@ Cav trainCav(const at::Tensor& positives, const at::Tensor& negatives, const Cav
     throw UserError("CAV: the concept and the random set need at least 2 samples each; add "
                     "images to the folder.");
   auto gen = at::detail::createCPUGenerator(o.seed);
-  at::Tensor pos = positives, neg = negatives;
+  // Groups of rows (G x g x C) are balanced and split as wholes, then flattened back to rows.
+  int64_t g = std::max<int64_t>(1, o.rowsPerGroup);
+  if (positives.size(0) % g != 0 || negatives.size(0) % g != 0)
+    throw UserError("CAV: the rows do not come in whole groups of " + std::to_string(g) + ".");
+  at::Tensor pos = positives.view({-1, g, positives.size(1)});
+  at::Tensor neg = negatives.view({-1, g, negatives.size(1)});
+  if (pos.size(0) < 2 || neg.size(0) < 2)
+    throw UserError("CAV: the concept and the random set need at least 2 images each; add "
+                    "images to the folder.");
   if (o.balance) {  // official TCAV: equal numbers, so accuracy 0.5 means chance
     int64_t m = std::min(pos.size(0), neg.size(0));
     pos = pos.index_select(0, randomOrder(pos.size(0), gen, pos).slice(0, 0, m));
@@ -169,6 +177,8 @@ Cav trainCav(const at::Tensor& positives, const at::Tensor& negatives, const Cav
   std::vector<at::Tensor> train, test;
   splitRows(pos, o.testFraction, gen, train, test);
   splitRows(neg, o.testFraction, gen, train, test);
+  for (auto* parts : {&train, &test})
+    for (auto& t : *parts) t = t.reshape({-1, t.size(2)});
   auto labels = [&](const std::vector<at::Tensor>& parts) {
     auto opts = parts[0].options().dtype(torch::kFloat);
     return torch::cat(

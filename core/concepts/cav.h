@@ -34,6 +34,9 @@ struct CavOptions {
   int batchSize = 16;        // sgd: rows per step
   double testFraction = 0.33;  // held-out share of each class
   bool balance = true;       // subsample the larger set to the size of the smaller (official code)
+  // Consecutive rows that come from one sample (SACV: the h*w positions of an image): balancing
+  // and the held-out split keep them together, so no image is on both sides of the split.
+  int64_t rowsPerGroup = 1;
   uint64_t seed = 0;         // subsampling, split and SGD order
 };
 

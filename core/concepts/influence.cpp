@@ -75,8 +75,8 @@ NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen)
     if (patches.size(0) > 4096)
       patches = patches.index_select(
           0, torch::randperm(patches.size(0), gen).slice(0, 0, 4096).to(patches.device()));
-    auto centred = patches - patches.mean(0);
-    s.factor = centred.t() / std::sqrt(double(std::max<int64_t>(1, centred.size(0) - 1)));
+    auto deviations = patches - patches.mean(0);
+    s.factor = deviations.t() / std::sqrt(double(std::max<int64_t>(1, deviations.size(0) - 1)));
   }
   s.traceRoot = s.factor.norm().item<double>();
   return s;

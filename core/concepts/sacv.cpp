@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "progress.h"
 #include "tcav.h"
@@ -33,6 +34,7 @@ Cav trainSacv(const at::Tensor& concept, const at::Tensor& random, const CavOpti
   // SGD: positions are h*w times more rows than images; batches that keep an epoch at about 64
   // steps keep the cost of a run near TCAV's (noise is averaged over the larger batch).
   CavOptions o = options;
+  o.rowsPerGroup = concept.size(2) * concept.size(3);  // held out by image, not by position
   o.batchSize = int(std::max<int64_t>(o.batchSize, (positives.size(0) + negatives.size(0)) / 64));
   Cav cav = trainCav(positives, negatives, o);
   cav.shape = {concept.size(1)};
@@ -59,9 +61,11 @@ SacvScore sacvScore(const SacvMaps& maps) {
   auto present = maps.relevance > 0;
   SacvScore s;
   s.conceptPositions = present.sum().item<int64_t>();
-  if (s.conceptPositions > 0)
-    s.score = double((present & (maps.contribution > 0)).sum().item<int64_t>()) /
-              double(s.conceptPositions);
+  // No concept position among the class images: the score is undefined, not 0.
+  s.score = s.conceptPositions > 0
+                ? double((present & (maps.contribution > 0)).sum().item<int64_t>()) /
+                      double(s.conceptPositions)
+                : std::nan("");
   s.weightedContribution = (maps.relevance.clamp_min(0) * maps.contribution)
                                .flatten(1).sum(1).mean().item<double>();
   return s;

@@ -43,7 +43,7 @@ struct SacvMaps {
 SacvMaps sacvMaps(const Cav& cav, const at::Tensor& activations, const at::Tensor& gradients);
 
 struct SacvScore {
-  double score = 0;                 // #(R > 0 and S > 0) / #(R > 0); 0 when no R > 0
+  double score = 0;                 // #(R > 0 and S > 0) / #(R > 0); NaN when no R > 0
   double weightedContribution = 0;  // mean over images of sum_p max(R, 0) * S
   int64_t conceptPositions = 0;     // #(R > 0)
 };

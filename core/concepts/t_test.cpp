@@ -114,4 +114,11 @@ TTestResult tTestOneSample(const std::vector<double>& sample, double m0) {
   return fromStatistic(m - m0, std::sqrt(variance(sample, m) / n), n - 1);
 }
 
+TTestResult predictionIntervalTest(const std::vector<double>& sample, double x) {
+  if (sample.size() < 2)
+    throw std::invalid_argument("predictionIntervalTest: the sample needs at least 2 values");
+  double n = double(sample.size()), m = mean(sample);
+  return fromStatistic(x - m, std::sqrt(variance(sample, m) * (1 + 1 / n)), n - 1);
+}
+
 }  // namespace cs

@@ -34,8 +34,13 @@ struct TTestResult {
 TTestResult tTestIndependent(const std::vector<double>& a, const std::vector<double>& b,
                              bool welch = false);
 
-// One sample (>= 2 values) against a fixed mean: df = n - 1 (scipy.stats.ttest_1samp). TCAV uses
-// it for a fixed direction (an EDDP encoding direction), which has one score, not one per run.
+// One sample (>= 2 values) against a fixed mean: df = n - 1 (scipy.stats.ttest_1samp).
 TTestResult tTestOneSample(const std::vector<double>& sample, double mean);
+
+// Whether one new value x belongs to the distribution of `sample` (>= 2 values), by the normal
+// prediction interval: t = (x - mean) / (sd sqrt(1 + 1/n)), df = n - 1. Unlike a one-sample test
+// of the sample's mean, t does not grow with n: a fixed direction (an EDDP encoding direction, a
+// saved CAV) with one score is judged as one more draw from the random-vs-random scores.
+TTestResult predictionIntervalTest(const std::vector<double>& sample, double x);
 
 }  // namespace cs

@@ -72,18 +72,39 @@ bool constantAcrossImages(const at::Tensor& g) {
   return (g - g.slice(0, 0, 1)).abs().max().item<double>() <= 1e-5 * std::max(scale, 1e-30);
 }
 
+// True when every position of every image has the same gradient (a pooling + linear head):
+// SACV's contribution map is then constant and says nothing about where the concept acts.
+bool constantAcrossPositions(const at::Tensor& g) {
+  if (g.size(2) * g.size(3) < 2) return false;
+  auto first = g.flatten(2).slice(2, 0, 1);
+  double scale = g.abs().max().item<double>();
+  return (g.flatten(2) - first).abs().max().item<double>() <= 1e-5 * std::max(scale, 1e-30);
+}
+
+std::vector<double> finite(const std::vector<double>& v) {
+  std::vector<double> out;
+  for (double x : v)
+    if (std::isfinite(x)) out.push_back(x);
+  return out;
+}
+
 void summarise(ConceptTcav& c, const std::vector<double>& nullScores, const TcavOptions& o,
                double threshold) {
-  c.mean = meanOf(c.scores);
-  c.std = stdOf(c.scores, c.mean);
-  TTestResult t;
-  if (c.fixed) {
-    t = tTestOneSample(nullScores, c.scores[0]);
-    t.t = -t.t;  // report "concept above the random baseline" as positive, as for trained ones
-  } else {
-    t = tTestIndependent(c.scores, nullScores, o.welch);
-  }
-  c.t = t.t;
+  auto scores = finite(c.scores);  // SACV runs without a concept position are undefined
+  c.undefinedRuns = int(c.scores.size() - scores.size());
+  c.mean = meanOf(scores);
+  c.std = stdOf(scores, c.mean);
+  double accuracy = 0;
+  int trained = 0;
+  for (const auto& cav : c.cavs)
+    if (std::isfinite(cav.heldOutAccuracy)) accuracy += cav.heldOutAccuracy, ++trained;
+  c.nearChance = trained > 0 && accuracy / trained < o.minAccuracy;
+  c.t = 0, c.pValue = std::nan(""), c.significant = false;
+  if (c.nearChance || nullScores.size() < 2 || scores.empty() || (!c.fixed && scores.size() < 2))
+    return;  // nothing to test: said by the flags and the number of null scores
+  TTestResult t = c.fixed ? predictionIntervalTest(nullScores, scores[0])
+                          : tTestIndependent(scores, nullScores, o.welch);
+  c.t = t.t;  // > 0: the concept scores above the random baseline
   c.pValue = t.pValue;
   c.significant = c.pValue <= threshold;
 }
@@ -150,38 +171,57 @@ TcavResult runTcav(const HeadFunction& head, const at::Tensor& classActivations,
                     "at least 2, and one per run (" + std::to_string(runs) + " runs); add "
                     "random image folders.");
   if (concepts.empty() && fixed.empty()) throw UserError("TCAV: give at least one concept.");
+  for (const auto& [a, b] : o.relative)
+    if (a >= concepts.size() || b >= concepts.size() || a == b)
+      throw UserError("TCAV: a relative CAV needs two different concept sets.");
   for (const auto& c : concepts) checkSet(c, classActivations, "concept");
-  for (int64_t r = 0; r < runs; ++r) checkSet(randoms[size_t(r)], classActivations, "random");
+  for (const auto& r : randoms) checkSet(r, classActivations, "random");
   TcavResult result;
   result.classIndex = k;
   result.classImages = classActivations.size(0);
   Evaluator eval{classActivations, logitGradients(head, classActivations, k, o.batchSize, o.cancel),
                  o.spatial};
   result.constantGradient = constantAcrossImages(eval.gradients);
-  result.concepts.resize(concepts.size());
+  if (o.spatial && constantAcrossPositions(eval.gradients))
+    throw UserError("SACV: at this layer every position has the same gradient (the head averages "
+                    "the positions, then applies a linear map), so a contribution map would be "
+                    "constant and every run would score 0 or 1. Choose an earlier layer, one "
+                    "with a convolution between it and the pooling, or run TCAV.");
+  size_t trainedCount = concepts.size() + o.relative.size();
+  result.concepts.resize(trainedCount);
   Stopwatch clock;
-  long long done = 0, total = runs * (int64_t(concepts.size()) + 1);
+  int64_t nullRuns = int64_t(randoms.size() / 2);
+  long long done = 0, total = runs * int64_t(trainedCount) + nullRuns;
+  auto addRun = [&](const ConceptSet& positive, const ConceptSet& negative, const CavOptions& co,
+                    std::vector<Cav>& cavs, std::vector<double>& scores,
+                    std::vector<double>& magnitudes) {
+    if (o.cancel.cancelled()) throw Cancelled();
+    cavs.push_back(eval.train(positive, negative, co));
+    auto s = eval.score(cavs.back());
+    scores.push_back(s.score);
+    magnitudes.push_back(s.meanDerivative);
+    ++done;
+    if (o.progress) o.progress(clock.progress(o.spatial ? "sacv runs" : "tcav runs", done, total));
+  };
+  for (int64_t j = 0; j < nullRuns; ++j) {  // independent random-vs-random pairs
+    CavOptions co = o.cav;
+    co.seed = o.cav.seed + uint64_t(j);
+    addRun(randoms[size_t(2 * j)], randoms[size_t(2 * j + 1)], co, result.randomCavs,
+           result.randomScores, result.randomMeanDerivatives);
+  }
   for (int64_t r = 0; r < runs; ++r) {
     CavOptions co = o.cav;
     co.seed = o.cav.seed + uint64_t(r);
-    const auto& random = randoms[size_t(r)];
-    auto addRun = [&](const ConceptSet& positive, const ConceptSet& negative,
-                      std::vector<Cav>& cavs, std::vector<double>& scores,
-                      std::vector<double>& magnitudes) {
-      if (o.cancel.cancelled()) throw Cancelled();
-      cavs.push_back(eval.train(positive, negative, co));
-      auto s = eval.score(cavs.back());
-      scores.push_back(s.score);
-      magnitudes.push_back(s.meanDerivative);
-      ++done;
-      if (o.progress) o.progress(clock.progress(o.spatial ? "sacv runs" : "tcav runs", done, total));
-    };
-    addRun(random, randoms[size_t((r + 1) % runs)], result.randomCavs, result.randomScores,
-           result.randomMeanDerivatives);
     for (size_t c = 0; c < concepts.size(); ++c) {
       auto& out = result.concepts[c];
       out.name = concepts[c].name;
-      addRun(concepts[c], random, out.cavs, out.scores, out.meanDerivatives);
+      addRun(concepts[c], randoms[size_t(r)], co, out.cavs, out.scores, out.meanDerivatives);
+    }
+    for (size_t j = 0; j < o.relative.size(); ++j) {
+      auto [a, b] = o.relative[j];
+      auto& out = result.concepts[concepts.size() + j];
+      out.name = concepts[a].name + " vs " + concepts[b].name;
+      addRun(concepts[a], concepts[b], co, out.cavs, out.scores, out.meanDerivatives);
     }
   }
   for (const auto& cav : fixed) {

@@ -6,25 +6,32 @@
 // which has the opposite sign and the same meaning). TCAV score = fraction of class-k images with
 // S > 0; the mean of S is reported as the magnitude.
 //
-// Significance: R runs. Concept run r trains a CAV of the concept against random set r; null run
-// r trains one of random set r against random set (r + 1) mod R (random vs random, the paper's
-// baseline), so R random sets give R null scores. A two-sided t-test (Student's, as the official
-// code's scipy.stats.ttest_ind; Welch's on request) compares concept scores with null scores;
+// Significance: R runs. Concept run r trains a CAV of the concept against random set r. Null runs
+// (random vs random, the paper's baseline) pair the random sets two by two, (0, 1), (2, 3), ...:
+// no set is in two null runs, so the null scores are independent (n sets give n / 2 of them; at
+// least 4 sets are needed for a test). A two-sided t-test (Student's, as the official code's
+// scipy.stats.ttest_ind; Welch's on request) compares concept scores with null scores;
 // significant when p <= significance / (number of concepts) (Bonferroni).
 //
 // Fixed directions (an EDDP encoding direction, a saved CAV) have one score, not one per run:
-// they are compared with the null scores by a one-sample t-test, so a discovered and a
-// user-defined concept are judged against the same random baseline.
+// it is judged as one more draw from the null scores' distribution (a normal prediction
+// interval, t_test.h), whose width does not shrink with more runs.
+//
+// Concepts whose CAVs tell their images from random ones at near-chance held-out accuracy
+// (mean < TcavOptions::minAccuracy) are flagged and never significant: their direction is noise.
+// Relative CAVs (TcavOptions::relative) train concept A against concept B instead of random.
 //
 // With TcavOptions::spatial the same runs use SACV (sacv.h): CAVs on positions, and the score of a
 // run is the fraction of concept positions (R > 0) of the class images whose contribution S > 0.
 //
 // Caveat: when the head is global average pooling + linear (the last conv layer of most CNNs),
 // grad_z logit_k is the same for every image, so every run scores 0 or 1; TcavResult flags it.
-// A layer one block earlier gives per-image scores.
+// A layer one block earlier gives per-image scores. SACV there is refused (UserError): the
+// gradient is also the same at every position, so its maps carry no contribution.
 //
 // Tensors: activations n x C x h x w float32 on any device; gradients are computed there.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -63,6 +70,9 @@ struct TcavOptions {
   bool spatial = false;       // SACV instead of flattened CAVs
   bool welch = false;         // Welch's t-test instead of Student's
   double significance = 0.05; // family-wise, divided by the number of concepts
+  double minAccuracy = 0.6;   // mean held-out CAV accuracy below this: near chance, not tested
+  // Relative CAVs: pairs (a, b) of indices into the concept sets; run r trains a against b.
+  std::vector<std::pair<size_t, size_t>> relative;
   int batchSize = 64;         // images per backward pass
   ProgressSink progress;
   CancelToken cancel;
@@ -75,14 +85,16 @@ struct ConceptTcav {
   std::vector<double> scores;           // TCAV (or SACV) score per run
   std::vector<double> meanDerivatives;  // mean S per run (SACV: mean sum of max(R,0) S)
   double mean = 0, std = 0;             // over runs (std with ddof 1; 0 for one run)
-  double t = 0, pValue = 1;             // t > 0: scores above the random baseline
+  double t = 0, pValue = 1;             // t > 0: scores above the random baseline; NaN p: untested
   bool significant = false;
+  bool nearChance = false;              // CAVs barely beat chance: left out of significance
+  int undefinedRuns = 0;                // SACV runs with no concept position (score NaN, left out)
 };
 
 struct TcavResult {
   int64_t classIndex = 0;
   int64_t classImages = 0;
-  std::vector<Cav> randomCavs;          // null run CAVs
+  std::vector<Cav> randomCavs;          // null run CAVs (random set 2j vs 2j + 1)
   std::vector<double> randomScores, randomMeanDerivatives;
   std::vector<ConceptTcav> concepts;    // trained concepts first, then fixed directions
   double threshold = 0;                 // significance / concepts

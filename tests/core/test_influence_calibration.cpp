@@ -9,6 +9,7 @@
 
 #include "concepts/concept_method.h"
 #include "concepts/influence.h"
+#include "concepts/influence_calibration.h"
 #include "concepts/multiple_testing.h"
 #include "concepts/synthetic_pairs.h"
 #include "quantiles.h"
@@ -29,22 +30,7 @@ SyntheticPairs layer(uint64_t seed, int concepts = 4, int dims = 32, int distrac
   return makeSyntheticPairs(spec);
 }
 
-// The paper's noise concepts (METHODS.md 1.6): the signal vector of a classifier trained on
-// random labels, here the difference of the means of two random halves of the patches, with the
-// same direction as its detector, firing on its top 20% of patches.
-ConceptBasis noiseConcepts(const at::Tensor& z, int count, at::Generator& gen) {
-  auto patches = patchesOf(z);
-  std::vector<at::Tensor> s;
-  for (int i = 0; i < count; ++i) {
-    auto half = torch::rand({patches.size(0)}, gen) < 0.5;
-    s.push_back(patches.index({half}).mean(0) - patches.index({~half}).mean(0));
-  }
-  auto encoders = torch::stack(s);
-  auto scores = patches.matmul(encoders.t());
-  auto biases = std::get<0>(scores.kthvalue(int64_t(0.8 * double(scores.size(0))), 0));
-  return {"noise", encoders, biases, encoders};
-}
-
+}  // namespace
 
 TEST(MultipleTesting, BenjaminiHochbergStepUp) {
   // Sorted 0.01 0.03 0.04 0.2 against k q / m = 0.0125 0.025 0.0375 0.05: only the first.
@@ -132,40 +118,11 @@ TEST(InfluenceCalibration, EmpiricalNullOnANonLinearHeadIsCalibratedToo) {
   EXPECT_LT(rate, 0.12) << below << " of " << cells;
 }
 
-// A post-ReLU layer of 128 channels (|noise|) with four planted concepts, each on its own eight
-// channels, added with a heavy-tailed amplitude at one of 2 x 2 positions in 30% of the images.
-struct PlantedLayer {
-  at::Tensor z, directions, present;  // N x 128 x 2 x 2; 4 x 128 unit; patches x 4
-};
-
-PlantedLayer plantedLayer(uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  const int64_t n = 600, c = 128;
-  PlantedLayer l;
-  l.z = torch::randn({n, c, 2, 2}, gen).abs() * 0.6;
-  l.directions = torch::zeros({4, c});
-  auto present = torch::zeros({n, 2, 2, 4}, torch::kBool);
-  for (int i = 0; i < 4; ++i) {
-    l.directions[i].slice(0, 8 * i, 8 * i + 8).fill_(1.0 / std::sqrt(8.0));
-    auto images = (torch::rand({n}, gen) < 0.3).nonzero().squeeze(1);
-    for (int64_t k = 0; k < images.size(0); ++k) {
-      int64_t img = images[k].item<int64_t>(), pos = torch::randint(4, {1}, gen).item<int64_t>();
-      double amplitude = 3 - 3 * std::log(torch::rand({1}, gen).item<double>());
-      l.z[img].select(1, pos / 2).select(1, pos % 2) += amplitude * l.directions[i];
-      present[img][pos / 2][pos % 2][i] = true;
-    }
-  }
-  l.present = present.reshape({-1, 4});
-  return l;
-}
-
-}  // namespace
-
 TEST(InfluenceCalibration, EveryScaleOfTheSameConceptHasTheSameEffect) {
   // The planted concept 0 as each method states it: PCA and EDDP (w . s = 1), k-means (w = s =
   // a centroid, w . s = |c|^2), NMF and the SAE (parts and codes on their own scales). Before,
   // the edit was alpha times the raw encoder, so the effect depended on the method's scale.
-  auto layer = plantedLayer(3);
+  auto layer = makePlantedLayer(3);
   auto h = layer.directions.clone();
   h[0] *= 0.3;
   HeadFunction head = [h](const at::Tensor& z) { return z.mean({2, 3}).matmul(h.t()); };
@@ -190,7 +147,7 @@ TEST(InfluenceCalibration, PlantedEffectsAreFoundByTheMethodsThatFindTheConcept)
   // read concepts 1..3. PCA, NMF and k-means find concept 0 here (matched IoU > 0.5); their
   // concept must be marked on class 0 when beta is 0.3 or 1, and not when beta is 0 (no effect)
   // or 0.01 (an effect below the minimum).
-  auto layer = plantedLayer(3);
+  auto layer = makePlantedLayer(3);
   for (double beta : {0.0, 0.01, 0.3, 1.0}) {
     auto h = layer.directions.clone();
     h[0] *= beta;

@@ -239,7 +239,7 @@ TEST(Tcav, WatermarkDrivesRedCircleOnConceptWorld) {
   TcavOptions o;
   auto r = runTcav(head, classSet.activations, cw::RedCircle, concepts, randoms, {}, o);
   ASSERT_EQ(r.concepts.size(), 2u);
-  ASSERT_EQ(r.randomScores.size(), 10u);
+  ASSERT_EQ(r.randomScores.size(), 5u);  // 10 random sets, paired (0, 1), (2, 3), ...
   EXPECT_FALSE(r.constantGradient);
   EXPECT_DOUBLE_EQ(r.threshold, 0.025);
   const auto& watermark = r.concepts[0];
@@ -249,6 +249,20 @@ TEST(Tcav, WatermarkDrivesRedCircleOnConceptWorld) {
   EXPECT_GT(watermark.t, 0);
   EXPECT_TRUE(watermark.significant) << "p = " << watermark.pValue;
   EXPECT_FALSE(r.concepts[1].significant) << "p = " << r.concepts[1].pValue;
+  EXPECT_TRUE(r.concepts[1].nearChance);  // clean images against clean images: no direction
+  EXPECT_TRUE(std::isnan(r.concepts[1].pValue));
+  for (size_t j = 0; j < r.randomCavs.size(); ++j) {  // no random set in two null runs
+    EXPECT_EQ(r.randomCavs[j].concept, "random" + std::to_string(2 * j));
+    EXPECT_EQ(r.randomCavs[j].random, "random" + std::to_string(2 * j + 1));
+  }
+  // A relative CAV: the watermark against the clean "random" concept set instead of random.
+  o.relative = {{0, 1}};
+  auto relative = runTcav(head, classSet.activations, cw::RedCircle, concepts, randoms, {}, o);
+  ASSERT_EQ(relative.concepts.size(), 3u);
+  EXPECT_EQ(relative.concepts[2].name, "watermark vs random");
+  EXPECT_EQ(relative.concepts[2].cavs[0].random, "random");
+  EXPECT_GT(relative.concepts[2].mean, 0.8);
+  o.relative.clear();
 
   // A fixed direction (here the watermark's first CAV) is scored as it is, against the same
   // null runs (same seeds, so the same random CAVs).
@@ -258,4 +272,58 @@ TEST(Tcav, WatermarkDrivesRedCircleOnConceptWorld) {
   EXPECT_TRUE(fixed.concepts[0].fixed);
   EXPECT_EQ(fixed.randomScores, r.randomScores);
   EXPECT_DOUBLE_EQ(fixed.concepts[0].scores.at(0), watermark.scores[0]);
+}
+
+TEST(Tcav, AFixedDirectionIsOneMoreDrawNotAMeanOfRuns) {
+  // Prediction interval: t = (x - mean) / (sd sqrt(1 + 1/n)), df = n - 1. The same null scores
+  // repeated 10 times leave it nearly unchanged, where a one-sample t-test's t grows with sqrt(n).
+  std::vector<double> nulls{0.40, 0.55, 0.45, 0.60, 0.50};
+  auto few = predictionIntervalTest(nulls, 0.75);
+  double sd = std::sqrt((0.01 + 0.0025 + 0.0025 + 0.01 + 0) / 4);
+  EXPECT_NEAR(few.t, 0.25 / (sd * std::sqrt(1.2)), 1e-9);
+  EXPECT_DOUBLE_EQ(few.df, 4);
+  std::vector<double> many;
+  for (int r = 0; r < 10; ++r) many.insert(many.end(), nulls.begin(), nulls.end());
+  auto more = predictionIntervalTest(many, 0.75);
+  EXPECT_LT(more.t, 2 * few.t);
+  EXPECT_GT(tTestOneSample(many, 0.75).t * -1, 5 * few.t);
+}
+
+TEST(Sacv, ARunWithoutConceptPositionsIsUndefined) {
+  SacvMaps maps{-torch::ones({3, 2, 2}), torch::ones({3, 2, 2})};
+  EXPECT_TRUE(std::isnan(sacvScore(maps).score));
+}
+
+TEST(Sacv, HeldOutAccuracyIsMeasuredOnUnseenImages) {
+  // Noise images whose 4 positions are copies of one vector: a position-level split would test
+  // on copies of training rows and report a memorised accuracy; the image-level split does not.
+  auto gen = generator(5);
+  auto copies = [&](int64_t n) { return torch::randn({n, 64, 1, 1}, gen).expand({n, 64, 2, 2}).contiguous(); };
+  auto concept = copies(40), random = copies(40);
+  CavOptions o;
+  o.c = 1e4;  // almost no regularisation: the classifier memorises what it is shown
+  Cav cav = trainSacv(concept, random, o);
+  EXPECT_LT(cav.heldOutAccuracy, 0.75);
+  CavOptions byPosition = o;
+  auto rows = [](const at::Tensor& a) { return positionSamples(a); };
+  Cav leaky = trainCav(rows(concept), rows(random), byPosition);
+  EXPECT_GT(leaky.heldOutAccuracy, 0.85) << "the position-level split leaks";
+}
+
+TEST(Sacv, RefusesALayerWhoseHeadPoolsFirst) {
+  auto gen = generator(6);
+  auto w = torch::randn({3, 8}, gen);
+  HeadFunction head = [w](const at::Tensor& z) { return z.mean({2, 3}).matmul(w.t()); };
+  auto set = [&](const std::string& name) {
+    return ConceptSet{name, torch::rand({6, 8, 2, 2}, gen)};
+  };
+  TcavOptions o;
+  o.spatial = true;
+  try {
+    runTcav(head, torch::rand({6, 8, 2, 2}, gen), 0, {set("c")},
+            {set("r0"), set("r1"), set("r2"), set("r3")}, {}, o);
+    FAIL() << "SACV at a pooling head must be refused";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("earlier layer"), std::string::npos) << e.what();
+  }
 }

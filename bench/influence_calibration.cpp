@@ -1,0 +1,126 @@
+// Calibration of the influence test (concepts/influence.h; issue: statistics you can trust), at
+// a larger size than tests/core/test_influence_calibration.cpp:
+// - false positives: noise concepts (the paper's noise signal vectors) on synthetic post-ReLU
+//   layers with a trained pooling head, under the pattern and the isotropic null; the share of
+//   raw p < 0.05 (nominal 0.05) and of layers with any marked cell (BH bounds it by q = 0.05);
+// - power: a planted concept that only class 0 reads with weight beta, found by each method;
+//   the share of seeds where the method's matching concept is marked on class 0.
+// usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
+//                              [--betas 0,0.01,0.03,0.1,0.3,1]
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "bench_args.h"
+#include "concepts/concept_method.h"
+#include "concepts/influence.h"
+#include "concepts/influence_calibration.h"
+#include "concepts/synthetic_pairs.h"
+
+namespace {
+
+using namespace cs;
+
+struct Rate {
+  int64_t hits = 0, total = 0;
+  double share() const { return total ? double(hits) / double(total) : 0.0; }
+};
+
+SyntheticPairs noiseLayer(uint64_t seed, int channels) {
+  SyntheticPairsSpec spec;
+  spec.dims = channels, spec.concepts = 6, spec.distractors = channels / 4, spec.seed = seed;
+  spec.distribution = FactorDistribution::HeavyTailed;
+  spec.height = spec.width = 4;
+  spec.imagesPerClass = 40;
+  return makeSyntheticPairs(spec);
+}
+
+void falsePositives(int seeds, const std::vector<std::string>& channelList) {
+  std::printf("\nFalse positives: 16 noise concepts x 6 classes per layer, %d layers per size\n",
+              seeds);
+  std::printf("| channels | head | null | raw p < 0.05 | layers with a marked cell |\n|---|---|---|---|---|\n");
+  for (const auto& channelText : channelList) {
+    int channels = std::stoi(channelText);
+    for (bool linear : {true, false})
+      for (auto null : {InfluenceNull::Pattern, InfluenceNull::Isotropic}) {
+        Rate raw, layers;
+        for (int seed = 0; seed < seeds; ++seed) {
+          auto data = noiseLayer(uint64_t(seed), channels);
+          HeadFunction head = data.head();
+          if (!linear) head = [h = data.head()](const at::Tensor& z) { return torch::relu(h(z)); };
+          auto gen = at::detail::createCPUGenerator(1000 + uint64_t(seed));
+          auto basis = noiseConcepts(data.activations, 16, gen);
+          InfluenceOptions o;
+          o.null = null;
+          o.nullDraws = 399;
+          o.seed = uint64_t(seed);
+          auto r = conceptInfluence(head, basis, data.activations, o);
+          auto tested = r.pValues.masked_select(r.pValues == r.pValues);
+          raw.hits += (tested < 0.05).sum().item<int64_t>();
+          raw.total += tested.numel();
+          layers.hits += r.significant.any().item<bool>() ? 1 : 0;
+          ++layers.total;
+        }
+        std::printf("| %d | %s | %s | %.3f (%lld of %lld) | %.3f |\n", channels,
+                    linear ? "pool + linear (exact)" : "pool + linear + ReLU (399 draws)",
+                    influenceNullName(null), raw.share(), (long long)raw.hits,
+                    (long long)raw.total, layers.share());
+        std::fflush(stdout);
+      }
+  }
+}
+
+void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas) {
+  std::printf("\nPower: planted concept 0 read by class 0 with weight beta (128 channels, 4 concepts, "
+              "%d seeds); marked share (seeds where the method found the concept, IoU > 0.5)\n",
+              seeds);
+  std::printf("| method |");
+  for (const auto& b : betas) std::printf(" beta %s |", b.c_str());
+  std::printf("\n|---|");
+  for (size_t j = 0; j < betas.size(); ++j) std::printf("---|");
+  std::printf("\n");
+  for (const auto& method : methods) {
+    std::printf("| %s |", method.c_str());
+    for (const auto& betaText : betas) {
+      double beta = std::stod(betaText);
+      Rate marked;
+      int found = 0;
+      for (int seed = 0; seed < seeds; ++seed) {
+        auto layer = makePlantedLayer(uint64_t(seed));
+        auto h = layer.directions.clone();
+        h[0] *= beta;
+        HeadFunction head = [h](const at::Tensor& z) { return z.mean({2, 3}).matmul(h.t()); };
+        FitOptions fo;
+        fo.concepts = 4;
+        fo.head = head;
+        fo.seed = uint64_t(seed);
+        auto basis = makeConceptMethod(method)->fit(layer.z, fo);
+        std::vector<int64_t> match;
+        auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(layer.z)), layer.present,
+                                      &match);
+        if (iou[0].item<double>() <= 0.5) continue;
+        ++found;
+        auto r = conceptInfluence(head, basis, layer.z);
+        marked.hits += r.significant[match[0]][0].item<bool>() ? 1 : 0;
+        ++marked.total;
+      }
+      std::printf(" %.2f (%d found) |", marked.share(), found);
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using cs::bench::option;
+  int seeds = std::stoi(option(argc, argv, "--seeds", "20"));
+  auto channels = cs::bench::splitList(option(argc, argv, "--channels", "128,256"));
+  auto methods = cs::bench::splitList(
+      option(argc, argv, "--methods", "pca,nmf,kmeans,spherical-kmeans,sae,eddp"));
+  auto betas = cs::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
+  falsePositives(seeds, channels);
+  power(seeds, methods, betas);
+  return 0;
+}
