@@ -4,9 +4,10 @@
 //   layers with a trained pooling head, under the pattern and the isotropic null; the share of
 //   raw p < 0.05 (nominal 0.05) and of layers with any marked cell (BH bounds it by q = 0.05);
 // - power: a planted concept that only class 0 reads with weight beta, found by each method;
-//   the share of seeds where the method's matching concept is marked on class 0.
+//   the share of seeds where the method's matching concept is marked on class 0;
+// - TCAV with random concept folders: how often a noise concept is significant.
 // usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
-//                              [--betas 0,0.01,0.03,0.1,0.3,1]
+//                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "concepts/influence.h"
 #include "concepts/influence_calibration.h"
 #include "concepts/synthetic_pairs.h"
+#include "concepts/tcav.h"
 
 namespace {
 
@@ -111,6 +113,44 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
   }
 }
 
+// TCAV with random concept folders: concept sets drawn like the random sets, so every concept
+// is noise; the share of them flagged near chance and the share significant.
+void tcavFalsePositives(int seeds) {
+  Rate significant, flagged, unflagged;  // unflagged: the t-test alone (minAccuracy 0)
+  for (int seed = 0; seed < seeds; ++seed) {
+    auto data = noiseLayer(uint64_t(seed), 64);
+    HeadFunction head = [h = data.head()](const at::Tensor& z) { return torch::relu(h(z)); };
+    auto gen = at::detail::createCPUGenerator(5000 + uint64_t(seed));
+    auto draw = [&](const std::string& name) {
+      auto rows = torch::randperm(data.activations.size(0), gen).slice(0, 0, 30);
+      return ConceptSet{name, data.activations.index_select(0, rows)};
+    };
+    std::vector<ConceptSet> concepts, randoms;
+    for (int c = 0; c < 3; ++c) concepts.push_back(draw("concept" + std::to_string(c)));
+    for (int r = 0; r < 10; ++r) randoms.push_back(draw("random" + std::to_string(r)));
+    auto classRows = (data.labels == 0).nonzero().squeeze(1);
+    TcavOptions o;
+    o.cav.seed = uint64_t(seed);
+    auto result = runTcav(head, data.activations.index_select(0, classRows), 0, concepts,
+                          randoms, {}, o);
+    for (const auto& c : result.concepts) {
+      flagged.hits += c.nearChance ? 1 : 0;
+      significant.hits += c.significant ? 1 : 0;
+      ++flagged.total, ++significant.total;
+    }
+    o.minAccuracy = 0;
+    auto tOnly = runTcav(head, data.activations.index_select(0, classRows), 0, concepts, randoms,
+                         {}, o);
+    for (const auto& c : tOnly.concepts) unflagged.hits += c.significant ? 1 : 0;
+    unflagged.total += int64_t(tOnly.concepts.size());
+  }
+  std::printf("\nTCAV with random concept folders (3 per layer, 10 random sets, %d layers): "
+              "flagged near chance %.2f, significant %.3f (%lld of %lld); by the t-test alone "
+              "(no flag) %.3f (Bonferroni over 3 concepts at 0.05)\n",
+              seeds, flagged.share(), significant.share(), (long long)significant.hits,
+              (long long)significant.total, unflagged.share());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,7 +160,9 @@ int main(int argc, char** argv) {
   auto methods = cs::bench::splitList(
       option(argc, argv, "--methods", "pca,nmf,kmeans,spherical-kmeans,sae,eddp"));
   auto betas = cs::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
-  falsePositives(seeds, channels);
-  power(seeds, methods, betas);
+  auto parts = option(argc, argv, "--parts", "influence,tcav,power");
+  if (parts.find("influence") != std::string::npos) falsePositives(seeds, channels);
+  if (parts.find("tcav") != std::string::npos) tcavFalsePositives(seeds);
+  if (parts.find("power") != std::string::npos) power(seeds, methods, betas);
   return 0;
 }

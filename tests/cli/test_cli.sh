@@ -189,7 +189,7 @@ CWMODEL=$(cd "$(dirname "$0")/../../resources/demo" && pwd)/conceptworld_cnn.pt
 mkdir -p "$T/random"
 "$CLI" conceptworld --split test --count 200 --seed 31 --out "$T/mixed" --quiet > /dev/null \
   || fail "conceptworld for tcav exited $?"
-for r in 0 1 2; do
+for r in 0 1 2 3; do
   "$CLI" conceptworld --split test --count 40 --seed $((40 + r)) --no-watermark \
     --out "$T/cw$r" --quiet > /dev/null && mv "$T/cw$r/images" "$T/random/r$r"
 done
@@ -209,11 +209,13 @@ $PY - "$T/out" <<'PYEOF' || fail "numpy checks of tcav"
 import sys, json, os, numpy as np
 d = sys.argv[1]
 doc = json.load(open(d + "/scores.json"))
-assert doc["method"] == "tcav" and doc["class"] == "red_circle" and doc["runs"] == 3, doc
+assert doc["method"] == "tcav" and doc["class"] == "red_circle" and doc["runs"] == 4, doc
+assert doc["null_runs"] == 2, doc  # 4 random sets paired (0, 1), (2, 3): independent nulls
 assert doc["class_selection"] == "labelled" and doc["class_images"] > 10
 assert not doc["constant_gradient"] and doc["bonferroni_threshold"] == 0.05
 c = doc["concepts"][0]
-assert c["name"] == "watermark" and len(c["scores"]) == 3 and 0 <= c["p_value"] <= 1, c
+assert c["name"] == "watermark" and len(c["scores"]) == 4 and 0 <= c["p_value"] <= 1, c
+assert not c["near_chance"] and c["undefined_runs"] == 0, c
 assert all(0 <= s <= 1 for s in c["scores"] + doc["random"]["scores"])
 assert abs(c["mean"] - np.mean(c["scores"])) < 1e-12 and c["mean"] > 0.8, c
 for stem in c["cavs"] + doc["random"]["cavs"]:
@@ -243,8 +245,26 @@ d = sys.argv[1]
 first, again = json.load(open(d + "/out/scores.json")), json.load(open(d + "/reuse/scores.json"))
 c = again["concepts"][0]
 assert c["fixed_direction"] and len(c["scores"]) == 1, c
+assert 0 <= c["p_value"] <= 1 and again["fixed_direction_test"].startswith("normal prediction"), c
 assert abs(c["scores"][0] - first["concepts"][0]["scores"][0]) < 1e-9, (c, first["concepts"][0])
 PYEOF
+# a relative CAV: the watermark against clean images (concept r3) instead of random sets
+"$CLI" tcav --model "$CWMODEL" --layer block3 --class red_circle --images "$T/mixed/images" \
+  --concept "$T/watermark" --concept "$T/random/r3" --relative watermark:r3 \
+  --random-sets "$T/random" --classifier mean --out "$T/relative" --quiet > /dev/null \
+  || fail "tcav --relative exited $?"
+$PY - "$T/relative" <<'PYEOF' || fail "numpy checks of tcav --relative"
+import sys, json
+doc = json.load(open(sys.argv[1] + "/scores.json"))
+names = [c["name"] for c in doc["concepts"]]
+assert names == ["watermark", "r3", "watermark vs r3"], names
+assert doc["concepts"][2]["mean"] > 0.8, doc["concepts"][2]
+PYEOF
+"$CLI" tcav --model "$CWMODEL" --class red_circle --images "$T/mixed/images" \
+  --concept "$T/watermark" --relative watermark:nothing --random-sets "$T/random" \
+  --out "$T/x" 2> "$T/relative.err"; code=$?
+[ $code -eq 1 ] || fail "an unknown --relative concept should exit 1, got $code"
+expect_in "nothing" "$T/relative.err"
 "$CLI" tcav --model "$CWMODEL" --class purple_hexagon --images "$T/mixed/images" \
   --concept "$T/watermark" --random-sets "$T/random" --out "$T/x" 2> "$T/class.err"; code=$?
 [ $code -eq 1 ] || fail "an unknown tcav class should exit 1, got $code"

@@ -99,7 +99,12 @@ TEST(TcavStudy, CacheAndDrawsRunAndMapsStayAtTheirLayer) {
     return false;
   };
   auto drawn = runTcavStudy(q);
-  EXPECT_EQ(drawn.report.randomScores.size(), 3u);
+  EXPECT_EQ(drawn.report.randomScores.size(), 1u);  // one independent pair: (0, 1)
+  EXPECT_EQ(drawn.report.runs, 3);
+  EXPECT_TRUE(std::isnan(drawn.report.concepts[0].pValue));  // one null score: no test
+  bool saysWhy = false;
+  for (const auto& n : drawn.report.notes) saysWhy |= n.find("4 random sets") != std::string::npos;
+  EXPECT_TRUE(saysWhy);
   EXPECT_FALSE(overlapNoted(drawn.report));
   q.randomSetSize = 10;  // 3 x 10 > 24: each set its own draw, and the report says so
   EXPECT_TRUE(overlapNoted(runTcavStudy(q).report));
