@@ -221,8 +221,7 @@ QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& 
   y->setTruncateLabels(false);  // Qt Charts 6.4 elides them to "..." even when they fit
   auto* x = new QValueAxis;
   x->setRange(-extent * 1.1, extent * 1.1);  // symmetric: the sign is the message
-  x->setTitleText(QObject::tr("change of class logit: bar = mean, line = per-image range, "
-                              "thick = middle half, dot = median"));
+  x->setTitleText(QObject::tr("logit change · bar: mean · line: per-image range · dot: median"));
   chart->addAxis(y, Qt::AlignLeft);
   chart->addAxis(x, Qt::AlignBottom);
   series->attachAxis(y);

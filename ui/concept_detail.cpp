@@ -271,9 +271,9 @@ void ConceptDetail::showInfluence() {
   mInfluenceCaption->setText(
       tr("Change of the class logit when the concept is amplified by %1 standard deviations of "
          "its score where it is present, per image (%2 of %3 classes with the largest mean "
-         "change). Coloured bars are marked: Benjamini-Hochberg discoveries at q ≤ %4 over %5 "
-         "cells against %6 null edits of the same size (%7), with |mean change| ≥ %8; grey "
-         "bars are not.")
+         "change; the thick part of each line holds the middle half of the images). Coloured "
+         "bars are marked: Benjamini-Hochberg discoveries at q ≤ %4 over %5 cells against %6 "
+         "null edits of the same size (%7), with |mean change| ≥ %8; grey bars are not.")
           .arg(t.alpha, 0, 'g', 3)
           .arg(shown)
           .arg(classes.size())
