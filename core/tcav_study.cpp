@@ -215,7 +215,7 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   // Every folder is read: runs take random set r for run r, null runs pair all sets two by two.
   const std::vector<std::string>& used = r.randomDirs;
   std::vector<std::string> notes;
-  auto randoms = used.empty() ? randomDraws(pool, runs, r.randomSetSize, r.seed, notes)
+  auto randoms = used.empty() ? randomDraws(pool, 2 * runs, r.randomSetSize, r.seed, notes)
                               : folderSets(*r.model, used, layer, r.limit, progress, cancel);
   TcavOptions o;
   o.cav.classifier = r.classifier;
@@ -223,6 +223,9 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   o.runs = runs;
   o.spatial = r.spatial;
   o.welch = r.welch;
+  if (r.relative)
+    for (size_t a = 0; a < concepts.size(); ++a)
+      for (size_t b = a + 1; b < concepts.size(); ++b) o.relative.push_back({a, b});
   o.significance = r.significance;
   o.progress = progress;
   o.cancel = cancel;
@@ -269,7 +272,8 @@ bool sameFile(const std::string& a, const std::string& b) {
 at::Tensor studiedActivation(const TcavStudy::Impl& s, int concept, const ActivationCache& cache,
                              size_t image) {
   if (concept < 0 || size_t(concept) >= s.mapCavs.size())
-    throw UserError("SACV: the TCAV study has no concept " + std::to_string(concept) + ".");
+    throw UserError("SACV: maps exist for the concept folders only; row " +
+                    std::to_string(concept + 1) + " is a relative CAV or not in the study.");
   if (cache.layer() != s.layer)
     throw UserError("SACV: the TCAV study ran at layer " + s.layer + ", the shown image's "
                     "activations are of layer " + cache.layer() + "; run TCAV at " +

@@ -28,14 +28,16 @@ struct TcavRequest {
   // recomputing them when its layer is the study's; the caller vouches that it belongs to them.
   std::shared_ptr<const ActivationCache> cache;
   std::vector<std::string> conceptDirs;  // one concept per folder, named after it
-  // Random sets: these folders (at least 2), or, when empty, `runs` random draws of
-  // randomSetSize images of classImages (disjoint while there are enough images; see .cpp).
+  // Random sets: these folders (at least 2), or, when empty, 2 x `runs` random draws of
+  // randomSetSize images of classImages (disjoint while there are enough images; see .cpp): the
+  // first `runs` for the concept runs, all of them paired for `runs` independent null runs.
   std::vector<std::string> randomDirs;
   int randomSetSize = 50;
   int runs = 0;                        // 0 = one per random folder (folders only)
   std::string classifier = "logistic"; // "logistic", "sgd" or "mean" (cavClassifierNames)
   bool spatial = false;                // SACV scores instead of TCAV scores
   bool welch = false;                  // Welch's t-test instead of Student's
+  bool relative = false;               // also every pair of concepts, A against B (relative CAVs)
   double significance = 0.05;          // family-wise (Bonferroni over the concepts)
   uint64_t seed = 0;                   // CAV fits (run r: seed + r) and random draws
   size_t limit = 0;                    // images read per folder; 0 = all

@@ -73,7 +73,8 @@ TcavPanel::TcavPanel(app::Workbench& workbench, QWidget* parent)
     : QWidget(parent), mWorkbench(workbench), mLayer(new QComboBox), mClass(new QComboBox),
       mSelect(new QComboBox), mConcepts(new QListWidget), mDraws(new QRadioButton),
       mFolders(new QRadioButton), mSetSize(new QSpinBox), mRandoms(new QListWidget),
-      mRuns(new QSpinBox), mClassifier(new QComboBox), mSpatial(new QCheckBox), mSeed(new QSpinBox),
+      mRuns(new QSpinBox), mClassifier(new QComboBox), mSpatial(new QCheckBox), mRelative(new QCheckBox),
+      mSeed(new QSpinBox),
       mRun(new QPushButton(tr("Run TCAV"))), mHint(new QLabel), mChart(new QChartView),
       mTable(new QTableWidget(0, 5)), mNotes(new QLabel), mMapKind(new QComboBox),
       mShowMap(new QPushButton(tr("Show SACV map in the image view"))) {
@@ -125,13 +126,17 @@ QWidget* TcavPanel::buildSettings() {
   mRuns->setRange(2, 500);
   mRuns->setValue(10);
   mRuns->setToolTip(tr("Runs, each with its own random set; the t-test compares the concept's "
-                       "scores with random-vs-random scores over the runs"));
+                       "scores with as many independent random-vs-random scores (two more "
+                       "random sets each)"));
   for (const auto& name : tcavClassifierNames()) mClassifier->addItem(QString::fromStdString(name));
   mClassifier->setToolTip(tr("CAV classifier: logistic regression (sklearn's), a linear SVM by "
                              "SGD (the official code), or the difference of means (fast)"));
   mSpatial->setText(tr("SACV: score concept positions"));
   mSpatial->setToolTip(tr("Train CAVs on spatial positions and score the share of the class "
                           "images' concept positions that push the class (Wang & Lee 2022)"));
+  mRelative->setText(tr("Relative CAVs: each pair of concepts, A against B"));
+  mRelative->setToolTip(tr("Besides concept vs random, train each concept folder against each "
+                           "other one (needs two or more concept folders)"));
   mSeed->setRange(0, 1000000);
   mHint->setWordWrap(true);
   mHint->setForegroundRole(QPalette::PlaceholderText);
@@ -152,6 +157,7 @@ QWidget* TcavPanel::buildSettings() {
   form->addRow(tr("Runs"), mRuns);
   form->addRow(tr("Classifier"), mClassifier);
   form->addRow(mSpatial);
+  form->addRow(mRelative);
   form->addRow(tr("Seed"), mSeed);
   form->addRow(mRun);
   form->addRow(mHint);
@@ -232,6 +238,7 @@ TcavRequest TcavPanel::request() const {
   r.runs = mFolders->isChecked() ? 0 : mRuns->value();  // folders: one run per folder
   r.classifier = mClassifier->currentText().toStdString();
   r.spatial = mSpatial->isChecked();
+  r.relative = mRelative->isChecked();
   r.seed = uint64_t(mSeed->value());
   return r;
 }

@@ -63,6 +63,7 @@ class TcavPanel : public QWidget {
   QSpinBox* mRuns;
   QComboBox* mClassifier;
   QCheckBox* mSpatial;
+  QCheckBox* mRelative;
   QSpinBox* mSeed;
   QPushButton* mRun;
   QLabel* mHint;

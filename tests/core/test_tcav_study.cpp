@@ -89,9 +89,10 @@ TEST(TcavStudy, CacheAndDrawsRunAndMapsStayAtTheirLayer) {
   EXPECT_EQ(cached.report.concepts[0].scores, c.scores);
   EXPECT_EQ(cached.report.randomScores, computed.report.randomScores);
 
-  // Random draws: 3 disjoint sets of 6 of the 24 project images.
+  // Random draws: 2 runs take 4 disjoint sets of 6 of the 24 project images, paired into 2
+  // independent null runs.
   q.randomDirs.clear();
-  q.runs = 3;
+  q.runs = 2;
   q.randomSetSize = 6;
   auto overlapNoted = [](const TcavReport& r) {
     for (const auto& n : r.notes)
@@ -99,15 +100,12 @@ TEST(TcavStudy, CacheAndDrawsRunAndMapsStayAtTheirLayer) {
     return false;
   };
   auto drawn = runTcavStudy(q);
-  EXPECT_EQ(drawn.report.randomScores.size(), 1u);  // one independent pair: (0, 1)
-  EXPECT_EQ(drawn.report.runs, 3);
-  EXPECT_TRUE(std::isnan(drawn.report.concepts[0].pValue));  // one null score: no test
-  bool saysWhy = false;
-  for (const auto& n : drawn.report.notes) saysWhy |= n.find("4 random sets") != std::string::npos;
-  EXPECT_TRUE(saysWhy);
+  EXPECT_EQ(drawn.report.randomScores.size(), 2u);
+  EXPECT_EQ(drawn.report.runs, 2);
   EXPECT_FALSE(overlapNoted(drawn.report));
-  q.randomSetSize = 10;  // 3 x 10 > 24: each set its own draw, and the report says so
+  q.runs = 3;  // 6 sets of 6 > 24 images: each set its own draw, and the report says so
   EXPECT_TRUE(overlapNoted(runTcavStudy(q).report));
+  q.runs = 2;
   q.randomSetSize = 13;  // 2 x 13 > 24: two sets could not differ enough
   EXPECT_THROW(runTcavStudy(q), UserError);
 
@@ -122,4 +120,15 @@ TEST(TcavStudy, CacheAndDrawsRunAndMapsStayAtTheirLayer) {
   EXPECT_NE(relevance, sacvRelevance(*drawn.study, 0, *q.cache, 4, &h, &w));
   EXPECT_THROW(sacvRelevance(*drawn.study, 0, *extract("conv2"), 3, &h, &w), UserError);
   EXPECT_THROW(sacvRelevance(*drawn.study, 1, *q.cache, 3, &h, &w), UserError);
+
+  // Relative CAVs from the GUI's request: each pair of concept folders, A against B.
+  writeNoise(tmp / "dotted", 8, 6);
+  q.randomSetSize = 6;
+  q.conceptDirs = {tmp / "striped", tmp / "dotted"};
+  q.relative = true;
+  auto relative = runTcavStudy(q);
+  ASSERT_EQ(relative.report.concepts.size(), 3u);
+  EXPECT_EQ(relative.report.concepts[2].name, "striped vs dotted");
+  EXPECT_EQ(relative.report.concepts[2].scores.size(), 2u);
+  EXPECT_THROW(sacvRelevance(*relative.study, 2, *q.cache, 3, &h, &w), UserError);
 }
