@@ -34,6 +34,12 @@ struct ModelMeta {
   // Finds a layer by identifier or by original node name; nullptr when absent.
   const LayerSpec* findLayer(const std::string& nameOrNode) const;
   const LayerSpec& deepestLayer() const { return layers.back(); }
+  // The name of the layer just shallower than `name`, or "" when there is none.
+  std::string layerBefore(const std::string& name) const {
+    for (size_t i = 1; i < layers.size(); ++i)
+      if (layers[i].name == name) return layers[i - 1].name;
+    return {};
+  }
   std::string layerNames() const;  // "block1, block2" for messages
 };
 

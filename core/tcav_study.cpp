@@ -223,6 +223,7 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   o.runs = runs;
   o.spatial = r.spatial;
   o.welch = r.welch;
+  o.earlierLayer = r.model->meta().layerBefore(layer);
   if (r.relative)
     for (size_t a = 0; a < concepts.size(); ++a)
       for (size_t b = a + 1; b < concepts.size(); ++b) o.relative.push_back({a, b});

@@ -267,6 +267,7 @@ int runTcav(const std::vector<std::string>& args) {
   o.runs = int(a.count("runs", 0));
   o.spatial = a.has("spatial");
   o.welch = a.has("welch");
+  o.earlierLayer = in.model->meta().layerBefore(in.layer);
   o.significance = significanceLevel(a.value("significance", "0.05"));
   o.progress = in.progress;
   o.cancel = in.cancel;

@@ -185,8 +185,10 @@ TcavResult runTcav(const HeadFunction& head, const at::Tensor& classActivations,
   if (o.spatial && constantAcrossPositions(eval.gradients))
     throw UserError("SACV: at this layer every position has the same gradient (the head averages "
                     "the positions, then applies a linear map), so a contribution map would be "
-                    "constant and every run would score 0 or 1. Choose an earlier layer, one "
-                    "with a convolution between it and the pooling, or run TCAV.");
+                    "constant and every run would score 0 or 1. Choose an earlier layer" +
+                    (o.earlierLayer.empty() ? std::string()
+                                            : " (" + o.earlierLayer + ", for example)") +
+                    ", one with a convolution between it and the pooling, or run TCAV.");
   size_t trainedCount = concepts.size() + o.relative.size();
   result.concepts.resize(trainedCount);
   Stopwatch clock;

@@ -74,6 +74,7 @@ struct TcavOptions {
   // Relative CAVs: pairs (a, b) of indices into the concept sets; run r trains a against b.
   std::vector<std::pair<size_t, size_t>> relative;
   int batchSize = 64;         // images per backward pass
+  std::string earlierLayer;   // a shallower layer to name when SACV is refused here (may be empty)
   ProgressSink progress;
   CancelToken cancel;
 };

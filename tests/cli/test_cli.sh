@@ -265,6 +265,12 @@ PYEOF
   --out "$T/x" 2> "$T/relative.err"; code=$?
 [ $code -eq 1 ] || fail "an unknown --relative concept should exit 1, got $code"
 expect_in "nothing" "$T/relative.err"
+# SACV at the deepest layer (pooling + linear head) is refused, naming a layer that works
+"$CLI" tcav --model "$CWMODEL" --layer block4 --spatial --class red_circle \
+  --images "$T/mixed/images" --concept "$T/watermark" --random-sets "$T/random" \
+  --classifier mean --out "$T/x" 2> "$T/sacv.err"; code=$?
+[ $code -eq 1 ] || fail "sacv at block4 should exit 1, got $code"
+expect_in "block3, for example" "$T/sacv.err"
 "$CLI" tcav --model "$CWMODEL" --class purple_hexagon --images "$T/mixed/images" \
   --concept "$T/watermark" --random-sets "$T/random" --out "$T/x" 2> "$T/class.err"; code=$?
 [ $code -eq 1 ] || fail "an unknown tcav class should exit 1, got $code"

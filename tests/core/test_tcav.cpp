@@ -319,11 +319,13 @@ TEST(Sacv, RefusesALayerWhoseHeadPoolsFirst) {
   };
   TcavOptions o;
   o.spatial = true;
+  o.earlierLayer = "block2";
   try {
     runTcav(head, torch::rand({6, 8, 2, 2}, gen), 0, {set("c")},
             {set("r0"), set("r1"), set("r2"), set("r3")}, {}, o);
     FAIL() << "SACV at a pooling head must be refused";
   } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("earlier layer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("earlier layer (block2, for example)"), std::string::npos)
+        << e.what();
   }
 }
