@@ -12,6 +12,7 @@
 #include "concepts/influence_calibration.h"
 #include "concepts/multiple_testing.h"
 #include "concepts/synthetic_pairs.h"
+#include "concepts/tcav.h"
 #include "quantiles.h"
 
 using namespace cs;
@@ -171,4 +172,35 @@ TEST(InfluenceCalibration, PlantedEffectsAreFoundByTheMethodsThatFindTheConcept)
       EXPECT_EQ(marked, beta >= 0.3) << what;
     }
   }
+}
+
+TEST(TcavCalibration, RandomConceptFoldersAreNotSignificant) {
+  // Concept folders drawn like the random sets: every concept is noise. Over 8 layers x 3
+  // concepts none may be significant; their CAVs are near chance and flagged so.
+  int significant = 0, flagged = 0, total = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    auto data = layer(seed);
+    HeadFunction head = [h = data.head()](const at::Tensor& z) { return torch::relu(h(z)); };
+    auto gen = at::detail::createCPUGenerator(300 + seed);
+    auto draw = [&](const std::string& name) {
+      auto rows = torch::randperm(data.activations.size(0), gen).slice(0, 0, 30);
+      return ConceptSet{name, data.activations.index_select(0, rows)};
+    };
+    std::vector<ConceptSet> concepts, randoms;
+    for (int c = 0; c < 3; ++c) concepts.push_back(draw("concept" + std::to_string(c)));
+    for (int r = 0; r < 8; ++r) randoms.push_back(draw("random" + std::to_string(r)));
+    auto classRows = (data.labels == 0).nonzero().squeeze(1);
+    TcavOptions o;
+    o.cav.seed = seed;
+    auto result = runTcav(head, data.activations.index_select(0, classRows), 0, concepts, randoms,
+                          {}, o);
+    EXPECT_EQ(result.randomScores.size(), 4u);
+    for (const auto& c : result.concepts) {
+      significant += c.significant ? 1 : 0;
+      flagged += c.nearChance ? 1 : 0;
+      ++total;
+    }
+  }
+  EXPECT_EQ(significant, 0);
+  EXPECT_GE(flagged, total - 2);
 }
