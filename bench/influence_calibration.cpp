@@ -121,13 +121,8 @@ void tcavFalsePositives(int seeds) {
     auto data = noiseLayer(uint64_t(seed), 64);
     HeadFunction head = [h = data.head()](const at::Tensor& z) { return torch::relu(h(z)); };
     auto gen = at::detail::createCPUGenerator(5000 + uint64_t(seed));
-    auto draw = [&](const std::string& name) {
-      auto rows = torch::randperm(data.activations.size(0), gen).slice(0, 0, 30);
-      return ConceptSet{name, data.activations.index_select(0, rows)};
-    };
-    std::vector<ConceptSet> concepts, randoms;
-    for (int c = 0; c < 3; ++c) concepts.push_back(draw("concept" + std::to_string(c)));
-    for (int r = 0; r < 10; ++r) randoms.push_back(draw("random" + std::to_string(r)));
+    auto concepts = drawImageSets(data.activations, 3, 30, "concept", gen);
+    auto randoms = drawImageSets(data.activations, 10, 30, "random", gen);
     auto classRows = (data.labels == 0).nonzero().squeeze(1);
     TcavOptions o;
     o.cav.seed = uint64_t(seed);

@@ -41,4 +41,14 @@ ConceptBasis noiseConcepts(const at::Tensor& z, int count, at::Generator& gen) {
   return {"noise", encoders, biases, encoders};
 }
 
+std::vector<ConceptSet> drawImageSets(const at::Tensor& activations, int count, int64_t size,
+                                      const std::string& prefix, at::Generator& gen) {
+  std::vector<ConceptSet> sets;
+  for (int i = 0; i < count; ++i) {
+    auto rows = torch::randperm(activations.size(0), gen).slice(0, 0, size);
+    sets.push_back({prefix + std::to_string(i), activations.index_select(0, rows)});
+  }
+  return sets;
+}
+
 }  // namespace cs

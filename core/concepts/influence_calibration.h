@@ -4,7 +4,11 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include <string>
+#include <vector>
+
 #include "concept_method.h"
+#include "tcav.h"
 
 namespace cs {
 
@@ -23,5 +27,10 @@ PlantedLayer makePlantedLayer(uint64_t seed, int64_t channels = 128, int concept
 // random labels, here the difference of the means of two random halves of the patches, with the
 // same direction as its detector, firing on its top 20% of patches.
 ConceptBasis noiseConcepts(const at::Tensor& z, int count, at::Generator& gen);
+
+// `count` sets of `size` images drawn at random from `activations` (N x C x h x w), named
+// prefix0, prefix1, ...: random sets, or concept folders that are noise (TCAV calibration).
+std::vector<ConceptSet> drawImageSets(const at::Tensor& activations, int count, int64_t size,
+                                      const std::string& prefix, at::Generator& gen);
 
 }  // namespace cs

@@ -182,13 +182,8 @@ TEST(TcavCalibration, RandomConceptFoldersAreNotSignificant) {
     auto data = layer(seed);
     HeadFunction head = [h = data.head()](const at::Tensor& z) { return torch::relu(h(z)); };
     auto gen = at::detail::createCPUGenerator(300 + seed);
-    auto draw = [&](const std::string& name) {
-      auto rows = torch::randperm(data.activations.size(0), gen).slice(0, 0, 30);
-      return ConceptSet{name, data.activations.index_select(0, rows)};
-    };
-    std::vector<ConceptSet> concepts, randoms;
-    for (int c = 0; c < 3; ++c) concepts.push_back(draw("concept" + std::to_string(c)));
-    for (int r = 0; r < 8; ++r) randoms.push_back(draw("random" + std::to_string(r)));
+    auto concepts = drawImageSets(data.activations, 3, 30, "concept", gen);
+    auto randoms = drawImageSets(data.activations, 8, 30, "random", gen);
     auto classRows = (data.labels == 0).nonzero().squeeze(1);
     TcavOptions o;
     o.cav.seed = seed;
