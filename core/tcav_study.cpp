@@ -148,12 +148,13 @@ TcavReport makeReport(const TcavRequest& r, const TcavResult& result, const std:
   rep.classIndex = r.classIndex;
   rep.classImages = result.classImages;
   rep.runs = result.concepts.empty() ? 0 : int(result.concepts[0].scores.size());
-  const int nulls = int(result.randomScores.size());
   rep.randomScores = result.randomScores;
   rep.randomMean = finiteMean(result.randomScores);
   double ss = 0;
-  for (double s : result.randomScores) ss += (s - rep.randomMean) * (s - rep.randomMean);
-  rep.randomStd = nulls > 1 ? std::sqrt(ss / (nulls - 1)) : 0;
+  int finiteNulls = 0;
+  for (double s : result.randomScores)
+    if (std::isfinite(s)) ss += (s - rep.randomMean) * (s - rep.randomMean), ++finiteNulls;
+  rep.randomStd = finiteNulls > 1 ? std::sqrt(ss / (finiteNulls - 1)) : 0;
   rep.threshold = result.threshold;
   rep.constantGradient = result.constantGradient;
   for (size_t c = 0; c < result.concepts.size(); ++c) {
@@ -188,8 +189,8 @@ void addNotes(TcavReport& rep, const TcavRequest& r) {
                         " or fewer given): add random folders or runs.");
   for (const auto& c : rep.concepts)
     if (c.accuracyMean < 0.6)
-      rep.notes.push_back("The CAVs of \"" + c.name + "\" hardly tell its images from random "
-                          "ones (held-out accuracy " + std::to_string(c.accuracyMean).substr(0, 4) +
+      rep.notes.push_back("The CAVs of \"" + c.name + "\" hardly tell its images from the "
+                          "other set's (held-out accuracy " + std::to_string(c.accuracyMean).substr(0, 4) +
                           "): it is left out of significance; give more or clearer examples.");
   if (!r.randomDirs.empty() && size_t(rep.runs) < r.randomDirs.size())
     rep.notes.push_back("The runs used the first " + std::to_string(rep.runs) + " of " +

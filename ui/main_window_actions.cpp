@@ -25,6 +25,8 @@
 #include "image_view.h"
 #include "influence_matrix.h"
 #include "main_window.h"
+
+#include <cmath>
 #include "widget_export.h"
 #include "workbench.h"
 
@@ -237,9 +239,10 @@ void MainWindow::exportConceptTable() {
     const auto& c = session->concept(i);
     out << i << ",\"" << QString::fromStdString(c.label).replace('"', "\"\"") << "\","
         << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent;
-    for (size_t k = 0; k < session->classes().size(); ++k)
-      out << "," << (k < c.influence.size() ? c.influence[k] : 0.f) << ","
-          << (k < c.pValues.size() ? c.pValues[k] : 1.f);
+    for (size_t k = 0; k < session->classes().size(); ++k) {
+      out << "," << (k < c.influence.size() ? c.influence[k] : 0.f) << ",";
+      if (k < c.pValues.size() && !std::isnan(c.pValues[k])) out << c.pValues[k];  // empty: untested
+    }
     out << "\n";
   }
   statusBar()->showMessage(tr("Wrote %1").arg(path), 4000);

@@ -93,7 +93,7 @@ int runDiscover(const std::vector<std::string>& args) {
   report.topPatches = static_cast<int>(a.count("top", 64));
   report.influenceImages = static_cast<int>(a.count("influence-images", 256));
   report.influence.alpha = a.number("influence-step", report.influence.alpha, 1e-6, 1e6);
-  report.influence.nullDraws = static_cast<int>(a.count("null-draws", 1000));
+  report.influence.nullDraws = static_cast<int>(a.number("null-draws", 1000, 1, 1e6));
   report.influence.fdr = a.number("fdr", report.influence.fdr, 1e-12, 1);
   report.influence.minEffect = a.number("min-effect", report.influence.minEffect, 0, 1e12);
   std::string null = a.value("influence-null", "pattern");

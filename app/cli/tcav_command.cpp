@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -214,7 +215,6 @@ nlohmann::json resultJson(const TcavResult& result, const TcavOptions& o, const 
   return {{"format", "conceptscope-tcav"}, {"version", 1}, {"method", o.spatial ? "sacv" : "tcav"},
           {"class_index", result.classIndex}, {"class_images", result.classImages},
           {"classifier", o.cav.classifier},
-          {"runs", result.concepts.empty() ? 0 : result.concepts[0].scores.size()},
           {"null_runs", result.randomScores.size()},
           {"null_pairs", "random sets (0, 1), (2, 3), ...: independent random-vs-random runs"},
           {"test", o.welch ? "welch" : "student"},
@@ -237,9 +237,11 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
             << ")\n";
   for (const auto& r : result.concepts)
     std::cout << "  " << r.name << ": score " << r.mean << " +- " << r.std << ", p " << r.pValue
-              << (r.nearChance    ? "  not tested: its CAVs are near chance\n"
-                  : r.significant ? "  significant\n"
-                                  : "  not significant\n");
+              << (r.nearChance             ? "  not tested: its CAVs are near chance\n"
+                  : std::isnan(r.pValue) ? "  not tested: significance needs at least 4 random "
+                                           "sets (2 independent random-vs-random runs)\n"
+                  : r.significant        ? "  significant\n"
+                                         : "  not significant\n");
 }
 
 }  // namespace
@@ -295,6 +297,7 @@ int runTcav(const std::vector<std::string>& args) {
   std::string out = a.value("out");
   fs::create_directories(out + "/cavs");
   auto doc = resultJson(result, o, out);
+  doc["runs"] = o.runs > 0 ? size_t(o.runs) : randomDirs.size();  // runs per trained concept
   const size_t trained = conceptDirs.size() + o.relative.size();
   for (size_t c = 0; c < result.concepts.size(); ++c)
     doc["concepts"][c]["folder"] =

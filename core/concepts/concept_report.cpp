@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 
@@ -69,7 +70,8 @@ void addInfluence(ConceptReport& r, const ConceptBasis& basis, const NpyMap& act
     for (int64_t k = 0; k < inf.logitChange.size(1); ++k) {
       c.influence.push_back(inf.logitChange[i][k].item<float>());
       c.probabilityChange.push_back(inf.probabilityChange[i][k].item<float>());
-      c.pValues.push_back(float(inf.pValues[i][k].item<double>()));
+      double p = inf.pValues[i][k].item<double>();  // kept above float's smallest normal
+      c.pValues.push_back(std::isnan(p) ? NAN : float(std::max(p, double(FLT_MIN))));
       c.significant.push_back(inf.significant[i][k].item<bool>());
       std::array<float, 5> q{};
       for (int j = 0; j < 5; ++j) q[size_t(j)] = quart[i][k][j].item<float>();
@@ -201,11 +203,15 @@ ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std
     c.imageFraction = item.value("image_fraction", 0.0);
     c.meanScoreWhenPresent = item.value("mean_score_when_present", 0.0);
     for (const auto& inf : item.value("influence", nlohmann::json::array())) {
-      c.influence.push_back(inf.value("logit_change", 0.0f));
-      c.probabilityChange.push_back(inf.value("probability_change", 0.0f));
+      // A file from before the logit reading has "change" (of probability) and Bonferroni marks:
+      // its numbers are kept as probability changes; no logit change (0), unmarked, untested.
+      bool legacy = !inf.contains("logit_change");
+      c.influence.push_back(legacy ? 0.0f : inf.value("logit_change", 0.0f));
+      c.probabilityChange.push_back(legacy ? inf.value("change", 0.0f)
+                                           : inf.value("probability_change", 0.0f));
       auto p = inf.find("p_value");
-      c.pValues.push_back(p == inf.end() || p->is_null() ? NAN : p->get<float>());
-      c.significant.push_back(inf.value("significant", false));
+      c.pValues.push_back(legacy || p == inf.end() || p->is_null() ? NAN : p->get<float>());
+      c.significant.push_back(!legacy && inf.value("significant", false));
       c.influenceQuartiles.push_back(
           inf.value("logit_change_per_image", std::array<float, 5>{0, 0, 0, 0, 0}));
     }

@@ -31,11 +31,13 @@ at::Tensor editedLogits(const HeadFunction& head, const Sites& s, const at::Tens
     auto batch = directions.slice(0, start, start + kDirectionsPerPass);
     if (s.pooled) {
       auto moved = mean.unsqueeze(0) + weight.view({1, -1, 1}) * batch.unsqueeze(1);
-      auto logits = head(moved.reshape({-1, s.z.size(1), 1, 1}));
+      auto logits = head(moved.reshape({-1, s.z.size(1), 1, 1})).to(s.z.device(), s.z.dtype());
       out.push_back(logits.view({batch.size(0), s.z.size(0), -1}));
     } else {
       for (int64_t d = 0; d < batch.size(0); ++d)
-        out.push_back(head(s.z + m * batch[d].view({1, -1, 1, 1})).unsqueeze(0));
+        out.push_back(head(s.z + m * batch[d].view({1, -1, 1, 1}))
+                          .to(s.z.device(), s.z.dtype())
+                          .unsqueeze(0));
     }
   }
   return torch::cat(out);
@@ -46,12 +48,13 @@ at::Tensor editedLogits(const HeadFunction& head, const Sites& s, const at::Tens
 at::Tensor linearHeadWeights(const HeadFunction& head, const at::Tensor& pooledMean) {
   int64_t c = pooledMean.size(1);
   auto options = pooledMean.options();
-  auto zero = head(torch::zeros({1, c, 1, 1}, options));
-  auto h = (head(torch::eye(c, options).view({c, c, 1, 1})) - zero).t();  // K x C
+  auto run = [&](const at::Tensor& x) { return head(x).to(options.device(), options.dtype()); };
+  auto zero = run(torch::zeros({1, c, 1, 1}, options));
+  auto h = (run(torch::eye(c, options).view({c, c, 1, 1})) - zero).t();  // K x C
   auto gen = at::detail::createCPUGenerator(12345);
   auto scale = pooledMean.abs().max().item<double>() + 1e-6;
   auto probe = (torch::randn({4, c}, gen) * scale).to(options.device()) + pooledMean.slice(0, 0, 1);
-  auto direct = head(probe.view({4, c, 1, 1}));
+  auto direct = run(probe.view({4, c, 1, 1}));
   auto linear = probe.matmul(h.t()) + zero;
   double range = direct.abs().max().item<double>() + 1e-6;
   if ((direct - linear).abs().max().item<double>() > 1e-4 * range) return {};
@@ -139,7 +142,7 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
   torch::NoGradGuard noGrad;
   bool pooled = eddp::headPoolsGlobally(head, z.slice(0, 0, std::min<int64_t>(4, z.size(0))));
   auto h = pooled ? linearHeadWeights(head, z.mean({2, 3})) : at::Tensor();
-  auto baseLogits = head(z);
+  auto baseLogits = head(z).to(z.device(), z.dtype());
   int64_t concepts = basis.concepts(), classes = baseLogits.size(1);
   InfluenceResult r;
   r.exact = h.defined();
@@ -151,6 +154,7 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
   r.imagesUsed = torch::zeros({concepts}, torch::kLong);
   auto gen = at::detail::createCPUGenerator(o.seed);
   auto shape = nullShape(o.null, z, gen);
+  bool nullMoves = shape.traceRoot > 0;  // all patches alike: no null to test against
   auto scores = torch::einsum("ic,nchw->nihw", {basis.decoders, z}) -
                 basis.biases.view({1, -1, 1, 1});
   Stopwatch clock;
@@ -164,7 +168,8 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
     auto positives = score.masked_select(mask);
     auto s = basis.encoders[i], w = basis.decoders[i];
     double ws = (w * s).sum().item<double>();
-    if (positives.size(0) < 2 || std::abs(ws) <= 1e-8 * w.norm().item<double>() * s.norm().item<double>())
+    if (positives.size(0) < 2 ||
+        std::abs(ws) <= 1e-8 * w.norm().item<double>() * s.norm().item<double>())
       continue;  // no unit to step in: not tested
     double sd = positives.std().item<double>();
     if (!(sd > 0)) continue;
@@ -178,8 +183,10 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
                               torch::softmax(sites.baseLogits, 1)).mean(0).to(torch::kCPU);
     r.logitQuartiles[i] = quartiles(perImage);
     double size = edit.norm().item<double>();
-    r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, size)
-                           : empiricalP(head, sites, observed, shape, size, o.nullDraws, gen);
+    if (nullMoves)
+      r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, size)
+                             : empiricalP(head, sites, observed, shape, size,
+                                          std::max(1, o.nullDraws), gen);
     if (o.progress) o.progress(clock.progress("influence", i + 1, concepts));
   }
   auto flat = r.pValues.reshape({-1}).contiguous();

@@ -100,10 +100,11 @@ void summarise(ConceptTcav& c, const std::vector<double>& nullScores, const Tcav
     if (std::isfinite(cav.heldOutAccuracy)) accuracy += cav.heldOutAccuracy, ++trained;
   c.nearChance = trained > 0 && accuracy / trained < o.minAccuracy;
   c.t = 0, c.pValue = std::nan(""), c.significant = false;
-  if (c.nearChance || nullScores.size() < 2 || scores.empty() || (!c.fixed && scores.size() < 2))
+  auto nulls = finite(nullScores);  // SACV null runs can be undefined too
+  if (c.nearChance || nulls.size() < 2 || scores.empty() || (!c.fixed && scores.size() < 2))
     return;  // nothing to test: said by the flags and the number of null scores
-  TTestResult t = c.fixed ? predictionIntervalTest(nullScores, scores[0])
-                          : tTestIndependent(scores, nullScores, o.welch);
+  TTestResult t = c.fixed ? predictionIntervalTest(nulls, scores[0])
+                          : tTestIndependent(scores, nulls, o.welch);
   c.t = t.t;  // > 0: the concept scores above the random baseline
   c.pValue = t.pValue;
   c.significant = c.pValue <= threshold;

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -151,4 +152,17 @@ TEST(Dissection, IouLabelsAndScores) {
   EXPECT_NEAR(r.s2, 1.5, 1e-6);  // A's best is 1.0, B's best is 0.5
   EXPECT_EQ(r.bestDetectorFor(0), 0);
   EXPECT_THROW(d.add(maps, torch::zeros({1, 3, 4, 4})), UserError);
+}
+
+TEST(ConceptReport, ReadsAConceptFileFromBeforeTheLogitReading) {
+  // The earlier format: "change" was a probability change, marks were Bonferroni's.
+  auto old = nlohmann::json::parse(R"([{"index": 0, "fraction_present": 0.2, "influence": [
+      {"class": "a", "change": 0.25, "p_value": 1e-9, "significant": true}]}])");
+  auto r = conceptsFromJson(old, {"a"});
+  ASSERT_EQ(r.concepts.size(), 1u);
+  EXPECT_FLOAT_EQ(r.concepts[0].probabilityChange[0], 0.25f);
+  EXPECT_FLOAT_EQ(r.concepts[0].influence[0], 0.0f);
+  EXPECT_TRUE(std::isnan(r.concepts[0].pValues[0]));
+  EXPECT_FALSE(r.concepts[0].significant[0]);
+  EXPECT_TRUE(influenceTestFromJson(nlohmann::json()).description.empty());
 }
