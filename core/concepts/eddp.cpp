@@ -562,7 +562,7 @@ EddpPreset eddpPreset(const std::string& name) {
     // and |cos| >= 0.9 against 11 for balanced; running balanced's 960 steps after this start
     // lowered it to 16 (uniform I = 3, D = 64: encoder |cos| 0.97 -> 0.58). On ConceptWorld, where
     // a patch shows several concepts at once (shape, colour, texture, background), a partition
-    // cannot express them: held-out S1 3.83 against balanced's 4.77, so it is not the default.
+    // cannot express them: held-out S1 3.83 against balanced's 4.93, so it is not the default.
     EddpStage w = eddpPreset("balanced").stages.front();
     w.epochs = 0;
     p.stages = {w};
