@@ -60,10 +60,7 @@ at::Tensor decoders(const Parameters& p, bool orthogonal) {
 Parameters initialise(const at::Tensor& standardised, int concepts, const std::string& start,
                       bool orthonormal, uint64_t seed, const CancelToken& cancel) {
   auto gen = at::detail::createCPUGenerator(seed);
-  int64_t p = standardised.size(0);
-  auto sample = p > 100000 ? standardised.index_select(
-                                 0, torch::randperm(p, gen).slice(0, 0, 100000).to(standardised.device()))
-                           : standardised;
+  auto sample = eddp::sampleRows(standardised, 100000, gen);
   auto directions = eddp::startDirections(start, sample, concepts, seed, cancel);
   auto units = orthonormal ? orthonormalRows(directions)
                            : directions / directions.norm(2, {1}, true).clamp_min(1e-12);
@@ -339,10 +336,7 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const at::Tensor& standar
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
                               const at::Tensor& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
-  int64_t p = standardised.size(0);
-  auto sample = p > 100000 ? standardised.index_select(
-                                 0, torch::randperm(p, gen).slice(0, 0, 100000).to(standardised.device()))
-                           : standardised;
+  auto sample = eddp::sampleRows(standardised, 100000, gen);
   eddp::LinearDetectors best;
   best.unexplained = INFINITY;
   for (const auto& start : preset.starts)

@@ -10,17 +10,6 @@
 namespace cs::eddp {
 namespace {
 
-at::Tensor sampleRows(const at::Tensor& x, const at::Tensor& labels, int64_t most,
-                      at::Generator& gen, at::Tensor& sampledLabels) {
-  if (x.size(0) <= most) {
-    sampledLabels = labels;
-    return x;
-  }
-  auto rows = torch::randperm(x.size(0), gen).slice(0, 0, most).to(x.device());
-  sampledLabels = labels.index_select(0, rows);
-  return x.index_select(0, rows);
-}
-
 double binaryEntropy(double p) {
   if (p <= 0 || p >= 1) return 0;
   return -(p * std::log(p) + (1 - p) * std::log(1 - p));
@@ -53,8 +42,9 @@ at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, 
 LinearDetectors fitOneVsRest(const at::Tensor& x, const at::Tensor& labels, int concepts,
                              uint64_t seed, const CancelToken& cancel) {
   auto gen = at::detail::createCPUGenerator(seed);
-  at::Tensor y;
-  auto rows = sampleRows(x, labels, 20000, gen, y);
+  // The same rows of x and of the labels, sampled through their indices.
+  auto index = sampleRows(torch::arange(x.size(0), x.options().dtype(torch::kLong)), 20000, gen);
+  auto rows = x.index_select(0, index), y = labels.index_select(0, index);
   auto target = torch::nn::functional::one_hot(y, concepts).to(rows.dtype());  // P x I
   auto w = torch::zeros({concepts, rows.size(1)}, rows.options()).requires_grad_(true);
   auto b = torch::zeros({concepts}, rows.options()).requires_grad_(true);

@@ -8,12 +8,13 @@
 #include "lloyd.h"
 
 namespace cs::eddp {
-namespace {
 
 at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen) {
   if (x.size(0) <= most) return x;
   return x.index_select(0, torch::randperm(x.size(0), gen).slice(0, 0, most).to(x.device()));
 }
+
+namespace {
 
 at::Tensor unitRows(const at::Tensor& v) { return v / v.norm(2, {1}, true).clamp_min(1e-12); }
 

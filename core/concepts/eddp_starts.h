@@ -7,11 +7,15 @@
 #include <string>
 #include <utility>
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include "concept_method.h"
 
 namespace cs::eddp {
+
+// At most `most` rows of x, drawn without replacement from `gen` (x itself when it has fewer).
+at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen);
 
 // PCA whitening: the principal components that carry 99.9% of the variance, each scaled to unit
 // variance, as a C x r matrix T (whitened patches are (x - mean) T). Where activations are a
