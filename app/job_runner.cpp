@@ -8,7 +8,7 @@
 #include <chrono>
 #include <memory>
 
-namespace cs::app {
+namespace dx::app {
 
 struct JobRunner::State {
   QFuture<void> future;
@@ -69,4 +69,4 @@ void JobRunner::cancel() {
 
 void JobRunner::wait() { d->future.waitForFinished(); }
 
-}  // namespace cs::app
+}  // namespace dx::app

@@ -1,14 +1,14 @@
 #pragma once
 // Runs one long core job at a time on a worker thread (QtConcurrent) and reports back on the GUI
 // thread: progress, then exactly one of finished / failed / cancelled. The job gets a progress
-// sink and a cancellation token, as every core job takes (ARCHITECTURE, convention 1).
+// sink and a cancellation token, as every core job takes.
 #include <QObject>
 #include <QString>
 #include <functional>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs::app {
+namespace dx::app {
 
 class JobRunner : public QObject {
   Q_OBJECT
@@ -42,4 +42,4 @@ class JobRunner : public QObject {
   CancelToken mToken;
 };
 
-}  // namespace cs::app
+}  // namespace dx::app

@@ -2,16 +2,17 @@
 
 #include <QDir>
 #include <QFile>
+#include <QSaveFile>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <utility>
 
-#include "concept_labeling.h"
-#include "demo.h"
-#include "extractor.h"
-#include "source_factory.h"
+#include "labeling/concept_labeling.h"
+#include "data/demo.h"
+#include "activations/extractor.h"
+#include "data/source_factory.h"
 
-namespace cs::app {
+namespace dx::app {
 
 Workbench::Workbench(QObject* parent)
     : QObject(parent), mCacheRoot(QString::fromStdString(defaultCacheRoot())) {
@@ -223,11 +224,11 @@ void Workbench::discover(const DiscoverySettings& settings) {
                 o.invert.progress = progress;
                 o.invert.cancel = cancel;
                 try {
-                  applyConceptLabels(**session, cs::labelConcepts(**session, o));
-                  (*session)->save();
+                  applyConceptLabels(**session, dx::labelConcepts(**session, o));
                 } catch (const UserError&) {
-                  // No classes or tags to name concepts with: they stay unnamed.
+                  return;  // no classes or tags to name concepts with: they stay unnamed
                 }
+                (*session)->save();  // a failure reaches the user through the runner
               },
               [this, session, settings] {
                 mSettings = settings;  // only now: a cancelled run keeps the old settings too
@@ -254,13 +255,17 @@ void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
                 o.meanOverPositions = meanOverPositions;
                 o.invert.progress = progress;
                 o.invert.cancel = cancel;
-                *labels = cs::labelConcepts(*session, o);
+                *labels = dx::labelConcepts(*session, o);
               },
               [this, session, labels] {
                 if (session != mConcepts) return;  // another project was opened meanwhile
                 applyConceptLabels(*session, *labels);
-                session->save();
                 Q_EMIT changed(Change::Labels);
+                try {
+                  session->save();
+                } catch (const UserError& e) {
+                  Q_EMIT error(tr("The names are shown but not saved: %1").arg(e.what()));
+                }
               });
 }
 
@@ -302,19 +307,27 @@ bool Workbench::saveProject(const QString& path, const QJsonObject& uiState) {
                        {"preset", QString::fromStdString(mSettings.preset)},
                        {"concepts", mSettings.concepts},
                        {"seed", QString::number(mSettings.seed)}};
-  QJsonObject doc{{"format", "conceptscope-project"}, {"version", 1},
+  QJsonObject doc{{"format", "directrix-project"}, {"version", 1},
                   {"model", QFileInfo(mModelPath).absoluteFilePath()},
                   {"images", QFileInfo::exists(mImagesSpec) ? QFileInfo(mImagesSpec).absoluteFilePath()
                                                              : mImagesSpec},
                   {"layer", mLayer}, {"discovery", settings},
                   {"has_concepts", bool(mConcepts)}, {"ui", uiState}};
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
-      file.write(QJsonDocument(doc).toJson()) < 0) {
-    Q_EMIT error(tr("Could not write %1: %2. Choose another folder.").arg(path, file.errorString()));
+  // The concept folder first (labels the user gave live there), then the project file through
+  // QSaveFile: on any failure the previous project file stays as it was.
+  try {
+    if (mConcepts) mConcepts->save();
+  } catch (const UserError& e) {
+    Q_EMIT error(tr("Project not saved: %1").arg(e.what()));
     return false;
   }
-  if (mConcepts) mConcepts->save();  // labels the user gave live in the concept folder
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(doc).toJson()) < 0 ||
+      !file.commit()) {
+    Q_EMIT error(tr("Could not write %1: %2. Free disk space or choose another folder.")
+                     .arg(path, file.errorString()));
+    return false;
+  }
   mProjectPath = path;
   mUiState = uiState;
   return true;
@@ -325,8 +338,8 @@ void Workbench::openProject(const QString& path) {
   QJsonParseError parse{};
   QJsonObject doc;
   if (file.open(QIODevice::ReadOnly)) doc = QJsonDocument::fromJson(file.readAll(), &parse).object();
-  if (doc.value("format").toString() != "conceptscope-project") {
-    Q_EMIT error(tr("%1 is not a ConceptScope project (.csproj): %2")
+  if (doc.value("format").toString() != "directrix-project") {
+    Q_EMIT error(tr("%1 is not a Directrix project (.directrix): %2")
                      .arg(path, file.isOpen() ? parse.errorString() : file.errorString()));
     return;
   }
@@ -344,4 +357,4 @@ void Workbench::openProject(const QString& path) {
   openModel(doc.value("model").toString());
 }
 
-}  // namespace cs::app
+}  // namespace dx::app

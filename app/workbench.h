@@ -10,14 +10,15 @@
 #include <functional>
 #include <memory>
 
-#include "activation_cache.h"
-#include "concept_model.h"
-#include "concept_session.h"
-#include "image_source.h"
+#include "activations/activation_cache.h"
+#include "model/concept_model.h"
+#include "analysis/concept_session.h"
+#include "data/image_source.h"
 #include "job_runner.h"
-#include "tcav_study.h"
+#include "task_lane.h"
+#include "tcav/tcav_study.h"
 
-namespace cs::app {
+namespace dx::app {
 
 class Workbench : public QObject {
   Q_OBJECT
@@ -30,7 +31,8 @@ class Workbench : public QObject {
   std::shared_ptr<const ConceptModel> model() const { return mModel; }
   ImageSourcePtr images() const { return mImages; }
   std::shared_ptr<const ActivationCache> activations() const { return mCache; }
-  std::shared_ptr<ConceptSession> concepts() const { return mConcepts; }
+  // Const: edits go through ProjectDocument, the one writer of the concept set.
+  std::shared_ptr<const ConceptSession> concepts() const { return mConcepts; }
   const DiscoverySettings& discoverySettings() const { return mSettings; }
   QString modelPath() const { return mModelPath; }
   QString imagesSpec() const { return mImagesSpec; }
@@ -40,7 +42,9 @@ class Workbench : public QObject {
   std::shared_ptr<const TcavStudy> tcavStudy() const { return mTcavStudy; }
   QStringList layerNames() const;
   JobRunner& runner() { return mRunner; }
-  // Where caches go (default: cs::defaultCacheRoot()); tests point it at a temp folder.
+  // The views' lane for short background work (task_lane.h).
+  TaskLane& tasks() { return mTasks; }
+  // Where caches go (default: dx::defaultCacheRoot()); tests point it at a temp folder.
   void setCacheRoot(const QString& dir) { mCacheRoot = dir; }
 
   // Asynchronous; each ends in `changed` or `error` (and the runner's signals).
@@ -67,8 +71,12 @@ class Workbench : public QObject {
   void labelConcepts(const QString& tagsCsv = {}, bool meanOverPositions = false);
   // After every extraction, discover with the current settings (the demo, reopened projects).
   void setAutoDiscover(bool on) { mAutoDiscover = on; }
-  void cancel() { mRunner.cancel(); }
-  // TCAV (or SACV) scores of concept folders for one class (METHODS.md 3); ends in
+  // Stops every kind of background work: the running job and the views' tasks.
+  void cancel() {
+    mRunner.cancel();
+    mTasks.cancelAll();
+  }
+  // TCAV (or SACV) scores of concept folders for one class (docs/methods.md 3); ends in
   // changed(Tcav). Fills what the request leaves empty: the model, the project's images as the
   // class images and, when the layer is the current one, the cache (nothing recomputed).
   void runTcav(TcavRequest request);
@@ -83,13 +91,14 @@ class Workbench : public QObject {
   QString conceptsDir(const DiscoverySettings& settings) const;
 
  Q_SIGNALS:
-  void changed(cs::app::Workbench::Change what);
+  void changed(dx::app::Workbench::Change what);
   void error(const QString& message);
   // Emitted after the demo is fully loaded (model, images, activations, concepts).
   void demoReady();
   void projectOpened(const QString& path);
 
  private:
+  friend class ProjectDocument;
   void afterModelLoaded(const QString& path, std::shared_ptr<ConceptModel> model);
   void afterExtraction();
   void openDemoModel(const std::string& path, const QString& images, int concepts);
@@ -97,6 +106,7 @@ class Workbench : public QObject {
   void startIfIdle(const QString& title, JobRunner::Job job, std::function<void()> onDone);
 
   JobRunner mRunner;
+  TaskLane mTasks;
   std::shared_ptr<const ConceptModel> mModel;
   ImageSourcePtr mImages;
   std::shared_ptr<const ActivationCache> mCache;
@@ -111,4 +121,4 @@ class Workbench : public QObject {
   std::function<void()> mOnDone;  // continuation of the running job on success
 };
 
-}  // namespace cs::app
+}  // namespace dx::app

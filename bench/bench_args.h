@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace cs::bench {
+namespace dx::bench {
 
 // "eddp,pca,nmf" -> {"eddp", "pca", "nmf"}.
 inline std::vector<std::string> splitList(const std::string& s) {
@@ -22,4 +22,4 @@ inline std::string option(int argc, char** argv, const std::string& name,
   return fallback;
 }
 
-}  // namespace cs::bench
+}  // namespace dx::bench

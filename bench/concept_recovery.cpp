@@ -1,6 +1,6 @@
 // How well each concept method recovers the known concepts of the synthetic direction-pair data
-// (METHODS.md 1.7): detector IoU and encoder cosine after matching, and fit time; for EDDP also
-// what each detector reads in the generator's coordinates.
+// (docs/methods.md 1.7): detector IoU and encoder cosine after matching, and fit time; for EDDP
+// also what each detector reads in the generator's coordinates.
 // usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]
 //        [--absent-max 2.5] [--present-min 2.5] (latent factor ranges, see SyntheticPairsSpec)
 //        [--dump DIR] (writes the data and every fitted basis as .npy)
@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "bench_args.h"
-#include "concepts/concept_method.h"
-#include "concepts/synthetic_pairs.h"
-#include "tensor_io.h"
+#include "discovery/concept_method.h"
+#include "discovery/synthetic_pairs.h"
+#include "base/tensor_io.h"
 
 namespace {
 
@@ -22,7 +22,7 @@ namespace {
 // encoding direction and w . d_f for every distractor, divided by w . s_i. Exact filters read
 // 1 for their own concept and 0 elsewhere; a filter reading a_i - 0.5 (a_j + a_k) separates the
 // concepts almost as well (IoU ~0.96) but its positives-only signal vector mixes the same way.
-void printReadings(const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
+void printReadings(const dx::SyntheticPairs& data, const dx::ConceptBasis& b,
                    const std::vector<int64_t>& match) {
   auto directions = torch::cat({data.encoders, data.distractors});
   for (size_t i = 0; i < match.size(); ++i) {
@@ -36,10 +36,10 @@ void printReadings(const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
   }
 }
 
-void report(const std::string& label, const cs::SyntheticPairs& data, const cs::ConceptBasis& b,
+void report(const std::string& label, const dx::SyntheticPairs& data, const dx::ConceptBasis& b,
             double seconds, bool readings) {
   std::vector<int64_t> match;
-  auto iou = cs::matchedDetectorIou(cs::conceptScores(b, cs::patchesOf(data.activations)),
+  auto iou = dx::matchedDetectorIou(dx::conceptScores(b, dx::patchesOf(data.activations)),
                                     data.present, &match);
   std::printf("%-22s %7.2f s  IoU", label.c_str(), seconds);
   for (int64_t i = 0; i < iou.size(0); ++i) std::printf(" %.3f", iou[i].item<double>());
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   std::string methods = "eddp,pca,nmf,kmeans,spherical-kmeans,sae", presets = "quick,paper";
   bool verbose = false;
-  cs::SyntheticPairsSpec spec;
+  dx::SyntheticPairsSpec spec;
   std::string dump;  // folder: writes the data and every fitted basis as .npy for inspection
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -74,40 +74,40 @@ int main(int argc, char** argv) {
     else if (a == "--present-min") spec.presentMin = std::stod(argv[i + 1]);
   }
   spec.seed = seed;
-  auto data = cs::makeSyntheticPairs(spec);
+  auto data = dx::makeSyntheticPairs(spec);
   std::printf("synthetic pairs: D=%d I=%d F=%d, a ~ U(0, %g) absent / U(%g, 5) present, %lld "
               "images, linear head accuracy %.3f\n",
               spec.dims, spec.concepts, spec.distractors, spec.absentMax, spec.presentMin,
               static_cast<long long>(data.activations.size(0)), data.headAccuracy);
-  cs::ConceptBasis truth{"truth", data.decoders, data.biases, data.encoders};
+  dx::ConceptBasis truth{"truth", data.decoders, data.biases, data.encoders};
   report("true directions", data, truth, 0, false);
   if (!dump.empty()) {
     std::filesystem::create_directories(dump);
-    cs::writeNpyTensor(dump + "/patches.npy", cs::patchesOf(data.activations));
-    cs::writeNpyTensor(dump + "/encoders_true.npy", data.encoders);
-    cs::writeNpyTensor(dump + "/distractors_true.npy", data.distractors);
-    cs::writeNpyTensor(dump + "/present.npy", data.present.to(torch::kFloat));
-    cs::writeNpyTensor(dump + "/head_w.npy", data.headWeight);
+    dx::writeNpyTensor(dump + "/patches.npy", dx::patchesOf(data.activations));
+    dx::writeNpyTensor(dump + "/encoders_true.npy", data.encoders);
+    dx::writeNpyTensor(dump + "/distractors_true.npy", data.distractors);
+    dx::writeNpyTensor(dump + "/present.npy", data.present.to(torch::kFloat));
+    dx::writeNpyTensor(dump + "/head_w.npy", data.headWeight);
   }
-  for (const auto& m : cs::bench::splitList(methods)) {
-    auto presetList = m == "eddp" ? cs::bench::splitList(presets) : std::vector<std::string>{"-"};
+  for (const auto& m : dx::bench::splitList(methods)) {
+    auto presetList = m == "eddp" ? dx::bench::splitList(presets) : std::vector<std::string>{"-"};
     for (const auto& preset : presetList) {
-      cs::FitOptions o;
+      dx::FitOptions o;
       o.concepts = spec.concepts;
       o.seed = seed;
       o.preset = preset == "-" ? "balanced" : preset;
       o.head = data.head();
       if (verbose)
-        o.progress = [](const cs::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };
+        o.progress = [](const dx::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };
       auto start = std::chrono::steady_clock::now();
-      auto basis = cs::makeConceptMethod(m)->fit(data.activations, o);
+      auto basis = dx::makeConceptMethod(m)->fit(data.activations, o);
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       report(m + (preset == "-" ? "" : " " + preset), data, basis, s, m == "eddp");
       if (!dump.empty()) {
         std::string stem = dump + "/" + m + (preset == "-" ? "" : "_" + preset);
-        cs::writeNpyTensor(stem + "_decoders.npy", basis.decoders);
-        cs::writeNpyTensor(stem + "_biases.npy", basis.biases);
-        cs::writeNpyTensor(stem + "_encoders.npy", basis.encoders);
+        dx::writeNpyTensor(stem + "_decoders.npy", basis.decoders);
+        dx::writeNpyTensor(stem + "_biases.npy", basis.biases);
+        dx::writeNpyTensor(stem + "_encoders.npy", basis.encoders);
       }
     }
   }

@@ -1,6 +1,6 @@
 // Concept discovery against ConceptWorld's ground truth: for EDDP and every baseline, Network
-// Dissection IoU of each detector with the 16 concept masks, S1 and S2 (METHODS.md 1.7), and the
-// watermark scenario (find the watermark concept, its influence on the class it was tied to in
+// Dissection IoU of each detector with the 16 concept masks, S1 and S2 (docs/methods.md 1.7), and
+// the watermark scenario (find the watermark concept, its influence on the class it was tied to in
 // training, accuracy on watermarked images before/after switching it off). As the paper does,
 // concepts are fitted on the train split and scored on the test split (held-out IoU);
 // --fit-on test fits on the scored images instead.
@@ -12,30 +12,30 @@
 #include <map>
 #include <sstream>
 
-#include "concept_model.h"
+#include "model/concept_model.h"
 #include "bench_args.h"
-#include "concepts/concept_method.h"
-#include "concepts/head_module.h"
-#include "conceptworld_eval.h"
-#include "demo.h"
-#include "extractor.h"
-#include "stopwatch.h"
-#include "tensor_io.h"
+#include "discovery/concept_method.h"
+#include "model/head_module.h"
+#include "conceptworld/conceptworld_eval.h"
+#include "data/demo.h"
+#include "activations/extractor.h"
+#include "base/stopwatch.h"
+#include "base/tensor_io.h"
 
 namespace {
 
-cs::ActivationCache extract(std::shared_ptr<const cs::ConceptModel> model,
-                            const cs::ConceptWorldSpec& spec, const std::string& layer,
+dx::ActivationCache extract(std::shared_ptr<const dx::ConceptModel> model,
+                            const dx::ConceptWorldSpec& spec, const std::string& layer,
                             const std::string& dir) {
-  cs::ExtractionRequest r;
+  dx::ExtractionRequest r;
   r.model = model;
-  r.source = std::make_shared<cs::ConceptWorld>(spec);
+  r.source = std::make_shared<dx::ConceptWorld>(spec);
   r.layer = layer;
   r.outDir = dir;
-  return cs::ActivationCache(cs::extractActivations(r).dir);
+  return dx::ActivationCache(dx::extractActivations(r).dir);
 }
 
-void printDissection(const std::vector<std::string>& concepts, const cs::Dissection::Result& d) {
+void printDissection(const std::vector<std::string>& concepts, const dx::Dissection::Result& d) {
   std::printf("  S1 %.2f  S2 %.2f   best detector IoU per concept:", d.s1, d.s2);
   for (size_t c = 0; c < concepts.size(); ++c) {
     int best = d.bestDetectorFor(int(c));
@@ -55,47 +55,47 @@ int main(int argc, char** argv) {
                                          {"--fit-on", "train"}, {"--train-count", "2000"}};
   for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
   try {
-    cs::configureTorchThreads();
-    std::string modelPath = opt["--model"].empty() ? cs::conceptWorldModelPath() : opt["--model"];
-    auto model = cs::ConceptModel::load(modelPath);
+    dx::configureTorchThreads();
+    std::string modelPath = opt["--model"].empty() ? dx::conceptWorldModelPath() : opt["--model"];
+    auto model = dx::ConceptModel::load(modelPath);
     std::string work = opt["--work"].empty()
                            ? (std::filesystem::temp_directory_path() / "conceptworld-eval").string()
                            : opt["--work"];
-    cs::ConceptWorldSpec mixed = cs::conceptWorldDefaults(cs::ConceptWorldSpec::Test);
+    dx::ConceptWorldSpec mixed = dx::conceptWorldDefaults(dx::ConceptWorldSpec::Test);
     mixed.count = std::stoul(opt["--count"]);
-    cs::ConceptWorldSpec marked = mixed, clean = mixed;
+    dx::ConceptWorldSpec marked = mixed, clean = mixed;
     marked.testRate = 1.0;
     clean.watermark = false;
     const std::string layer = opt["--layer"];
     auto mixedCache = extract(model, mixed, layer, work + "/mixed");
     auto markedCache = extract(model, marked, layer, work + "/marked");
     auto cleanCache = extract(model, clean, layer, work + "/clean");
-    cs::ConceptWorld world(mixed);
-    auto head = cs::loadHeadModule(modelPath, model->layer(layer).name);
+    dx::ConceptWorld world(mixed);
+    auto head = dx::loadHeadModule(modelPath, model->layer(layer).name);
     std::string fitDir = mixedCache.dir();
     if (opt["--fit-on"] == "train") {
-      cs::ConceptWorldSpec train = cs::conceptWorldDefaults(cs::ConceptWorldSpec::Train);
+      dx::ConceptWorldSpec train = dx::conceptWorldDefaults(dx::ConceptWorldSpec::Train);
       train.count = std::stoul(opt["--train-count"]);
       fitDir = extract(model, train, layer, work + "/train").dir();
       std::printf("concepts fitted on %zu train-split images, scored on the test split\n",
                   train.count);
     }
-    auto activations = cs::readNpyTensor(fitDir + "/activations.npy");
+    auto activations = dx::readNpyTensor(fitDir + "/activations.npy");
     const auto& shape = mixedCache.activations().shape();
     std::printf("ConceptWorld test split, %zu images (half watermarked), layer %s (%zu x %zu x %zu)\n",
                 mixed.count, layer.c_str(), shape[1], shape[2], shape[3]);
-    for (const auto& name : cs::bench::splitList(opt["--methods"])) {
-      cs::FitOptions o;
+    for (const auto& name : dx::bench::splitList(opt["--methods"])) {
+      dx::FitOptions o;
       o.concepts = std::stoi(opt["--concepts"]);
       o.seed = std::stoull(opt["--seed"]);
       o.preset = opt["--preset"];
       o.head = head;
-      cs::Stopwatch clock;
-      auto basis = cs::makeConceptMethod(name)->fit(activations, o);
+      dx::Stopwatch clock;
+      auto basis = dx::makeConceptMethod(name)->fit(activations, o);
       double fitSeconds = clock.seconds();
-      auto d = cs::dissectConceptWorld(world, basis, mixedCache);
-      auto q = cs::dissectConceptWorld(world, basis, mixedCache, 0.005);
-      auto w = cs::studyWatermark(world, basis, head, d, markedCache, cleanCache);
+      auto d = dx::dissectConceptWorld(world, basis, mixedCache);
+      auto q = dx::dissectConceptWorld(world, basis, mixedCache, 0.005);
+      auto w = dx::studyWatermark(world, basis, head, d, markedCache, cleanCache);
       std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
       std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);

@@ -1,5 +1,5 @@
 // Latency of one live counterfactual update, what the UI pays when the user toggles concepts off
-// on one image: cs::counterfactual (toggle-off edit of 1-3 concepts, then the model's head on the
+// on one image: dx::counterfactual (toggle-off edit of 1-3 concepts, then the model's head on the
 // original and on the edited activations, softmax) against a plain head forward of the same
 // image, measured interleaved in the same run. Goal: p95 <= 20 ms. The ratio's floor is about 2,
 // since an update runs the head twice.
@@ -22,29 +22,29 @@
 #include <string>
 #include <vector>
 
-#include "concept_model.h"
-#include "concepts/concept_method.h"
-#include "concepts/interventions.h"
-#include "demo.h"
-#include "preprocess.h"
-#include "stopwatch.h"
+#include "model/concept_model.h"
+#include "discovery/concept_method.h"
+#include "analysis/interventions.h"
+#include "data/demo.h"
+#include "model/preprocess.h"
+#include "base/stopwatch.h"
 
 namespace {
 
 constexpr int kWarmup = 30;  // the JIT profiles and specialises the first calls
 
 // Normalised network inputs for the first n images: the demo's own test images, else noise.
-at::Tensor inputs(const cs::ConceptModel& model, bool demo, int64_t n) {
+at::Tensor inputs(const dx::ConceptModel& model, bool demo, int64_t n) {
   const auto& spec = model.meta().input;
   if (!demo) {
     torch::manual_seed(0);
     return torch::randn({n, spec.channels(), spec.height, spec.width});
   }
-  auto source = cs::demoImages();
+  auto source = dx::demoImages();
   n = std::min<int64_t>(n, int64_t(source->size()));
   auto x = torch::empty({n, spec.channels(), spec.height, spec.width});
   for (int64_t i = 0; i < n; ++i)
-    cs::preprocessImage(source->load(size_t(i)), spec, x[i].data_ptr<float>());
+    dx::preprocessImage(source->load(size_t(i)), spec, x[i].data_ptr<float>());
   return x;
 }
 
@@ -76,11 +76,11 @@ int main(int argc, char** argv) {
   try {
     bool demo = modelPath.empty();
     if (demo) {
-      modelPath = cs::demoModelPath();
+      modelPath = dx::demoModelPath();
       if (layerName.empty()) layerName = "block3";
     }
-    auto model = cs::ConceptModel::load(modelPath);  // also sets the torch threads as the app does
-    const cs::LayerSpec& layer = model->layer(layerName);
+    auto model = dx::ConceptModel::load(modelPath);  // also sets the torch threads as the app does
+    const dx::LayerSpec& layer = model->layer(layerName);
     const std::string name = layer.name;
 
     if (fitImages <= 0) fitImages = demo ? 256 : 128;
@@ -89,13 +89,13 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < x.size(0); i += 32)
       batches.push_back(model->features(name, x.slice(0, i, std::min(x.size(0), i + 32))));
     at::Tensor z = torch::cat(batches);
-    cs::FitOptions options;
+    dx::FitOptions options;
     options.concepts = concepts;
-    cs::Stopwatch fitWatch;
-    cs::ConceptBasis basis = cs::makeConceptMethod(methodName)->fit(z, options);
+    dx::Stopwatch fitWatch;
+    dx::ConceptBasis basis = dx::makeConceptMethod(methodName)->fit(z, options);
     double fitSeconds = fitWatch.seconds();
 
-    cs::HeadFunction head = [&](const at::Tensor& a) { return model->head(name, a); };
+    dx::HeadFunction head = [&](const at::Tensor& a) { return model->head(name, a); };
     std::mt19937 rng(1);
     std::vector<int> ids(size_t(basis.concepts()));
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = int(i);
@@ -103,21 +103,21 @@ int main(int argc, char** argv) {
     for (int u = 0; u < kWarmup + updates; ++u) {
       at::Tensor one = z.slice(0, u % z.size(0), u % z.size(0) + 1);  // one image, 1 x C x h x w
       std::shuffle(ids.begin(), ids.end(), rng);
-      std::vector<cs::ConceptEdit> edits;
+      std::vector<dx::ConceptEdit> edits;
       int count = std::min(1 + int(rng() % 3), basis.concepts());
       for (int k = 0; k < count; ++k) edits.push_back({ids[size_t(k)], -1});
       // item() waits for the result, so the times are complete on any device. The order
       // alternates so that neither side always finds the image's activations in a warm cache.
       double h = 0, c = 0;
       auto timeHead = [&] {
-        cs::Stopwatch watch;
+        dx::Stopwatch watch;
         torch::NoGradGuard noGrad;
         head(one)[0][0].item<float>();
         h = watch.seconds() * 1e3;
       };
       auto timeUpdate = [&] {
-        cs::Stopwatch watch;
-        cs::counterfactual(head, basis, one, edits).edited[0][0].item<float>();
+        dx::Stopwatch watch;
+        dx::counterfactual(head, basis, one, edits).edited[0][0].item<float>();
         c = watch.seconds() * 1e3;
       };
       if (u % 2) {

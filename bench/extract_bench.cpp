@@ -14,10 +14,10 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "demo.h"
-#include "extractor.h"
-#include "image_folder.h"
-#include "preprocess.h"
+#include "data/demo.h"
+#include "activations/extractor.h"
+#include "data/image_folder.h"
+#include "model/preprocess.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +28,7 @@ double now() {
 }
 
 // Synthetic JPEG folder (256 x 320 random shapes) for models that take RGB photographs.
-std::shared_ptr<cs::ImageFolder> syntheticFolder(const fs::path& dir, size_t n) {
+std::shared_ptr<dx::ImageFolder> syntheticFolder(const fs::path& dir, size_t n) {
   fs::create_directories(dir / "photos");
   cv::RNG rng(1);
   for (size_t i = 0; i < n; ++i) {
@@ -36,17 +36,17 @@ std::shared_ptr<cs::ImageFolder> syntheticFolder(const fs::path& dir, size_t n) 
     rng.fill(img, cv::RNG::UNIFORM, 0, 255);
     cv::imwrite((dir / "photos" / ("img" + std::to_string(i) + ".jpg")).string(), img);
   }
-  return std::make_shared<cs::ImageFolder>(dir);
+  return std::make_shared<dx::ImageFolder>(dir);
 }
 
 // Throughput of `pass` over all images, preprocessed into memory beforehand.
 template <typename Pass>
-double inMemoryImagesPerSecond(const cs::ConceptModel& model, const cs::ImageSource& source,
+double inMemoryImagesPerSecond(const dx::ConceptModel& model, const dx::ImageSource& source,
                                size_t n, int batch, Pass pass) {
   const auto& spec = model.meta().input;
   size_t stride = size_t(spec.channels() * spec.height * spec.width);
   std::vector<float> pixels(n * stride);
-  for (size_t i = 0; i < n; ++i) cs::preprocessImage(source.load(i), spec, &pixels[i * stride]);
+  for (size_t i = 0; i < n; ++i) dx::preprocessImage(source.load(i), spec, &pixels[i * stride]);
   auto all = torch::from_blob(pixels.data(), {long(n), spec.channels(), spec.height, spec.width});
   for (int w = 0; w < 3; ++w) pass(all.slice(0, 0, batch));  // the JIT profiles the first runs
   double start = now();
@@ -55,14 +55,14 @@ double inMemoryImagesPerSecond(const cs::ConceptModel& model, const cs::ImageSou
   return double(n) / (now() - start);
 }
 
-double extractionImagesPerSecond(cs::ExtractionRequest r) {
+double extractionImagesPerSecond(dx::ExtractionRequest r) {
   r.reuse = false;
   double start = now();
-  auto result = cs::extractActivations(r);
+  auto result = dx::extractActivations(r);
   return double(result.images) / (now() - start);
 }
 
-void runCase(const std::string& title, const cs::ExtractionRequest& r, size_t n) {
+void runCase(const std::string& title, const dx::ExtractionRequest& r, size_t n) {
   const auto& m = *r.model;
   std::string layer = m.layer(r.layer).name;
   double forward = 0, split = 0, extract = 0;
@@ -96,19 +96,19 @@ int main(int argc, char** argv) {
     else if (a == "--layer") layer = argv[i + 1];
   }
   try {
-    fs::path tmp = fs::temp_directory_path() / ("conceptscope-bench-" + std::to_string(::getpid()));
-    cs::ExtractionRequest r;
+    fs::path tmp = fs::temp_directory_path() / ("directrix-bench-" + std::to_string(::getpid()));
+    dx::ExtractionRequest r;
     r.outDir = (tmp / "cache").string();
     r.layer = layer;
     if (modelPath.empty()) {
-      r.model = cs::ConceptModel::load(cs::demoModelPath());
-      r.source = cs::demoImages();
+      r.model = dx::ConceptModel::load(dx::demoModelPath());
+      r.source = dx::demoImages();
       n = std::min(n, r.source->size());
       r.limit = n;
       r.batchSize = 256;
       runCase("demo CNN, Fashion-MNIST", r, n);
     } else {
-      r.model = cs::ConceptModel::load(modelPath);
+      r.model = dx::ConceptModel::load(modelPath);
       r.source = syntheticFolder(tmp / "images", n);
       r.batchSize = 32;
       runCase(fs::path(modelPath).filename().string() + ", synthetic JPEGs", r, n);

@@ -28,13 +28,13 @@
 #include <unistd.h>
 
 #include "bench_args.h"
-#include "concept_model.h"
-#include "concepts/concept_method.h"
-#include "stopwatch.h"
-#include "tensor_io.h"
+#include "model/concept_model.h"
+#include "discovery/concept_method.h"
+#include "base/stopwatch.h"
+#include "base/tensor_io.h"
 
-#ifndef CONCEPTSCOPE_SOURCE_DIR
-#define CONCEPTSCOPE_SOURCE_DIR "."
+#ifndef DIRECTRIX_SOURCE_DIR
+#define DIRECTRIX_SOURCE_DIR "."
 #endif
 
 namespace fs = std::filesystem;
@@ -45,12 +45,12 @@ constexpr double kBudgetSeconds = 10;  // stop repeating a fit after this much t
 
 // Best of up to 3 fits, fewer when slow (sklearn_fit.py uses the same policy): the first run
 // pays one-off costs (thread pools, page faults) that a user pays once per session.
-double bestSeconds(const std::function<cs::ConceptBasis()>& fit, cs::ConceptBasis* out,
+double bestSeconds(const std::function<dx::ConceptBasis()>& fit, dx::ConceptBasis* out,
                    int maxRuns = 3) {
   double best = 1e300, spent = 0;
   for (int run = 0; run < maxRuns && spent < kBudgetSeconds; ++run) {
-    cs::Stopwatch watch;
-    cs::ConceptBasis b = fit();
+    dx::Stopwatch watch;
+    dx::ConceptBasis b = fit();
     double s = watch.seconds();
     spent += s;
     if (s < best) {
@@ -76,9 +76,9 @@ at::Tensor syntheticActivations(int64_t patches, int64_t channels) {
 // The activations as the methods take them (N x C x h x w), at most ~`limit` patches (whole
 // images); `limit` 0 = all.
 at::Tensor loadActivations(const std::string& path, int64_t limit) {
-  at::Tensor a = cs::readNpyTensor(path).to(torch::kFloat32);
+  at::Tensor a = dx::readNpyTensor(path).to(torch::kFloat32);
   if (a.dim() == 2) a = a.view({a.size(0), a.size(1), 1, 1});
-  if (a.dim() != 4) throw cs::UserError(path + ": expected N x C x h x w or P x C activations.");
+  if (a.dim() != 4) throw dx::UserError(path + ": expected N x C x h x w or P x C activations.");
   int64_t perImage = a.size(2) * a.size(3);
   if (limit > 0) a = a.slice(0, 0, std::max<int64_t>(1, (limit + perImage - 1) / perImage));
   return a.contiguous();
@@ -152,7 +152,7 @@ nlohmann::json runSklearn(const std::string& script, const fs::path& npy, int co
 int main(int argc, char** argv) {
   std::string activations,
       extras = "spherical-kmeans,sae,eddp",
-      script = (fs::path(CONCEPTSCOPE_SOURCE_DIR) / "bench/sklearn_fit.py").string();
+      script = (fs::path(DIRECTRIX_SOURCE_DIR) / "bench/sklearn_fit.py").string();
   int64_t patches = 50000;
   bool patchesGiven = false, skipSklearn = false;
   int concepts = 32;
@@ -183,16 +183,16 @@ int main(int argc, char** argv) {
     }
   }
   fs::path tmp =
-      fs::temp_directory_path() / ("conceptscope-fit-bench-" + std::to_string(::getpid()));
+      fs::temp_directory_path() / ("directrix-fit-bench-" + std::to_string(::getpid()));
   try {
-    cs::configureTorchThreads();  // every core, as the app does
+    dx::configureTorchThreads();  // every core, as the app does
     at::Tensor acts = activations.empty()
                           ? syntheticActivations(patches, 128)
                           : loadActivations(activations, patchesGiven ? patches : 0);
-    at::Tensor x = cs::patchesOf(acts).contiguous();  // P x C, the matrix both libraries fit
+    at::Tensor x = dx::patchesOf(acts).contiguous();  // P x C, the matrix both libraries fit
     fs::create_directories(tmp);
     fs::path npy = tmp / "patches.npy";
-    cs::writeNpyTensor(npy.string(), x);
+    dx::writeNpyTensor(npy.string(), x);
     std::printf(
         "fit_bench: %lld patches x %lld channels (%s), %d concepts, %d torch threads\n",
         (long long)x.size(0), (long long)x.size(1),
@@ -211,25 +211,25 @@ int main(int argc, char** argv) {
 
     struct Row {
       std::string method, quality;
-      std::function<double(const cs::ConceptBasis&)> ours;
+      std::function<double(const dx::ConceptBasis&)> ours;
       std::function<double(const at::Tensor&)> theirs;
     };
     std::vector<Row> rows = {
         {"pca", "explained variance (higher)",
-         [&](const cs::ConceptBasis& b) { return explainedVariance(x64, b.encoders); },
+         [&](const dx::ConceptBasis& b) { return explainedVariance(x64, b.encoders); },
          [&](const at::Tensor& c) { return explainedVariance(x64, c); }},
         {"nmf", "relative error (lower)",
-         [&](const cs::ConceptBasis& b) { return nmfRelativeError(x64, b.encoders); },
+         [&](const dx::ConceptBasis& b) { return nmfRelativeError(x64, b.encoders); },
          [&](const at::Tensor& c) { return nmfRelativeError(x64, c); }},
         {"kmeans", "inertia / total SS (lower)",
-         [&](const cs::ConceptBasis& b) { return inertiaFraction(x64, b.encoders + mean); },
+         [&](const dx::ConceptBasis& b) { return inertiaFraction(x64, b.encoders + mean); },
          [&](const at::Tensor& c) { return inertiaFraction(x64, c); }},
     };
-    cs::FitOptions options;
+    dx::FitOptions options;
     options.concepts = concepts;
     for (const auto& r : rows) {
-      auto method = cs::makeConceptMethod(r.method);
-      cs::ConceptBasis basis;
+      auto method = dx::makeConceptMethod(r.method);
+      dx::ConceptBasis basis;
       double ours = bestSeconds([&] { return method->fit(acts, options); }, &basis);
       double oursQ = r.ours(basis);
       if (!sk.contains(r.method)) {
@@ -238,15 +238,15 @@ int main(int argc, char** argv) {
         continue;
       }
       double theirs = sk[r.method]["seconds"].get<double>();
-      double theirsQ = r.theirs(cs::readNpyTensor((tmp / ("sk_" + r.method + ".npy")).string()));
+      double theirsQ = r.theirs(dx::readNpyTensor((tmp / ("sk_" + r.method + ".npy")).string()));
       std::printf("%-18s %9.3f %10.3f %13.2f   %-28s %8.4f %8.4f\n", r.method.c_str(), ours, theirs,
                   theirs / ours, r.quality.c_str(), oursQ, theirsQ);
     }
-    for (const std::string& m : cs::bench::splitList(extras)) {
+    for (const std::string& m : dx::bench::splitList(extras)) {
       if (m.empty()) continue;
-      cs::ConceptBasis basis;
+      dx::ConceptBasis basis;
       double s =
-          bestSeconds([&] { return cs::makeConceptMethod(m)->fit(acts, options); }, &basis, 1);
+          bestSeconds([&] { return dx::makeConceptMethod(m)->fit(acts, options); }, &basis, 1);
       std::printf("%-18s %9.3f %10s %13s   (one fit, for information)\n",
                   (m == "eddp" ? "eddp quick" : m).c_str(), s, "-", "-");
     }

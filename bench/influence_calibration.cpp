@@ -1,4 +1,4 @@
-// Calibration of the influence test (concepts/influence.h; issue: statistics you can trust), at
+// Calibration of the influence test (analysis/influence.h; docs/statistics.md), at
 // a larger size than tests/core/test_influence_calibration.cpp:
 // - false positives: noise concepts (the paper's noise signal vectors) on synthetic post-ReLU
 //   layers with a trained pooling head, under the pattern and the isotropic null; the share of
@@ -13,15 +13,15 @@
 #include <cstdio>
 
 #include "bench_args.h"
-#include "concepts/concept_method.h"
-#include "concepts/influence.h"
-#include "concepts/influence_calibration.h"
-#include "concepts/synthetic_pairs.h"
-#include "concepts/tcav.h"
+#include "discovery/concept_method.h"
+#include "analysis/influence.h"
+#include "analysis/influence_calibration.h"
+#include "discovery/synthetic_pairs.h"
+#include "tcav/tcav.h"
 
 namespace {
 
-using namespace cs;
+using namespace dx;
 
 struct Rate {
   int64_t hits = 0, total = 0;
@@ -149,12 +149,12 @@ void tcavFalsePositives(int seeds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using cs::bench::option;
+  using dx::bench::option;
   int seeds = std::stoi(option(argc, argv, "--seeds", "20"));
-  auto channels = cs::bench::splitList(option(argc, argv, "--channels", "128,256"));
-  auto methods = cs::bench::splitList(
+  auto channels = dx::bench::splitList(option(argc, argv, "--channels", "128,256"));
+  auto methods = dx::bench::splitList(
       option(argc, argv, "--methods", "pca,nmf,kmeans,spherical-kmeans,sae,eddp"));
-  auto betas = cs::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
+  auto betas = dx::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
   auto parts = option(argc, argv, "--parts", "influence,tcav,power");
   if (parts.find("influence") != std::string::npos) falsePositives(seeds, channels);
   if (parts.find("tcav") != std::string::npos) tcavFalsePositives(seeds);

@@ -1,8 +1,8 @@
-// The concept recovery study (issue: EDDP beyond the paper's toy): synthetic direction-pair data
-// (core/concepts/synthetic_pairs.h) over a grid of concept counts I, dimensions D, distractors F
+// The concept recovery study (docs/concept-discovery.md): synthetic direction-pair data
+// (core/discovery/synthetic_pairs.h) over a grid of concept counts I, dimensions D, distractors F
 // and factor distributions, several seeds each. For every cell it prints the oracle's matched
 // IoU (the true dual basis, pinv of [S, D]) and, for every method, the matched detector IoU,
-// encoder |cos|, RMSE of the centred latent factors (METHODS 1.1, 1.7) and fit time.
+// encoder |cos|, RMSE of the centred latent factors (docs/methods.md 1.1, 1.7) and fit time.
 //
 // usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]
 //          [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]
@@ -20,8 +20,8 @@
 #include <map>
 
 #include "bench_args.h"
-#include "concepts/concept_method.h"
-#include "concepts/synthetic_pairs.h"
+#include "discovery/concept_method.h"
+#include "discovery/synthetic_pairs.h"
 
 namespace {
 
@@ -40,42 +40,42 @@ struct Score {
   }
 };
 
-Score score(const cs::SyntheticPairs& data, const cs::ConceptBasis& basis, double seconds) {
-  auto patches = cs::patchesOf(data.activations);
+Score score(const dx::SyntheticPairs& data, const dx::ConceptBasis& basis, double seconds) {
+  auto patches = dx::patchesOf(data.activations);
   std::vector<int64_t> match;
-  auto iou = cs::matchedDetectorIou(cs::conceptScores(basis, patches), data.present, &match);
+  auto iou = dx::matchedDetectorIou(dx::conceptScores(basis, patches), data.present, &match);
   auto index = torch::tensor(match, torch::kLong);
   auto cos = torch::cosine_similarity(data.encoders, basis.encoders.index_select(0, index), 1)
                  .abs();
   Score s;
   s.iou = iou.mean().item<double>(), s.iouMin = iou.min().item<double>();
   s.cos = cos.mean().item<double>(), s.cosMin = cos.min().item<double>();
-  s.rmse = cs::centredLatentRmse(basis, patches, data.latents, match);
+  s.rmse = dx::centredLatentRmse(basis, patches, data.latents, match);
   s.seconds = seconds;
   return s;
 }
 
-using cs::bench::option;
+using dx::bench::option;
 
 std::vector<int> intList(const std::string& s) {
   std::vector<int> out;
-  for (const auto& item : cs::bench::splitList(s)) out.push_back(std::stoi(item));
+  for (const auto& item : dx::bench::splitList(s)) out.push_back(std::stoi(item));
   return out;
 }
 
 bool verbose = false;
 
-cs::ConceptBasis fitMethod(const std::string& method, const cs::SyntheticPairs& data, int concepts,
+dx::ConceptBasis fitMethod(const std::string& method, const dx::SyntheticPairs& data, int concepts,
                            uint64_t seed) {
   if (method == "oracle") return {"oracle", data.decoders, data.biases, data.encoders};
   auto colon = method.find(':');
-  cs::FitOptions o;
+  dx::FitOptions o;
   o.concepts = concepts;
   o.seed = seed;
   if (colon != std::string::npos) o.preset = method.substr(colon + 1);
   o.head = data.head();
-  if (verbose) o.progress = [](const cs::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };
-  return cs::makeConceptMethod(method.substr(0, colon))->fit(data.activations, o);
+  if (verbose) o.progress = [](const dx::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };
+  return dx::makeConceptMethod(method.substr(0, colon))->fit(data.activations, o);
 }
 
 }  // namespace
@@ -84,10 +84,10 @@ int main(int argc, char** argv) {
   auto concepts = intList(option(argc, argv, "--concepts", "3,6,12,24,48"));
   auto dims = intList(option(argc, argv, "--dims", "16,64,256"));
   auto distractors = intList(option(argc, argv, "--distractors", "2,8,32"));
-  auto distributions = cs::bench::splitList(
+  auto distributions = dx::bench::splitList(
       option(argc, argv, "--distributions", "uniform,heavy-tailed,noisy-levels"));
   auto seeds = intList(option(argc, argv, "--seeds", "0,1"));
-  auto methods = cs::bench::splitList(option(
+  auto methods = dx::bench::splitList(option(
       argc, argv, "--methods", "eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae"));
   methods.insert(methods.begin(), "oracle");
   int patches = std::stoi(option(argc, argv, "--patches", "16000"));
@@ -113,19 +113,19 @@ int main(int argc, char** argv) {
           std::map<std::string, Score> cell;
           std::map<std::string, std::string> refused;
           for (int seed : seeds) {
-            cs::SyntheticPairsSpec spec;
+            dx::SyntheticPairsSpec spec;
             spec.dims = d, spec.concepts = i, spec.distractors = f, spec.seed = uint64_t(seed);
-            spec.distribution = cs::distributionFromName(distribution);
+            spec.distribution = dx::distributionFromName(distribution);
             spec.height = height, spec.width = width;
             int classes = height * width == 2 ? i * (i - 1) / 2 : i;
             spec.imagesPerClass = std::max(1, patches / (height * width * classes));
-            auto data = cs::makeSyntheticPairs(spec);
+            auto data = dx::makeSyntheticPairs(spec);
             for (const auto& method : methods) {
               auto start = std::chrono::steady_clock::now();
-              cs::ConceptBasis basis;
+              dx::ConceptBasis basis;
               try {
                 basis = fitMethod(method, data, i, uint64_t(seed));
-              } catch (const cs::UserError& e) {  // e.g. NMF on negative data, PCA with I > D
+              } catch (const dx::UserError& e) {  // e.g. NMF on negative data, PCA with I > D
                 refused[method] = e.what();
                 continue;
               }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds ConceptScope into build/ (Ninja, ccache when present). Incremental.
+# Configures and builds Directrix into build/ (Ninja, ccache when present). Incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Exports a vision classifier as a ConceptScope model (a TorchScript archive).
+"""Exports a vision classifier as a Directrix model (a TorchScript archive).
 
 For every offered layer L the archive has `features_L(x)` (input -> activations)
 and `head_L(z)` (activations -> logits); `forward` is the original network, so
 the app can check that each split reproduces it. The model is split on its
 torch.fx graph, and a cut is only allowed where no skip connection crosses it:
 otherwise the head would need values that the activations do not carry.
-Metadata travels inside the archive as the extra file `conceptscope.json`.
+Metadata travels inside the archive as the extra file `directrix.json`.
 """
 
 import argparse
@@ -28,9 +28,9 @@ import torchvision
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from torchvision.models.feature_extraction import NodePathTracer
 
-FORMAT = "conceptscope-model"
+FORMAT = "directrix-model"
 VERSION = 1
-JSON_NAME = "conceptscope.json"
+JSON_NAME = "directrix.json"
 TOLERANCE = 1e-4
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -75,7 +75,7 @@ def user_module(spec):
         raise ExportError(f"--module expects FILE.py:ClassOrFactory, got '{spec}'")
     if not os.path.isfile(path):
         raise ExportError(f"module file '{path}' does not exist")
-    mod_name = "conceptscope_user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    mod_name = "directrix_user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
     loader_spec = importlib.util.spec_from_file_location(mod_name, path)
     mod = importlib.util.module_from_spec(loader_spec)
     # Registered so that TorchScript can find the class source later.
@@ -331,7 +331,7 @@ import torch
 from torch import Tensor
 
 
-class ConceptScopeModel(torch.nn.Module):
+class DirectrixModel(torch.nn.Module):
     def __init__(self, full, parts):
         super().__init__()
         self.full = full
@@ -369,7 +369,7 @@ def build_wrapper(full, parts, skip_methods=()):
     source = _WRAPPER_HEAD + "".join(_WRAPPER_LAYER.format(name) for name in parts)
     for method in skip_methods:
         source = re.sub(rf"\n    @torch.jit.export\n    def {method}\(.*?\n.*?\n", "\n", source)
-    mod_name = f"conceptscope_model_{_wrapper_count}"
+    mod_name = f"directrix_model_{_wrapper_count}"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, mod_name + ".py")
         with open(path, "w") as f:
@@ -379,7 +379,7 @@ def build_wrapper(full, parts, skip_methods=()):
         sys.modules[mod_name] = mod
         try:
             spec.loader.exec_module(mod)
-            scripted = torch.jit.script(mod.ConceptScopeModel(full, parts))
+            scripted = torch.jit.script(mod.DirectrixModel(full, parts))
         finally:
             del sys.modules[mod_name]
     return scripted.eval()
@@ -440,7 +440,7 @@ def split_model(model, layer_names, input_spec):
 
 
 def build(model, layer_names, input_spec):
-    """Scripted ConceptScope module, layer metadata, conversion methods and probe batch."""
+    """Scripted Directrix module, layer metadata, conversion methods and probe batch."""
     full, parts, layers, how, probe = split_model(model, layer_names, input_spec)
     return build_wrapper(full, parts), layers, how, probe
 
@@ -578,7 +578,7 @@ def read_classes(path):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Export a vision classifier as a ConceptScope model (TorchScript + conceptscope.json).",
+        description="Export a vision classifier as a Directrix model (TorchScript + directrix.json).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent("""\
             examples:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs every build, run and test dependency of ConceptScope from Debian 12 packages.
+# Installs every build, run and test dependency of Directrix from Debian 12 packages.
 # Idempotent: packages already present are skipped by apt. Needs root or sudo.
 set -euo pipefail
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Trains a small CNN on ConceptWorld and exports it as a ConceptScope model.
+"""Trains a small CNN on ConceptWorld and exports it as a Directrix model.
 
-ConceptWorld (core/conceptworld.h) is a synthetic 64x64 RGB dataset with known concept masks
+ConceptWorld (core/conceptworld/conceptworld.h) is a synthetic 64x64 RGB dataset with known concept masks
 and a spurious watermark: in the train split it marks ~95% of one class and ~2% of the others,
 in the test split ~50% of every class. The script writes both splits with
-`conceptscope-cli conceptworld` into a temporary folder, trains with the same loop as the
+`directrix-cli conceptworld` into a temporary folder, trains with the same loop as the
 Fashion-MNIST demo (train_demo.py), and reports:
   - accuracy on clean (un-watermarked) test images, which must reach 0.90 to save the model;
   - accuracy on watermarked test images of the other classes, and how many of them are taken
@@ -32,7 +32,7 @@ import export_model  # noqa: E402  (sits beside this script)
 from train_demo import accuracy, conv_block, train  # noqa: E402
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-DEFAULT_CLI = os.path.join(REPO, "build", "app", "conceptscope-cli")
+DEFAULT_CLI = os.path.join(REPO, "build", "app", "directrix-cli")
 DEFAULT_OUT = os.path.join(REPO, "resources", "demo", "conceptworld_cnn.pt")
 MIN_ACCURACY = 0.90
 LAYERS = ["block2", "block3", "block4"]
@@ -57,7 +57,7 @@ class ConceptWorldCNN(nn.Module):
 
 def write_split(cli, split, out_dir):
     if not os.path.isfile(cli):
-        raise FileNotFoundError(f"{cli} not found: build conceptscope-cli first "
+        raise FileNotFoundError(f"{cli} not found: build directrix-cli first "
                                 f"(packaging/build.sh) or pass --cli")
     subprocess.run([cli, "conceptworld", "--split", split, "--out", out_dir, "--quiet"],
                    check=True, stdout=subprocess.DEVNULL)
@@ -123,9 +123,9 @@ def prepare(args, tmp):
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Train and export the ConceptWorld CNN.")
     p.add_argument("--cli", default=DEFAULT_CLI,
-                   help="conceptscope-cli, which writes the dataset "
-                        "(default build/app/conceptscope-cli)")
-    p.add_argument("--data", help="folder with train/ and test/ written by `conceptscope-cli "
+                   help="directrix-cli, which writes the dataset "
+                        "(default build/app/directrix-cli)")
+    p.add_argument("--data", help="folder with train/ and test/ written by `directrix-cli "
                                   "conceptworld` (default: write them to a temporary folder)")
     p.add_argument("--out", default=DEFAULT_OUT,
                    help="output model (default resources/demo/conceptworld_cnn.pt)")

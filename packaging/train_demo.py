@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains the small Fashion-MNIST CNN shipped as ConceptScope's demo model and exports it.
+"""Trains the small Fashion-MNIST CNN shipped as Directrix's demo model and exports it.
 
 Data comes from Debian's dataset-fashion-mnist package (IDX files, gzipped or raw).
 Training is CPU-only and seeded so that the shipped file can be reproduced.

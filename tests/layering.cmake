@@ -1,5 +1,6 @@
-# Fails when core/ includes Qt, or when a file outside ui/ (other than the GUI's main.cpp)
-# includes a ui/ header. Run as: cmake -DROOT=<source dir> -P layering.cmake
+# Fails when core/ includes Qt, when a file outside ui/ (other than the GUI's main.cpp)
+# includes a ui/ header, or when a view starts threads of its own instead of using the app's
+# job lanes (app/job_runner.h, app/task_lane.h). Run as: cmake -DROOT=<source dir> -P layering.cmake
 set(violations "")
 file(GLOB_RECURSE core_files ${ROOT}/core/*.h ${ROOT}/core/*.cpp)
 foreach(f ${core_files})
@@ -16,6 +17,14 @@ foreach(f ${other_files})
   file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]ui/")
   if(lines)
     list(APPEND violations "${f}: only ui/ and the GUI main may include ui/ headers (${lines})")
+  endif()
+endforeach()
+file(GLOB_RECURSE ui_files ${ROOT}/ui/*.h ${ROOT}/ui/*.cpp)
+foreach(f ${ui_files})
+  file(STRINGS ${f} lines
+       REGEX "(QtConcurrent|QThreadPool|QFutureWatcher|QThread[^a-zA-Z]|std::thread|std::async)")
+  if(lines)
+    list(APPEND violations "${f}: views use the app's job lanes, not threads of their own (${lines})")
   endif()
 endforeach()
 if(violations)

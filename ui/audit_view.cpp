@@ -1,5 +1,9 @@
 #include "audit_view.h"
 
+#include "project_document.h"
+#include "task_lane.h"
+#include "workbench.h"
+
 #include <QBoxLayout>
 #include <QComboBox>
 #include <QEvent>
@@ -12,16 +16,15 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTableView>
-#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <utility>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "misclassified_model.h"
 #include "view_support.h"
 #include "widget_export.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 const int kThumbnail = 48;    // logical pixels in the table
 const int kDetailImage = 128;  // logical pixels beside the pushing concepts
@@ -34,7 +37,7 @@ AuditView::AuditView(QWidget* parent)
       mPredictedFilter(new QComboBox), mCount(new QLabel), mTable(new QTableView),
       mDetailImage(new QLabel), mDetailText(new QLabel), mPushingTitle(new QLabel),
       mPushing(new QListWidget), mWhatIfButton(new QPushButton(tr("What if these were off?"))),
-      mWhatIfResult(new QLabel), mDetailLoader(new QFutureWatcher<QImage>(this)) {
+      mWhatIfResult(new QLabel) {
   mTrueFilter->setToolTip(tr("Show only mistakes on images of this true class"));
   mPredictedFilter->setToolTip(tr("Show only mistakes predicted as this class"));
   mTable->setModel(mModel);
@@ -100,16 +103,17 @@ AuditView::AuditView(QWidget* parent)
     Q_EMIT conceptActivated(item->data(Qt::UserRole).toInt());
   });
   connect(mWhatIfButton, &QPushButton::clicked, this, &AuditView::runWhatIf);
-  connect(mDetailLoader, &QFutureWatcherBase::finished, this, [this] {
-    if (mLoadingFor != mDetailFor) return;  // the selection moved on (or was cleared)
-    const QImage image = mDetailLoader->result();
-    mDetailImage->setPixmap(image.isNull() ? QPixmap() : QPixmap::fromImage(image));
-    if (image.isNull()) mDetailImage->setText(tr("(image not available)"));
-  });
   setSession(nullptr);
 }
 
-AuditView::~AuditView() = default;  // the detail loader captures no `this`: nothing to wait for
+AuditView::~AuditView() = default;  // the lane drops results for a view that is gone
+
+void AuditView::setDocument(app::ProjectDocument* document) {
+  mTasks = &document->workbench().tasks();
+  mModel->setTasks(mTasks);
+  followConcepts(this, document, [this, document] { setSession(document->concepts()); },
+                 [this] { showDetail(); });
+}
 
 void AuditView::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
@@ -200,15 +204,23 @@ void AuditView::showDetail() {
   const int pixels = int(kDetailImage * devicePixelRatioF());
   const qreal dpr = devicePixelRatioF();
   auto session = mSession;
-  mDetailLoader->setFuture(QtConcurrent::run([session, i, pixels, dpr] {
+  auto load = [this, session, i, pixels, dpr, image](const CancelToken&) {
     QImage img = imageFromMat(session->image(i));
-    if (img.isNull()) return img;
-    const bool tiny = std::max(img.width(), img.height()) < pixels / 2;
-    img = img.scaled(pixels, pixels, Qt::KeepAspectRatio,
-                     tiny ? Qt::FastTransformation : Qt::SmoothTransformation);
-    img.setDevicePixelRatio(dpr);
-    return img;
-  }));
+    if (!img.isNull()) {
+      const bool tiny = std::max(img.width(), img.height()) < pixels / 2;
+      img = img.scaled(pixels, pixels, Qt::KeepAspectRatio,
+                       tiny ? Qt::FastTransformation : Qt::SmoothTransformation);
+      img.setDevicePixelRatio(dpr);
+    }
+    return std::function<void()>([this, img, image] { showDetailImage(image, img); });
+  };
+  app::TaskLane::post(mTasks, this, tr("Loading an image"), load);
+}
+
+void AuditView::showDetailImage(qint64 image, const QImage& picture) {
+  if (image != mLoadingFor || mLoadingFor != mDetailFor) return;  // the selection moved on
+  mDetailImage->setPixmap(picture.isNull() ? QPixmap() : QPixmap::fromImage(picture));
+  if (picture.isNull()) mDetailImage->setText(tr("(image not available)"));
 }
 
 // The texts whose colours depend on the palette: rebuilt on a theme switch.
@@ -287,4 +299,4 @@ bool AuditView::exportImage(const QString& path) {
   return exportWidget(this, path);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

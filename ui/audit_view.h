@@ -4,7 +4,6 @@
 // that pushed it to the wrong class (ConceptSession::conceptsPushingTowards) and a one-click
 // "what if these were off?" that shows the counterfactual prediction in place and hands the
 // edit to the counterfactual panel through whatIf().
-#include <QFutureWatcher>
 #include <QImage>
 #include <QWidget>
 #include <memory>
@@ -17,11 +16,16 @@ class QPushButton;
 class QStackedWidget;
 class QTableView;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::app {
+class ProjectDocument;
+class TaskLane;
+}
+
+namespace dx::ui {
 
 class MisclassifiedModel;
 
@@ -33,6 +37,7 @@ class AuditView : public QWidget {
 
   // nullptr clears the view and shows a hint.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   // The selected image (a session image index), -1 when none.
   qint64 currentImage() const;
 
@@ -53,6 +58,7 @@ class AuditView : public QWidget {
   void filterChanged();
   void showDetail();
   void showDetailText();
+  void showDetailImage(qint64 image, const QImage& picture);
   void runWhatIf();
   void showWhatIfResult();
 
@@ -70,10 +76,10 @@ class AuditView : public QWidget {
   QListWidget* mPushing;
   QPushButton* mWhatIfButton;
   QLabel* mWhatIfResult;
-  QFutureWatcher<QImage>* mDetailLoader;
+  app::TaskLane* mTasks = nullptr;
   qint64 mDetailFor = -1;   // the image whose detail is shown
-  qint64 mLoadingFor = -1;  // the image mDetailLoader reads
+  qint64 mLoadingFor = -1;  // the image being read for the detail
   std::vector<float> mWhatIfProbabilities;  // last what-if result for mDetailFor, or empty
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -7,11 +7,11 @@
 #include <QToolTip>
 
 #include "concept_gallery_model.h"
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "patch_image_cache.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 constexpr int kPad = 8, kGap = 4, kPin = 20;
 }  // namespace
@@ -164,4 +164,4 @@ bool ConceptCardDelegate::helpEvent(QHelpEvent* event, QAbstractItemView* view,
   return QStyledItemDelegate::helpEvent(event, view, option, index);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -5,7 +5,7 @@
 // crops are asked from the PatchImageCache and appear when decoded.
 #include <QStyledItemDelegate>
 
-namespace cs::ui {
+namespace dx::ui {
 
 class ConceptGalleryModel;
 class PatchImageCache;
@@ -39,4 +39,4 @@ class ConceptCardDelegate : public QStyledItemDelegate {
   PatchImageCache& mImages;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

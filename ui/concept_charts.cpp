@@ -16,9 +16,9 @@
 #include <numeric>
 #include <tuple>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 namespace {
 const QColor kRaises(202, 0, 32), kLowers(5, 113, 176), kNeutral(247, 247, 247);
@@ -87,7 +87,7 @@ QChart* strengthHistogram(const std::vector<float>& strengths, const QPalette& p
   // sqrt(n) bins, bounded: enough shape for 100 images, no comb for 100 000.
   int bins = std::clamp(static_cast<int>(std::sqrt(double(strengths.size()))), 10, 60);
   // With an INVERT label, positives and negatives of its formula are drawn separately: a label
-  // that explains the concept separates the two (METHODS.md 2, AUC).
+  // that explains the concept separates the two (docs/methods.md 2, AUC).
   const bool split = positives.size() == strengths.size();
   std::vector<int> counts(size_t(bins), 0), positiveCounts(size_t(bins), 0);
   for (size_t i = 0; i < strengths.size(); ++i) {
@@ -232,4 +232,4 @@ QChart* influenceChart(const ConceptInfo& info, const std::vector<std::string>& 
   return chart;
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

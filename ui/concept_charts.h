@@ -9,11 +9,11 @@
 class QChart;
 class QPalette;
 
-namespace cs {
+namespace dx {
 struct ConceptInfo;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 // Histogram of one concept's per-image strength I (max over patches of w.x - b); a dashed line
 // at 0 separates images where the concept is present (> 0) from the rest.
@@ -37,4 +37,4 @@ QColor influenceColor(double value, double extent);
 // Background, text and grid colours from the palette, so charts read in light and dark themes.
 void styleChart(QChart* chart, const QPalette& palette);
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -1,5 +1,9 @@
 #include "concept_detail.h"
 
+#include "project_document.h"
+#include "task_lane.h"
+#include "workbench.h"
+
 #include <QChart>
 #include <QChartView>
 #include <QEvent>
@@ -10,18 +14,17 @@
 #include <QStackedWidget>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 
 #include "concept_charts.h"
-#include "concept_session.h"
-#include "concepts/degenerate.h"
+#include "analysis/concept_session.h"
+#include "discovery/degenerate.h"
 #include "patch_image_cache.h"
 #include "top_patch_grid.h"
 #include "widget_export.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 // QChartView::setChart releases the old chart without deleting it.
@@ -41,7 +44,6 @@ ConceptDetail::ConceptDetail(QWidget* parent)
       mPrev(new QToolButton), mNext(new QToolButton), mPageLabel(new QLabel),
       mHistogram(new QChartView), mInfluence(new QChartView), mInfluenceCaption(new QLabel) {
   setWindowTitle(tr("Concept"));
-  mPool.setMaxThreadCount(1);
   mPlaceholder->setAlignment(Qt::AlignCenter);
   mPlaceholder->setWordWrap(true);
   mPlaceholder->setForegroundRole(QPalette::PlaceholderText);
@@ -63,8 +65,7 @@ ConceptDetail::ConceptDetail(QWidget* parent)
 }
 
 ConceptDetail::~ConceptDetail() {
-  if (mCancel) mCancel->store(true);
-  mPool.waitForDone();  // the pass holds no pointer to this, but its continuation does
+  if (mTasks) mTasks->cancel(this);  // the lane drops the pass's result for a view that is gone
 }
 
 QWidget* ConceptDetail::buildPatches() {
@@ -119,6 +120,13 @@ QWidget* ConceptDetail::buildCharts() {
   return split;
 }
 
+void ConceptDetail::setDocument(app::ProjectDocument* document) {
+  mTasks = &document->workbench().tasks();
+  mImages->setTasks(mTasks);
+  followConcepts(this, document, [this, document] { setSession(document->concepts()); },
+                 [this] { refresh(); });
+}
+
 void ConceptDetail::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
   mImages->setSession(mSession);
@@ -158,7 +166,7 @@ void ConceptDetail::refresh() {
 
 namespace {
 
-// A warning line for a degenerate concept (concepts/degenerate.h), empty otherwise.
+// A warning line for a degenerate concept (discovery/degenerate.h), empty otherwise.
 QString degenerateNote(double patchFraction) {
   QString reason = QString::fromStdString(degeneracyReason(patchFraction));
   if (reason.isEmpty()) return {};
@@ -210,35 +218,36 @@ void ConceptDetail::showPage(int page) {
 }
 
 void ConceptDetail::computeStrengths() {
-  if (mCancel) mCancel->store(true);
-  mCancel = std::make_shared<std::atomic<bool>>(false);
+  if (mTasks) mTasks->cancel(this);
   quint64 generation = ++mGeneration;
   mStrengths.clear();
   mStrengthsReady = false;
   if (!mSession || mConcept < 0 || mConcept >= mSession->concepts()) return;
   showHistogram();  // "computing…" until the pass returns
   auto session = mSession;
-  auto cancel = mCancel;
   int concept = mConcept;
-  QtConcurrent::run(&mPool, [session, cancel, concept] {
+  auto pass = [this, session, concept, generation](const CancelToken& cancel) {
     std::vector<float> values;
     try {
       values.reserve(session->images());
       for (size_t i = 0; i < session->images(); ++i) {
-        if (i % 256 == 0 && cancel->load()) return std::vector<float>{};
+        if (i % 256 == 0 && cancel.cancelled()) throw Cancelled();
         std::vector<float> s = session->strengths(i);
         if (size_t(concept) < s.size()) values.push_back(s[size_t(concept)]);
       }
+    } catch (const Cancelled&) {
+      throw;
     } catch (const std::exception&) {
       values.clear();  // the histogram says "not available" rather than failing the view
     }
-    return values;
-  }).then(this, [this, generation](std::vector<float> values) {
-    if (generation != mGeneration) return;  // another concept or session meanwhile
-    mStrengths = std::move(values);
-    mStrengthsReady = true;
-    showHistogram();
-  });
+    return std::function<void()>([this, generation, values] {
+      if (generation != mGeneration) return;  // another concept or session meanwhile
+      mStrengths = values;
+      mStrengthsReady = true;
+      showHistogram();
+    });
+  };
+  app::TaskLane::post(mTasks, this, tr("Strength of a concept in every image"), pass);
 }
 
 void ConceptDetail::showHistogram() {
@@ -295,4 +304,4 @@ void ConceptDetail::changeEvent(QEvent* event) {
 
 bool ConceptDetail::exportImage(const QString& path) { return exportWidget(this, path); }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -5,9 +5,7 @@
 //
 // The histogram needs strengths(i)[concept] of every image, a pass over the dataset: it runs
 // on a worker thread and a newer concept cancels an older pass.
-#include <QThreadPool>
 #include <QWidget>
-#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -16,11 +14,16 @@ class QLabel;
 class QStackedWidget;
 class QToolButton;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::app {
+class ProjectDocument;
+class TaskLane;
+}
+
+namespace dx::ui {
 
 class PatchImageCache;
 class TopPatchGrid;
@@ -36,6 +39,7 @@ class ConceptDetail : public QWidget {
 
   // nullptr clears the view and shows how to get concepts.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   int currentConcept() const { return mConcept; }
   // PNG, or SVG when the name ends in .svg (and the build has Qt6Svg). False on failure.
   bool exportImage(const QString& path);
@@ -76,11 +80,10 @@ class ConceptDetail : public QWidget {
   QLabel* mInfluenceCaption;
 
   // Strength pass: results of an older concept or session are dropped by generation.
-  QThreadPool mPool;
-  std::shared_ptr<std::atomic<bool>> mCancel;
+  app::TaskLane* mTasks = nullptr;
   quint64 mGeneration = 0;
   std::vector<float> mStrengths;
   bool mStrengthsReady = false;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -12,7 +12,7 @@
 
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 // Sliders work in hundredths: -100 = off (strength -1), 0 = unchanged, 200 = twice as strong.
 const int kOff = -100, kMaxAmplify = 200;
@@ -64,6 +64,13 @@ void ConceptEditList::setSession(const ConceptSession* session) {
     mRows.push_back(r);
   }
   setStrengths({});
+}
+
+void ConceptEditList::refreshNames(const ConceptSession& session) {
+  for (const Row& r : mRows) {
+    r.name->setText(conceptName(session, r.concept));
+    r.name->setToolTip(r.name->text());
+  }
 }
 
 void ConceptEditList::setStrengths(const std::vector<float>& strengths) {
@@ -165,4 +172,4 @@ bool ConceptEditList::setToggles(const std::vector<ConceptToggle>& toggles) {
   return changed;
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

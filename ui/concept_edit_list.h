@@ -1,18 +1,18 @@
 #pragma once
 // The edit controls of the counterfactual panel: a row per concept with its strength in the
 // current image, an "off" box and a slider from -1 (off) through 0 (unchanged) to +2 (doubled),
-// METHODS.md 1.6. Rows are ordered by strength in the image, since only present concepts can
+// docs/methods.md 1.6. Rows are ordered by strength in the image, since only present concepts can
 // change its prediction.
 #include <QScrollArea>
 #include <vector>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 
 class QCheckBox;
 class QLabel;
 class QSlider;
 
-namespace cs::ui {
+namespace dx::ui {
 
 class ConceptEditList : public QScrollArea {
   Q_OBJECT
@@ -22,6 +22,7 @@ class ConceptEditList : public QScrollArea {
   void setSession(const ConceptSession* session);
   // One strength per concept (empty: no image); fills the "present" column and orders the rows.
   void setStrengths(const std::vector<float>& strengths);
+  void refreshNames(const ConceptSession& session);  // after a rename
   // The strengths after the current edits (empty: none). Rows whose strength moved show
   // "before → after"; concepts nobody edited that moved are marked, since they show how far the
   // edited concepts' encoders are from orthogonal to those detectors.
@@ -62,4 +63,4 @@ class ConceptEditList : public QScrollArea {
 // "off", "0" or a signed strength such as "+0.50" for a slider value in hundredths.
 QString strengthText(int hundredths);
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -1,5 +1,8 @@
 #include "concept_gallery.h"
 
+#include "project_document.h"
+#include "workbench.h"
+
 #include <QAction>
 #include <QCheckBox>
 #include <QComboBox>
@@ -13,12 +16,12 @@
 
 #include "concept_card_delegate.h"
 #include "concept_gallery_model.h"
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "patch_image_cache.h"
 #include "widget_export.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 ConceptGallery::ConceptGallery(QWidget* parent)
     : QWidget(parent), mModel(new ConceptGalleryModel(this)), mImages(new PatchImageCache(this)),
@@ -52,7 +55,8 @@ ConceptGallery::ConceptGallery(QWidget* parent)
   fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
 
   connect(mImages, &PatchImageCache::ready, mView->viewport(), qOverload<>(&QWidget::update));
-  connect(mDelegate, &ConceptCardDelegate::pinToggled, mModel, &ConceptGalleryModel::togglePinned);
+  connect(mDelegate, &ConceptCardDelegate::pinToggled, this,
+          [this](int concept) { requestPin(concept, !mModel->pinned().count(concept)); });
   connect(mModel, &ConceptGalleryModel::pinnedChanged, this, &ConceptGallery::pinnedChanged);
   connect(mModel, &QAbstractItemModel::modelReset, this, [this] {
     restoreCurrent();
@@ -75,7 +79,7 @@ ConceptGallery::ConceptGallery(QWidget* parent)
   pin->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
   pin->setShortcutContext(Qt::WidgetShortcut);
   connect(pin, &QAction::triggered, this, [this] {
-    if (mCurrent >= 0) mModel->togglePinned(mCurrent);
+    if (mCurrent >= 0) requestPin(mCurrent, !mModel->pinned().count(mCurrent));
   });
   mView->addAction(pin);
   setSession(nullptr);
@@ -129,6 +133,23 @@ void ConceptGallery::setPinned(std::set<int> concepts) { mModel->setPinned(std::
 
 void ConceptGallery::refresh() { mModel->refresh(); }
 
+void ConceptGallery::setDocument(app::ProjectDocument* document) {
+  mDocument = document;
+  mImages->setTasks(&document->workbench().tasks());
+  using Change = app::ProjectDocument::Change;
+  connect(document, &app::ProjectDocument::changed, this, [this](Change what) {
+    if (what == Change::Concepts) setSession(mDocument->concepts());
+    if (what == Change::Pins) mModel->setPinned(mDocument->pinned());
+    if (what == Change::ConceptNames) refresh();
+  });
+}
+
+void ConceptGallery::requestPin(int concept, bool pinned) {
+  if (concept < 0 || concept >= mModel->totalConcepts()) return;
+  if (mDocument) return mDocument->setPinned(concept, pinned);
+  if (pinned != (mModel->pinned().count(concept) > 0)) mModel->togglePinned(concept);
+}
+
 void ConceptGallery::setCurrentConcept(int concept) {
   if (concept == mCurrent) return;
   mCurrent = concept;
@@ -155,14 +176,17 @@ void ConceptGallery::showContextMenu(const QPoint& pos) {
     menu.addAction(tr("Open"), this, [this, concept] { Q_EMIT conceptActivated(concept); });
     bool pinned = mModel->pinned().count(concept) > 0;
     menu.addAction(pinned ? tr("Unpin") : tr("Pin"), this,
-                   [this, concept] { mModel->togglePinned(concept); });
+                   [this, concept, pinned] { requestPin(concept, !pinned); });
     menu.addSeparator();
   }
-  QAction* clear = menu.addAction(tr("Unpin All"), this, [this] { mModel->setPinned({}); });
+  QAction* clear = menu.addAction(tr("Unpin All"), this, [this] {
+    if (mDocument) mDocument->setPins({});
+    else mModel->setPinned({});
+  });
   clear->setEnabled(!mModel->pinned().empty());
   menu.exec(mView->viewport()->mapToGlobal(pos));
 }
 
 bool ConceptGallery::exportImage(const QString& path) { return exportWidget(this, path); }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -16,11 +16,14 @@ class QLineEdit;
 class QListView;
 class QStackedWidget;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
+namespace dx::app {
+class ProjectDocument;
+}
 
-namespace cs::ui {
+namespace dx::ui {
 
 class ConceptCardDelegate;
 class ConceptGalleryModel;
@@ -37,6 +40,8 @@ class ConceptGallery : public QWidget {
   const std::set<int>& pinned() const;
   void setPinned(std::set<int> concepts);  // emits pinnedChanged when different
   int currentConcept() const { return mCurrent; }
+  // Follows the document (concept set, pins, names); pin requests then become its undo commands.
+  void setDocument(app::ProjectDocument* document);
   // PNG, or SVG when the name ends in .svg (and the build has Qt6Svg). False on failure.
   bool exportImage(const QString& path);
 
@@ -54,6 +59,7 @@ class ConceptGallery : public QWidget {
   void showContextMenu(const QPoint& pos);
   void restoreCurrent();
   void updateCount();
+  void requestPin(int concept, bool pinned);
 
   ConceptGalleryModel* mModel;
   PatchImageCache* mImages;
@@ -66,6 +72,7 @@ class ConceptGallery : public QWidget {
   QCheckBox* mPinnedOnly;
   QLabel* mCount;
   int mCurrent = -1;
+  app::ProjectDocument* mDocument = nullptr;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

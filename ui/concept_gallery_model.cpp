@@ -5,10 +5,10 @@
 #include <cmath>
 #include <numeric>
 
-#include "concept_session.h"
-#include "concepts/degenerate.h"
+#include "analysis/concept_session.h"
+#include "discovery/degenerate.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 QString percent(double fraction) {
@@ -16,7 +16,7 @@ QString percent(double fraction) {
   return QString::number(p, 'f', p > 0 && p < 10 ? 1 : 0) + QLatin1Char('%');
 }
 
-// Influence is a change of class probability (METHODS.md 1.6); the sign says which way.
+// Influence is a change of class probability (docs/methods.md 1.6); the sign says which way.
 QString change(float v) { return QString::asprintf("%+.3f", double(v)); }
 
 }  // namespace
@@ -191,4 +191,4 @@ QVariant ConceptGalleryModel::data(const QModelIndex& index, int role) const {
   }
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -8,11 +8,11 @@
 #include <set>
 #include <vector>
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class ConceptGalleryModel : public QAbstractListModel {
   Q_OBJECT
@@ -71,4 +71,4 @@ class ConceptGalleryModel : public QAbstractListModel {
   std::set<int> mPinned;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

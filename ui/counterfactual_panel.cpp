@@ -1,5 +1,12 @@
 #include "counterfactual_panel.h"
 
+#include <cmath>
+#include <map>
+
+#include "project_document.h"
+#include "task_lane.h"
+#include "workbench.h"
+
 #include <QBoxLayout>
 #include <QElapsedTimer>
 #include <QEvent>
@@ -8,7 +15,6 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QStackedWidget>
-#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <cmath>
 
@@ -18,23 +24,14 @@
 #include "view_support.h"
 #include "widget_export.h"
 
-namespace cs::ui {
-
-// Errors travel as values: an exception escaping QtConcurrent::run would surface as an opaque
-// QUnhandledException in result().
-struct CounterfactualPanel::Outcome {
-  DatasetEffect effect;
-  bool ok = false, cancelled = false;
-  QString error;
-};
+namespace dx::ui {
 
 CounterfactualPanel::CounterfactualPanel(QWidget* parent)
     : QWidget(parent), mStack(new QStackedWidget), mPlaceholder(makePlaceholder({})),
       mEdits(new ConceptEditList), mChart(new PredictionChart), mVerdict(new QLabel),
       mTiming(new QLabel), mReset(new QPushButton(tr("Reset"))),
       mApply(new QPushButton(tr("Apply to dataset"))), mCancel(new QPushButton(tr("Cancel"))),
-      mProgress(new QProgressBar), mEffect(new DatasetEffectView),
-      mWatcher(new QFutureWatcher<std::shared_ptr<Outcome>>(this)) {
+      mProgress(new QProgressBar), mEffect(new DatasetEffectView) {
   mVerdict->setWordWrap(true);
   mVerdict->setTextFormat(Qt::RichText);
   mTiming->setForegroundRole(QPalette::PlaceholderText);
@@ -85,28 +82,24 @@ CounterfactualPanel::CounterfactualPanel(QWidget* parent)
   layout->addWidget(splitter, 1);
   fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
 
-  connect(mEdits, &ConceptEditList::edited, this, &CounterfactualPanel::edited);
+  connect(mEdits, &ConceptEditList::edited, this, &CounterfactualPanel::userEdited);
   connect(mReset, &QPushButton::clicked, this, &CounterfactualPanel::reset);
   connect(mApply, &QPushButton::clicked, this, &CounterfactualPanel::applyToDataset);
   connect(mCancel, &QPushButton::clicked, this, [this] {
-    mCancelToken.cancel();
-    mCancel->setEnabled(false);  // "finished" still follows; the button comes back then
+    if (mTasks) mTasks->cancel(this);
+    mCancel->setEnabled(false);  // the run's end still follows; the button comes back then
   });
-  connect(mWatcher, &QFutureWatcherBase::finished, this, &CounterfactualPanel::datasetDone);
   setSession(nullptr);
 }
 
 CounterfactualPanel::~CounterfactualPanel() {
-  // The job holds its own copy of the session; waiting only keeps its queued progress calls
-  // from reaching a half-destroyed panel.
-  if (mWatcher->isRunning()) {
-    mCancelToken.cancel();
-    mWatcher->waitForFinished();
-  }
+  // The run holds its own copy of the session; the lane drops its results for a panel that is
+  // gone, so there is nothing to wait for.
+  if (mTasks) mTasks->cancel(this);
 }
 
 void CounterfactualPanel::setSession(std::shared_ptr<const ConceptSession> session) {
-  if (mWatcher->isRunning()) mCancelToken.cancel();
+  if (mTasks && mRunning) mTasks->cancel(this);
   const bool hadEdits = !toggles().empty();
   ++mGeneration;
   mSession = std::move(session);
@@ -137,6 +130,38 @@ void CounterfactualPanel::showImage(qint64 row) {
   mStack->setCurrentIndex(1);
 }
 
+void CounterfactualPanel::setDocument(app::ProjectDocument* document) {
+  mDocument = document;
+  mTasks = &document->workbench().tasks();
+  using Change = app::ProjectDocument::Change;
+  connect(document, &app::ProjectDocument::changed, this, [this](Change what) {
+    if (what == Change::Concepts) setSession(mDocument->concepts());
+    if (what == Change::Edits) setToggles(mDocument->edits());
+    if (what == Change::ConceptNames && mSession) mEdits->refreshNames(*mSession);
+  });
+}
+
+// A box or slider moved: one concept's change is a (mergeable) strength command, anything else
+// replaces all edits at once.
+void CounterfactualPanel::userEdited() {
+  edited();
+  if (!mDocument) return;
+  std::map<int, double> wanted;
+  for (const ConceptToggle& t : toggles()) wanted[t.concept] = t.strength;
+  const auto& have = mDocument->strengths();
+  auto hundredths = [](double s) { return std::lround(s * 100); };
+  std::vector<int> differing;
+  for (const auto& [concept, strength] : wanted)
+    if (!have.count(concept) || hundredths(have.at(concept)) != hundredths(strength))
+      differing.push_back(concept);
+  for (const auto& entry : have)
+    if (!wanted.count(entry.first)) differing.push_back(entry.first);
+  if (differing.size() == 1)
+    mDocument->setStrength(differing[0], wanted.count(differing[0]) ? wanted[differing[0]] : 0.0);
+  else if (!differing.empty())
+    mDocument->setEdits(toggles());
+}
+
 void CounterfactualPanel::edited() {
   updatePrediction();
   updateButtons();
@@ -149,7 +174,10 @@ void CounterfactualPanel::setToggles(const std::vector<ConceptToggle>& toggles) 
   if (mEdits->setToggles(toggles)) edited();
 }
 
-void CounterfactualPanel::reset() { setToggles({}); }
+void CounterfactualPanel::reset() {
+  if (mDocument) mDocument->setEdits({});
+  else setToggles({});
+}
 
 void CounterfactualPanel::updatePrediction() {
   if (!mSession || mImage < 0) return;
@@ -195,7 +223,7 @@ void CounterfactualPanel::updatePrediction() {
 }
 
 void CounterfactualPanel::updateButtons() {
-  const bool running = mWatcher->isRunning();
+  const bool running = mRunning;
   mApply->setEnabled(mSession && !running && !toggles().empty());
   mReset->setEnabled(mSession && !toggles().empty());
   mCancel->setVisible(running);
@@ -203,7 +231,7 @@ void CounterfactualPanel::updateButtons() {
 }
 
 void CounterfactualPanel::applyToDataset() {
-  if (!mSession || mWatcher->isRunning()) return;
+  if (!mSession || mRunning) return;
   const std::vector<ConceptToggle> edits = toggles();
   QStringList parts;
   for (const ConceptToggle& t : edits)
@@ -211,46 +239,44 @@ void CounterfactualPanel::applyToDataset() {
                  strengthText(int(std::lround(t.strength * 100)));
   mJobCaption = tr("Edits: %1").arg(parts.join(QStringLiteral(", ")));
   mJobGeneration = mGeneration;
-  mCancelToken = CancelToken();  // a fresh flag: the last run's cancel must not stop this one
   mProgress->setRange(0, 0);     // busy until the first report says how many images
   mCancel->setEnabled(true);
-  // Progress arrives on the worker thread; queue it to the GUI thread (the destructor waits for
-  // the job, so `this` outlives every call).
-  ProgressSink sink = [this](const Progress& p) {
-    QMetaObject::invokeMethod(this, [this, p] { datasetProgress(p); }, Qt::QueuedConnection);
-  };
+  mRunning = true;
+  ProgressSink sink = app::TaskLane::progressSink(mTasks, this, [this](const Progress& p) {
+    datasetProgress(p);
+  });
   auto session = mSession;
-  CancelToken token = mCancelToken;
-  mWatcher->setFuture(QtConcurrent::run([session, edits, sink, token] {
-    auto out = std::make_shared<Outcome>();
+  auto run = [this, session, edits, sink](const CancelToken& cancel) -> std::function<void()> {
     try {
-      out->effect = session->applyToDataset(edits, sink, token);
-      out->ok = true;
+      auto effect = std::make_shared<DatasetEffect>(session->applyToDataset(edits, sink, cancel));
+      return [this, effect] { datasetDone(effect.get(), {}); };
     } catch (const Cancelled&) {
-      out->cancelled = true;
+      throw;
     } catch (const std::exception& e) {
-      out->error = QString::fromUtf8(e.what());
+      QString error = QString::fromUtf8(e.what());
+      return [this, error] { datasetDone(nullptr, error); };
     }
-    return out;
-  }));
+  };
   updateButtons();
+  app::TaskLane::post(mTasks, this, tr("Applying the edits to the dataset"), run, 0,
+                      [this] { datasetDone(nullptr, {}); });
 }
 
 void CounterfactualPanel::datasetProgress(const Progress& p) {
-  if (!mWatcher->isRunning() || p.total <= 0) return;
+  if (!mRunning || p.total <= 0) return;
   mProgress->setRange(0, 100);
   mProgress->setValue(int(100 * p.done / p.total));
   mProgress->setFormat(p.secondsLeft >= 0 ? tr("%p% · %1 s left").arg(std::lround(p.secondsLeft))
                                           : tr("%p%"));
 }
 
-void CounterfactualPanel::datasetDone() {
+// The run's end: its effect, its error, or neither (cancelled).
+void CounterfactualPanel::datasetDone(const DatasetEffect* effect, const QString& error) {
+  mRunning = false;
   updateButtons();
   if (mJobGeneration != mGeneration) return;  // the session changed while it ran
-  const std::shared_ptr<Outcome> out = mWatcher->result();
-  if (out && out->ok) mEffect->showEffect(out->effect, mJobCaption);
-  else if (out && !out->cancelled)
-    mEffect->showMessage(tr("The dataset run failed: %1").arg(out->error));
+  if (effect) mEffect->showEffect(*effect, mJobCaption);
+  else if (!error.isEmpty()) mEffect->showMessage(tr("The dataset run failed: %1").arg(error));
   else mEffect->showMessage(tr("Cancelled; the edits were not applied to the whole dataset."));
 }
 
@@ -267,4 +293,4 @@ bool CounterfactualPanel::exportImage(const QString& path) {
 std::vector<float> CounterfactualPanel::shownOriginal() const { return mChart->first(); }
 std::vector<float> CounterfactualPanel::shownEdited() const { return mChart->second(); }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

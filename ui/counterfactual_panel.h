@@ -1,25 +1,29 @@
 #pragma once
 // "What would the network say without this concept?" for one image: a row per concept (an "off"
 // box and a strength slider from -1 = switched off through 0 = unchanged to +2 = amplified,
-// METHODS.md 1.6), and the class probabilities before and after as a bar chart that follows
+// docs/methods.md 1.6), and the class probabilities before and after as a bar chart that follows
 // every move (ConceptSession::counterfactual is one head pass, well under a millisecond, so it
 // runs on the GUI thread). "Apply to dataset" runs the same edits over the whole cache on a
-// worker thread with progress and Cancel, and shows accuracy per class before/after and the
+// the app's task lane with progress and Cancel, and shows accuracy per class before/after and the
 // confusion cells that changed.
-#include <QFutureWatcher>
 #include <QWidget>
 #include <memory>
 #include <vector>
 
-#include "concept_session.h"
-#include "progress.h"
+#include "analysis/concept_session.h"
+#include "base/progress.h"
 
 class QLabel;
 class QProgressBar;
 class QPushButton;
 class QStackedWidget;
 
-namespace cs::ui {
+namespace dx::app {
+class ProjectDocument;
+class TaskLane;
+}
+
+namespace dx::ui {
 
 class ConceptEditList;
 class DatasetEffectView;
@@ -33,6 +37,8 @@ class CounterfactualPanel : public QWidget {
 
   // nullptr clears the panel and shows a hint. A new session drops the toggles.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  // Follows the document's concept set, edits and names; the user's edits become its commands.
+  void setDocument(app::ProjectDocument* document);
   // `row` indexes the session's images; the toggles stay, so one edit can be tried on many.
   void showImage(qint64 row);
   qint64 currentImage() const { return mImage; }
@@ -56,17 +62,18 @@ class CounterfactualPanel : public QWidget {
   void changeEvent(QEvent* event) override;
 
  private:
-  struct Outcome;  // what the worker hands back: the effect, or why there is none
 
   void edited();
+  void userEdited();
   void updatePrediction();
   void reset();
   void applyToDataset();
   void datasetProgress(const Progress& progress);
-  void datasetDone();
+  void datasetDone(const DatasetEffect* effect, const QString& error);
   void updateButtons();
 
   std::shared_ptr<const ConceptSession> mSession;
+  app::ProjectDocument* mDocument = nullptr;
   qint64 mImage = -1;
   QStackedWidget* mStack;
   QLabel* mPlaceholder;
@@ -79,11 +86,11 @@ class CounterfactualPanel : public QWidget {
   QPushButton* mCancel;
   QProgressBar* mProgress;
   DatasetEffectView* mEffect;
-  QFutureWatcher<std::shared_ptr<Outcome>>* mWatcher;
-  CancelToken mCancelToken;
+  app::TaskLane* mTasks = nullptr;
+  bool mRunning = false;       // a dataset run is queued or running
   quint64 mGeneration = 0;     // bumped by setSession: a job's result for an older one is dropped
   quint64 mJobGeneration = 0;
   QString mJobCaption;         // the edits the running job applies, for its result's caption
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

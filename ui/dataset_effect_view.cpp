@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 const int kMaxConfusionRows = 50;  // the largest changes; the rest is noise for a reader
 const int kDeltaRole = Qt::UserRole + 1;
@@ -159,4 +159,4 @@ void DatasetEffectView::changeEvent(QEvent* event) {
   if (event->type() == QEvent::PaletteChange) colourDeltas();
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

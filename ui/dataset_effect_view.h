@@ -6,12 +6,12 @@
 #include <QWidget>
 #include <optional>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 
 class QLabel;
 class QTableWidget;
 
-namespace cs::ui {
+namespace dx::ui {
 
 class DatasetEffectView : public QWidget {
   Q_OBJECT
@@ -41,4 +41,4 @@ class DatasetEffectView : public QWidget {
   std::optional<DatasetEffect> mShown;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -10,7 +10,7 @@
 #include "concept_charts.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 const int kTinyImage = 64;  // up to this size pixels are shown as crisp blocks (MNIST-like)
 
@@ -161,4 +161,4 @@ void ColourBar::paintEvent(QPaintEvent*) {
   }
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

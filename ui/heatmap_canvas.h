@@ -6,7 +6,7 @@
 #include <QWidget>
 #include <opencv2/core.hpp>
 
-namespace cs::ui {
+namespace dx::ui {
 
 // Shows `base` scaled to fit (whole-number nearest zoom for tiny images such as 28x28, smooth
 // otherwise) with `map` (a CV_32F h x w concept map, > 0 where present) upsampled bilinearly to
@@ -63,4 +63,4 @@ class ColourBar : public QWidget {
   bool mDiverging = false;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -1,5 +1,7 @@
 #include "image_view.h"
 
+#include "project_document.h"
+
 #include <QEvent>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -16,12 +18,12 @@
 #include <numeric>
 #include <opencv2/imgproc.hpp>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "heatmap_canvas.h"
 #include "view_support.h"
 #include "widget_export.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 ImageView::ImageView(QWidget* parent)
     : QWidget(parent), mStack(new QStackedWidget), mPlaceholder(makePlaceholder({})),
@@ -93,6 +95,13 @@ ImageView::ImageView(QWidget* parent)
 }
 
 ImageView::~ImageView() = default;
+
+void ImageView::setDocument(app::ProjectDocument* document) {
+  followConcepts(this, document, [this, document] { setSession(document->concepts()); },
+                 [this] {
+                   if (mSession && mImage >= 0) fillConceptTable();
+                 });
+}
 
 void ImageView::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
@@ -270,4 +279,4 @@ bool ImageView::exportImage(const QString& path) {
   return exportWidget(mFigure, path);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

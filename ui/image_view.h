@@ -17,11 +17,15 @@ class QStackedWidget;
 class QTableWidget;
 class QTableWidgetItem;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::app {
+class ProjectDocument;
+}
+
+namespace dx::ui {
 
 class ColourBar;
 class HeatmapCanvas;
@@ -34,6 +38,7 @@ class ImageView : public QWidget {
 
   // nullptr clears the view and shows a hint instead.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   // `row` indexes the session's images; out of range shows the hint.
   void showImage(qint64 row);
   qint64 currentImage() const { return mImage; }
@@ -84,4 +89,4 @@ class ImageView : public QWidget {
   QTableWidget* mConcepts;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

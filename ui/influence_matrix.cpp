@@ -1,5 +1,7 @@
 #include "influence_matrix.h"
 
+#include "project_document.h"
+
 #include <algorithm>
 
 #include <QCheckBox>
@@ -17,12 +19,12 @@
 #include <QVBoxLayout>
 #include <functional>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "influence_matrix_painter.h"
 #include "widget_export.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 // A widget that paints and answers the mouse through callbacks, in content coordinates: the
 // cells, the two headers and the legend are the same thing with different callbacks. `offset`
@@ -194,6 +196,11 @@ InfluenceMatrix::InfluenceMatrix(QWidget* parent)
 
 InfluenceMatrix::~InfluenceMatrix() = default;
 
+void InfluenceMatrix::setDocument(app::ProjectDocument* document) {
+  followConcepts(this, document, [this, document] { setSession(document->concepts()); },
+                 [this] { refresh(); });
+}
+
 void InfluenceMatrix::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
   // Few concepts: large cells that fill the width; thousands: the smallest readable ones.
@@ -274,4 +281,4 @@ bool InfluenceMatrix::exportImage(const QString& path) {
   return !path.endsWith(QStringLiteral(".svg"), Qt::CaseInsensitive) && exportWidget(this, path);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

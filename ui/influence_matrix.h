@@ -1,9 +1,9 @@
 #pragma once
 // Influence of every concept on every class as a heatmap (rows classes, columns concepts) with
 // a colour bar, sticky row and column headers and a cell-size slider. Degenerate concepts
-// (concepts/degenerate.h) are left out unless "Show degenerate concepts" is checked. Hover a cell for its
-// numbers; click a cell or a concept header to open the concept, a class header to select the
-// class. The picture itself is InfluenceMatrixPainter's.
+// (discovery/degenerate.h) are left out unless "Show degenerate concepts" is checked. Hover a cell
+// for its numbers; click a cell or a concept header to open the concept, a class header to select
+// the class. The picture itself is InfluenceMatrixPainter's.
 #include <QWidget>
 #include <memory>
 
@@ -12,11 +12,15 @@ class QLabel;
 class QSlider;
 class QStackedWidget;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::app {
+class ProjectDocument;
+}
+
+namespace dx::ui {
 
 class InfluenceMatrixPainter;
 class MatrixScrollArea;
@@ -30,6 +34,7 @@ class InfluenceMatrix : public QWidget {
 
   // nullptr clears the view and shows how to get concepts.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   // The whole matrix with headers and colour bar (not only the visible part): SVG when the name
   // ends in .svg (and the build has Qt6Svg), else PNG; a PNG over 256 Mpx falls back to what is
   // visible. False on failure.
@@ -64,4 +69,4 @@ class InfluenceMatrix : public QWidget {
   int mHoverRow = -1, mHoverColumn = -1;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -8,10 +8,10 @@
 #include <cmath>
 
 #include "concept_charts.h"
-#include "concept_session.h"
-#include "concepts/degenerate.h"
+#include "analysis/concept_session.h"
+#include "discovery/degenerate.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 constexpr int kPad = 6, kMaxHeader = 180, kBarWidth = 200, kBarHeight = 12;
 
@@ -234,4 +234,4 @@ void InfluenceMatrixPainter::paintLegend(QPainter& p, const QRect& area,
   p.restore();
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -2,33 +2,33 @@
 // The class x concept influence heatmap as geometry and painting, apart from any widget: the
 // screen paints it in three scrolled parts (cells, row and column headers), the export paints it
 // whole, and both get the same picture. Rows are classes, columns concepts; a cell is the mean
-// change of the class logit when the concept is amplified (concepts/influence.h, METHODS.md 1.6),
-// coloured on a diverging blue-white-red scale centred at 0 (the effect), with a dot where the
-// change is both a Benjamini-Hochberg discovery and at least the minimum effect (significance).
+// change of the class logit when the concept is amplified (analysis/influence.h, docs/methods.md
+// 1.6), coloured on a diverging blue-white-red scale centred at 0 (the effect), with a dot where
+// the change is both a Benjamini-Hochberg discovery and at least the minimum effect (significance).
 #include <QColor>
 #include <QCoreApplication>
 #include <QRect>
 #include <QStringList>
 #include <vector>
 
-#include "concepts/influence_test_info.h"
+#include "analysis/influence_test_info.h"
 
 class QFontMetrics;
 class QPainter;
 class QPalette;
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class InfluenceMatrixPainter {
   Q_DECLARE_TR_FUNCTIONS(InfluenceMatrixPainter)
 
  public:
   // Copies what it paints, so painting never walks the session. nullptr = empty. Degenerate
-  // concepts (concepts/degenerate.h) get no column unless `withDegenerate`.
+  // concepts (discovery/degenerate.h) get no column unless `withDegenerate`.
   void setSession(const ConceptSession* session, bool withDegenerate = false);
   int conceptOf(int column) const { return mConceptOf[size_t(column)]; }
   int hiddenDegenerate() const { return mHidden; }
@@ -81,4 +81,4 @@ class InfluenceMatrixPainter {
   int mCell = 16;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

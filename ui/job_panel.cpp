@@ -7,7 +7,7 @@
 
 #include "job_runner.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 JobPanel::JobPanel(app::JobRunner& runner, QWidget* parent)
     : QWidget(parent), mRunner(runner), mStage(new QLabel(tr("Ready"))),
@@ -60,4 +60,4 @@ void JobPanel::showIdle(const QString& message) {
   mCancel->setEnabled(false);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

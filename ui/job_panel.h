@@ -7,11 +7,11 @@ class QLabel;
 class QProgressBar;
 class QPushButton;
 
-namespace cs::app {
+namespace dx::app {
 class JobRunner;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class JobPanel : public QWidget {
   Q_OBJECT
@@ -29,4 +29,4 @@ class JobPanel : public QWidget {
   QPushButton* mCancel;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

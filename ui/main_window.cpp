@@ -10,6 +10,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QListView>
+#include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
 #include <QSpinBox>
@@ -24,22 +25,25 @@
 #include "image_view.h"
 #include "influence_matrix.h"
 #include "job_panel.h"
+#include "project_document.h"
 #include "tcav_panel.h"
 #include "thumbnail_model.h"
 #include "view_support.h"
 #include "workbench.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 QStringList MainWindow::viewNames() {
   return {"images", "gallery", "concept", "image", "audit", "matrix", "tcav"};
 }
 
 MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
-    : QMainWindow(parent), mWorkbench(workbench), mThumbnails(new ThumbnailModel(this)),
-      mGrid(new QListView), mSummary(new QLabel), mBanner(new QLabel), mLayer(new QComboBox),
+    : QMainWindow(parent), mWorkbench(workbench),
+      mDocument(new app::ProjectDocument(workbench, this)), mThumbnails(new ThumbnailModel(this)),
+      mGrid(new QListView),
+      mSummary(new QLabel), mBanner(new QLabel), mLayer(new QComboBox),
       mNormalFont(QApplication::font()) {
-  setWindowTitle(tr("ConceptScope"));
+  setWindowTitle(tr("Directrix[*]"));
   setAcceptDrops(true);
   mBanner->setWordWrap(true);
   mBanner->setVisible(false);
@@ -61,9 +65,16 @@ MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
   buildMenus();
   buildToolBar();
   connectViews();
+  followDocument();
+  mDocument->announceAll();
   connect(&mWorkbench, &app::Workbench::changed, this,
           [this](app::Workbench::Change c) { onChanged(static_cast<int>(c)); });
   connect(&mWorkbench, &app::Workbench::error, this, &MainWindow::showError);
+  mThumbnails->setTasks(&mWorkbench.tasks());
+  connect(&mWorkbench.tasks(), &app::TaskLane::failed, this,
+          [this](const QString& title, const QString& message) {
+            showError(tr("%1 failed: %2").arg(title, message));
+          });
   connect(&mWorkbench, &app::Workbench::projectOpened, this, [this](const QString& path) {
     remember("recent/projects", path);
     restoreUiState(mWorkbench.projectUiState());
@@ -130,7 +141,7 @@ void MainWindow::connectViews() {
     std::vector<ConceptToggle> toggles;
     for (int c : concepts) toggles.push_back({c, -1.0});
     openImage(image);
-    mCounterfactual->setToggles(toggles);
+    mDocument->setEdits(toggles);
   });
 }
 
@@ -221,31 +232,33 @@ void MainWindow::onChanged(int what) {
     mThumbnails->setImages(mWorkbench.images(), mWorkbench.model()->meta().input);
   if (change == app::Workbench::Change::Activations)
     mThumbnails->setActivations(mWorkbench.activations());
-  if (change == app::Workbench::Change::Concepts || !mWorkbench.concepts()) onConceptsChanged();
-  if (change == app::Workbench::Change::Labels) refreshConceptViews();
   updateSummary();
 }
 
-void MainWindow::onConceptsChanged() {
-  std::shared_ptr<const ConceptSession> session = mWorkbench.concepts();
-  mGallery->setSession(session);
-  mDetail->setSession(session);
-  mImageView->setSession(session);
-  mCounterfactual->setSession(session);
-  mAudit->setSession(session);
-  mMatrix->setSession(session);
-  if (session) {
-    const auto& s = mWorkbench.discoverySettings();
-    mMethod->setCurrentText(QString::fromStdString(s.method));
-    mPreset->setCurrentText(QString::fromStdString(s.preset));
-    mConceptCount->setValue(s.concepts);
-  }
-}
-
-void MainWindow::refreshConceptViews() {
-  mGallery->refresh();
-  mDetail->refresh();
-  mMatrix->refresh();
+// Every view subscribes to the document itself; the window keeps only its own controls (the
+// layer and discovery settings in the tool bar, the title's modified mark) in step.
+void MainWindow::followDocument() {
+  mGallery->setDocument(mDocument);
+  mDetail->setDocument(mDocument);
+  mImageView->setDocument(mDocument);
+  mCounterfactual->setDocument(mDocument);
+  mAudit->setDocument(mDocument);
+  mMatrix->setDocument(mDocument);
+  using Change = app::ProjectDocument::Change;
+  connect(mDocument, &app::ProjectDocument::changed, this, [this](Change what) {
+    if (what == Change::Layer) {
+      QSignalBlocker block(mLayer);
+      mLayer->setCurrentText(mWorkbench.layer());
+    }
+    if (what == Change::Discovery && mWorkbench.concepts()) {
+      const auto& s = mWorkbench.discoverySettings();
+      mMethod->setCurrentText(QString::fromStdString(s.method));
+      mPreset->setCurrentText(QString::fromStdString(s.preset));
+      mConceptCount->setValue(s.concepts);
+    }
+    if (what == Change::Concepts) updateSummary();
+  });
+  connect(mDocument, &app::ProjectDocument::modifiedChanged, this, &QWidget::setWindowModified);
 }
 
 void MainWindow::selectInterestingDefaults() {
@@ -309,8 +322,8 @@ void MainWindow::updateSummary() {
                       QString::fromStdString(s->settings().preset));
   if (!parts.isEmpty()) mSummary->setText(parts.join(QStringLiteral(" &nbsp;·&nbsp; ")));
   QString project = mWorkbench.projectPath();
-  setWindowTitle(project.isEmpty() ? tr("ConceptScope")
-                                   : tr("%1 — ConceptScope").arg(QFileInfo(project).fileName()));
+  setWindowTitle(project.isEmpty() ? tr("Directrix[*]")
+                                   : tr("%1[*] — Directrix").arg(QFileInfo(project).fileName()));
 }
 
 void MainWindow::showError(const QString& message) {
@@ -320,8 +333,8 @@ void MainWindow::showError(const QString& message) {
 
 QJsonObject MainWindow::uiState() const {
   QJsonArray pinned, toggles;
-  for (int c : mGallery->pinned()) pinned.append(c);
-  for (const auto& t : mCounterfactual->toggles())
+  for (int c : mDocument->pinned()) pinned.append(c);
+  for (const auto& t : mDocument->edits())
     toggles.append(QJsonObject{{"concept", t.concept}, {"strength", t.strength}});
   return {{"pinned", pinned}, {"toggles", toggles}, {"view", mViews->currentIndex()},
           {"concept", mDetail->currentConcept()}, {"image", mImageView->currentImage()}};
@@ -330,16 +343,15 @@ QJsonObject MainWindow::uiState() const {
 void MainWindow::restoreUiState(const QJsonObject& state) {
   std::set<int> pinned;
   for (const auto& v : state.value("pinned").toArray()) pinned.insert(v.toInt());
-  mGallery->setPinned(pinned);
+  std::vector<ConceptToggle> toggles;
+  for (const auto& v : state.value("toggles").toArray())
+    toggles.push_back({v.toObject().value("concept").toInt(), v.toObject().value("strength").toDouble()});
+  mDocument->restore(pinned, toggles);
   if (int c = state.value("concept").toInt(-1); c >= 0) mDetail->showConcept(c);
   if (qint64 image = state.value("image").toInteger(-1); image >= 0) {
     mImageView->showImage(image);
     mCounterfactual->showImage(image);
   }
-  std::vector<ConceptToggle> toggles;
-  for (const auto& v : state.value("toggles").toArray())
-    toggles.push_back({v.toObject().value("concept").toInt(), v.toObject().value("strength").toDouble()});
-  mCounterfactual->setToggles(toggles);
   mViews->setCurrentIndex(state.value("view").toInt(0));
 }
 
@@ -348,12 +360,15 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-  // A folder is an image folder, a .csproj a project, any other file a model.
+  // A folder is an image folder, a .directrix a project, any other file a model.
   QString model, images;
   for (const QUrl& url : event->mimeData()->urls()) {
     QFileInfo info(url.toLocalFile());
     if (info.isDir()) images = info.absoluteFilePath();
-    else if (info.suffix() == "csproj") return mWorkbench.openProject(info.absoluteFilePath());
+    else if (info.suffix() == "directrix") {
+      if (maybeSave()) mWorkbench.openProject(info.absoluteFilePath());
+      return;
+    }
     else if (info.isFile()) model = info.absoluteFilePath();
   }
   if (!model.isEmpty()) mWorkbench.openModelThenImages(model, images);
@@ -361,11 +376,33 @@ void MainWindow::dropEvent(QDropEvent* event) {
   event->acceptProposedAction();
 }
 
+// Unsaved edits: Save (then close only if saving worked), Discard, or Cancel (stay open).
+bool MainWindow::maybeSave() {
+  if (!mDocument->isModified()) return true;
+  UnsavedChoice choice = UnsavedChoice::Cancel;
+  if (mUnsavedPrompt) {
+    choice = mUnsavedPrompt();
+  } else {
+    auto answer = QMessageBox::warning(
+        this, tr("Unsaved changes"), tr("The project has unsaved changes. Save them?"),
+        QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Save);
+    choice = answer == QMessageBox::Save      ? UnsavedChoice::Save
+             : answer == QMessageBox::Discard ? UnsavedChoice::Discard
+                                              : UnsavedChoice::Cancel;
+  }
+  if (choice == UnsavedChoice::Save) {
+    saveProject(false);
+    return !mDocument->isModified();
+  }
+  return choice == UnsavedChoice::Discard;
+}
+
 void MainWindow::closeEvent(QCloseEvent* event) {
+  if (!maybeSave()) return event->ignore();
   mWorkbench.cancel();
   QSettings().setValue("window/geometry", saveGeometry());
   QSettings().setValue("window/state", saveState());
   event->accept();
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -7,6 +7,7 @@
 #include <QFont>
 #include <QMainWindow>
 #include <QString>
+#include <functional>
 
 class QComboBox;
 class QDockWidget;
@@ -17,11 +18,12 @@ class QMenu;
 class QSpinBox;
 class QTabWidget;
 
-namespace cs::app {
+namespace dx::app {
+class ProjectDocument;
 class Workbench;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class AuditView;
 class ConceptDetail;
@@ -42,6 +44,10 @@ class MainWindow : public QMainWindow {
 
   explicit MainWindow(app::Workbench& workbench, QWidget* parent = nullptr);
   ~MainWindow() override;
+  app::ProjectDocument& document() { return *mDocument; }
+  // What closing with unsaved edits asks (tests replace the dialog): Save, Discard or Cancel.
+  enum class UnsavedChoice { Save, Discard, Cancel };
+  void setUnsavedPrompt(std::function<UnsavedChoice()> prompt) { mUnsavedPrompt = std::move(prompt); }
   ThumbnailModel& thumbnails() { return *mThumbnails; }
   void showError(const QString& message);
   void showView(View view);
@@ -65,10 +71,12 @@ class MainWindow : public QMainWindow {
   void connectViews();
   void buildMenus();
   void buildFileMenu();
+  void buildEditMenu();
   void buildViewMenu();
   void buildToolBar();
   void onChanged(int what);
-  void onConceptsChanged();
+  void followDocument();
+  bool maybeSave();  // false: the user cancelled
   void chooseModel();
   void chooseImages();
   void chooseProject();
@@ -88,9 +96,10 @@ class MainWindow : public QMainWindow {
   void remember(const QString& key, const QString& path);
   void rebuildRecentMenus();
   void updateSummary();
-  void refreshConceptViews();
 
   app::Workbench& mWorkbench;
+  app::ProjectDocument* mDocument;
+  std::function<UnsavedChoice()> mUnsavedPrompt;
   ThumbnailModel* mThumbnails;
   QListView* mGrid;
   QLabel* mSummary;
@@ -115,4 +124,4 @@ class MainWindow : public QMainWindow {
   QFont mNormalFont;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

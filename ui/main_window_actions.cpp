@@ -6,6 +6,7 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QSaveFile>
 #include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
@@ -18,6 +19,7 @@
 #include <QToolBar>
 
 #include "audit_view.h"
+#include "discovery/method_registry.h"
 #include "thumbnail_model.h"
 #include "concept_detail.h"
 #include "concept_gallery.h"
@@ -27,16 +29,19 @@
 #include "main_window.h"
 
 #include <cmath>
+#include <filesystem>
 #include "widget_export.h"
+#include "project_document.h"
 #include "workbench.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 const int kMaxRecent = 8;
 }  // namespace
 
 void MainWindow::buildMenus() {
   buildFileMenu();
+  buildEditMenu();
   QMenu* run = menuBar()->addMenu(tr("&Run"));
   run->addAction(tr("&Extract Activations"), QKeySequence(Qt::Key_F5), &mWorkbench,
                  &app::Workbench::extract);
@@ -52,15 +57,25 @@ void MainWindow::buildMenus() {
   byMean->setChecked(QSettings().value("label/mean", false).toBool());
   connect(byMean, &QAction::toggled, this, [](bool on) { QSettings().setValue("label/mean", on); });
   concept->addAction(tr("&Name Concepts (INVERT, classes)"), QKeySequence(tr("Ctrl+L")),
-                     &mWorkbench, [this, byMean] { mWorkbench.labelConcepts({}, byMean->isChecked()); });
+                     this, [this, byMean] { mDocument->nameConcepts({}, byMean->isChecked()); });
   concept->addAction(tr("Name Concepts with a &Tags File…"), this, [this, byMean] {
     QString csv = QFileDialog::getOpenFileName(this, tr("Image tags (image,tag,tag...)"), {},
                                                tr("CSV files (*.csv *.txt);;All files (*)"));
-    if (!csv.isEmpty()) mWorkbench.labelConcepts(csv, byMean->isChecked());
+    if (!csv.isEmpty()) mDocument->nameConcepts(csv, byMean->isChecked());
   });
   concept->addAction(byMean);
   buildViewMenu();
   rebuildRecentMenus();
+}
+
+void MainWindow::buildEditMenu() {
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* undo = mDocument->undoStack().createUndoAction(this, tr("&Undo"));
+  undo->setShortcut(QKeySequence(tr("Ctrl+Z")));
+  QAction* redo = mDocument->undoStack().createRedoAction(this, tr("&Redo"));
+  redo->setShortcut(QKeySequence(tr("Ctrl+Shift+Z")));
+  edit->addAction(undo);
+  edit->addAction(redo);
 }
 
 void MainWindow::buildFileMenu() {
@@ -125,13 +140,13 @@ void MainWindow::buildToolBar() {
   mLayer->setMinimumContentsLength(10);
   mLayer->setToolTip(tr("The layer whose activations are extracted and explored"));
   bar->addWidget(mLayer);
-  connect(mLayer, &QComboBox::textActivated, &mWorkbench, &app::Workbench::setLayer);
+  connect(mLayer, &QComboBox::textActivated, mDocument, &app::ProjectDocument::setLayer);
   bar->addSeparator();
   mMethod = new QComboBox;
-  mMethod->addItems({"eddp", "pca", "nmf", "kmeans", "spherical-kmeans", "sae"});
+  for (const std::string& name : conceptMethodNames()) mMethod->addItem(QString::fromStdString(name));
   mMethod->setToolTip(tr("Concept discovery method (EDDP: encoding-decoding direction pairs)"));
   mPreset = new QComboBox;
-  mPreset->addItems({"balanced", "partition", "quick", "paper", "paper-kurtosis"});
+  for (const std::string& name : eddpPresetNames()) mPreset->addItem(QString::fromStdString(name));
   mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), "
                          "partition (no training: for layers where a patch shows one concept), "
                          "quick (the paper's losses, short schedule), paper (the published "
@@ -151,11 +166,11 @@ void MainWindow::discover() {
   s.method = mMethod->currentText().toStdString();
   s.preset = mPreset->currentText().toStdString();
   s.concepts = mConceptCount->value();
-  mWorkbench.discover(s);
+  mDocument->setDiscovery(s);
 }
 
 void MainWindow::chooseModel() {
-  QString path = QFileDialog::getOpenFileName(this, tr("Open ConceptScope model"), {},
+  QString path = QFileDialog::getOpenFileName(this, tr("Open Directrix model"), {},
                                               tr("TorchScript models (*.pt *.pth);;All files (*)"));
   if (!path.isEmpty()) mWorkbench.openModel(path);
 }
@@ -167,18 +182,19 @@ void MainWindow::chooseImages() {
 
 void MainWindow::chooseProject() {
   QString path = QFileDialog::getOpenFileName(this, tr("Open project"), {},
-                                              tr("ConceptScope projects (*.csproj)"));
-  if (!path.isEmpty()) mWorkbench.openProject(path);
+                                              tr("Directrix projects (*.directrix)"));
+  if (!path.isEmpty() && maybeSave()) mWorkbench.openProject(path);
 }
 
 void MainWindow::saveProject(bool askForPath) {
   QString path = mWorkbench.projectPath();
   if (askForPath || path.isEmpty())
     path = QFileDialog::getSaveFileName(this, tr("Save project"), path,
-                                        tr("ConceptScope projects (*.csproj)"));
+                                        tr("Directrix projects (*.directrix)"));
   if (path.isEmpty()) return;
-  if (!path.endsWith(".csproj")) path += ".csproj";
+  if (!path.endsWith(".directrix")) path += ".directrix";
   if (mWorkbench.saveProject(path, uiState())) {
+    mDocument->markSaved();
     remember("recent/projects", path);
     statusBar()->showMessage(tr("Saved %1").arg(path), 4000);
     updateSummary();
@@ -186,13 +202,15 @@ void MainWindow::saveProject(bool askForPath) {
 }
 
 void MainWindow::newProject() {
+  if (!maybeSave()) return;
   mWorkbench.clear();
+  mDocument->restore({}, {});
   mThumbnails->clear();
   mSummary->setText(tr("New project: open a model (Ctrl+M) and images (Ctrl+Shift+O)."));
 }
 
 void MainWindow::renameCurrentConcept() {
-  auto session = mWorkbench.concepts();
+  auto session = mDocument->concepts();
   int concept = mViews->currentWidget() == mDetail ? mDetail->currentConcept()
                                                    : mGallery->currentConcept();
   if (!session || concept < 0) return showError(tr("Select a concept to rename first."));
@@ -201,8 +219,7 @@ void MainWindow::renameCurrentConcept() {
                                         QLineEdit::Normal,
                                         QString::fromStdString(session->concept(concept).label), &ok);
   if (!ok) return;
-  session->setLabel(concept, label.trimmed().toStdString());
-  refreshConceptViews();
+  mDocument->renameConcept(concept, label);
 }
 
 void MainWindow::exportCurrentView() {
@@ -225,8 +242,8 @@ void MainWindow::exportConceptTable() {
   QString path = QFileDialog::getSaveFileName(this, tr("Export concept table"), "concepts.csv",
                                               tr("CSV (*.csv)"));
   if (path.isEmpty()) return;
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
+  QSaveFile file(path);  // an earlier file stays whole when writing fails
+  if (!file.open(QIODevice::WriteOnly))
     return showError(tr("Could not write %1: %2").arg(path, file.errorString()));
   QTextStream out(&file);
   out << "concept,label,fraction_present,image_fraction,mean_score";
@@ -245,6 +262,10 @@ void MainWindow::exportConceptTable() {
     }
     out << "\n";
   }
+  out.flush();
+  if (out.status() != QTextStream::Ok || !file.commit())
+    return showError(tr("Could not write %1: %2. Free disk space or choose another folder.")
+                         .arg(path, file.errorString()));
   statusBar()->showMessage(tr("Wrote %1").arg(path), 4000);
 }
 
@@ -253,10 +274,20 @@ void MainWindow::exportDirections() {
   if (!session) return showError(tr("Discover concepts first (F6)."));
   QString dir = QFileDialog::getExistingDirectory(this, tr("Export concept directions to"));
   if (dir.isEmpty()) return;
+  // Each file is copied beside its target and then renamed over it: a failed copy (full disk,
+  // read-only folder) leaves what was there before.
   for (const char* name : {"decoders.npy", "biases.npy", "encoders.npy", "concepts.json"}) {
     QString from = QString::fromStdString(session->dir()) + "/" + name, to = dir + "/" + name;
-    QFile::remove(to);
-    if (!QFile::copy(from, to)) return showError(tr("Could not copy %1 to %2.").arg(from, to));
+    QString part = to + ".part";
+    QFile::remove(part);
+    std::error_code renameError;
+    const bool copied = QFile::copy(from, part);
+    if (copied) std::filesystem::rename(part.toStdString(), to.toStdString(), renameError);
+    if (!copied || renameError) {
+      QFile::remove(part);
+      return showError(tr("Could not copy %1 to %2. Free disk space or choose a writable folder.")
+                           .arg(from, to));
+    }
   }
   statusBar()->showMessage(tr("Wrote decoders.npy, biases.npy, encoders.npy to %1").arg(dir), 4000);
 }
@@ -321,4 +352,4 @@ void MainWindow::rebuildRecentMenus() {
   fill(mRecentProjects, "recent/projects", [this](const QString& p) { mWorkbench.openProject(p); });
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

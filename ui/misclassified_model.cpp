@@ -3,24 +3,21 @@
 #include <QMetaObject>
 #include <algorithm>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
-MisclassifiedModel::MisclassifiedModel(QObject* parent) : QAbstractTableModel(parent) {
-  mPool.setMaxThreadCount(1);  // decoding shares two cores with the model and other jobs
-}
+MisclassifiedModel::MisclassifiedModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 MisclassifiedModel::~MisclassifiedModel() {
-  mPool.clear();
-  mPool.waitForDone();
+  if (mTasks) mTasks->cancel(this);
 }
 
 void MisclassifiedModel::setSession(std::shared_ptr<const ConceptSession> session) {
   beginResetModel();
   ++mGeneration;  // thumbnails still decoding belong to the old session
-  mPool.clear();
+  if (mTasks) mTasks->cancel(this);
   mThumbnails.clear();
   mPending.clear();
   mSession = std::move(session);
@@ -176,7 +173,7 @@ void MisclassifiedModel::requestThumbnail(qint64 image) const {
   const int pixels = int(mSide * mDpr);
   const qreal dpr = mDpr;
   auto* self = const_cast<MisclassifiedModel*>(this);
-  mPool.start([self, session, generation, image, pixels, dpr] {
+  auto decode = [self, session, generation, image, pixels, dpr](const CancelToken&) {
     // Assumes ConceptSession's const image() may run beside the GUI thread's calls (its image
     // source must be thread-safe, ImageSource::load says so).
     QImage img = imageFromMat(session->image(size_t(image)));
@@ -186,12 +183,11 @@ void MisclassifiedModel::requestThumbnail(qint64 image) const {
                        tiny ? Qt::FastTransformation : Qt::SmoothTransformation);
       img.setDevicePixelRatio(dpr);
     }
-    // The destructor waits for the pool, so `self` is alive when this is queued; Qt drops the
-    // call if the model is gone by the time the GUI thread gets to it.
-    QMetaObject::invokeMethod(self, [self, generation, image, img] {
+    return std::function<void()>([self, generation, image, img] {
       self->thumbnailReady(generation, image, img);
-    }, Qt::QueuedConnection);
-  });
+    });
+  };
+  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode);
 }
 
 void MisclassifiedModel::thumbnailReady(quint64 generation, qint64 image, const QImage& thumbnail) {
@@ -211,4 +207,4 @@ void MisclassifiedModel::thumbnailReady(quint64 generation, qint64 image, const 
     }
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

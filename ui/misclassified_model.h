@@ -7,15 +7,16 @@
 #include <QCache>
 #include <QImage>
 #include <QSet>
-#include <QThreadPool>
 #include <memory>
 #include <vector>
 
-namespace cs {
+#include "task_lane.h"
+
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class MisclassifiedModel : public QAbstractTableModel {
   Q_OBJECT
@@ -24,7 +25,8 @@ class MisclassifiedModel : public QAbstractTableModel {
   enum Role { ImageRole = Qt::UserRole + 1 };  // qint64: the session's image index
 
   explicit MisclassifiedModel(QObject* parent = nullptr);
-  ~MisclassifiedModel() override;  // waits for the thumbnail being decoded
+  ~MisclassifiedModel() override;
+  void setTasks(app::TaskLane* lane) { mTasks = lane; }  // where thumbnails are decoded
 
   // Lists the session's misclassified images (nullptr: none). Runs on the calling thread: one
   // pass over the cached predictions, no image is decoded.
@@ -69,8 +71,8 @@ class MisclassifiedModel : public QAbstractTableModel {
   qreal mDpr = 1;
   mutable QCache<qint64, QImage> mThumbnails{2000};
   mutable QSet<qint64> mPending;
-  mutable QThreadPool mPool;
+  app::TaskLane* mTasks = nullptr;
   quint64 mGeneration = 0;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -3,14 +3,13 @@
 #include <QImage>
 #include <QPainter>
 #include <QPointer>
-#include <QtConcurrent/qtconcurrenttask.h>
 #include <algorithm>
 #include <limits>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 // More pending decodes than this means the user scrolled past most of them: drop the queue,
@@ -61,17 +60,14 @@ QString keyOf(qint64 image, int row, int col, int px) {
 
 }  // namespace
 
-PatchImageCache::PatchImageCache(QObject* parent) : QObject(parent) {
-  mPool.setMaxThreadCount(1);  // decoding shares 2 cores with the model's threads
-}
+PatchImageCache::PatchImageCache(QObject* parent) : QObject(parent) {}
 
 PatchImageCache::~PatchImageCache() {
-  mPool.clear();
-  mPool.waitForDone();
+  if (mTasks) mTasks->cancel(this);
 }
 
 void PatchImageCache::setSession(std::shared_ptr<const ConceptSession> session) {
-  mPool.clear();  // not-yet-started decodes of the old session
+  if (mTasks) mTasks->cancel(this);  // decodes of the old session
   ++mGeneration;  // results of running ones are ignored on arrival
   mSession = std::move(session);
   mPixmaps.clear();
@@ -93,7 +89,7 @@ QPixmap PatchImageCache::lookup(qint64 image, int row, int col, int side, qreal 
   if (QPixmap* hit = mPixmaps.object(key)) return *hit;
   if (mPending.contains(key)) return {};
   if (mPending.size() >= kMaxPending) {
-    mPool.clear();
+    if (mTasks) mTasks->cancel(this);
     mPending.clear();
     // What this paint asked for before the trim was dropped too: ask the views to repaint.
     QMetaObject::invokeMethod(this, &PatchImageCache::ready, Qt::QueuedConnection);
@@ -101,23 +97,20 @@ QPixmap PatchImageCache::lookup(qint64 image, int row, int col, int side, qreal 
   mPending.insert(key);
   auto session = mSession;
   quint64 generation = mGeneration;
-  QPointer<PatchImageCache> self(this);
   // Newest first: what is on screen now matters more than what was on screen a second ago.
   if (mNextPriority == std::numeric_limits<int>::max()) mNextPriority = 0;
-  QtConcurrent::task([self, session, generation, key, image, row, col, px, dpr] {
+  auto decode = [this, session, generation, key, image, row, col, px, dpr](const CancelToken&) {
     QImage q;
     try {
       q = render(*session, image, row, col, px);
     } catch (const std::exception&) {
       // An unreadable file becomes a grey tile; the views have nothing better to say.
     }
-    QMetaObject::invokeMethod(self, [self, generation, key, q, dpr, px] {
-      if (self) self->arrived(generation, key, q, dpr, px);
-    }, Qt::QueuedConnection);
-  })
-      .onThreadPool(mPool)
-      .withPriority(++mNextPriority)
-      .spawn(QtConcurrent::FutureResult::Ignore);
+    return std::function<void()>([this, generation, key, q, dpr, px] {
+      arrived(generation, key, q, dpr, px);
+    });
+  };
+  app::TaskLane::post(mTasks, this, tr("Decoding patch crops"), decode, ++mNextPriority);
   return {};
 }
 
@@ -138,4 +131,4 @@ void PatchImageCache::arrived(quint64 generation, const QString& key, const QIma
   Q_EMIT ready();
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

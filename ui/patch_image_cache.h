@@ -1,7 +1,7 @@
 #pragma once
 // Pictures of a concept session's images for the concept views: the crop a top patch looks at,
 // or a whole network-view image. Views ask from their paint code; a hit returns the pixmap, a
-// miss returns a null pixmap and schedules the decoding on a background thread (QtConcurrent),
+// miss returns a null pixmap and schedules the decoding on the app's task lane (task_lane.h),
 // and `ready()` asks the views to repaint. The GUI thread never decodes an image, so scrolling
 // thousands of concept cards stays fluid.
 //
@@ -11,20 +11,22 @@
 #include <QObject>
 #include <QPixmap>
 #include <QSet>
-#include <QThreadPool>
 #include <memory>
 
-namespace cs {
+#include "task_lane.h"
+
+namespace dx {
 class ConceptSession;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class PatchImageCache : public QObject {
   Q_OBJECT
  public:
   explicit PatchImageCache(QObject* parent = nullptr);
   ~PatchImageCache() override;
+  void setTasks(app::TaskLane* lane) { mTasks = lane; }  // where crops are decoded
 
   // Drops everything cached and pending; nullptr = no session.
   void setSession(std::shared_ptr<const ConceptSession> session);
@@ -47,9 +49,9 @@ class PatchImageCache : public QObject {
   std::shared_ptr<const ConceptSession> mSession;
   QCache<QString, QPixmap> mPixmaps{64 * 1024};  // cost in KiB: 64 MiB
   QSet<QString> mPending;
-  QThreadPool mPool;
+  app::TaskLane* mTasks = nullptr;
   quint64 mGeneration = 0;
   int mNextPriority = 0;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -12,7 +12,7 @@
 
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 const int kMaxBars = 10;  // beyond this a class name per bar is no longer readable
 }
@@ -154,4 +154,4 @@ void PredictionChart::changeEvent(QEvent* event) {
   if (event->type() == QEvent::PaletteChange) applyPalette();
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

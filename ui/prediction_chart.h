@@ -11,7 +11,7 @@ class QBarSet;
 class QHorizontalBarSeries;
 class QValueAxis;
 
-namespace cs::ui {
+namespace dx::ui {
 
 class PredictionChart : public QChartView {
   Q_OBJECT
@@ -48,4 +48,4 @@ class PredictionChart : public QChartView {
   QValueAxis* mValueAxis;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -16,9 +16,9 @@
 #include <cmath>
 
 #include "concept_charts.h"
-#include "tcav_study.h"
+#include "tcav/tcav_study.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 void hideFromLegend(QChart* chart, QAbstractSeries* series) {
@@ -151,4 +151,4 @@ QChart* tcavChart(const TcavReport& r, const QPalette& palette) {
   return chart;
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

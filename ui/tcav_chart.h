@@ -7,12 +7,12 @@
 class QChart;
 class QPalette;
 
-namespace cs {
+namespace dx {
 struct TcavReport;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 QChart* tcavChart(const TcavReport& report, const QPalette& palette);
 
-}  // namespace cs::ui
+}  // namespace dx::ui

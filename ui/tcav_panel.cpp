@@ -25,7 +25,7 @@
 #include "tcav_chart.h"
 #include "workbench.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 // A folder list with Add… and Remove below it.
@@ -310,4 +310,4 @@ void TcavPanel::changeEvent(QEvent* event) {
   if (event->type() == QEvent::PaletteChange) showReport();  // chart colours follow the theme
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

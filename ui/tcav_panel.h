@@ -1,12 +1,12 @@
 #pragma once
-// The TCAV tab (METHODS.md 3): the user's concepts as folders of example images, random sets
+// The TCAV tab (docs/methods.md 3): the user's concepts as folders of example images, random sets
 // (drawn from the project's images, or folders), the class, runs, the CAV classifier and SACV;
 // Run hands the study to the workbench (progress and Cancel in the status bar). The result is a
 // bar chart with error bars and the random baseline (tcav_chart.h), a table with the p-values,
 // the run's notes, and a button that asks for the SACV map of the image shown in the Image tab.
 #include <QWidget>
 
-#include "tcav_study.h"
+#include "tcav/tcav_study.h"
 
 class QChartView;
 class QCheckBox;
@@ -18,11 +18,11 @@ class QRadioButton;
 class QSpinBox;
 class QTableWidget;
 
-namespace cs::app {
+namespace dx::app {
 class Workbench;
 }
 
-namespace cs::ui {
+namespace dx::ui {
 
 class TcavPanel : public QWidget {
   Q_OBJECT
@@ -74,4 +74,4 @@ class TcavPanel : public QWidget {
   QPushButton* mShowMap;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

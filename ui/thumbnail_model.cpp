@@ -6,16 +6,11 @@
 #include <QPointer>
 #include <cmath>
 
-#include "preprocess.h"
+#include "model/preprocess.h"
+#include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
-
-QImage toQImage(const cv::Mat& m) {
-  if (m.empty()) return {};
-  QImage::Format f = m.channels() == 1 ? QImage::Format_Grayscale8 : QImage::Format_RGB888;
-  return QImage(m.data, m.cols, m.rows, static_cast<qsizetype>(m.step), f).copy();
-}
 
 // Softmax probability of the predicted class from a row of logits.
 float topProbability(const float* logits, size_t k, size_t predicted) {
@@ -29,19 +24,18 @@ float topProbability(const float* logits, size_t k, size_t predicted) {
 }  // namespace
 
 ThumbnailModel::ThumbnailModel(QObject* parent) : QAbstractListModel(parent) {
-  mPool.setMaxThreadCount(1);  // decoding shares the machine with the model's threads
   mPlaceholder = QImage(mSize, mSize, QImage::Format_RGB888);
   mPlaceholder.fill(QColor(200, 200, 200));
 }
 
 ThumbnailModel::~ThumbnailModel() {
-  mPool.clear();
-  mPool.waitForDone();
+  if (mTasks) mTasks->cancel(this);
 }
 
 void ThumbnailModel::clear() {
   beginResetModel();
   ++mGeneration;
+  if (mTasks) mTasks->cancel(this);  // queued decodes are for the old rows
   mRows.clear();
   mThumbnails.clear();
   mPending.clear();
@@ -52,6 +46,7 @@ void ThumbnailModel::clear() {
 void ThumbnailModel::setImages(ImageSourcePtr source, const InputSpec& spec) {
   beginResetModel();
   ++mGeneration;
+  if (mTasks) mTasks->cancel(this);  // queued decodes are for the old rows
   mSource = std::move(source);
   mSpec = spec;
   mCache.reset();
@@ -88,6 +83,7 @@ void ThumbnailModel::setActivations(std::shared_ptr<const ActivationCache> cache
   if (!cache || !mSource) return;
   beginResetModel();
   ++mGeneration;
+  if (mTasks) mTasks->cancel(this);  // queued decodes are for the old rows
   mCache = std::move(cache);
   mThumbnails.clear();
   mPending.clear();
@@ -139,14 +135,20 @@ void ThumbnailModel::requestThumbnail(int row) const {
   size_t index = mRows[size_t(row)].sourceIndex;
   quint64 generation = mGeneration;
   int size = mSize;
-  QPointer<ThumbnailModel> self(const_cast<ThumbnailModel*>(this));
-  mPool.start([self, source, spec, index, generation, row, size] {
-    QImage img = toQImage(networkView(source->load(index), spec));
+  auto* self = const_cast<ThumbnailModel*>(this);
+  auto decode = [self, source, spec, index, generation, row, size](const CancelToken&) {
+    QImage img;
+    try {
+      img = imageFromMat(networkView(source->load(index), spec));
+    } catch (const std::exception&) {
+      // Unreadable: thumbnailReady shows a grey tile; extraction reports the file itself.
+    }
     if (!img.isNull()) img = img.scaled(size, size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-    QMetaObject::invokeMethod(self, [self, generation, row, img] {
-      if (self) self->thumbnailReady(generation, row, img);
-    }, Qt::QueuedConnection);
-  });
+    return std::function<void()>([self, generation, row, img] {
+      self->thumbnailReady(generation, row, img);
+    });
+  };
+  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode);
 }
 
 void ThumbnailModel::thumbnailReady(quint64 generation, int row, const QImage& image) {
@@ -162,4 +164,4 @@ void ThumbnailModel::thumbnailReady(quint64 generation, int row, const QImage& i
   Q_EMIT dataChanged(i, i, {Qt::DecorationRole});
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -1,21 +1,21 @@
 #pragma once
 // List model of the images of the workbench: a thumbnail of what the network sees, the true
 // label and, once activations are extracted, the prediction with its probability (wrong ones
-// in red). Thumbnails are decoded on a background thread and cached, so scrolling a folder of
+// in red). Thumbnails are decoded on the app's task lane and cached, so scrolling a folder of
 // any size never blocks the GUI thread.
 #include <QAbstractListModel>
 #include <QCache>
 #include <QHash>
 #include <QImage>
 #include <QSet>
-#include <QThreadPool>
 #include <memory>
 
-#include "activation_cache.h"
-#include "image_source.h"
-#include "model_meta.h"
+#include "activations/activation_cache.h"
+#include "data/image_source.h"
+#include "model/model_meta.h"
+#include "task_lane.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 class ThumbnailModel : public QAbstractListModel {
   Q_OBJECT
@@ -23,6 +23,7 @@ class ThumbnailModel : public QAbstractListModel {
   enum Role { PredictionRole = Qt::UserRole + 1, LabelRole, CorrectRole };
   explicit ThumbnailModel(QObject* parent = nullptr);
   ~ThumbnailModel() override;
+  void setTasks(app::TaskLane* lane) { mTasks = lane; }  // where thumbnails are decoded
 
   // Images without predictions (before extraction).
   void setImages(ImageSourcePtr source, const InputSpec& spec);
@@ -53,10 +54,10 @@ class ThumbnailModel : public QAbstractListModel {
   QHash<QString, size_t> mSourceIndex;  // item name -> source index
   mutable QCache<int, QImage> mThumbnails{4000};
   mutable QSet<int> mPending;
-  mutable QThreadPool mPool;
+  app::TaskLane* mTasks = nullptr;
   quint64 mGeneration = 0;
   int mSize = 96;
   QImage mPlaceholder;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -9,7 +9,7 @@
 #include "patch_image_cache.h"
 #include "view_support.h"
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 constexpr int kGap = 8;
 }  // namespace
@@ -154,4 +154,4 @@ void TopPatchGrid::mouseReleaseEvent(QMouseEvent* event) {
   if (event->button() == Qt::LeftButton && i >= 0) Q_EMIT imageActivated(mPatches[size_t(i)].image);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

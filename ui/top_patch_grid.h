@@ -6,9 +6,9 @@
 #include <memory>
 #include <vector>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 class PatchImageCache;
 
@@ -50,4 +50,4 @@ class TopPatchGrid : public QWidget {
   int mHovered = -1;
 };
 
-}  // namespace cs::ui
+}  // namespace dx::ui

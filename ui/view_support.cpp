@@ -1,5 +1,7 @@
 #include "view_support.h"
 
+#include "project_document.h"
+
 #include <QLabel>
 #include <QPalette>
 #include <QStackedWidget>
@@ -9,9 +11,9 @@
 #include <cmath>
 #include <opencv2/core.hpp>
 
-#include "concept_session.h"
+#include "analysis/concept_session.h"
 
-namespace cs::ui {
+namespace dx::ui {
 
 QImage imageFromMat(const cv::Mat& mat) {
   if (mat.empty() || mat.depth() != CV_8U) return {};
@@ -23,6 +25,15 @@ QImage imageFromMat(const cv::Mat& mat) {
     default: return {};
   }
   return QImage(mat.data, mat.cols, mat.rows, static_cast<qsizetype>(mat.step), format).copy();
+}
+
+void followConcepts(QWidget* view, app::ProjectDocument* document,
+                    const std::function<void()>& onConcepts, const std::function<void()>& onNames) {
+  using Change = app::ProjectDocument::Change;
+  QObject::connect(document, &app::ProjectDocument::changed, view, [=](Change what) {
+    if (what == Change::Concepts) onConcepts();
+    if (what == Change::ConceptNames) onNames();
+  });
 }
 
 QString conceptName(const ConceptSession& session, int concept) {
@@ -99,4 +110,4 @@ void fillWithPlaceholderStack(QWidget* owner, QStackedWidget* stack, QWidget* pl
   outer->addWidget(stack);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

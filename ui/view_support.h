@@ -7,6 +7,7 @@
 #include <QImage>
 #include <QString>
 #include <cstdint>
+#include <functional>
 
 class QLabel;
 class QPalette;
@@ -17,15 +18,24 @@ namespace cv {
 class Mat;
 }
 
-namespace cs {
+namespace dx {
 class ConceptSession;
 }
+namespace dx::app {
+class ProjectDocument;
+}
 
-namespace cs::ui {
+namespace dx::ui {
 
 // Deep copy of an 8-bit BGR, BGRA or gray Mat (what ConceptSession::image() returns); null
 // QImage for an empty or unsupported Mat. The copy lets the Mat go right away.
 QImage imageFromMat(const cv::Mat& mat);
+
+// A view's subscription to the document: onConcepts when the concept set changes (a new
+// discovery, layer or project), onNames when concepts are renamed or named by INVERT. Both run
+// with `view` as context, so the connection ends with the view.
+void followConcepts(QWidget* view, app::ProjectDocument* document,
+                    const std::function<void()>& onConcepts, const std::function<void()>& onNames);
 
 // "#3 striped sleeve" or "#3" when the concept has no label yet.
 QString conceptName(const ConceptSession& session, int concept);
@@ -49,4 +59,4 @@ QLabel* makePlaceholder(const QString& text, QWidget* parent = nullptr);
 void fillWithPlaceholderStack(QWidget* owner, QStackedWidget* stack, QWidget* placeholder,
                               QWidget* content);
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -6,11 +6,11 @@
 #include <QPixmap>
 #include <QWidget>
 
-#ifdef CONCEPTSCOPE_HAVE_SVG
+#ifdef DIRECTRIX_HAVE_SVG
 #include <QSvgGenerator>
 #endif
 
-namespace cs::ui {
+namespace dx::ui {
 namespace {
 
 bool wantsSvg(const QString& path) {
@@ -20,7 +20,7 @@ bool wantsSvg(const QString& path) {
 }  // namespace
 
 bool svgExportAvailable() {
-#ifdef CONCEPTSCOPE_HAVE_SVG
+#ifdef DIRECTRIX_HAVE_SVG
   return true;
 #else
   return false;
@@ -40,13 +40,13 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
                     const QString& title) {
   if (size.isEmpty()) return false;
   if (wantsSvg(path)) {
-#ifdef CONCEPTSCOPE_HAVE_SVG
+#ifdef DIRECTRIX_HAVE_SVG
     QSvgGenerator svg;
     svg.setFileName(path);
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle(title);
-    svg.setDescription(QStringLiteral("Exported from ConceptScope"));
+    svg.setDescription(QStringLiteral("Exported from Directrix"));
     QPainter p;
     if (!p.begin(&svg)) return false;
     p.fillRect(QRect(QPoint(0, 0), size), background);
@@ -71,4 +71,4 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
   return image.save(path);
 }
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -10,7 +10,7 @@ class QColor;
 class QPainter;
 class QWidget;
 
-namespace cs::ui {
+namespace dx::ui {
 
 // True when this build can write SVG (Qt6Svg was found at configure time).
 bool svgExportAvailable();
@@ -25,4 +25,4 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
                     const std::function<void(QPainter&)>& paint, const QString& path,
                     const QString& title);
 
-}  // namespace cs::ui
+}  // namespace dx::ui

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 
 Arguments::Arguments(const std::vector<std::string>& args, const std::set<std::string>& valued,
                      const std::set<std::string>& flags) {
@@ -67,4 +67,4 @@ double Arguments::number(const std::string& name, double fallback, double low,
   return x;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

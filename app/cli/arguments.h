@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace cs::cli {
+namespace dx::cli {
 
 class Arguments {
  public:
@@ -24,4 +24,4 @@ class Arguments {
   std::multimap<std::string, std::string> mValues;
 };
 
-}  // namespace cs::cli
+}  // namespace dx::cli

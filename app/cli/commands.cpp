@@ -7,14 +7,14 @@
 #include <nlohmann/json.hpp>
 
 #include "arguments.h"
-#include "concept_model.h"
-#include "demo.h"
-#include "extractor.h"
-#include "predictor.h"
-#include "source_factory.h"
+#include "model/concept_model.h"
+#include "data/demo.h"
+#include "activations/extractor.h"
+#include "model/predictor.h"
+#include "data/source_factory.h"
 #include "terminal_progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 namespace {
 
 CancelToken gCancel;
@@ -152,4 +152,4 @@ int runPredict(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

@@ -2,9 +2,9 @@
 #include <string>
 #include <vector>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 
 // Each command returns the process exit code; errors are thrown as UserError.
 int runInfo(const std::vector<std::string>& args);
@@ -17,4 +17,4 @@ int runTcav(const std::vector<std::string>& args);
 // Ctrl-C cancels `token` (the job stops at its next batch or epoch boundary).
 void installInterruptHandler(const CancelToken& token);
 
-}  // namespace cs::cli
+}  // namespace dx::cli

@@ -1,13 +1,13 @@
-// conceptscope-cli conceptworld: writes a ConceptWorld split (images, concept masks, concepts.csv)
+// directrix-cli conceptworld: writes a ConceptWorld split (images, concept masks, concepts.csv)
 // to a folder, e.g. for packaging/train_conceptworld.py.
 #include <csignal>
 #include <iostream>
 
 #include "arguments.h"
-#include "conceptworld_export.h"
+#include "conceptworld/conceptworld_export.h"
 #include "terminal_progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 namespace {
 
 CancelToken gConceptWorldCancel;
@@ -39,4 +39,4 @@ int runConceptWorld(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

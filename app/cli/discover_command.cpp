@@ -1,21 +1,22 @@
-// conceptscope-cli discover: concept directions from cached activations (METHODS.md 1).
+// directrix-cli discover: concept directions from cached activations (docs/methods.md 1).
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
-#include "activation_cache.h"
+#include "activations/activation_cache.h"
 #include "arguments.h"
 #include "commands.h"
-#include "concepts/concept_method.h"
-#include "concepts/concept_report.h"
-#include "concepts/head_module.h"
-#include "stopwatch.h"
-#include "tensor_io.h"
+#include "discovery/concept_method.h"
+#include "analysis/concept_report.h"
+#include "analysis/concept_set_files.h"
+#include "model/head_module.h"
+#include "base/stopwatch.h"
+#include "base/tensor_io.h"
 #include "terminal_progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 namespace {
 
 struct Input {
@@ -28,7 +29,7 @@ struct Input {
 Input readInput(const Arguments& a) {
   if (a.has("activations") == a.has("cache"))
     throw UserError("give either --activations A.npy (N x C x h x w float32) or --cache DIR "
-                    "(made by conceptscope-cli extract).");
+                    "(made by directrix-cli extract).");
   Input in;
   in.layer = a.value("layer");
   if (a.has("cache")) {
@@ -85,10 +86,6 @@ int runDiscover(const std::vector<std::string>& args) {
   Stopwatch clock;
   ConceptBasis basis = method->fit(in.activations, options);
   std::string out = a.value("out");
-  std::filesystem::create_directories(out);
-  writeNpyTensor(out + "/decoders.npy", basis.decoders);
-  writeNpyTensor(out + "/biases.npy", basis.biases);
-  writeNpyTensor(out + "/encoders.npy", basis.encoders);
   ReportOptions report;
   report.topPatches = static_cast<int>(a.count("top", 64));
   report.influenceImages = static_cast<int>(a.count("influence-images", 256));
@@ -106,24 +103,25 @@ int runDiscover(const std::vector<std::string>& args) {
   NpyMap activations(in.source);
   auto summary = summariseConcepts(basis, activations, classNames(in, options.head, in.activations),
                                    options.head, report);
-  writeNpyTensor(out + "/image_strength.npy", summary.imageStrength);
   const auto& shape = activations.shape();
   PatchGeometry geometry{in.inputHeight ? in.inputHeight : int(shape[2]),
                          in.inputWidth ? in.inputWidth : int(shape[3]), int(shape[2]),
                          int(shape[3]), 0};
-  nlohmann::json doc = {{"format", "conceptscope-concepts"}, {"version", 1},
-                        {"method", method->name()}, {"preset", options.preset},
-                        {"seed", options.seed}, {"activations", in.source}, {"layer", in.layer},
-                        {"decoder", method->decoderMeaning()}, {"encoder", method->encoderMeaning()},
-                        {"rule", "concept i is present at patch x when decoders[i].x - biases[i] > 0"},
-                        {"seconds", clock.seconds()}, {"classes", summary.classes},
-                        {"influence_images", summary.influenceImages},
-                        {"influence_test", influenceTestJson(summary.influenceTest)},
-                        {"concepts", conceptsToJson(summary, geometry)}};
-  std::ofstream(out + "/concepts.json") << doc.dump(2) << "\n";
+  nlohmann::json doc = conceptSetDocument(method->name(), options.preset, options.seed,
+                                          options.concepts, in.layer, summary.classes,
+                                          summary.influenceTest,
+                                          conceptsToJson(summary, geometry));
+  doc["activations"] = in.source;
+  doc["decoder"] = method->decoderMeaning();
+  doc["encoder"] = method->encoderMeaning();
+  doc["rule"] = "concept i is present at patch x when decoders[i].x - biases[i] > 0";
+  doc["seconds"] = clock.seconds();
+  doc["influence_images"] = summary.influenceImages;
+  writeConceptSet(out, {basis.decoders, basis.biases, basis.encoders, summary.imageStrength,
+                        at::Tensor(), doc});
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out
             << " in " << clock.seconds() << " s\n";
   return 0;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

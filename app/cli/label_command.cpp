@@ -1,4 +1,4 @@
-// conceptscope-cli label: INVERT formulas for scalar representations (METHODS.md 2).
+// directrix-cli label: INVERT formulas for scalar representations (docs/methods.md 2).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,17 +10,17 @@
 #include "arguments.h"
 #include "commands.h"
 #include "labeling/invert.h"
-#include "npy.h"
-#include "stopwatch.h"
+#include "base/npy.h"
+#include "base/stopwatch.h"
 #include "labeling/concept_scalars.h"
 #include "terminal_progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 namespace {
 
 // N x R float32 scores, memory-mapped; a 1-D array is one representation. A 4-D array
 // (N x C x h x w: a cache's activations.npy, whose channels are then the representations, or
-// concept maps) is reduced over space first (METHODS.md 2: "a channel reduced over space").
+// concept maps) is reduced over space first (docs/methods.md 2: "a channel reduced over space").
 struct Scores {
   std::unique_ptr<NpyMap> map;
   std::vector<float> reduced;  // filled for 4-D input
@@ -178,7 +178,7 @@ int runLabel(const std::vector<std::string>& args) {
     reps.push_back({{"index", r}, {"formulas", formulas}});
   }
   nlohmann::json doc = {
-      {"format", "conceptscope-labels"}, {"version", 1}, {"method", "invert"},
+      {"format", "directrix-labels"}, {"version", 1}, {"method", "invert"},
       {"scores", a.value("scores")}, {"labels", a.value("labels")}, {"names", a.value("names")},
       {"images", labels.images()}, {"concepts", labels.concepts()}, {"length", options.length},
       {"beam", options.beam}, {"min_fraction", options.minFraction},
@@ -202,4 +202,4 @@ int runLabel(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

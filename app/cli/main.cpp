@@ -1,4 +1,4 @@
-// conceptscope-cli: the headless front end on the same core as the GUI.
+// directrix-cli: the headless front end on the same core as the GUI.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -6,12 +6,13 @@
 #include <vector>
 
 #include "commands.h"
-#include "progress.h"
+#include "discovery/method_registry.h"
+#include "base/progress.h"
 
 namespace {
 
 const char kUsage[] =
-    "usage: conceptscope-cli <command> [options]\n"
+    "usage: directrix-cli <command> [options]\n"
     "\n"
     "commands:\n"
     "  info     --model M | --demo [--json]\n"
@@ -22,8 +23,8 @@ const char kUsage[] =
     "  predict  --model M --images DIR [--limit N] [--device cpu|cuda] [--top K] [--quiet]\n"
     "           class probabilities per image, as tab-separated lines, and the accuracy\n"
     "  discover --activations A.npy | --cache DIR  --concepts I [--head H.pt] [--layer L]\n"
-    "           [--method eddp|pca|nmf|kmeans|spherical-kmeans|sae] [--seed S] [--top K]\n"
-    "           [--preset balanced|partition|quick|paper|paper-kurtosis]\n"
+    "           [--method METHODS] [--seed S] [--top K]\n"
+    "           [--preset PRESETS]\n"
     "           [--influence-images N] --out DIR\n"
     "           concept directions: decoders.npy, biases.npy, encoders.npy, concepts.json\n"
     "           (fractions, influence per class with p-values, top patches), image_strength.npy\n"
@@ -54,34 +55,46 @@ const char kUsage[] =
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
 
+// The usage text with the registry's method and preset names filled in.
+std::string usage() {
+  std::string text = kUsage;
+  auto fill = [&text](const std::string& placeholder, const std::string& names) {
+    text.replace(text.find(placeholder), placeholder.size(), names);
+  };
+  fill("METHODS", dx::joinedNames(dx::conceptMethodNames(), "|"));
+  fill("PRESETS", dx::joinedNames(dx::eddpPresetNames(), "|"));
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(usage().c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   std::string command = args[0];
   args.erase(args.begin());
   try {
-    if (command == "info") return cs::cli::runInfo(args);
-    if (command == "extract") return cs::cli::runExtract(args);
-    if (command == "predict") return cs::cli::runPredict(args);
-    if (command == "discover") return cs::cli::runDiscover(args);
-    if (command == "conceptworld") return cs::cli::runConceptWorld(args);
-    if (command == "label") return cs::cli::runLabel(args);
-    if (command == "tcav") return cs::cli::runTcav(args);
-    std::fprintf(stderr, "conceptscope-cli: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
+    if (command == "info") return dx::cli::runInfo(args);
+    if (command == "extract") return dx::cli::runExtract(args);
+    if (command == "predict") return dx::cli::runPredict(args);
+    if (command == "discover") return dx::cli::runDiscover(args);
+    if (command == "conceptworld") return dx::cli::runConceptWorld(args);
+    if (command == "label") return dx::cli::runLabel(args);
+    if (command == "tcav") return dx::cli::runTcav(args);
+    std::fprintf(stderr, "directrix-cli: unknown command \"%s\"\n\n%s", command.c_str(),
+                 usage().c_str());
     return 2;
-  } catch (const cs::Cancelled&) {
-    std::fprintf(stderr, "conceptscope-cli: cancelled\n");
+  } catch (const dx::Cancelled&) {
+    std::fprintf(stderr, "directrix-cli: cancelled\n");
     return 130;
-  } catch (const cs::UserError& e) {
-    std::fprintf(stderr, "conceptscope-cli %s: error: %s\n", command.c_str(), e.what());
+  } catch (const dx::UserError& e) {
+    std::fprintf(stderr, "directrix-cli %s: error: %s\n", command.c_str(), e.what());
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "conceptscope-cli %s: internal error: %s\n", command.c_str(), e.what());
+    std::fprintf(stderr, "directrix-cli %s: internal error: %s\n", command.c_str(), e.what());
     return 3;
   }
 }

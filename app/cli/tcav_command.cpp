@@ -1,5 +1,5 @@
-// conceptscope-cli tcav: TCAV (or, with --spatial, SACV) scores of user-defined concepts, given
-// as folders of example images, for one class (METHODS.md 3).
+// directrix-cli tcav: TCAV (or, with --spatial, SACV) scores of user-defined concepts, given
+// as folders of example images, for one class (docs/methods.md 3).
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -14,15 +14,15 @@
 
 #include "arguments.h"
 #include "commands.h"
-#include "concepts/tcav.h"
-#include "image_activations.h"
-#include "source_factory.h"
-#include "stopwatch.h"
-#include "tcav_inputs.h"
-#include "tensor_io.h"
+#include "tcav/tcav.h"
+#include "activations/image_activations.h"
+#include "data/source_factory.h"
+#include "base/stopwatch.h"
+#include "tcav/tcav_inputs.h"
+#include "base/tensor_io.h"
 #include "terminal_progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 namespace {
 namespace fs = std::filesystem;
 
@@ -118,7 +118,7 @@ std::vector<Cav> fixedCavs(const Arguments& a, std::vector<std::string>* sources
   auto e = readNpyTensor(a.value("encoders"));
   if (e.dim() != 2)
     throw UserError(a.value("encoders") + ": expected I x C encoding directions (encoders.npy "
-                    "written by conceptscope-cli discover).");
+                    "written by directrix-cli discover).");
   ConceptBasis basis{"eddp", e, e.new_zeros({e.size(0)}), e};
   for (int i = 0; i < basis.concepts(); ++i) {
     out.push_back(encoderCav(basis, i, "encoder_" + std::to_string(i)));
@@ -192,7 +192,7 @@ void requireOptions(const Arguments& a) {
   if (!a.has("concept") && !a.has("encoders") && !a.has("cav"))
     throw UserError("give --concept DIR (repeat it), folders of images showing each concept, "
                     "--cav FILE.npy saved by an earlier tcav run, or --encoders encoders.npy "
-                    "written by conceptscope-cli discover.");
+                    "written by directrix-cli discover.");
 }
 
 // scores.json without the inputs' description (the caller adds model, layer, class, folders);
@@ -209,10 +209,10 @@ nlohmann::json resultJson(const TcavResult& result, const TcavOptions& o, const 
                         {"cavs", writeCavs(out, r.name, r.cavs)}});
   const char* score =
       o.spatial ? "fraction of the class images' concept positions (relevance > 0) whose "
-                  "contribution to the class logit is > 0 (SACV, METHODS.md 3.2)"
+                  "contribution to the class logit is > 0 (SACV, docs/methods.md 3.2)"
                 : "fraction of the class images whose class-logit derivative along the CAV is "
-                  "> 0 (TCAV, METHODS.md 3.1)";
-  return {{"format", "conceptscope-tcav"}, {"version", 1}, {"method", o.spatial ? "sacv" : "tcav"},
+                  "> 0 (TCAV, docs/methods.md 3.1)";
+  return {{"format", "directrix-tcav"}, {"version", 1}, {"method", o.spatial ? "sacv" : "tcav"},
           {"class_index", result.classIndex}, {"class_images", result.classImages},
           {"classifier", o.cav.classifier},
           {"null_runs", result.randomScores.size()},
@@ -315,4 +315,4 @@ int runTcav(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace cs::cli {
+namespace dx::cli {
 
 TerminalProgress::TerminalProgress(bool enabled)
     : mEnabled(enabled), mTty(isatty(STDERR_FILENO) != 0) {}
@@ -32,4 +32,4 @@ void TerminalProgress::operator()(const Progress& p) {
   mDrawn = true;
 }
 
-}  // namespace cs::cli
+}  // namespace dx::cli

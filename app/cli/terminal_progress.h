@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <string>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs::cli {
+namespace dx::cli {
 
 class TerminalProgress {
  public:
@@ -19,4 +19,4 @@ class TerminalProgress {
   bool mDrawn = false;
 };
 
-}  // namespace cs::cli
+}  // namespace dx::cli

@@ -1,4 +1,4 @@
-// conceptscope: the desktop application.
+// directrix: the desktop application.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
@@ -8,7 +8,7 @@
 
 #include "ui/main_window.h"
 #include "ui/thumbnail_model.h"
-#include "demo.h"
+#include "data/demo.h"
 #include "workbench.h"
 
 namespace {
@@ -21,7 +21,7 @@ void fallBackToOffscreen() {
 }
 
 // Saves the window once the work is loaded and the visible images are decoded, then quits.
-void screenshotWhenReady(cs::ui::MainWindow& window, const QString& file, int exitCode) {
+void screenshotWhenReady(dx::ui::MainWindow& window, const QString& file, int exitCode) {
   auto* poll = new QTimer(&window);
   auto ticks = std::make_shared<int>(0);
   QObject::connect(poll, &QTimer::timeout, &window, [&window, file, exitCode, poll, ticks] {
@@ -41,8 +41,8 @@ void screenshotWhenReady(cs::ui::MainWindow& window, const QString& file, int ex
 int main(int argc, char** argv) {
   fallBackToOffscreen();
   QApplication app(argc, argv);
-  QApplication::setApplicationName("ConceptScope");
-  QApplication::setOrganizationName("ConceptScope");
+  QApplication::setApplicationName("Directrix");
+  QApplication::setOrganizationName("Directrix");
   QApplication::setApplicationVersion(QStringLiteral(PROJECT_VERSION));
 
   QCommandLineParser cli;
@@ -51,24 +51,24 @@ int main(int argc, char** argv) {
   cli.addVersionOption();
   QCommandLineOption demo("demo", "Open the Fashion-MNIST demo (concepts discovered on first start).");
   QCommandLineOption world("conceptworld-demo", "Open the ConceptWorld demo (a watermark shortcut).");
-  QCommandLineOption project("project", "Open a saved project (.csproj).", "file");
-  QCommandLineOption model("model", "Open a ConceptScope model (.pt).", "file");
+  QCommandLineOption project("project", "Open a saved project (.directrix).", "file");
+  QCommandLineOption model("model", "Open a Directrix model (.pt).", "file");
   QCommandLineOption images("images", "Open an image folder (or fashion-mnist[:train]).", "dir");
   QCommandLineOption shot("screenshot", "Render the window once loaded to FILE and exit.", "file");
-  QCommandLineOption view("view", "View to show: " + cs::ui::MainWindow::viewNames().join("|") + ".",
+  QCommandLineOption view("view", "View to show: " + dx::ui::MainWindow::viewNames().join("|") + ".",
                           "name", "images");
   QCommandLineOption present("presentation", "Start in presentation mode (large fonts).");
   cli.addOptions({demo, world, project, model, images, shot, view, present});
   cli.process(app);
-  int viewIndex = cs::ui::MainWindow::viewNames().indexOf(cli.value(view));
+  int viewIndex = dx::ui::MainWindow::viewNames().indexOf(cli.value(view));
   if (viewIndex < 0) {
-    std::fprintf(stderr, "conceptscope: unknown --view %s; use one of %s\n",
-                 qPrintable(cli.value(view)), qPrintable(cs::ui::MainWindow::viewNames().join(", ")));
+    std::fprintf(stderr, "directrix: unknown --view %s; use one of %s\n",
+                 qPrintable(cli.value(view)), qPrintable(dx::ui::MainWindow::viewNames().join(", ")));
     return 2;
   }
 
-  cs::app::Workbench workbench;
-  cs::ui::MainWindow window(workbench);
+  dx::app::Workbench workbench;
+  dx::ui::MainWindow window(workbench);
   window.show();
   if (cli.isSet(present)) window.setPresentationMode(true);
 
@@ -76,18 +76,18 @@ int main(int argc, char** argv) {
   QString shotFile = cli.value(shot);
   auto ready = [&window, shotFile, viewIndex](int exitCode) {
     window.selectInterestingDefaults();
-    window.showView(static_cast<cs::ui::MainWindow::View>(viewIndex));
+    window.showView(static_cast<dx::ui::MainWindow::View>(viewIndex));
     if (!shotFile.isEmpty()) screenshotWhenReady(window, shotFile, exitCode);
   };
-  QObject::connect(&workbench, &cs::app::Workbench::demoReady, &window, [ready] { ready(0); });
-  QObject::connect(&workbench, &cs::app::Workbench::projectOpened, &window, [ready] { ready(0); });
+  QObject::connect(&workbench, &dx::app::Workbench::demoReady, &window, [ready] { ready(0); });
+  QObject::connect(&workbench, &dx::app::Workbench::projectOpened, &window, [ready] { ready(0); });
   if (!shotFile.isEmpty()) {
-    QObject::connect(&workbench, &cs::app::Workbench::error, &window,
+    QObject::connect(&workbench, &dx::app::Workbench::error, &window,
                      [&] { screenshotWhenReady(window, shotFile, 1); });
     if (cli.isSet(model))
-      QObject::connect(&workbench, &cs::app::Workbench::changed, &window,
-                       [ready](cs::app::Workbench::Change c) {
-                         if (c == cs::app::Workbench::Change::Activations) ready(0);
+      QObject::connect(&workbench, &dx::app::Workbench::changed, &window,
+                       [ready](dx::app::Workbench::Change c) {
+                         if (c == dx::app::Workbench::Change::Activations) ready(0);
                        });
   }
   if (cli.isSet(project)) {

@@ -1,10 +1,10 @@
-#include "concept_scalars.h"
+#include "labeling/concept_scalars.h"
 
 #include <algorithm>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs {
+namespace dx {
 
 std::vector<float> reduceConceptMaps(const float* maps, size_t images, size_t concepts,
                                      size_t height, size_t width, SpatialReduction reduction) {
@@ -24,4 +24,4 @@ std::vector<float> reduceConceptMaps(const float* maps, size_t images, size_t co
   return out;
 }
 
-}  // namespace cs
+}  // namespace dx

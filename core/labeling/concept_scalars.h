@@ -1,10 +1,10 @@
 #pragma once
-// Per-image scalars of spatial concept maps, the representations INVERT labels (METHODS.md 2:
+// Per-image scalars of spatial concept maps, the representations INVERT labels (docs/methods.md 2:
 // "a channel reduced over space, or a concept detector's per-image maximum").
 #include <cstddef>
 #include <vector>
 
-namespace cs {
+namespace dx {
 
 enum class SpatialReduction {
   Max,  // the strongest response anywhere in the image: "is the concept somewhere?"
@@ -17,4 +17,4 @@ enum class SpatialReduction {
 std::vector<float> reduceConceptMaps(const float* maps, size_t images, size_t concepts,
                                      size_t height, size_t width, SpatialReduction reduction);
 
-}  // namespace cs
+}  // namespace dx

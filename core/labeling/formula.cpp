@@ -1,6 +1,6 @@
-#include "formula.h"
+#include "labeling/formula.h"
 
-namespace cs {
+namespace dx {
 
 Formula Formula::extended(Connective c, Literal l) const {
   Formula f = *this;
@@ -45,4 +45,4 @@ std::vector<uint64_t> evaluate(const Formula& formula, const LabelMatrix& labels
   return result;
 }
 
-}  // namespace cs
+}  // namespace dx

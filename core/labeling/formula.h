@@ -1,5 +1,5 @@
 #pragma once
-// INVERT's explanations (METHODS.md 2): logical formulas over concept literals, built the way
+// INVERT's explanations (docs/methods.md 2): logical formulas over concept literals, built the way
 // the beam search builds them, one literal at a time on the right:
 //   phi = ((l0 c1 l1) c2 l2) ...    l_k = c_j or NOT c_j,  c_k = AND or OR.
 // A negated concept is one literal (it adds no length), so length() counts literals.
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "label_matrix.h"
+#include "labeling/label_matrix.h"
 
-namespace cs {
+namespace dx {
 
 struct Literal {
   size_t concept = 0;
@@ -48,4 +48,4 @@ class Formula {
 // The images where `formula` holds, as a bit column of labels.words() words.
 std::vector<uint64_t> evaluate(const Formula& formula, const LabelMatrix& labels);
 
-}  // namespace cs
+}  // namespace dx

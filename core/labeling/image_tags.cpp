@@ -1,13 +1,13 @@
-#include "image_tags.h"
+#include "labeling/image_tags.h"
 
 #include <fstream>
 #include <map>
 #include <set>
 #include <unordered_map>
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs {
+namespace dx {
 namespace {
 
 std::string trimmed(const std::string& s) {
@@ -90,4 +90,4 @@ ImageTags readImageTags(const std::string& path, const std::vector<std::string>&
   return out;
 }
 
-}  // namespace cs
+}  // namespace dx

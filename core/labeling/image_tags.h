@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "label_matrix.h"
+#include "labeling/label_matrix.h"
 
-namespace cs {
+namespace dx {
 
 struct ImageTags {
   LabelMatrix labels;                      // images.size() x tags, tags sorted by name
@@ -24,4 +24,4 @@ struct ImageTags {
 // image listed twice), and when no line names an image of the list.
 ImageTags readImageTags(const std::string& path, const std::vector<std::string>& images);
 
-}  // namespace cs
+}  // namespace dx

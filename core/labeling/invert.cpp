@@ -1,4 +1,4 @@
-#include "invert.h"
+#include "labeling/invert.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,9 +7,9 @@
 #include <mutex>
 #include <thread>
 
-#include "stopwatch.h"
+#include "base/stopwatch.h"
 
-namespace cs {
+namespace dx {
 namespace {
 
 // The 2m literal columns, shared read-only by every representation.
@@ -325,4 +325,4 @@ std::vector<std::vector<LabeledFormula>> labelRepresentations(const float* score
   return results;
 }
 
-}  // namespace cs
+}  // namespace dx

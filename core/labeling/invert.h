@@ -2,19 +2,19 @@
 // INVERT: labels a scalar representation (a neuron, a channel reduced over space, a concept
 // detector's per-image maximum) with the logical formula over image-level concept labels whose
 // positive images it ranks highest (Bykov et al., "Labeling Neural Representations with Inverse
-// Recognition", NeurIPS 2023; METHODS.md 2).
+// Recognition", NeurIPS 2023; docs/methods.md 2).
 //
 // Search (the official implementation's semantics, github.com/lapalap/invert, explainer.py):
 //   1. literals: every concept c_j and its negation NOT c_j (one literal, no extra length),
 //      scored by AUC(phi) = P(A(x+) > A(x-)) + 0.5 P(tie), positives = images where phi holds;
 //   2. beam = the best B literals whose positive fraction T lies in [minFraction, maxFraction];
-//   3. pool = the literals ordered by |AUC - 0.5|, optionally cut to poolLimit (METHODS.md;
+//   3. pool = the literals ordered by |AUC - 0.5|, optionally cut to poolLimit (docs/methods.md;
 //      the official code orders by AUC in the search direction: the same set when uncut);
 //   4. for lengths 2..L: every beam formula is extended by every pool literal with AND and
 //      with OR; extensions within the fraction bounds join the old beam and the best B of
 //      old + new survive, so the result is the best formula of length <= L.
 // Formulas with T = 0 or T = 1 are never kept (their AUC is undefined).
-// choice (METHODS.md 2): formulas with the same positive set on the data are one formula; the
+// choice (docs/methods.md 2): formulas with the same positive set on the data are one formula; the
 // first one found is kept, so a shorter formula beats a longer equivalent one.
 // Ties in AUC keep the order in which formulas were found (the official stable sort).
 //
@@ -29,12 +29,12 @@
 #include <cstddef>
 #include <vector>
 
-#include "formula.h"
-#include "label_matrix.h"
-#include "mann_whitney.h"
-#include "progress.h"
+#include "labeling/formula.h"
+#include "labeling/label_matrix.h"
+#include "labeling/mann_whitney.h"
+#include "base/progress.h"
 
-namespace cs {
+namespace dx {
 
 enum class InvertMode {
   Positive,  // formulas whose images score highest (largest AUC)
@@ -78,4 +78,4 @@ std::vector<std::vector<LabeledFormula>> labelRepresentations(const float* score
                                                               const LabelMatrix& labels,
                                                               const InvertOptions& options = {});
 
-}  // namespace cs
+}  // namespace dx

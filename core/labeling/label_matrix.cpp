@@ -1,8 +1,8 @@
-#include "label_matrix.h"
+#include "labeling/label_matrix.h"
 
-#include "progress.h"
+#include "base/progress.h"
 
-namespace cs {
+namespace dx {
 
 LabelMatrix::LabelMatrix(size_t images, std::vector<std::string> names)
     : mImages(images), mWords(bitWords(images)), mNames(std::move(names)) {
@@ -49,4 +49,4 @@ size_t popcount(const uint64_t* words, size_t count) {
   return total;
 }
 
-}  // namespace cs
+}  // namespace dx

@@ -1,5 +1,5 @@
 #pragma once
-// Image-level concept labels Y (N images x m concepts, METHODS.md 2) stored as bit-packed
+// Image-level concept labels Y (N images x m concepts, docs/methods.md 2) stored as bit-packed
 // columns, so that AND / OR / NOT of concepts are word operations and |positives| is a popcount.
 // Bit i % 64 of word i / 64 of a column is image i; the padding bits past image N - 1 are always
 // 0, which every operation here preserves (NOT masks them off).
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace cs {
+namespace dx {
 
 // Words needed for one column of `images` bits.
 inline size_t bitWords(size_t images) { return (images + 63) / 64; }
@@ -48,4 +48,4 @@ inline uint64_t lastWordMask(size_t images) {
 
 size_t popcount(const uint64_t* words, size_t count);
 
-}  // namespace cs
+}  // namespace dx

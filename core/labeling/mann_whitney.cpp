@@ -1,11 +1,11 @@
-#include "mann_whitney.h"
+#include "labeling/mann_whitney.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
-namespace cs {
+namespace dx {
 namespace {
 
 // Sorts positions by value once and walks the tie groups: position order[i..j) share a value
@@ -94,4 +94,4 @@ double rocAuc(const std::vector<double>& scores, const std::vector<uint8_t>& pos
   return aucFromRankSum(rankSum, n1, n0);
 }
 
-}  // namespace cs
+}  // namespace dx

@@ -1,5 +1,5 @@
 #pragma once
-// Rank statistics behind INVERT (METHODS.md 2): the ROC AUC of a score against a binary label,
+// Rank statistics behind INVERT (docs/methods.md 2): the ROC AUC of a score against a binary label,
 // computed from average ranks, and the Mann-Whitney U test of "scores of positives and negatives
 // come from the same distribution".
 //
@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace cs {
+namespace dx {
 
 // Ranks 1..n of `values`, ties sharing their mean rank (scipy.stats.rankdata, method="average").
 // NaNs are not allowed (their order is undefined).
@@ -63,4 +63,4 @@ MannWhitneyResult mannWhitneyU(const std::vector<double>& x, const std::vector<d
 // is empty.
 double rocAuc(const std::vector<double>& scores, const std::vector<uint8_t>& positive);
 
-}  // namespace cs
+}  // namespace dx

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end checks of conceptscope-cli: info, extract (demo and an image folder), the cache
+# End-to-end checks of directrix-cli: info, extract (demo and an image folder), the cache
 # read back with numpy, reuse, label (INVERT) checked with scipy, predict, and clear failures on
 # bad input.
-# Usage: test_cli.sh CLI OUTDIR   (CONCEPTSCOPE_TEST_MODELS = folder of the test models)
+# Usage: test_cli.sh CLI OUTDIR   (DIRECTRIX_TEST_MODELS = folder of the test models)
 set -u
 CLI=$1
 OUT=$2
-MODELS=${CONCEPTSCOPE_TEST_MODELS:?}
+MODELS=${DIRECTRIX_TEST_MODELS:?}
 PY=/usr/bin/python3
 rm -rf "$OUT" && mkdir -p "$OUT"
 failures=0

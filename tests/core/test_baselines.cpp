@@ -1,5 +1,5 @@
-// Unsupervised concept baselines: one contract every method meets, then per-method behaviour on
-// planted problems whose answer is known.
+// Concept methods: one contract every registered method meets (EDDP and the unsupervised
+// baselines), then per-baseline behaviour on planted problems whose answer is known.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,28 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "concepts/baselines.h"
-#include "concepts/concept_method.h"
+#include "discovery/baselines.h"
+#include "discovery/concept_method.h"
 
 namespace {
 
-using Factory = std::unique_ptr<cs::ConceptMethod> (*)();
-
-struct Case {
-  std::string name;
-  Factory make;
-};
-
-void PrintTo(const Case& c, std::ostream* out) { *out << c.name; }
-
-const std::vector<Case>& allBaselines() {
-  static const std::vector<Case> cases{{"pca", cs::makePcaMethod},
-                                       {"nmf", cs::makeNmfMethod},
-                                       {"kmeans", cs::makeKMeansMethod},
-                                       {"spherical-kmeans", cs::makeSphericalKMeansMethod},
-                                       {"sae", cs::makeSparseAutoencoderMethod}};
-  return cases;
-}
+// Every method the registry offers (the CLI's --method and the GUI's list), EDDP included.
+std::vector<std::string> allMethods() { return dx::conceptMethodNames(); }
 
 at::Generator generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 
@@ -38,12 +23,12 @@ at::Tensor asActivations(const at::Tensor& patches) {
   return patches.reshape({-1, 4, 4, patches.size(1)}).permute({0, 3, 1, 2}).contiguous();
 }
 
-at::Tensor scores(const cs::ConceptBasis& basis, const at::Tensor& patches) {
+at::Tensor scores(const dx::ConceptBasis& basis, const at::Tensor& patches) {
   return patches.matmul(basis.decoders.t()) - basis.biases;
 }
 
-cs::FitOptions optionsFor(int concepts, uint64_t seed = 7) {
-  cs::FitOptions options;
+dx::FitOptions optionsFor(int concepts, uint64_t seed = 7) {
+  dx::FitOptions options;
   options.concepts = concepts;
   options.seed = seed;
   return options;
@@ -88,20 +73,20 @@ at::Tensor matchedCosines(const at::Tensor& truth, const at::Tensor& found) {
   return torch::tensor(best);
 }
 
-class BaselineContract : public ::testing::TestWithParam<Case> {
+class ConceptMethodContract : public ::testing::TestWithParam<std::string> {
  protected:
-  std::unique_ptr<cs::ConceptMethod> method = GetParam().make();
+  std::unique_ptr<dx::ConceptMethod> method = dx::makeConceptMethod(GetParam());
 };
 
-TEST_P(BaselineContract, NameAndMeaningsAreStated) {
-  EXPECT_EQ(method->name(), GetParam().name);
+TEST_P(ConceptMethodContract, NameAndMeaningsAreStated) {
+  EXPECT_EQ(method->name(), GetParam());
   EXPECT_GT(method->decoderMeaning().size(), 20u);
   EXPECT_GT(method->encoderMeaning().size(), 20u);
 }
 
-TEST_P(BaselineContract, ShapesAreIByCAndFinite) {
-  cs::ConceptBasis basis = method->fit(contractActivations(), optionsFor(3));
-  EXPECT_EQ(basis.method, GetParam().name);
+TEST_P(ConceptMethodContract, ShapesAreIByCAndFinite) {
+  dx::ConceptBasis basis = method->fit(contractActivations(), optionsFor(3));
+  EXPECT_EQ(basis.method, GetParam());
   ASSERT_EQ(basis.decoders.sizes(), (std::vector<int64_t>{3, 6}));
   ASSERT_EQ(basis.biases.sizes(), (std::vector<int64_t>{3}));
   ASSERT_EQ(basis.encoders.sizes(), (std::vector<int64_t>{3, 6}));
@@ -113,19 +98,19 @@ TEST_P(BaselineContract, ShapesAreIByCAndFinite) {
   EXPECT_EQ(basis.channels(), 6);
 }
 
-TEST_P(BaselineContract, DeterministicForASeed) {
+TEST_P(ConceptMethodContract, DeterministicForASeed) {
   at::Tensor activations = contractActivations();
-  cs::ConceptBasis a = method->fit(activations, optionsFor(3, 11));
-  cs::ConceptBasis b = method->fit(activations, optionsFor(3, 11));
+  dx::ConceptBasis a = method->fit(activations, optionsFor(3, 11));
+  dx::ConceptBasis b = method->fit(activations, optionsFor(3, 11));
   EXPECT_TRUE(torch::equal(a.decoders, b.decoders));
   EXPECT_TRUE(torch::equal(a.biases, b.biases));
   EXPECT_TRUE(torch::equal(a.encoders, b.encoders));
 }
 
-TEST_P(BaselineContract, ReportsProgressWithinTotal) {
-  cs::FitOptions options = optionsFor(3);
+TEST_P(ConceptMethodContract, ReportsProgressWithinTotal) {
+  dx::FitOptions options = optionsFor(3);
   int reports = 0;
-  options.progress = [&](const cs::Progress& p) {
+  options.progress = [&](const dx::Progress& p) {
     ++reports;
     EXPECT_FALSE(p.stage.empty());
     if (p.total > 0) {
@@ -136,43 +121,43 @@ TEST_P(BaselineContract, ReportsProgressWithinTotal) {
   EXPECT_GT(reports, 0);
 }
 
-TEST_P(BaselineContract, CancelledTokenStopsTheFit) {
-  cs::FitOptions options = optionsFor(3);
+TEST_P(ConceptMethodContract, CancelledTokenStopsTheFit) {
+  dx::FitOptions options = optionsFor(3);
   options.cancel.cancel();
-  EXPECT_THROW(method->fit(contractActivations(), options), cs::Cancelled);
+  EXPECT_THROW(method->fit(contractActivations(), options), dx::Cancelled);
 }
 
-TEST_P(BaselineContract, CancelDuringTheFitStopsIt) {
-  cs::FitOptions options = optionsFor(3);
-  options.progress = [token = options.cancel](const cs::Progress&) mutable { token.cancel(); };
-  EXPECT_THROW(method->fit(contractActivations(), options), cs::Cancelled);
+TEST_P(ConceptMethodContract, CancelDuringTheFitStopsIt) {
+  dx::FitOptions options = optionsFor(3);
+  options.progress = [token = options.cancel](const dx::Progress&) mutable { token.cancel(); };
+  EXPECT_THROW(method->fit(contractActivations(), options), dx::Cancelled);
 }
 
-TEST_P(BaselineContract, NanOrInfIsAUserError) {
+TEST_P(ConceptMethodContract, NanOrInfIsAUserError) {
   for (float bad : {NAN, INFINITY}) {
     at::Tensor activations = contractActivations();
     activations[0][2][1][1] = bad;
     try {
       method->fit(activations, optionsFor(3));
       ADD_FAILURE() << "no error for " << bad;
-    } catch (const cs::UserError& e) {
+    } catch (const dx::UserError& e) {
       EXPECT_NE(std::string(e.what()).find("NaN or Inf"), std::string::npos) << e.what();
     }
   }
 }
 
-TEST_P(BaselineContract, BadShapesAndCountsAreUserErrors) {
+TEST_P(ConceptMethodContract, BadShapesAndCountsAreUserErrors) {
   at::Tensor activations = contractActivations();
-  EXPECT_THROW(method->fit(activations.flatten(2), optionsFor(3)), cs::UserError);
-  EXPECT_THROW(method->fit(activations.to(torch::kLong), optionsFor(3)), cs::UserError);
-  EXPECT_THROW(method->fit(activations, optionsFor(0)), cs::UserError);
+  EXPECT_THROW(method->fit(activations.flatten(2), optionsFor(3)), dx::UserError);
+  EXPECT_THROW(method->fit(activations.to(torch::kLong), optionsFor(3)), dx::UserError);
+  EXPECT_THROW(method->fit(activations, optionsFor(0)), dx::UserError);
   EXPECT_THROW(method->fit(activations.narrow(0, 0, 1).narrow(2, 0, 1), optionsFor(5)),
-               cs::UserError);  // 4 patches for 5 concepts
+               dx::UserError);  // 4 patches for 5 concepts
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBaselines, BaselineContract, ::testing::ValuesIn(allBaselines()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string name = info.param.name;
+INSTANTIATE_TEST_SUITE_P(AllMethods, ConceptMethodContract, ::testing::ValuesIn(allMethods()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
                            for (char& c : name)
                              if (c == '-') c = '_';
                            return name;
@@ -187,7 +172,7 @@ TEST(Pca, RecoversTopEigenvectorsOfAPlantedCovariance) {
   at::Tensor stddev = torch::tensor({3.f, 2.f, 1.5f, 0.5f, 0.4f, 0.3f, 0.2f, 0.1f});
   at::Tensor offset = torch::full({channels}, 10.f);  // a large mean must not disturb the result
   at::Tensor patches = (torch::randn({count, channels}, gen) * stddev).matmul(basis.t()) + offset;
-  cs::ConceptBasis fit = cs::makePcaMethod()->fit(asActivations(patches), optionsFor(3));
+  dx::ConceptBasis fit = dx::makePcaMethod()->fit(asActivations(patches), optionsFor(3));
   for (int64_t i = 0; i < 3; ++i) {
     float cos = fit.decoders[i].dot(basis.select(1, i)).item<float>();
     EXPECT_GT(std::abs(cos), 0.99f) << "component " << i;
@@ -199,7 +184,7 @@ TEST(Pca, RecoversTopEigenvectorsOfAPlantedCovariance) {
 }
 
 TEST(Pca, RefusesMoreConceptsThanChannels) {
-  EXPECT_THROW(cs::makePcaMethod()->fit(contractActivations(), optionsFor(7)), cs::UserError);
+  EXPECT_THROW(dx::makePcaMethod()->fit(contractActivations(), optionsFor(7)), dx::UserError);
 }
 
 // --- NMF --------------------------------------------------------------------------------------
@@ -211,7 +196,7 @@ TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
   at::Tensor u = torch::rand({count, rank}, gen) * (torch::rand({count, rank}, gen) > 0.5);
   at::Tensor v = torch::rand({rank, channels}, gen) * (torch::rand({rank, channels}, gen) > 0.3);
   at::Tensor patches = u.matmul(v);
-  cs::ConceptBasis fit = cs::makeNmfMethod()->fit(asActivations(patches), optionsFor(rank));
+  dx::ConceptBasis fit = dx::makeNmfMethod()->fit(asActivations(patches), optionsFor(rank));
   EXPECT_TRUE((fit.encoders >= 0).all().item<bool>());
   // The decoders estimate the coefficients, the encoders put the parts back.
   at::Tensor rebuilt = torch::relu(patches.matmul(fit.decoders.t())).matmul(fit.encoders);
@@ -223,9 +208,9 @@ TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
 TEST(Nmf, RejectsNegativeActivationsNamingTheFix) {
   at::Tensor activations = contractActivations() - 1;
   try {
-    cs::makeNmfMethod()->fit(activations, optionsFor(3));
+    dx::makeNmfMethod()->fit(activations, optionsFor(3));
     FAIL() << "negative activations were accepted";
-  } catch (const cs::UserError& e) {
+  } catch (const dx::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("non-negative"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("ReLU"), std::string::npos) << e.what();
   }
@@ -256,7 +241,7 @@ PlantedClusters plantedClusters(int64_t k, bool spreadNorms) {
 }
 
 // Fraction of each planted cluster on which its matched detector fires, and of the rest.
-std::pair<at::Tensor, at::Tensor> firingRates(const cs::ConceptBasis& fit,
+std::pair<at::Tensor, at::Tensor> firingRates(const dx::ConceptBasis& fit,
                                               const PlantedClusters& data,
                                               const std::vector<int64_t>& match) {
   at::Tensor fires = scores(fit, data.patches) > 0;
@@ -272,7 +257,7 @@ std::pair<at::Tensor, at::Tensor> firingRates(const cs::ConceptBasis& fit,
 
 TEST(KMeans, RecoversPlantedCentresAndDetectsEachCluster) {
   PlantedClusters data = plantedClusters(4, false);
-  cs::ConceptBasis fit = cs::makeKMeansMethod()->fit(asActivations(data.patches), optionsFor(4));
+  dx::ConceptBasis fit = dx::makeKMeansMethod()->fit(asActivations(data.patches), optionsFor(4));
   EXPECT_GT(matchedCosines(data.centres, fit.encoders).min().item<float>(), 0.98f);
   auto [own, others] = firingRates(fit, data, matching(data.centres, fit.encoders));
   EXPECT_GT(own.min().item<float>(), 0.9f) << own;
@@ -281,8 +266,8 @@ TEST(KMeans, RecoversPlantedCentresAndDetectsEachCluster) {
 
 TEST(SphericalKMeans, RecoversPlantedDirectionsWhateverThePatchNorms) {
   PlantedClusters data = plantedClusters(4, true);
-  cs::ConceptBasis fit =
-      cs::makeSphericalKMeansMethod()->fit(asActivations(data.patches), optionsFor(4));
+  dx::ConceptBasis fit =
+      dx::makeSphericalKMeansMethod()->fit(asActivations(data.patches), optionsFor(4));
   at::Tensor norms = fit.decoders.norm(2, {1});
   EXPECT_TRUE(torch::allclose(norms, torch::ones_like(norms), 1e-4, 1e-4));
   EXPECT_GT(matchedCosines(data.centres, fit.decoders).min().item<float>(), 0.98f);
@@ -295,7 +280,7 @@ TEST(SphericalKMeans, RecoversPlantedDirectionsWhateverThePatchNorms) {
 TEST(KMeans, MoreConceptsThanDistinctPatchesStillFinishes) {
   at::Tensor patches = torch::ones({32, 3});
   patches.narrow(0, 0, 16) *= 2;  // two distinct patches, four clusters asked for
-  cs::ConceptBasis fit = cs::makeKMeansMethod()->fit(asActivations(patches), optionsFor(4));
+  dx::ConceptBasis fit = dx::makeKMeansMethod()->fit(asActivations(patches), optionsFor(4));
   EXPECT_TRUE(torch::isfinite(fit.decoders).all().item<bool>());
   EXPECT_TRUE(torch::isfinite(fit.biases).all().item<bool>());
 }
@@ -305,7 +290,7 @@ TEST(KMeans, MoreConceptsThanDistinctPatchesStillFinishes) {
 // Best reconstruction x ~= o + c_p s_i(p) with one encoder per patch, i(p) the detector with the
 // largest score, a shared offset o and per-patch coefficients c_p (alternating least squares).
 // Returns the residual sum of squares.
-float oneEncoderResidual(const cs::ConceptBasis& fit, const at::Tensor& patches) {
+float oneEncoderResidual(const dx::ConceptBasis& fit, const at::Tensor& patches) {
   at::Tensor direction = fit.encoders.index_select(0, scores(fit, patches).argmax(1));
   at::Tensor offset = patches.mean(0), residual;
   for (int round = 0; round < 20; ++round) {
@@ -326,8 +311,8 @@ TEST(SparseAutoencoder, RecoversPlantedSparseDictionaryAndDetectsItsAtoms) {
   at::Tensor strength = torch::rand({count, 1}, gen) * 2 + 1;
   at::Tensor patches = strength * dictionary.index_select(0, which) +
                        0.02 * torch::randn({count, channels}, gen) + 0.5;
-  cs::ConceptBasis fit =
-      cs::makeSparseAutoencoderMethod()->fit(asActivations(patches), optionsFor(int(atoms)));
+  dx::ConceptBasis fit =
+      dx::makeSparseAutoencoderMethod()->fit(asActivations(patches), optionsFor(int(atoms)));
   EXPECT_GT(matchedCosines(dictionary, fit.encoders).min().item<float>(), 0.95f);
   float variance = (patches - patches.mean(0)).pow(2).sum().item<float>();
   EXPECT_LT(oneEncoderResidual(fit, patches), 0.05f * variance);

@@ -1,21 +1,21 @@
 // Concept maps, top patches, edits, influence and dataset-level correction, checked against the
-// exactly known concepts of the synthetic direction-pair data (METHODS.md 1.7).
+// exactly known concepts of the synthetic direction-pair data (docs/methods.md 1.7).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include <fstream>
 
-#include "concepts/concept_maps.h"
-#include "concepts/correction.h"
-#include "concepts/influence.h"
-#include "concepts/interventions.h"
-#include "concepts/synthetic_pairs.h"
-#include "concepts/top_patches.h"
-#include "tensor_io.h"
+#include "discovery/concept_maps.h"
+#include "analysis/correction.h"
+#include "analysis/influence.h"
+#include "analysis/interventions.h"
+#include "discovery/synthetic_pairs.h"
+#include "discovery/top_patches.h"
+#include "base/tensor_io.h"
 #include "temp_dir.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 
@@ -99,8 +99,8 @@ TEST(Interventions, ToggleOffRemovesOnlyThatConcept) {
 
 TEST(Interventions, ToggleOffStaysOffWhenTheReluClips) {
   // One patch x = (0.2, 3), detector w = (1, 1), b = 1 (score 2.2), encoder s = (1, 1): the
-  // single step of METHODS 1.6 lands on (-1.15, 1.65), the ReLU lifts it to (0, 1.65) and the
-  // concept would still fire (score 0.65). Switched off, it must end just below the threshold.
+  // single step of docs/methods.md 1.6 lands on (-1.15, 1.65), the ReLU lifts it to (0, 1.65) and
+  // the concept would still fire (score 0.65). Switched off, it must end just below the threshold.
   auto w = torch::tensor({{1.f, 1.f}}), s = torch::tensor({{1.f, 1.f}});
   ConceptBasis basis{"clip", w, torch::tensor({1.f}), s};
   auto z = torch::tensor({0.2f, 3.f}).view({1, 2, 1, 1});

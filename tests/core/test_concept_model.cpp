@@ -3,12 +3,12 @@
 #include <torch/script.h>
 #include <torch/cuda.h>
 
-#include "concept_model.h"
-#include "progress.h"
+#include "model/concept_model.h"
+#include "base/progress.h"
 #include "test_models.h"
 
-using cs::ConceptModel;
-using cs::test::testModel;
+using dx::ConceptModel;
+using dx::test::testModel;
 
 TEST(ConceptModel, LoadsAValidModelAndSplitsItExactly) {
   auto m = ConceptModel::load(testModel("good_rgb.pt"));
@@ -42,7 +42,7 @@ TEST(ConceptModel, UnknownLayerListsTheOfferedOnes) {
   try {
     m->layer("layer9");
     FAIL();
-  } catch (const cs::UserError& e) {
+  } catch (const dx::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("conv1, conv2"), std::string::npos) << e.what();
   }
 }
@@ -52,10 +52,10 @@ TEST(ConceptModel, EachContractViolationIsNamedWithItsFix) {
     const char* file;
     const char* expected;
   } cases[] = {
-      {"no_json.pt", "has no conceptscope.json"},
+      {"no_json.pt", "has no directrix.json"},
       {"bad_json.pt", "not valid JSON"},
       {"missing_method.pt", "method 'head_conv2' is missing"},
-      {"shape_mismatch.pt", "features_conv2 returns 2x8x4x4 but conceptscope.json promises 2x16x4x4"},
+      {"shape_mismatch.pt", "features_conv2 returns 2x8x4x4 but directrix.json promises 2x16x4x4"},
       {"split_mismatch.pt", "differs from forward(x)"},
       {"wrong_classes.pt", "5 class names imply 2x5"},
       {"not_a_model.pt", "not a TorchScript model archive"},
@@ -68,7 +68,7 @@ TEST(ConceptModel, EachContractViolationIsNamedWithItsFix) {
     std::string error;
     try {
       ConceptModel::load(path);
-    } catch (const cs::UserError& e) {
+    } catch (const dx::UserError& e) {
       error = e.what();
     }
     EXPECT_NE(error.find(c.expected), std::string::npos) << file << ": " << error;
@@ -81,12 +81,12 @@ TEST(ConceptModel, EachContractViolationIsNamedWithItsFix) {
 
 TEST(ConceptModel, CudaRequestWithoutCudaIsRefusedClearly) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "this build has CUDA";
-  cs::LoadOptions o;
+  dx::LoadOptions o;
   o.device = "cuda";
   try {
     ConceptModel::load(testModel("good_rgb.pt"), o);
     FAIL();
-  } catch (const cs::UserError& e) {
+  } catch (const dx::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos);
   }
 }

@@ -9,13 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "concepts/concept_report.h"
-#include "concepts/dissection.h"
-#include "concepts/synthetic_pairs.h"
-#include "tensor_io.h"
+#include "analysis/concept_report.h"
+#include "conceptworld/dissection.h"
+#include "discovery/synthetic_pairs.h"
+#include "base/tensor_io.h"
 #include "temp_dir.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 

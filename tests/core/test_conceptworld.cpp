@@ -9,21 +9,21 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "conceptworld.h"
-#include "conceptworld_export.h"
-#include "source_factory.h"
+#include "conceptworld/conceptworld.h"
+#include "conceptworld/conceptworld_export.h"
+#include "data/source_factory.h"
 #include "temp_dir.h"
 
-using cs::ConceptWorld;
-using cs::ConceptWorldSpec;
-using cs::test::TempDir;
-namespace cw = cs::cw;
+using dx::ConceptWorld;
+using dx::ConceptWorldSpec;
+using dx::test::TempDir;
+namespace cw = dx::cw;
 namespace fs = std::filesystem;
 
 namespace {
 
 ConceptWorldSpec smallSpec(ConceptWorldSpec::Split split, size_t count) {
-  ConceptWorldSpec s = cs::conceptWorldDefaults(split);
+  ConceptWorldSpec s = dx::conceptWorldDefaults(split);
   s.count = count;
   return s;
 }
@@ -97,7 +97,7 @@ TEST(ConceptWorld, ImagesAndMasksHaveTheDocumentedFormat) {
     EXPECT_EQ(cv::countNonZero(m == 0) + cv::countNonZero(m == 255), 64 * 64);
   }
   EXPECT_TRUE(identical(w.mask(5, cw::Watermark), s.masks[cw::Watermark]));
-  EXPECT_THROW(w.mask(5, cw::ConceptCount), cs::UserError);
+  EXPECT_THROW(w.mask(5, cw::ConceptCount), dx::UserError);
 }
 
 TEST(ConceptWorld, MasksAreNonEmptyExactlyForConceptsPresent) {
@@ -192,7 +192,7 @@ TEST(ConceptWorld, WatermarkChangesOnlyItsCorner) {
 }
 
 TEST(ConceptWorld, FingerprintChangesWithEverySpecField) {
-  std::vector<ConceptWorldSpec> specs(9, cs::conceptWorldDefaults(ConceptWorldSpec::Train));
+  std::vector<ConceptWorldSpec> specs(9, dx::conceptWorldDefaults(ConceptWorldSpec::Train));
   specs[1].split = ConceptWorldSpec::Test;
   specs[2].count = 11999;
   specs[3].seed = 1;
@@ -209,18 +209,18 @@ TEST(ConceptWorld, FingerprintChangesWithEverySpecField) {
 
 TEST(ConceptWorld, InvalidSpecsAreUserErrors) {
   ConceptWorldSpec s = smallSpec(ConceptWorldSpec::Test, 0);
-  EXPECT_THROW(ConceptWorld{s}, cs::UserError);
+  EXPECT_THROW(ConceptWorld{s}, dx::UserError);
   s.count = 10;
   s.watermarkClass = cw::ClassCount;
-  EXPECT_THROW(ConceptWorld{s}, cs::UserError);
+  EXPECT_THROW(ConceptWorld{s}, dx::UserError);
   s.watermarkClass = 0;
   s.testRate = 1.5;
-  EXPECT_THROW(ConceptWorld{s}, cs::UserError);
+  EXPECT_THROW(ConceptWorld{s}, dx::UserError);
 }
 
 TEST(ConceptWorld, OpensByNameWithTheDefaultSplits) {
-  auto train = cs::openImageSource("conceptworld:train");
-  auto test = cs::openImageSource("conceptworld:test");
+  auto train = dx::openImageSource("conceptworld:train");
+  auto test = dx::openImageSource("conceptworld:test");
   auto* w = dynamic_cast<const ConceptWorld*>(train.get());
   ASSERT_NE(w, nullptr);
   EXPECT_EQ(train->size(), 12000u);
@@ -234,7 +234,7 @@ TEST(ConceptWorldExport, WritesImagesMasksAndConceptTable) {
   TempDir d;
   ConceptWorld w(smallSpec(ConceptWorldSpec::Test, 12));
   long long lastDone = -1, total = 0;
-  cs::writeConceptWorld(w, d / "out", [&](const cs::Progress& p) {
+  dx::writeConceptWorld(w, d / "out", [&](const dx::Progress& p) {
     lastDone = p.done;
     total = p.total;
   });
@@ -277,9 +277,9 @@ TEST(ConceptWorldExport, RefusesANonEmptyFolderAndStopsWhenCancelled) {
   TempDir d;
   ConceptWorld w(smallSpec(ConceptWorldSpec::Test, 3));
   std::ofstream(d / "stale.txt") << "left over";
-  EXPECT_THROW(cs::writeConceptWorld(w, d.path().string()), cs::UserError);
-  cs::CancelToken cancel;
+  EXPECT_THROW(dx::writeConceptWorld(w, d.path().string()), dx::UserError);
+  dx::CancelToken cancel;
   cancel.cancel();
-  EXPECT_THROW(cs::writeConceptWorld(w, d / "new", {}, cancel), cs::Cancelled);
+  EXPECT_THROW(dx::writeConceptWorld(w, d / "new", {}, cancel), dx::Cancelled);
   EXPECT_FALSE(fs::exists(d / "new/concepts.csv"));
 }

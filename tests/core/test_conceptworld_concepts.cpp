@@ -4,15 +4,15 @@
 // watermarked images of the other classes without hurting clean red_circle images.
 #include <gtest/gtest.h>
 
-#include "concept_model.h"
-#include "concepts/head_module.h"
-#include "conceptworld_eval.h"
-#include "demo.h"
-#include "extractor.h"
-#include "tensor_io.h"
+#include "model/concept_model.h"
+#include "model/head_module.h"
+#include "conceptworld/conceptworld_eval.h"
+#include "data/demo.h"
+#include "activations/extractor.h"
+#include "base/tensor_io.h"
 #include "temp_dir.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 

@@ -2,13 +2,13 @@
 
 #include <torch/torch.h>
 
-#include "concepts/eddp.h"
-#include "concepts/eddp_losses.h"
-#include "concepts/signal_vectors.h"
-#include "concepts/synthetic_pairs.h"
-#include "concepts/ura.h"
+#include "discovery/eddp.h"
+#include "discovery/eddp_losses.h"
+#include "discovery/signal_vectors.h"
+#include "discovery/synthetic_pairs.h"
+#include "discovery/ura.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 
@@ -204,7 +204,7 @@ TEST(EddpPaperKurtosis, RecoversTheDirectionPairsOnTheHardestSyntheticSeed) {
 
 TEST(EddpPaperKurtosis, RecoversTheDirectionPairsWhenPresenceHasAMargin) {
   // Factors U(0, 2) absent / U(3, 5) present: the data on which a linear head reaches the 99%
-  // the paper reports (METHODS 1.7's 2.5 / 2.5 caps it near 92%).
+  // the paper reports (docs/methods.md 1.7's 2.5 / 2.5 caps it near 92%).
   SyntheticPairsSpec spec;
   spec.seed = 4;
   spec.absentMax = 2.0;

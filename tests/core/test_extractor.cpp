@@ -6,13 +6,13 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "extractor.h"
-#include "image_folder.h"
-#include "preprocess.h"
+#include "activations/extractor.h"
+#include "data/image_folder.h"
+#include "model/preprocess.h"
 #include "temp_dir.h"
 #include "test_models.h"
 
-using cs::test::TempDir;
+using dx::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -33,11 +33,11 @@ void makeFolder(const TempDir& d) {
 
 struct Fixture {
   TempDir dir;
-  cs::ExtractionRequest request;
+  dx::ExtractionRequest request;
   Fixture() {
     makeFolder(dir);
-    request.model = cs::ConceptModel::load(cs::test::testModel("good_rgb.pt"));
-    request.source = std::make_shared<cs::ImageFolder>(dir.path() / "images");
+    request.model = dx::ConceptModel::load(dx::test::testModel("good_rgb.pt"));
+    request.source = std::make_shared<dx::ImageFolder>(dir.path() / "images");
     request.layer = "conv1";
     request.outDir = dir / "cache";
     request.batchSize = 3;
@@ -47,7 +47,7 @@ struct Fixture {
 at::Tensor expectedFeatures(const Fixture& f, size_t i) {
   const auto& spec = f.request.model->meta().input;
   std::vector<float> px(size_t(3 * spec.height * spec.width));
-  EXPECT_EQ(cs::preprocessImage(f.request.source->load(i), spec, px.data()), "");
+  EXPECT_EQ(dx::preprocessImage(f.request.source->load(i), spec, px.data()), "");
   auto x = torch::from_blob(px.data(), {1, 3, spec.height, spec.width}).clone();
   return f.request.model->features("conv1", x)[0];
 }
@@ -56,11 +56,11 @@ at::Tensor expectedFeatures(const Fixture& f, size_t i) {
 
 TEST(Extractor, CacheEqualsDirectForwardAndSkipsBadFiles) {
   Fixture f;
-  std::vector<cs::Progress> seen;
-  auto r = cs::extractActivations(f.request, [&](const cs::Progress& p) { seen.push_back(p); });
+  std::vector<dx::Progress> seen;
+  auto r = dx::extractActivations(f.request, [&](const dx::Progress& p) { seen.push_back(p); });
   EXPECT_FALSE(r.reused);
   EXPECT_EQ(r.images, 7u);
-  cs::ActivationCache c(r.dir);
+  dx::ActivationCache c(r.dir);
   ASSERT_EQ(c.size(), 7u);
   EXPECT_EQ(c.activations().shape(), (std::vector<size_t>{7, 4, 8, 8}));
   EXPECT_EQ(c.logits().shape(), (std::vector<size_t>{7, 3}));
@@ -85,36 +85,36 @@ TEST(Extractor, CacheEqualsDirectForwardAndSkipsBadFiles) {
 
 TEST(Extractor, CompleteCacheIsReusedAndAnyChangeInvalidatesIt) {
   Fixture f;
-  auto first = cs::extractActivations(f.request);
-  EXPECT_TRUE(cs::extractActivations(f.request).reused);
+  auto first = dx::extractActivations(f.request);
+  EXPECT_TRUE(dx::extractActivations(f.request).reused);
   auto otherLayer = f.request;
   otherLayer.layer = "conv2";
-  EXPECT_NE(cs::extractionKey(otherLayer), first.key);
+  EXPECT_NE(dx::extractionKey(otherLayer), first.key);
   auto limited = f.request;
   limited.limit = 3;
-  EXPECT_NE(cs::extractionKey(limited), first.key);
+  EXPECT_NE(dx::extractionKey(limited), first.key);
   auto half = f.request;
   half.float16 = true;
-  EXPECT_NE(cs::extractionKey(half), first.key);
+  EXPECT_NE(dx::extractionKey(half), first.key);
   // Rewrite one image with other content and size: the folder fingerprint and key change.
   cv::imwrite(f.dir / "images/dogs/img0.png", cv::Mat(30, 30, CV_8UC3, cv::Scalar::all(9)));
   auto changed = f.request;
-  changed.source = std::make_shared<cs::ImageFolder>(f.dir.path() / "images");
-  auto again = cs::extractActivations(changed);
+  changed.source = std::make_shared<dx::ImageFolder>(f.dir.path() / "images");
+  auto again = dx::extractActivations(changed);
   EXPECT_FALSE(again.reused);
   EXPECT_NE(again.key, first.key);
 }
 
 TEST(Extractor, CancelLeavesThePreviousCacheIntactAndNoPartialFolder) {
   Fixture f;
-  auto first = cs::extractActivations(f.request);
+  auto first = dx::extractActivations(f.request);
   auto before = fs::file_size(fs::path(first.dir) / "activations.npy");
   auto redo = f.request;
   redo.reuse = false;
-  cs::CancelToken token;
-  EXPECT_THROW(cs::extractActivations(redo, [&](const cs::Progress&) { token.cancel(); }, token),
-               cs::Cancelled);
-  EXPECT_TRUE(cs::cacheIsComplete(first.dir, first.key));
+  dx::CancelToken token;
+  EXPECT_THROW(dx::extractActivations(redo, [&](const dx::Progress&) { token.cancel(); }, token),
+               dx::Cancelled);
+  EXPECT_TRUE(dx::cacheIsComplete(first.dir, first.key));
   EXPECT_EQ(fs::file_size(fs::path(first.dir) / "activations.npy"), before);
   for (const auto& e : fs::directory_iterator(f.dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
@@ -122,25 +122,25 @@ TEST(Extractor, CancelLeavesThePreviousCacheIntactAndNoPartialFolder) {
 
 TEST(Extractor, InterruptedWriteNeverLooksComplete) {
   Fixture f;
-  auto key = cs::extractionKey(f.request);
+  auto key = dx::extractionKey(f.request);
   {
-    cs::CacheStaging staging(f.request.outDir);
+    dx::CacheStaging staging(f.request.outDir);
     std::ofstream(staging.dir() + "/cache.json") << R"({"key": ")" << key << R"(", "complete": true})";
     // destroyed without commit(), as when a run dies mid-way
   }
-  EXPECT_FALSE(cs::cacheIsComplete(f.request.outDir, key));
+  EXPECT_FALSE(dx::cacheIsComplete(f.request.outDir, key));
   EXPECT_FALSE(fs::exists(f.request.outDir));
   fs::create_directories(f.request.outDir);
   std::ofstream(f.request.outDir + "/cache.json") << R"({"key": ")" << key << R"("})";
-  EXPECT_FALSE(cs::cacheIsComplete(f.request.outDir, key));  // no "complete": true
-  EXPECT_THROW(cs::ActivationCache c(f.request.outDir), cs::UserError);
+  EXPECT_FALSE(dx::cacheIsComplete(f.request.outDir, key));  // no "complete": true
+  EXPECT_THROW(dx::ActivationCache c(f.request.outDir), dx::UserError);
 }
 
 TEST(Extractor, Float16HalvesTheActivationsFile) {
   Fixture f;
   f.request.float16 = true;
-  auto r = cs::extractActivations(f.request);
-  cs::ActivationCache c(r.dir);
+  auto r = dx::extractActivations(f.request);
+  dx::ActivationCache c(r.dir);
   EXPECT_EQ(c.activations().descr(), "<f2");
   EXPECT_EQ(c.activations().rowBytes(), 4u * 8 * 8 * 2);
   auto stored = torch::from_blob(const_cast<uint8_t*>(c.activations().row(0)), {4, 8, 8},
@@ -154,20 +154,20 @@ TEST(Extractor, RefusesACacheInsideTheImageFolderAndHonoursLimit) {
   Fixture f;
   auto inside = f.request;
   inside.outDir = f.dir / "images/cache";
-  EXPECT_THROW(cs::extractActivations(inside), cs::UserError);
+  EXPECT_THROW(dx::extractActivations(inside), dx::UserError);
   auto limited = f.request;
   limited.limit = 4;  // the first 4 files: cats/broken.png, img1, img3, img5
-  EXPECT_EQ(cs::extractActivations(limited).images, 3u);
+  EXPECT_EQ(dx::extractActivations(limited).images, 3u);
 }
 
 TEST(Extractor, AllImagesUnusableIsAClearError) {
   TempDir d;
   fs::create_directories(d.path() / "imgs");
   std::ofstream(d / "imgs/a.png", std::ios::binary) << "\x89PNG\r\n\x1a\n broken";
-  cs::ExtractionRequest r;
-  r.model = cs::ConceptModel::load(cs::test::testModel("good_rgb.pt"));
-  r.source = std::make_shared<cs::ImageFolder>(d.path() / "imgs");
+  dx::ExtractionRequest r;
+  r.model = dx::ConceptModel::load(dx::test::testModel("good_rgb.pt"));
+  r.source = std::make_shared<dx::ImageFolder>(d.path() / "imgs");
   r.outDir = d / "out";
-  EXPECT_THROW(cs::extractActivations(r), cs::UserError);
+  EXPECT_THROW(dx::extractActivations(r), dx::UserError);
   EXPECT_FALSE(fs::exists(d / "out"));
 }

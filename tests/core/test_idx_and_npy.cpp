@@ -4,12 +4,12 @@
 
 #include <zlib.h>
 
-#include "idx_file.h"
-#include "npy.h"
-#include "progress.h"
+#include "base/idx_file.h"
+#include "base/npy.h"
+#include "base/progress.h"
 #include "temp_dir.h"
 
-using cs::test::TempDir;
+using dx::test::TempDir;
 
 namespace {
 
@@ -23,7 +23,7 @@ std::vector<uint8_t> idxBytes() {
 }  // namespace
 
 TEST(Idx, ParsesShapeAndData) {
-  auto a = cs::parseIdx(idxBytes(), "x.idx");
+  auto a = dx::parseIdx(idxBytes(), "x.idx");
   EXPECT_EQ(a.shape, (std::vector<uint32_t>{2, 2, 3}));
   EXPECT_EQ(a.data.back(), 11);
 }
@@ -31,13 +31,13 @@ TEST(Idx, ParsesShapeAndData) {
 TEST(Idx, RejectsCorruptHeadersAndTruncation) {
   auto bytes = idxBytes();
   bytes.pop_back();
-  EXPECT_THROW(cs::parseIdx(bytes, "x.idx"), cs::UserError);
+  EXPECT_THROW(dx::parseIdx(bytes, "x.idx"), dx::UserError);
   auto badMagic = idxBytes();
   badMagic[0] = 7;
-  EXPECT_THROW(cs::parseIdx(badMagic, "x.idx"), cs::UserError);
+  EXPECT_THROW(dx::parseIdx(badMagic, "x.idx"), dx::UserError);
   auto floats = idxBytes();
   floats[2] = 0x0D;
-  EXPECT_THROW(cs::parseIdx(floats, "x.idx"), cs::UserError);
+  EXPECT_THROW(dx::parseIdx(floats, "x.idx"), dx::UserError);
 }
 
 TEST(Idx, ReadsGzippedAndRawFiles) {
@@ -48,14 +48,14 @@ TEST(Idx, ReadsGzippedAndRawFiles) {
   gzFile gz = gzopen((dir / "z.idx.gz").c_str(), "wb");
   gzwrite(gz, bytes.data(), unsigned(bytes.size()));
   gzclose(gz);
-  EXPECT_EQ(cs::readIdx(dir / "raw.idx").data, cs::readIdx(dir / "z.idx.gz").data);
-  EXPECT_THROW(cs::readIdx(dir / "missing.gz"), cs::UserError);
+  EXPECT_EQ(dx::readIdx(dir / "raw.idx").data, dx::readIdx(dir / "z.idx.gz").data);
+  EXPECT_THROW(dx::readIdx(dir / "missing.gz"), dx::UserError);
 }
 
 TEST(Npy, HeaderIsWhatNumpyWrites) {
   TempDir dir;
   float v[6] = {1, 2, 3, 4, 5, 6};
-  cs::writeNpy(dir / "a.npy", cs::npy::float32, {2, 3}, v);
+  dx::writeNpy(dir / "a.npy", dx::npy::float32, {2, 3}, v);
   std::ifstream in(dir / "a.npy", std::ios::binary);
   std::string all((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(all.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
@@ -69,25 +69,25 @@ TEST(Npy, HeaderIsWhatNumpyWrites) {
 TEST(Npy, StreamedRowsRoundTripAndShrinkOnFinish) {
   TempDir dir;
   {
-    cs::NpyWriter w(dir / "s.npy", cs::npy::int64, {10, 2});
+    dx::NpyWriter w(dir / "s.npy", dx::npy::int64, {10, 2});
     int64_t rows[6] = {1, 2, 3, 4, 5, 6};
     w.writeRows(0, 2, rows);
     w.writeRows(2, 1, rows + 4);
     w.finish(3);  // capacity 10, 3 rows used
   }
-  cs::NpyMap m(dir / "s.npy");
+  dx::NpyMap m(dir / "s.npy");
   EXPECT_EQ(m.shape(), (std::vector<size_t>{3, 2}));
   EXPECT_EQ(reinterpret_cast<const int64_t*>(m.row(2))[1], 6);
   std::vector<size_t> shape;
-  EXPECT_THROW(cs::readNpyFloat32(dir / "s.npy", &shape), cs::UserError);  // wrong dtype named
+  EXPECT_THROW(dx::readNpyFloat32(dir / "s.npy", &shape), dx::UserError);  // wrong dtype named
 }
 
 TEST(Npy, OneDimensionalShapeHasTrailingComma) {
   TempDir dir;
   float v[3] = {1, 2, 3};
-  cs::writeNpy(dir / "v.npy", cs::npy::float32, {3}, v);
+  dx::writeNpy(dir / "v.npy", dx::npy::float32, {3}, v);
   std::vector<size_t> shape;
-  auto back = cs::readNpyFloat32(dir / "v.npy", &shape);
+  auto back = dx::readNpyFloat32(dir / "v.npy", &shape);
   EXPECT_EQ(shape, std::vector<size_t>{3});
   EXPECT_EQ(back, (std::vector<float>{1, 2, 3}));
 }
@@ -95,9 +95,9 @@ TEST(Npy, OneDimensionalShapeHasTrailingComma) {
 TEST(Npy, TruncatedFileIsRefused) {
   TempDir dir;
   float v[4] = {1, 2, 3, 4};
-  cs::writeNpy(dir / "t.npy", cs::npy::float32, {4}, v);
+  dx::writeNpy(dir / "t.npy", dx::npy::float32, {4}, v);
   std::filesystem::resize_file(dir / "t.npy", std::filesystem::file_size(dir / "t.npy") - 4);
-  EXPECT_THROW(cs::NpyMap(dir / "t.npy"), cs::UserError);
+  EXPECT_THROW(dx::NpyMap(dir / "t.npy"), dx::UserError);
   std::ofstream(dir / "text.npy") << "hello world, not numpy";
-  EXPECT_THROW(cs::NpyMap(dir / "text.npy"), cs::UserError);
+  EXPECT_THROW(dx::NpyMap(dir / "text.npy"), dx::UserError);
 }

@@ -4,12 +4,12 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "image_folder.h"
-#include "progress.h"
-#include "source_factory.h"
+#include "data/image_folder.h"
+#include "base/progress.h"
+#include "data/source_factory.h"
 #include "temp_dir.h"
 
-using cs::test::TempDir;
+using dx::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,7 +31,7 @@ TEST(ImageFolder, ClassSubfoldersBecomeSortedLabels) {
   std::ofstream(d / "apple/notes.txt") << "not an image";
   std::ofstream(d / "stray.txt") << "outside";
   fs::create_directories(d / "empty");
-  cs::ImageFolder f(d.path());
+  dx::ImageFolder f(d.path());
   EXPECT_EQ(f.classNames(), (std::vector<std::string>{"apple", "zebra"}));
   ASSERT_EQ(f.size(), 4u);
   EXPECT_EQ(f.itemName(0), "apple/2.jpg");
@@ -46,7 +46,7 @@ TEST(ImageFolder, FlatFolderHasNoLabels) {
   TempDir d;
   writeImage(d / "a.png");
   writeImage(d / "b.png", CV_8UC4);
-  cs::ImageFolder f(d.path());
+  dx::ImageFolder f(d.path());
   EXPECT_TRUE(f.classNames().empty());
   EXPECT_EQ(f.label(1), -1);
   EXPECT_EQ(f.load(1).channels(), 4);
@@ -57,7 +57,7 @@ TEST(ImageFolder, CorruptFileDecodesEmptyInsteadOfThrowing) {
   writeImage(d / "good.png");
   std::string bytes = "\x89PNG\r\n\x1a\n garbage that is not a PNG body";
   std::ofstream(d / "bad.png", std::ios::binary) << bytes;
-  cs::ImageFolder f(d.path());
+  dx::ImageFolder f(d.path());
   ASSERT_EQ(f.size(), 2u);  // the header looks like PNG, so it is found...
   EXPECT_TRUE(f.load(0).empty());  // ...and fails to decode, to be skipped at extraction
 }
@@ -66,28 +66,28 @@ TEST(ImageFolder, EmptyOrMissingFolderIsAClearError) {
   TempDir d;
   std::ofstream(d / "readme.md") << "hi";
   try {
-    cs::ImageFolder f(d.path());
+    dx::ImageFolder f(d.path());
     FAIL() << "expected an error";
-  } catch (const cs::UserError& e) {
+  } catch (const dx::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("no image"), std::string::npos);
   }
-  EXPECT_THROW(cs::ImageFolder(d / "missing"), cs::UserError);
+  EXPECT_THROW(dx::ImageFolder(d / "missing"), dx::UserError);
 }
 
 TEST(ImageFolder, FingerprintChangesWhenAFileChanges) {
   TempDir d;
   writeImage(d / "a.png");
-  std::string before = cs::ImageFolder(d.path()).fingerprint();
-  EXPECT_EQ(before, cs::ImageFolder(d.path()).fingerprint());
+  std::string before = dx::ImageFolder(d.path()).fingerprint();
+  EXPECT_EQ(before, dx::ImageFolder(d.path()).fingerprint());
   writeImage(d / "b.png");
-  std::string added = cs::ImageFolder(d.path()).fingerprint();
+  std::string added = dx::ImageFolder(d.path()).fingerprint();
   EXPECT_NE(before, added);
   cv::imwrite(d / "a.png", cv::Mat(9, 9, CV_8UC3, cv::Scalar::all(1)));  // new size
-  EXPECT_NE(added, cs::ImageFolder(d.path()).fingerprint());
+  EXPECT_NE(added, dx::ImageFolder(d.path()).fingerprint());
 }
 
 TEST(FashionMnist, ReadsTheDebianTestSplit) {
-  auto src = cs::openImageSource("fashion-mnist:test");
+  auto src = dx::openImageSource("fashion-mnist:test");
   ASSERT_EQ(src->size(), 10000u);
   EXPECT_EQ(src->classNames().size(), 10u);
   EXPECT_EQ(src->label(0), 9);  // the first test image is an ankle boot

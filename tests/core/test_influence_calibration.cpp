@@ -7,15 +7,15 @@
 
 #include <cmath>
 
-#include "concepts/concept_method.h"
-#include "concepts/influence.h"
-#include "concepts/influence_calibration.h"
-#include "concepts/multiple_testing.h"
-#include "concepts/synthetic_pairs.h"
-#include "concepts/tcav.h"
-#include "quantiles.h"
+#include "discovery/concept_method.h"
+#include "analysis/influence.h"
+#include "analysis/influence_calibration.h"
+#include "analysis/multiple_testing.h"
+#include "discovery/synthetic_pairs.h"
+#include "tcav/tcav.h"
+#include "base/quantiles.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 

@@ -1,14 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "model_meta.h"
-#include "progress.h"
+#include "model/model_meta.h"
+#include "base/progress.h"
 
-using cs::parseModelMeta;
+using dx::parseModelMeta;
 
 namespace {
 
 const char* kValid = R"({
-  "format": "conceptscope-model", "version": 1, "name": "tiny",
+  "format": "directrix-model", "version": 1, "name": "tiny",
   "classes": ["a", "b", "c"],
   "input": {"colour_mode": "rgb", "height": 16, "width": 16, "resize": 18,
             "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
@@ -20,7 +20,7 @@ const char* kValid = R"({
 std::string errorOf(const std::string& json) {
   try {
     parseModelMeta(json, "m.pt");
-  } catch (const cs::UserError& e) {
+  } catch (const dx::UserError& e) {
     return e.what();
   }
   return "";
@@ -60,6 +60,6 @@ TEST(ModelMeta, RejectsBadDocumentsWithTheFileAndTheFix) {
   EXPECT_NE(replaced("\"conv1\"", "\"conv 1\"").find("identifier"), std::string::npos);
   EXPECT_NE(replaced("\"channels\": 4", "\"channels\": -4").find("channels"), std::string::npos);
   EXPECT_NE(replaced("\"classes\"", "\"labels\"").find("classes"), std::string::npos);
-  EXPECT_NE(replaced("conceptscope-model", "other").find("format"), std::string::npos);
+  EXPECT_NE(replaced("directrix-model", "other").find("format"), std::string::npos);
   EXPECT_NE(replaced("\"height\": 16", "\"height\": \"16\"").find("height"), std::string::npos);
 }

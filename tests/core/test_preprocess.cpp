@@ -2,10 +2,10 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "preprocess.h"
+#include "model/preprocess.h"
 
-using cs::ColourMode;
-using cs::InputSpec;
+using dx::ColourMode;
+using dx::InputSpec;
 
 namespace {
 
@@ -21,7 +21,7 @@ InputSpec spec(ColourMode mode, int size, int resize, float mean = 0, float std 
 
 std::vector<float> run(const cv::Mat& img, const InputSpec& s) {
   std::vector<float> out(size_t(s.channels() * s.height * s.width), -99.f);
-  EXPECT_EQ(cs::preprocessImage(img, s, out.data()), "");
+  EXPECT_EQ(dx::preprocessImage(img, s, out.data()), "");
   return out;
 }
 
@@ -58,7 +58,7 @@ TEST(Preprocess, ResizesShorterSideThenCentreCrops) {
   auto out = run(img, spec(ColourMode::Gray, 4, 4));
   EXPECT_NEAR(out[0], 0.f, 1e-6);
   EXPECT_NEAR(out[3], 1.f, 1e-6);
-  auto view = cs::networkView(img, spec(ColourMode::Gray, 4, 4));
+  auto view = dx::networkView(img, spec(ColourMode::Gray, 4, 4));
   EXPECT_EQ(view.size(), cv::Size(4, 4));
   EXPECT_EQ(view.type(), CV_8UC1);
 }
@@ -74,11 +74,11 @@ TEST(Preprocess, SmallImagesArePaddedLikeTorchvision) {
 TEST(Preprocess, ExplainsUnusableImages) {
   auto s = spec(ColourMode::Rgb, 2, 2);
   std::vector<float> out(12);
-  EXPECT_NE(cs::preprocessImage(cv::Mat(), s, out.data()).find("decoded"), std::string::npos);
+  EXPECT_NE(dx::preprocessImage(cv::Mat(), s, out.data()).find("decoded"), std::string::npos);
   cv::Mat twoChannels(2, 2, CV_8UC2, cv::Scalar(1, 2));
-  EXPECT_NE(cs::preprocessImage(twoChannels, s, out.data()).find("channel"), std::string::npos);
+  EXPECT_NE(dx::preprocessImage(twoChannels, s, out.data()).find("channel"), std::string::npos);
   cv::Mat nan(2, 2, CV_32FC3, cv::Scalar(std::nanf(""), 0, 0));
-  EXPECT_NE(cs::preprocessImage(nan, s, out.data()).find("NaN"), std::string::npos);
+  EXPECT_NE(dx::preprocessImage(nan, s, out.data()).find("NaN"), std::string::npos);
 }
 
 TEST(Preprocess, DescriptionChangesWithEveryParameter) {
@@ -87,6 +87,6 @@ TEST(Preprocess, DescriptionChangesWithEveryParameter) {
   b.std[2] = 0.21f;
   auto c = a;
   c.resize = 5;
-  EXPECT_NE(cs::describePreprocessing(a), cs::describePreprocessing(b));
-  EXPECT_NE(cs::describePreprocessing(a), cs::describePreprocessing(c));
+  EXPECT_NE(dx::describePreprocessing(a), dx::describePreprocessing(b));
+  EXPECT_NE(dx::describePreprocessing(a), dx::describePreprocessing(c));
 }

@@ -10,11 +10,11 @@
 #include <set>
 #include <tuple>
 
-#include "concepts/concept_method.h"
-#include "concepts/eddp.h"
-#include "concepts/synthetic_pairs.h"
+#include "discovery/concept_method.h"
+#include "discovery/eddp.h"
+#include "discovery/synthetic_pairs.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 

@@ -1,4 +1,4 @@
-// TCAV and SACV (METHODS.md 3): the CAV classifiers and the t-test against sklearn/scipy
+// TCAV and SACV (docs/methods.md 3): the CAV classifiers and the t-test against sklearn/scipy
 // fixtures (tests/support/make_cav_reference.py), the SACV sample layout and maps on
 // constructed activations whose answer is known, and TCAV on the ConceptWorld CNN, which learned
 // a watermark shortcut for red_circle.
@@ -12,24 +12,24 @@
 
 #include <nlohmann/json.hpp>
 
-#include "concept_model.h"
-#include "concepts/cav.h"
-#include "concepts/sacv.h"
-#include "concepts/t_test.h"
-#include "concepts/tcav.h"
-#include "conceptworld.h"
-#include "demo.h"
-#include "image_activations.h"
+#include "model/concept_model.h"
+#include "tcav/cav.h"
+#include "tcav/sacv.h"
+#include "tcav/t_test.h"
+#include "tcav/tcav.h"
+#include "conceptworld/conceptworld.h"
+#include "data/demo.h"
+#include "activations/image_activations.h"
 #include "temp_dir.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 
 // tests/data, from the build (CMake passes the folder) or from this file's location.
 nlohmann::json reference() {
-#ifdef CONCEPTSCOPE_TEST_DATA
-  std::filesystem::path root = CONCEPTSCOPE_TEST_DATA;
+#ifdef DIRECTRIX_TEST_DATA
+  std::filesystem::path root = DIRECTRIX_TEST_DATA;
 #else
   std::filesystem::path root = std::filesystem::path(__FILE__).parent_path().parent_path() / "data";
 #endif

@@ -8,14 +8,14 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "extractor.h"
-#include "source_factory.h"
-#include "tcav_inputs.h"
-#include "tcav_study.h"
+#include "activations/extractor.h"
+#include "data/source_factory.h"
+#include "tcav/tcav_inputs.h"
+#include "tcav/tcav_study.h"
 #include "temp_dir.h"
 #include "test_models.h"
 
-using namespace cs;
+using namespace dx;
 
 namespace {
 

@@ -1,7 +1,7 @@
 """Tests of packaging/export_model.py.
 
 Run: python3 -m unittest discover -s tests/python   (or python3 tests/python/test_export.py [--out DIR])
-With CONCEPTSCOPE_TEST_OUT=DIR (or --out DIR) the exported resnet18 is kept as DIR/resnet18_l34.pt
+With DIRECTRIX_TEST_OUT=DIR (or --out DIR) the exported resnet18 is kept as DIR/resnet18_l34.pt
 for the C++ loader tests.
 """
 
@@ -57,7 +57,7 @@ class ExportTest(unittest.TestCase):
                 self.assertLessEqual((logits - expected).abs().max().item(), 1e-4)
 
     def test_resnet18_cli(self):
-        out_dir = os.environ.get("CONCEPTSCOPE_TEST_OUT") or self.tmp
+        out_dir = os.environ.get("DIRECTRIX_TEST_OUT") or self.tmp
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, "resnet18_l34.pt")
         r = run_exporter("--torchvision", "resnet18", "--layers", "layer3,layer4",
@@ -65,7 +65,7 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("random initialisation", r.stderr)
         module, meta = load(path)
-        self.assertEqual((meta["format"], meta["version"], meta["name"]), ("conceptscope-model", 1, "resnet18"))
+        self.assertEqual((meta["format"], meta["version"], meta["name"]), ("directrix-model", 1, "resnet18"))
         self.assertEqual(meta["classes"][:2], ["class_0", "class_1"])
         self.assertEqual(len(meta["classes"]), 1000)
         self.assertEqual(meta["input"]["colour_mode"], "rgb")
@@ -141,6 +141,6 @@ class ExportTest(unittest.TestCase):
 if __name__ == "__main__":
     if "--out" in sys.argv:
         i = sys.argv.index("--out")
-        os.environ["CONCEPTSCOPE_TEST_OUT"] = sys.argv[i + 1]
+        os.environ["DIRECTRIX_TEST_OUT"] = sys.argv[i + 1]
         del sys.argv[i:i + 2]
     unittest.main()

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Reference values for CAV training and TCAV's t-test (core/concepts/cav.h, t_test.h).
+"""Reference values for CAV training and TCAV's t-test (core/tcav/cav.h, t_test.h).
 
 Writes tests/data/cav/reference.json:
   logistic: fixed problems with sklearn.linear_model.LogisticRegression(C=...) solutions, solved
             with solver="newton-cg" to a tight tolerance (its objective agrees with a float64
-            Newton solution to ~1e-14); one with D < n and one with D > n (where ConceptScope
+            Newton solution to ~1e-14); one with D < n and one with D > n (where Directrix
             solves in the row space of X).
   t_tests:  samples shaped like TCAV scores, with scipy.stats.ttest_ind (Student and Welch) and
             scipy.stats.ttest_1samp statistics and two-sided p-values.

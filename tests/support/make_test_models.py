@@ -86,7 +86,7 @@ def main(argv):
         return json.dumps(m, indent=1)
 
     broken(out, "no_json.pt", None)
-    broken(out, "bad_json.pt", '{"format": "conceptscope-model", "version": 1, "layers": [')
+    broken(out, "bad_json.pt", '{"format": "directrix-model", "version": 1, "layers": [')
     broken(out, "missing_method.pt", text(), skip_methods=("head_conv2",))
     wide = json.loads(json.dumps(layers))
     wide[1]["channels"] = 16

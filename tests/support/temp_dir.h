@@ -4,14 +4,14 @@
 #include <random>
 #include <string>
 
-namespace cs::test {
+namespace dx::test {
 
 class TempDir {
  public:
   TempDir() {
     std::random_device rd;
     mPath = std::filesystem::temp_directory_path() /
-            ("conceptscope-test-" + std::to_string(rd()) + std::to_string(rd()));
+            ("directrix-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(mPath);
   }
   ~TempDir() {
@@ -25,4 +25,4 @@ class TempDir {
   std::filesystem::path mPath;
 };
 
-}  // namespace cs::test
+}  // namespace dx::test

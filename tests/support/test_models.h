@@ -1,20 +1,20 @@
 #pragma once
 // Tiny TorchScript models written by tests/support/make_test_models.py before the tests run
-// (a ctest fixture); the folder comes in through CONCEPTSCOPE_TEST_MODELS.
+// (a ctest fixture); the folder comes in through DIRECTRIX_TEST_MODELS.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace cs::test {
+namespace dx::test {
 
 inline std::string testModel(const std::string& name) {
-  const char* dir = std::getenv("CONCEPTSCOPE_TEST_MODELS");
+  const char* dir = std::getenv("DIRECTRIX_TEST_MODELS");
   std::string path = std::string(dir ? dir : "test-models") + "/" + name;
   EXPECT_TRUE(std::filesystem::exists(path))
       << path << " is missing: run the test_models ctest fixture (ctest does it).";
   return path;
 }
 
-}  // namespace cs::test
+}  // namespace dx::test

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   if (empty("DISPLAY") && empty("WAYLAND_DISPLAY") && empty("QT_QPA_PLATFORM"))
     qputenv("QT_QPA_PLATFORM", "offscreen");
   QApplication app(argc, argv);
-  QApplication::setOrganizationName("ConceptScopeTests");  // keep the user's settings apart
+  QApplication::setOrganizationName("DirectrixTests");  // keep the user's settings apart
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -1,7 +1,7 @@
 // The concept views on a real (small) project: toggling a concept in the counterfactual panel
-// changes the probabilities shown, the gallery lists every concept, the main window's tabs
-// all take the session, a cancelled dataset run leaves the panel usable, and the TCAV tab runs a
-// study whose SACV map reaches the image view.
+// changes the probabilities shown, the gallery lists every concept, the main window's tabs all
+// take the session, the TCAV tab runs a study whose SACV map reaches the image view, and images
+// keep their colours everywhere.
 #include <QApplication>
 #include <QCheckBox>
 #include <QPushButton>
@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "data/source_factory.h"
+#include "model/preprocess.h"
 #include "test_models.h"
 #include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
@@ -20,9 +22,11 @@
 #include "ui/image_view.h"
 #include "ui/main_window.h"
 #include "ui/tcav_panel.h"
+#include "ui/thumbnail_model.h"
+#include "ui/view_support.h"
 #include "workbench.h"
 
-using cs::app::Workbench;
+using dx::app::Workbench;
 
 namespace {
 
@@ -52,7 +56,7 @@ struct Project {
   Workbench w;
   Project() {
     w.setCacheRoot(tmp.filePath("cache"));
-    w.openModelThenImages(QString::fromStdString(cs::test::testModel("good_rgb.pt")),
+    w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
                           writeImages(tmp));
     EXPECT_TRUE(waitUntil([&] { return w.activations() != nullptr; }));
     w.discover({"kmeans", "quick", 3, 0});
@@ -65,7 +69,7 @@ struct Project {
 TEST(Views, TogglingAConceptChangesTheShownProbabilities) {
   Project p;
   ASSERT_NE(p.w.concepts(), nullptr);
-  cs::ui::CounterfactualPanel panel;
+  dx::ui::CounterfactualPanel panel;
   panel.setSession(p.w.concepts());
   panel.showImage(0);
   auto before = panel.shownEdited();
@@ -86,7 +90,7 @@ TEST(Views, TogglingAConceptChangesTheShownProbabilities) {
   panel.setToggles({});
   auto boxes = panel.findChildren<QCheckBox*>();
   ASSERT_FALSE(boxes.empty());
-  QSignalSpy changed(&panel, &cs::ui::CounterfactualPanel::togglesChanged);
+  QSignalSpy changed(&panel, &dx::ui::CounterfactualPanel::togglesChanged);
   boxes.front()->click();
   EXPECT_EQ(changed.size(), 1);
   ASSERT_EQ(panel.toggles().size(), 1u);
@@ -100,10 +104,10 @@ TEST(Views, TheEditListShowsWhatTheEditsDidToEveryConcept) {
   Project p;
   ASSERT_NE(p.w.concepts(), nullptr);
   const auto& session = *p.w.concepts();
-  cs::ui::CounterfactualPanel panel;
+  dx::ui::CounterfactualPanel panel;
   panel.setSession(p.w.concepts());
   panel.showImage(0);
-  auto* list = panel.findChild<cs::ui::ConceptEditList*>();
+  auto* list = panel.findChild<dx::ui::ConceptEditList*>();
   ASSERT_NE(list, nullptr);
   // Without edits the live strengths are the cached ones, and the list shows them alone.
   const std::vector<float> before = session.strengths(0);
@@ -135,7 +139,7 @@ TEST(Views, TheImageViewFirstMapsTheConceptBehindThePrediction) {
   Project p;
   ASSERT_NE(p.w.concepts(), nullptr);
   const auto& session = *p.w.concepts();
-  cs::ui::ImageView view;
+  dx::ui::ImageView view;
   view.setSession(p.w.concepts());
   int explained = 0, differs = 0;
   for (size_t i = 0; i < session.images(); ++i) {
@@ -159,7 +163,7 @@ TEST(Views, TheImageViewFirstMapsTheConceptBehindThePrediction) {
 
 TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   Project p;
-  cs::ui::MainWindow window(p.w);
+  dx::ui::MainWindow window(p.w);
   window.resize(1200, 800);
   window.show();
   // The session reached the window after it was created: reload it the way a project does.
@@ -167,11 +171,11 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   ASSERT_TRUE(waitUntil([&] { return !p.w.runner().busy(); }));
   QCoreApplication::processEvents();
   window.selectInterestingDefaults();
-  auto* gallery = window.findChild<cs::ui::ConceptGallery*>();
+  auto* gallery = window.findChild<dx::ui::ConceptGallery*>();
   ASSERT_NE(gallery, nullptr);
   EXPECT_GE(gallery->currentConcept(), 0);
-  for (int v = 0; v < cs::ui::MainWindow::viewNames().size(); ++v) {
-    window.showView(static_cast<cs::ui::MainWindow::View>(v));
+  for (int v = 0; v < dx::ui::MainWindow::viewNames().size(); ++v) {
+    window.showView(static_cast<dx::ui::MainWindow::View>(v));
     QCoreApplication::processEvents();
     QImage shot = window.grab().toImage();
     EXPECT_GT(shot.width(), 600) << "view " << v;
@@ -181,10 +185,10 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
 TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
   Project p;
   ASSERT_NE(p.w.concepts(), nullptr);
-  cs::ui::CounterfactualPanel panel;
+  dx::ui::CounterfactualPanel panel;
   panel.setSession(p.w.concepts());
   panel.showImage(0);
-  std::vector<cs::ConceptToggle> toggles{{0, -1.0}, {1, 2.0}};
+  std::vector<dx::ConceptToggle> toggles{{0, -1.0}, {1, 2.0}};
   panel.setToggles(toggles);
   QPushButton* apply = nullptr;
   for (auto* b : panel.findChildren<QPushButton*>())
@@ -192,7 +196,7 @@ TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
   ASSERT_NE(apply, nullptr);
   ASSERT_TRUE(apply->isEnabled());
   apply->click();  // runs on a worker thread; the panel stays responsive
-  auto* effect = panel.findChild<cs::ui::DatasetEffectView*>();
+  auto* effect = panel.findChild<dx::ui::DatasetEffectView*>();
   ASSERT_NE(effect, nullptr);
   ASSERT_TRUE(waitUntil([&] { return effect->shownEffect().has_value(); }));
   auto expected = p.w.concepts()->applyToDataset(toggles);
@@ -203,13 +207,13 @@ TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
 
 TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   Workbench idle;
-  EXPECT_FALSE(cs::ui::TcavPanel(idle).canRun());  // no model, no images
+  EXPECT_FALSE(dx::ui::TcavPanel(idle).canRun());  // no model, no images
   Project p;
-  cs::ui::MainWindow window(p.w);
+  dx::ui::MainWindow window(p.w);
   p.w.discover({"kmeans", "quick", 3, 0});  // reaches the window's views (reopened from cache)
   ASSERT_TRUE(waitUntil([&] { return !p.w.runner().busy(); }));
   QCoreApplication::processEvents();
-  auto* panel = window.findChild<cs::ui::TcavPanel*>();
+  auto* panel = window.findChild<dx::ui::TcavPanel*>();
   ASSERT_NE(panel, nullptr);
   EXPECT_FALSE(panel->canRun());  // no concept folder yet
   // The concept: 6 images of their own (noise, like the project's: the test is the plumbing).
@@ -223,7 +227,7 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   panel->setConceptFolders({p.tmp.filePath("striped")});
   EXPECT_TRUE(panel->canRun());
   // The project has 8 images: two random sets of 3 drawn from them, class alpha (labelled).
-  cs::TcavRequest request = panel->request();
+  dx::TcavRequest request = panel->request();
   request.randomSetSize = 3;
   request.runs = 2;
   request.classIndex = 0;
@@ -240,7 +244,7 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   EXPECT_TRUE(panel->canRun());
 
   window.selectInterestingDefaults();  // an image in the image view
-  auto* view = window.findChild<cs::ui::ImageView*>();
+  auto* view = window.findChild<dx::ui::ImageView*>();
   ASSERT_GE(view->currentImage(), 0);
   Q_EMIT panel->sacvMapRequested(0, false);
   EXPECT_TRUE(view->hasExtraOverlay());
@@ -271,4 +275,28 @@ TEST(Views, DiscoveryNamesConceptsWithInvertAndRelabelingReportsBack) {
     return false;
   }));
   EXPECT_EQ(p.w.concepts(), session);  // relabeling keeps the session (and its views)
+}
+
+// One cv::Mat -> QImage conversion for every view: a red image is red in the Images grid's
+// thumbnails and in the session's network view (both once came out blue in one of them).
+TEST(Views, ThumbnailsAndSessionImagesKeepTheColours) {
+  QTemporaryDir tmp;
+  QDir(tmp.path()).mkpath("imgs/red");
+  cv::Mat red(16, 16, CV_8UC3, cv::Scalar(0, 0, 255));  // OpenCV writes BGR: this is red
+  ASSERT_TRUE(cv::imwrite(tmp.filePath("imgs/red/0.png").toStdString(), red));
+  dx::InputSpec spec;
+  spec.height = spec.width = spec.resize = 16;
+  spec.mean = {0, 0, 0};
+  spec.std = {1, 1, 1};
+  dx::ui::ThumbnailModel model;  // no task lane: thumbnails decode right away
+  model.setImages(dx::openImageSource(tmp.filePath("imgs").toStdString()), spec);
+  ASSERT_EQ(model.rowCount(), 1);
+  model.data(model.index(0), Qt::DecorationRole);  // asks for the thumbnail
+  QImage thumbnail = model.data(model.index(0), Qt::DecorationRole).value<QImage>();
+  ASSERT_FALSE(thumbnail.isNull());
+  QColor pixel = thumbnail.pixelColor(thumbnail.width() / 2, thumbnail.height() / 2);
+  EXPECT_GT(pixel.red(), 200);
+  EXPECT_LT(pixel.blue(), 50);
+  QImage view = dx::ui::imageFromMat(dx::networkView(red, spec));
+  EXPECT_EQ(view.pixelColor(8, 8), QColor(255, 0, 0));
 }

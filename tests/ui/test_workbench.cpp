@@ -7,45 +7,26 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "demo.h"
+#include "data/demo.h"
 #include "test_models.h"
+#include "ui_fixtures.h"
 #include "ui/main_window.h"
 #include "ui/thumbnail_model.h"
+#include "project_document.h"
 #include "workbench.h"
 
-using cs::app::Workbench;
+using dx::app::Workbench;
+using dx::test::makeImages;
+using dx::test::waitFor;
+using dx::test::waitForActivations;
 
-namespace {
-
-// A folder of 6 small labelled images.
-QString makeImages(const QTemporaryDir& tmp) {
-  cv::RNG rng(3);
-  for (int i = 0; i < 6; ++i) {
-    std::string cls = i % 2 ? "alpha" : "beta";
-    QDir(tmp.path()).mkpath(QString::fromStdString("imgs/" + cls));
-    cv::Mat img(16, 16, CV_8UC3);
-    rng.fill(img, cv::RNG::UNIFORM, 0, 255);
-    cv::imwrite(tmp.filePath(QString::fromStdString("imgs/" + cls + "/" + std::to_string(i) + ".png")).toStdString(), img);
-  }
-  return tmp.filePath("imgs");
-}
-
-bool waitForActivations(Workbench& w, int ms = 60000) {
-  QSignalSpy changed(&w, &Workbench::changed);
-  QElapsedTimer t;
-  t.start();
-  while (!w.activations() && t.elapsed() < ms) changed.wait(200);
-  return w.activations() != nullptr;
-}
-
-}  // namespace
 
 TEST(Workbench, ModelThenImagesExtractAndFillTheGrid) {
   QTemporaryDir tmp;
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  cs::ui::MainWindow window(w);
-  w.openModel(QString::fromStdString(cs::test::testModel("good_rgb.pt")));
+  dx::ui::MainWindow window(w);
+  w.openModel(QString::fromStdString(dx::test::testModel("good_rgb.pt")));
   QSignalSpy modelLoaded(&w, &Workbench::changed);
   ASSERT_TRUE(modelLoaded.wait(20000));
   EXPECT_EQ(w.layerNames(), (QStringList{"conv1", "conv2"}));
@@ -55,8 +36,8 @@ TEST(Workbench, ModelThenImagesExtractAndFillTheGrid) {
   EXPECT_EQ(w.activations()->size(), 6u);
   auto& grid = window.thumbnails();
   ASSERT_EQ(grid.rowCount(), 6);
-  EXPECT_FALSE(grid.data(grid.index(0), cs::ui::ThumbnailModel::PredictionRole).toString().isEmpty());
-  EXPECT_FALSE(grid.data(grid.index(0), cs::ui::ThumbnailModel::LabelRole).toString().isEmpty());
+  EXPECT_FALSE(grid.data(grid.index(0), dx::ui::ThumbnailModel::PredictionRole).toString().isEmpty());
+  EXPECT_FALSE(grid.data(grid.index(0), dx::ui::ThumbnailModel::LabelRole).toString().isEmpty());
   // Switching the layer re-extracts into another cache.
   w.setLayer("conv1");
   EXPECT_EQ(w.activations(), nullptr);
@@ -66,12 +47,12 @@ TEST(Workbench, ModelThenImagesExtractAndFillTheGrid) {
 
 TEST(Workbench, BadModelReportsTheFileAndKeepsWhatWasLoaded) {
   Workbench w;
-  w.openModel(QString::fromStdString(cs::test::testModel("good_gray.pt")));
+  w.openModel(QString::fromStdString(dx::test::testModel("good_gray.pt")));
   QSignalSpy changed(&w, &Workbench::changed);
   ASSERT_TRUE(changed.wait(20000));
   auto before = w.model();
   QSignalSpy error(&w, &Workbench::error);
-  w.openModel(QString::fromStdString(cs::test::testModel("not_a_model.pt")));
+  w.openModel(QString::fromStdString(dx::test::testModel("not_a_model.pt")));
   ASSERT_TRUE(error.wait(20000));
   QString message = error.at(0).at(0).toString();
   EXPECT_TRUE(message.contains("not_a_model.pt")) << message.toStdString();
@@ -84,11 +65,11 @@ TEST(Workbench, CancelStopsExtractionAndLeavesStateConsistent) {
   QTemporaryDir tmp;
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  w.openModel(QString::fromStdString(cs::demoModelPath()));
+  w.openModel(QString::fromStdString(dx::demoModelPath()));
   QSignalSpy changed(&w, &Workbench::changed);
   ASSERT_TRUE(changed.wait(20000));
-  QSignalSpy progressed(&w.runner(), &cs::app::JobRunner::progressed);
-  QSignalSpy cancelled(&w.runner(), &cs::app::JobRunner::cancelled);
+  QSignalSpy progressed(&w.runner(), &dx::app::JobRunner::progressed);
+  QSignalSpy cancelled(&w.runner(), &dx::app::JobRunner::cancelled);
   w.openImages("fashion-mnist:test");  // 10,000 images: long enough to cancel mid-way
   ASSERT_TRUE(progressed.wait(30000));
   QElapsedTimer t;
@@ -107,35 +88,24 @@ TEST(Workbench, CancelStopsExtractionAndLeavesStateConsistent) {
 TEST(Workbench, BusyRunnerRefusesASecondJobWithAMessage) {
   Workbench w;
   QSignalSpy error(&w, &Workbench::error);
-  w.openModel(QString::fromStdString(cs::demoModelPath()));
-  w.openModel(QString::fromStdString(cs::demoModelPath()));
+  w.openModel(QString::fromStdString(dx::demoModelPath()));
+  w.openModel(QString::fromStdString(dx::demoModelPath()));
   ASSERT_GE(error.count(), 1);
   EXPECT_TRUE(error.at(0).at(0).toString().contains("still running"));
   w.runner().wait();
 }
 
-namespace {
-
-bool waitFor(const std::function<bool()>& done, QObject* sender, int ms = 60000) {
-  QElapsedTimer t;
-  t.start();
-  while (!done() && t.elapsed() < ms) QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
-  (void)sender;
-  return done();
-}
-
-}  // namespace
 
 TEST(Workbench, DiscoverThenSaveAndReopenTheProjectWithoutRecomputing) {
   QTemporaryDir tmp;
-  QString project = tmp.filePath("p.csproj");
-  cs::DiscoverySettings settings{"kmeans", "quick", 3, 7};
-  std::vector<cs::TopPatchInfo> top;
+  QString project = tmp.filePath("p.directrix");
+  dx::DiscoverySettings settings{"kmeans", "quick", 3, 7};
+  std::vector<dx::TopPatchInfo> top;
   std::vector<float> shifted;
   {
     Workbench w;
     w.setCacheRoot(tmp.filePath("cache"));
-    w.openModel(QString::fromStdString(cs::test::testModel("good_rgb.pt")));
+    w.openModel(QString::fromStdString(dx::test::testModel("good_rgb.pt")));
     QSignalSpy loaded(&w, &Workbench::changed);
     ASSERT_TRUE(loaded.wait(20000));
     w.openImages(makeImages(tmp));
@@ -155,12 +125,12 @@ TEST(Workbench, DiscoverThenSaveAndReopenTheProjectWithoutRecomputing) {
       for (size_t k = 0; k < base.size(); ++k) moved |= std::abs(shifted[k] - base[k]) > 1e-5;
     }
     EXPECT_TRUE(moved);
-    session->setLabel(2, "stripes AND NOT dots");
+    dx::app::ProjectDocument(w).renameConcept(2, "stripes AND NOT dots");
     ASSERT_TRUE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{2}}}));
   }
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  QSignalSpy jobs(&w.runner(), &cs::app::JobRunner::started);
+  QSignalSpy jobs(&w.runner(), &dx::app::JobRunner::started);
   QSignalSpy opened(&w, &Workbench::projectOpened);
   w.openProject(project);
   ASSERT_TRUE(opened.wait(60000));
@@ -174,17 +144,50 @@ TEST(Workbench, DiscoverThenSaveAndReopenTheProjectWithoutRecomputing) {
   for (const auto& call : jobs) EXPECT_FALSE(call.at(0).toString().startsWith("Discovering"));
 }
 
+// A write failure during save (here: the concept folder cannot take concepts.json) is a message,
+// and both the previous project file and the previous concept files stay as they were.
+TEST(Workbench, FailedSaveShowsAMessageAndKeepsThePreviousFiles) {
+  QTemporaryDir tmp;
+  QString project = tmp.filePath("p.directrix");
+  Workbench w;
+  w.setCacheRoot(tmp.filePath("cache"));
+  w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
+                        makeImages(tmp));
+  ASSERT_TRUE(waitForActivations(w));
+  w.discover({"kmeans", "quick", 3, 0});
+  ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
+  dx::app::ProjectDocument document(w);
+  document.renameConcept(0, "first name");
+  ASSERT_TRUE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{1}}}));
+  auto read = [](const QString& path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+  };
+  QString conceptsJson = QString::fromStdString(w.concepts()->dir() + "/concepts.json");
+  QByteArray projectBefore = read(project), conceptsBefore = read(conceptsJson);
+  ASSERT_FALSE(projectBefore.isEmpty());
+  ASSERT_TRUE(QDir().mkpath(conceptsJson + ".tmp"));  // a folder where the new file must go
+  document.renameConcept(0, "second name");
+  QSignalSpy error(&w, &Workbench::error);
+  EXPECT_FALSE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{2}}}));
+  ASSERT_EQ(error.size(), 1);
+  EXPECT_TRUE(error.at(0).at(0).toString().contains("Free disk space"));
+  EXPECT_EQ(read(project), projectBefore);
+  EXPECT_EQ(read(conceptsJson), conceptsBefore);
+  EXPECT_FALSE(QFile::exists(conceptsJson.left(conceptsJson.lastIndexOf('/')) + "/decoders.npy.tmp"));
+}
+
 TEST(Workbench, BrokenProjectFileIsAClearError) {
   QTemporaryDir tmp;
-  QFile f(tmp.filePath("bad.csproj"));
+  QFile f(tmp.filePath("bad.directrix"));
   ASSERT_TRUE(f.open(QIODevice::WriteOnly));
   f.write("{ not json");
   f.close();
   Workbench w;
   QSignalSpy error(&w, &Workbench::error);
-  w.openProject(tmp.filePath("bad.csproj"));
+  w.openProject(tmp.filePath("bad.directrix"));
   ASSERT_EQ(error.size(), 1);
-  EXPECT_TRUE(error.at(0).at(0).toString().contains("bad.csproj"));
+  EXPECT_TRUE(error.at(0).at(0).toString().contains("bad.directrix"));
   EXPECT_EQ(w.model(), nullptr);
 }
 
@@ -192,15 +195,15 @@ TEST(Workbench, CancelledDiscoveryKeepsThePreviousConcepts) {
   QTemporaryDir tmp;
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  w.openModelThenImages(QString::fromStdString(cs::test::testModel("good_rgb.pt")),
+  w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
                         makeImages(tmp));
   ASSERT_TRUE(waitForActivations(w));
   w.discover({"kmeans", "quick", 3, 0});
   ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
   auto before = w.concepts();
   // The paper preset runs for a long time; cancel it as soon as it reports progress.
-  QSignalSpy cancelled(&w.runner(), &cs::app::JobRunner::cancelled);
-  QObject::connect(&w.runner(), &cs::app::JobRunner::progressed, &w, [&w] { w.cancel(); });
+  QSignalSpy cancelled(&w.runner(), &dx::app::JobRunner::cancelled);
+  QObject::connect(&w.runner(), &dx::app::JobRunner::progressed, &w, [&w] { w.cancel(); });
   QElapsedTimer clock;
   clock.start();
   w.discover({"eddp", "paper", 4, 1});

@@ -1,0 +1,167 @@
+#include "activations/extractor.h"
+
+#include <torch/script.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batch_loader.h"
+#include "data/image_folder.h"
+#include "model/preprocess.h"
+#include "base/stopwatch.h"
+
+namespace dx {
+namespace fs = std::filesystem;
+
+namespace {
+
+size_t imageCount(const ExtractionRequest& r) {
+  size_t n = r.source->size();
+  return r.limit > 0 ? std::min(n, r.limit) : n;
+}
+
+void refuseOutputInsideImages(const ExtractionRequest& r) {
+  auto folder = std::dynamic_pointer_cast<const ImageFolder>(r.source);
+  if (!folder) return;
+  auto root = fs::weakly_canonical(folder->root()).string() + "/";
+  auto out = fs::weakly_canonical(fs::absolute(r.outDir)).string() + "/";
+  if (out.rfind(root, 0) == 0)
+    throw UserError(r.outDir + ": the cache must live outside the image folder " +
+                    folder->root().string() + " (it would be scanned as images); choose "
+                    "another --out.");
+}
+
+// Streams each batch's outputs into the staged .npy files.
+class CacheWriter {
+ public:
+  CacheWriter(const std::string& dir, size_t capacity, const LayerSpec& layer, size_t classes,
+              bool float16)
+      : mFloat16(float16),
+        mActivations(dir + "/activations.npy", float16 ? npy::float16 : npy::float32,
+                     {capacity, size_t(layer.channels), size_t(layer.height), size_t(layer.width)}),
+        mLogits(dir + "/logits.npy", npy::float32, {capacity, classes}) {}
+
+  // z: B x C x h x w, logits: B x K (any device).
+  void append(const at::Tensor& z, const at::Tensor& logits) {
+    auto zc = z.to(torch::kCPU, mFloat16 ? torch::kHalf : torch::kFloat).contiguous();
+    auto lc = logits.to(torch::kCPU, torch::kFloat).contiguous();
+    auto b = static_cast<size_t>(zc.size(0));
+    mActivations.writeRows(mRows, b, zc.data_ptr());
+    mLogits.writeRows(mRows, b, lc.data_ptr());
+    auto pred = lc.argmax(1).contiguous();
+    const int64_t* p = pred.data_ptr<int64_t>();
+    mPredictions.insert(mPredictions.end(), p, p + b);
+    mRows += b;
+  }
+
+  void finish(const std::string& dir, const std::vector<int64_t>& labels) {
+    mActivations.finish(mRows);
+    mLogits.finish(mRows);
+    writeNpy(dir + "/predictions.npy", npy::int64, {mRows}, mPredictions.data());
+    writeNpy(dir + "/labels.npy", npy::int64, {mRows}, labels.data());
+  }
+  size_t rows() const { return mRows; }
+
+ private:
+  bool mFloat16;
+  NpyWriter mActivations, mLogits;
+  std::vector<int64_t> mPredictions;
+  size_t mRows = 0;
+};
+
+void writeLines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path);
+  for (const auto& l : lines) out << l << '\n';
+  if (!out) throw UserError(path + ": cannot be written; check free disk space.");
+}
+
+void writeSkipped(const std::string& path, const std::vector<SkippedFile>& skipped) {
+  std::ofstream out(path);
+  for (const auto& s : skipped) out << s.path << '\t' << s.reason << '\n';
+}
+
+void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const std::string& key,
+                    size_t rows, double seconds) {
+  const auto& layer = r.model->layer(r.layer);
+  nlohmann::json j = {
+      {"format", "directrix-activations"}, {"version", 1}, {"key", key},
+      {"complete", true}, {"model", fs::absolute(r.model->path()).string()},
+      {"model_hash", r.model->fileHash()}, {"layer", layer.name}, {"node", layer.node},
+      {"shape", {rows, layer.channels, layer.height, layer.width}},
+      {"dtype", r.float16 ? "float16" : "float32"}, {"source", r.source->description()},
+      {"preprocessing", describePreprocessing(r.model->meta().input)},
+      {"input_size", {r.model->meta().input.height, r.model->meta().input.width}},
+      {"images", rows}, {"seconds", seconds}};
+  std::ofstream(dir + "/cache.json") << j.dump(2) << '\n';
+}
+
+}  // namespace
+
+std::string extractionKey(const ExtractionRequest& r) {
+  return cacheKey({r.model->fileHash(), r.model->layer(r.layer).name, r.source->fingerprint(),
+                   describePreprocessing(r.model->meta().input),
+                   r.float16 ? "float16" : "float32", imageCount(r)});
+}
+
+ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSink& progress,
+                                    const CancelToken& cancel) {
+  if (!r.model || !r.source) throw UserError("extraction needs a model and an image source.");
+  if (r.outDir.empty()) throw UserError("extraction needs an output folder (--out).");
+  const LayerSpec& layer = r.model->layer(r.layer);
+  std::string key = extractionKey(r);
+  Stopwatch clock;
+  ExtractionResult result{fs::absolute(r.outDir).string(), key, 0, 0, false, 0};
+  if (r.reuse && cacheIsComplete(r.outDir, key)) {
+    result.reused = true;
+    result.images = ActivationCache(r.outDir).size();
+    return result;
+  }
+  refuseOutputInsideImages(r);
+  size_t n = imageCount(r);
+  const auto& spec = r.model->meta().input;
+  CacheStaging staging(r.outDir);
+  CacheWriter writer(staging.dir(), n, layer, r.model->meta().classes.size(), r.float16);
+  std::vector<std::string> files;
+  std::vector<int64_t> labels;
+  std::vector<SkippedFile> skipped = r.source->skipped();
+  BatchLoader loader(r.source, spec, n, static_cast<size_t>(r.batchSize));
+  torch::NoGradGuard noGrad;
+  size_t done = 0;
+  std::string stage = "extract " + layer.name;
+  while (auto batch = loader.next()) {
+    if (cancel.cancelled()) throw Cancelled();
+    if (!batch->indices.empty()) {
+      auto b = static_cast<int64_t>(batch->indices.size());
+      auto x = torch::from_blob(batch->pixels.data(),
+                                {b, spec.channels(), spec.height, spec.width});
+      auto z = r.model->features(layer.name, x);
+      writer.append(z, r.model->head(layer.name, z));
+      for (size_t i : batch->indices) {
+        files.push_back(r.source->itemName(i));
+        labels.push_back(r.source->label(i));
+      }
+    }
+    skipped.insert(skipped.end(), batch->skipped.begin(), batch->skipped.end());
+    done += batch->attempted;
+    if (progress) progress(clock.progress(stage, static_cast<long long>(done), static_cast<long long>(n)));
+  }
+  if (cancel.cancelled()) throw Cancelled();
+  if (writer.rows() == 0)
+    throw UserError(r.source->description() + ": none of the " + std::to_string(n) +
+                    " images could be used (see the skipped list); check the files.");
+  writer.finish(staging.dir(), labels);
+  writeLines(staging.dir() + "/files.txt", files);
+  writeLines(staging.dir() + "/classes.txt", r.model->meta().classes);
+  writeLines(staging.dir() + "/label_classes.txt", r.source->classNames());
+  writeSkipped(staging.dir() + "/skipped.tsv", skipped);
+  writeCacheJson(staging.dir(), r, key, writer.rows(), clock.seconds());
+  staging.commit();
+  result.images = writer.rows();
+  result.skipped = skipped.size();
+  result.seconds = clock.seconds();
+  return result;
+}
+
+}  // namespace dx

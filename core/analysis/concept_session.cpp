@@ -1,0 +1,340 @@
+#include "analysis/concept_session.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "discovery/concept_maps.h"
+#include "analysis/concept_report.h"
+#include "analysis/concept_set_files.h"
+#include "analysis/correction.h"
+#include "analysis/interventions.h"
+#include "model/preprocess.h"
+#include "base/tensor_io.h"
+
+namespace dx {
+namespace fs = std::filesystem;
+
+struct ConceptSession::Impl {
+  std::shared_ptr<const ConceptModel> model;
+  std::shared_ptr<const ActivationCache> cache;
+  std::string dir, layer;
+  DiscoverySettings settings;
+  ConceptBasis basis;
+  std::vector<ConceptInfo> concepts;
+  InfluenceTestInfo influenceTest;
+  at::Tensor strengths;  // N x I
+  std::vector<int64_t> labelToClass;
+  ImageSourcePtr images;
+  std::unordered_map<std::string, size_t> sourceIndex;  // item name -> index in `images`
+
+  HeadFunction head() const {
+    auto m = model;
+    auto l = layer;
+    return [m, l](const at::Tensor& z) { return m->head(l, z.to(torch::kFloat)); };
+  }
+  at::Tensor activations(size_t image) const {
+    return npyRows(cache->activations(), image, 1).to(basis.decoders.device());
+  }
+  std::vector<ConceptEdit> edits(const std::vector<ConceptToggle>& toggles) const {
+    std::vector<ConceptEdit> out;
+    for (const auto& t : toggles)
+      if (t.strength != 0 && t.concept >= 0 && t.concept < basis.concepts())
+        out.push_back({t.concept, t.strength});
+    return out;
+  }
+};
+
+namespace {
+
+std::vector<float> toVector(const at::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+ConceptInfo toInfo(const ConceptSummary& s) {
+  ConceptInfo c;
+  c.patchFraction = s.patchFraction;
+  c.imageFraction = s.imageFraction;
+  c.meanScoreWhenPresent = s.meanScoreWhenPresent;
+  c.influence = s.influence;
+  c.probabilityChange = s.probabilityChange;
+  c.influenceQuartiles = s.influenceQuartiles;
+  c.pValues = s.pValues;
+  c.significant = s.significant;
+  for (const TopPatch& p : s.top) c.top.push_back({p.image, p.row, p.col, p.score});
+  return c;
+}
+
+ConceptSummary toSummary(const ConceptInfo& c) {
+  ConceptSummary s;
+  s.patchFraction = c.patchFraction;
+  s.imageFraction = c.imageFraction;
+  s.meanScoreWhenPresent = c.meanScoreWhenPresent;
+  s.influence = c.influence;
+  s.probabilityChange = c.probabilityChange;
+  s.influenceQuartiles = c.influenceQuartiles;
+  s.pValues = c.pValues;
+  s.significant = c.significant;
+  for (const auto& p : c.top) s.top.push_back({p.image, p.row, p.col, p.score});
+  return s;
+}
+
+}  // namespace
+
+ConceptSession::ConceptSession(std::unique_ptr<Impl> impl) : d(std::move(impl)) {}
+ConceptSession::~ConceptSession() = default;
+
+std::shared_ptr<ConceptSession> ConceptSession::discover(
+    std::shared_ptr<const ConceptModel> model, std::shared_ptr<const ActivationCache> cache,
+    const DiscoverySettings& settings, const std::string& outDir, const ProgressSink& progress,
+    const CancelToken& cancel) {
+  auto impl = std::make_unique<Impl>();
+  impl->model = model;
+  impl->cache = cache;
+  impl->dir = outDir;
+  impl->layer = cache->layer();
+  impl->settings = settings;
+  FitOptions o;
+  o.concepts = settings.concepts;
+  o.seed = settings.seed;
+  o.preset = settings.preset;
+  o.head = impl->head();
+  o.progress = progress;
+  o.cancel = cancel;
+  auto activations = readNpyTensor(cache->dir() + "/activations.npy");
+  impl->basis = makeConceptMethod(settings.method)->fit(activations, o);
+  impl->basis.method = settings.method;
+  ReportOptions ro;
+  ro.seed = settings.seed;
+  ro.progress = progress;
+  ro.cancel = cancel;
+  auto report = summariseConcepts(impl->basis, cache->activations(), cache->classes(), o.head, ro);
+  impl->strengths = report.imageStrength;
+  impl->influenceTest = report.influenceTest;
+  for (const auto& s : report.concepts) impl->concepts.push_back(toInfo(s));
+  impl->labelToClass = cache->labelToModelClass();
+  std::shared_ptr<ConceptSession> session(new ConceptSession(std::move(impl)));
+  session->save();
+  return session;
+}
+
+std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const ConceptModel> model,
+                                                     std::shared_ptr<const ActivationCache> cache,
+                                                     const std::string& dir) {
+  std::ifstream in(dir + "/concepts.json");
+  auto doc = nlohmann::json::parse(in, nullptr, false);
+  if (!in || doc.is_discarded() || !doc.contains("concepts"))
+    throw UserError(dir + "/concepts.json: missing or not a Directrix concept file; run "
+                    "Discover again to recreate it.");
+  auto impl = std::make_unique<Impl>();
+  impl->model = model;
+  impl->cache = cache;
+  impl->dir = dir;
+  impl->layer = cache->layer();
+  impl->settings = {doc.value("method", "eddp"), doc.value("preset", "balanced"),
+                    doc.value("concepts_requested", 16), doc.value("seed", uint64_t(0))};
+  impl->basis = {impl->settings.method, readNpyTensor(dir + "/decoders.npy"),
+                 readNpyTensor(dir + "/biases.npy"), readNpyTensor(dir + "/encoders.npy")};
+  if (impl->basis.channels() != int64_t(cache->activations().shape()[1]))
+    throw UserError(dir + ": these concepts were found at another layer than " + cache->layer() +
+                    "; run Discover again.");
+  auto report = conceptsFromJson(doc["concepts"], cache->classes());
+  impl->influenceTest = influenceTestFromJson(doc.value("influence_test", nlohmann::json()));
+  for (size_t i = 0; i < report.concepts.size(); ++i) {
+    impl->concepts.push_back(toInfo(report.concepts[i]));
+    auto& c = impl->concepts.back();
+    c.label = doc["concepts"][i].value("label", "");
+    if (doc["concepts"][i].contains("label_invert")) {
+      const auto& e = doc["concepts"][i]["label_invert"];
+      c.labelAuc = e.value("auc", -1.0);
+      c.labelPValue = e.value("p_value", 1.0);
+      c.labelFraction = e.value("fraction", 0.0);
+    }
+  }
+  if (fs::exists(dir + "/label_positives.npy")) {
+    auto positives = readNpyTensor(dir + "/label_positives.npy").to(torch::kUInt8);
+    if (positives.dim() == 2 && positives.size(0) == int64_t(cache->size()))
+      for (size_t i = 0; i < impl->concepts.size() && int64_t(i) < positives.size(1); ++i) {
+        if (impl->concepts[i].labelAuc < 0) continue;
+        auto column = positives.select(1, int64_t(i)).contiguous();
+        impl->concepts[i].labelPositives.assign(column.data_ptr<uint8_t>(),
+                                                column.data_ptr<uint8_t>() + column.numel());
+      }
+  }
+  impl->strengths = readNpyTensor(dir + "/image_strength.npy");
+  if (int(impl->concepts.size()) != impl->basis.concepts() ||
+      impl->strengths.size(0) != int64_t(cache->size()))
+    throw UserError(dir + ": the concept files disagree with each other or with the cache; run "
+                    "Discover again.");
+  impl->labelToClass = cache->labelToModelClass();
+  return std::shared_ptr<ConceptSession>(new ConceptSession(std::move(impl)));
+}
+
+// One writer for every concept set (concept_set_files.h): staged files, the previous set kept
+// whole on failure, and a UserError naming the folder and the fix.
+void ConceptSession::save() const {
+  ConceptReport report;
+  report.classes = d->cache->classes();
+  for (const auto& c : d->concepts) report.concepts.push_back(toSummary(c));
+  PatchGeometry g{inputHeight(), inputWidth(), mapHeight(), mapWidth(), 0};
+  auto list = conceptsToJson(report, g);
+  auto positives = torch::zeros({int64_t(images()), concepts()}, torch::kUInt8);
+  bool anyPositives = false;
+  for (size_t i = 0; i < d->concepts.size(); ++i) {
+    const auto& c = d->concepts[i];
+    if (!c.label.empty()) list[i]["label"] = c.label;
+    if (c.labelAuc >= 0)
+      list[i]["label_invert"] = {{"auc", c.labelAuc}, {"p_value", c.labelPValue},
+                                 {"fraction", c.labelFraction}};
+    if (c.labelPositives.size() == images()) {
+      anyPositives = true;
+      positives.select(1, int64_t(i))
+          .copy_(torch::from_blob(const_cast<uint8_t*>(c.labelPositives.data()),
+                                  {int64_t(images())}, torch::kUInt8));
+    }
+  }
+  const auto& s = d->settings;
+  ConceptSetFiles files{d->basis.decoders, d->basis.biases, d->basis.encoders, d->strengths,
+                        anyPositives ? positives : at::Tensor(),
+                        conceptSetDocument(s.method, s.preset, s.seed, s.concepts, d->layer,
+                                           report.classes, d->influenceTest, std::move(list))};
+  writeConceptSet(d->dir, files);
+}
+
+const ActivationCache& ConceptSession::cache() const { return *d->cache; }
+const std::string& ConceptSession::dir() const { return d->dir; }
+const DiscoverySettings& ConceptSession::settings() const { return d->settings; }
+const std::vector<std::string>& ConceptSession::classes() const { return d->cache->classes(); }
+int ConceptSession::concepts() const { return int(d->concepts.size()); }
+const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }
+const InfluenceTestInfo& ConceptSession::influenceTest() const { return d->influenceTest; }
+void ConceptSession::setLabel(int i, const std::string& label) {
+  auto& c = d->concepts.at(size_t(i));
+  c.label = label;
+  c.labelAuc = -1;
+  c.labelPValue = 1;
+  c.labelFraction = 0;
+  c.labelPositives.clear();
+}
+
+void ConceptSession::setInvertLabel(int i, const std::string& formula, double auc,
+                                    double pValue, double fraction,
+                                    std::vector<uint8_t> positives) {
+  auto& c = d->concepts.at(size_t(i));
+  c.label = formula;
+  c.labelAuc = auc;
+  c.labelPValue = pValue;
+  c.labelFraction = fraction;
+  c.labelPositives = std::move(positives);
+}
+
+ImageSourcePtr ConceptSession::imageSource() const { return d->images; }
+size_t ConceptSession::images() const { return d->cache->size(); }
+
+int64_t ConceptSession::trueClass(size_t image) const {
+  int64_t label = d->cache->label(image);
+  return label >= 0 && size_t(label) < d->labelToClass.size() ? d->labelToClass[size_t(label)] : -1;
+}
+int64_t ConceptSession::predictedClass(size_t image) const { return d->cache->prediction(image); }
+
+std::vector<float> ConceptSession::probabilities(size_t image) const {
+  return toVector(torch::softmax(npyRows(d->cache->logits(), image, 1)[0], 0));
+}
+std::vector<float> ConceptSession::strengths(size_t image) const {
+  return toVector(d->strengths[int64_t(image)]);
+}
+
+std::vector<float> ConceptSession::conceptMap(size_t image, int concept) const {
+  torch::NoGradGuard noGrad;
+  auto z = d->activations(image)[0];  // C x h x w
+  auto map = torch::einsum("c,chw->hw", {d->basis.decoders[concept], z}) - d->basis.biases[concept];
+  return toVector(map);
+}
+
+int ConceptSession::mapHeight() const { return int(d->cache->activations().shape()[2]); }
+int ConceptSession::mapWidth() const { return int(d->cache->activations().shape()[3]); }
+int ConceptSession::inputHeight() const {
+  return d->cache->inputHeight() ? d->cache->inputHeight() : d->model->meta().input.height;
+}
+int ConceptSession::inputWidth() const {
+  return d->cache->inputWidth() ? d->cache->inputWidth() : d->model->meta().input.width;
+}
+cv::Rect ConceptSession::patchBox(int row, int col) const {
+  return PatchGeometry{inputHeight(), inputWidth(), mapHeight(), mapWidth(), 0}.box(row, col);
+}
+
+void ConceptSession::setImages(ImageSourcePtr images) {
+  d->images = std::move(images);
+  d->sourceIndex.clear();
+  if (d->images)
+    for (size_t i = 0; i < d->images->size(); ++i) d->sourceIndex[d->images->itemName(i)] = i;
+}
+std::string ConceptSession::imageName(size_t image) const { return d->cache->files().at(image); }
+
+cv::Mat ConceptSession::image(size_t image) const {
+  if (!d->images || image >= d->cache->size()) return {};
+  auto it = d->sourceIndex.find(d->cache->files()[image]);
+  if (it == d->sourceIndex.end()) return {};
+  try {
+    return networkView(d->images->load(it->second), d->model->meta().input);
+  } catch (const std::exception&) {
+    return {};  // the file changed or vanished since extraction; the caller shows a placeholder
+  }
+}
+
+std::vector<float> ConceptSession::counterfactual(size_t image,
+                                                  const std::vector<ConceptToggle>& toggles) const {
+  return edit(image, toggles).probabilities;
+}
+
+ConceptSession::EditedImage ConceptSession::edit(size_t image,
+                                                 const std::vector<ConceptToggle>& toggles) const {
+  torch::NoGradGuard noGrad;
+  auto z = d->activations(image);
+  auto edits = d->edits(toggles);
+  auto edited = edits.empty() ? z : editConcepts(d->basis, z, edits);
+  auto scores = patchesOf(edited).matmul(d->basis.decoders.t()) - d->basis.biases;  // P x I
+  return {toVector(torch::softmax(d->head()(edited), 1)[0]),
+          toVector(std::get<0>(scores.max(0)))};
+}
+
+DatasetEffect ConceptSession::applyToDataset(const std::vector<ConceptToggle>& toggles,
+                                             const ProgressSink& progress,
+                                             const CancelToken& cancel) const {
+  auto r = evaluateEdits(d->head(), d->basis, *d->cache, d->edits(toggles), progress, cancel);
+  DatasetEffect e;
+  e.images = r.images;
+  e.correctBefore = r.correctBefore;
+  e.correctAfter = r.correctAfter;
+  auto before = r.confusionBefore.contiguous(), after = r.confusionAfter.contiguous();
+  e.confusionBefore.assign(before.data_ptr<int64_t>(), before.data_ptr<int64_t>() + before.numel());
+  e.confusionAfter.assign(after.data_ptr<int64_t>(), after.data_ptr<int64_t>() + after.numel());
+  e.accuracyBefore = r.accuracyBefore();
+  e.accuracyAfter = r.accuracyAfter();
+  return e;
+}
+
+std::vector<int> ConceptSession::conceptsPushingTowards(size_t image, int64_t k, int count) const {
+  // Present concepts ranked by (how strongly present) x (how much they raise class k) - a
+  // first-order reading of "which concepts pushed this image to k" (docs/methods.md 1.6).
+  auto s = strengths(image);
+  std::vector<std::pair<double, int>> ranked;
+  for (int i = 0; i < concepts(); ++i) {
+    const auto& c = d->concepts[size_t(i)];
+    if (s[size_t(i)] <= 0 || size_t(k) >= c.influence.size()) continue;
+    double push = double(s[size_t(i)]) * c.influence[size_t(k)];
+    if (push > 0) ranked.push_back({push, i});
+  }
+  std::sort(ranked.rbegin(), ranked.rend());
+  std::vector<int> out;
+  for (size_t j = 0; j < ranked.size() && int(j) < count; ++j) out.push_back(ranked[j].second);
+  return out;
+}
+
+}  // namespace dx

@@ -1,0 +1,77 @@
+#pragma once
+// Plumbing shared by the unsupervised baselines (PCA, NMF, k-means, spherical k-means, top-k SAE):
+// input checks and the patch matrix, seeded randomness, progress with cancellation, and the bias
+// search that makes a linear detector reproduce a clustering's hard assignment.
+// Private to core/concepts; callers outside use the ConceptMethod interface (baselines.h).
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+#include "discovery/concept_method.h"
+#include "base/stopwatch.h"
+
+namespace dx::baselines {
+
+// Rows per block when a pass over all patches would otherwise materialise a P x I matrix.
+constexpr int64_t kRowBlock = 65536;
+
+// activations: N x C x h x w, any floating dtype, any device. Returns the patches as rows,
+// (N*h*w) x C float32, contiguous, on the input's device (image-major, then row-major positions).
+// Throws UserError naming the fix when `concepts` < 1, the tensor is not 4-d floating point,
+// holds NaN or Inf, or has fewer than `concepts` patches. `method` names the method in messages.
+at::Tensor checkedPatches(const at::Tensor& activations, int concepts, const std::string& method);
+
+// A CPU generator seeded with `seed`. Every random draw of a fit comes from it (then moves to the
+// device), so CPU fits are reproducible and never touch the global RNG state.
+at::Generator seededGenerator(uint64_t seed);
+
+// Progress of one stage of a fit: step() reports `done` of `total` units (with rate and time
+// left) and throws Cancelled when the token is set; checkCancelled() only does the latter.
+// Runs LibTorch on one intra-op thread while alive. Loops of many small element-wise ops (HALS
+// row updates over ~1e5 entries) are several times slower with 2 threads than with 1 on this
+// class of machine: waking the pool costs more than the op (measured in bench/fit_bench).
+class SerialTorch {
+ public:
+  SerialTorch();
+  ~SerialTorch();
+  SerialTorch(const SerialTorch&) = delete;
+  SerialTorch& operator=(const SerialTorch&) = delete;
+
+ private:
+  int mSaved;
+};
+
+class StageProgress {
+ public:
+  StageProgress(const FitOptions& options, std::string stage, long long total);
+  void step(long long done) const;
+  void checkCancelled() const;
+
+ private:
+  const FitOptions& mOptions;
+  std::string mStage;
+  long long mTotal;
+  Stopwatch mWatch;
+};
+
+// Biases that make linear detectors reproduce a hard assignment (a clustering, or the active
+// latents of a top-k autoencoder). patches P x C, decoders I x C (float32, same device);
+// labels P or P x m int64: the concepts each patch belongs to, -1 for an unused slot.
+// Returns I biases (float32, same device): for each i the threshold t on w_i . x that maximises
+// TPR - FPR of "w_i . x > t" against "patch belongs to i" (balanced accuracy, so small concepts
+// still get a detector that fires on them rather than one that never fires), placed in the middle
+// of the range of equally good thresholds (a maximum-margin choice when the concept is
+// separable). Resolution: 1/4096 of the range of scores.
+at::Tensor balancedThresholds(const at::Tensor& patches, const at::Tensor& decoders,
+                              const at::Tensor& labels);
+
+// L2 norms of the rows of x (R x C -> R), and the rows scaled to unit norm (zero rows stay zero).
+at::Tensor rowNorms(const at::Tensor& x);
+at::Tensor unitRows(const at::Tensor& x);
+
+// Mean over channels of the per-channel (population) variance of patches (P x C).
+double meanChannelVariance(const at::Tensor& patches);
+
+}  // namespace dx::baselines

@@ -1,0 +1,69 @@
+#pragma once
+// One interface for every concept-discovery method (EDDP and the unsupervised baselines), in the
+// vocabulary of encoding-decoding direction pairs (docs/methods.md 1.1): a concept i is a *decoding
+// direction* (detector, filter) w_i with bias b_i, present at a patch x exactly when
+// w_i . x - b_i > 0, and an *encoding direction* s_i, how the concept is written into x.
+// Each method states in its header what its decoder and encoder are.
+//
+// Tensors: float32, on any device; results come back on the device of the input activations.
+// Only ATen's Tensor class is included here; implementations include <torch/torch.h>.
+#include "discovery/method_registry.h"
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "base/progress.h"
+
+namespace dx {
+
+// Fitted state, a value type. All directions live in the raw activation space of the layer.
+struct ConceptBasis {
+  std::string method;
+  at::Tensor decoders;  // I x C, rows w_i
+  at::Tensor biases;    // I, b_i
+  at::Tensor encoders;  // I x C, rows s_i
+  int concepts() const { return static_cast<int>(decoders.size(0)); }
+  int channels() const { return static_cast<int>(decoders.size(1)); }
+};
+
+// The frozen rest of the network after the layer (f+ in docs/methods.md 1.4): N x C x h x w -> N x
+// K logits, differentiable with respect to its input. EDDP's URA loss needs it; baselines ignore
+// it.
+using HeadFunction = std::function<at::Tensor(const at::Tensor&)>;
+
+struct FitOptions {
+  int concepts = 8;               // I
+  uint64_t seed = 0;              // fits are deterministic for a seed on the CPU
+  std::string preset = "balanced";  // EDDP: eddpPreset's names; baselines: ignored
+  HeadFunction head;              // optional f+
+  bool headStartsWithGlobalAvgPool = false;  // allows URA's pooled shortcut (docs/methods.md 1.4)
+  ProgressSink progress;          // stage, epoch, loss terms
+  CancelToken cancel;
+};
+
+class ConceptMethod {
+ public:
+  virtual ~ConceptMethod() = default;
+  virtual std::string name() const = 0;
+  // What the decoder and encoder of this method are, in one sentence each (shown to users).
+  virtual std::string decoderMeaning() const = 0;
+  virtual std::string encoderMeaning() const = 0;
+  // activations: N x C x h x w float32 (post-ReLU for NMF). Throws UserError on bad input
+  // (too few patches, NaN, negative values for NMF), Cancelled when cancelled.
+  virtual ConceptBasis fit(const at::Tensor& activations, const FitOptions& options) const = 0;
+};
+
+// A method of conceptMethodNames() (method_registry.h); throws UserError listing them.
+std::unique_ptr<ConceptMethod> makeConceptMethod(const std::string& name);
+
+// Patches as rows: N x C x h x w -> (N*h*w) x C, image-major then row-major positions.
+at::Tensor patchesOf(const at::Tensor& activations);
+// Detector scores w_i . x_p - b_i for every patch: P x C -> P x I.
+at::Tensor conceptScores(const ConceptBasis& basis, const at::Tensor& patches);
+// Checks activations are a finite 4-d float tensor with enough patches; throws UserError.
+void checkActivations(const at::Tensor& activations, int concepts, const std::string& method);
+
+}  // namespace dx

@@ -1,0 +1,573 @@
+#include "discovery/eddp.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <sstream>
+
+#include "discovery/baseline_common.h"
+#include "discovery/baselines.h"
+#include "discovery/eddp_losses.h"
+#include "discovery/eddp_partition.h"
+#include "discovery/eddp_starts.h"
+#include "discovery/signal_vectors.h"
+#include "base/stopwatch.h"
+#include "discovery/ura.h"
+
+namespace dx {
+namespace {
+
+// Trainable state: unit directions times magnitudes (docs/methods.md 1.2) and biases. The signal
+// vectors are not free parameters but a function of the filters (see eddpPreset, stage d).
+struct Parameters {
+  at::Tensor directions, logMagnitudes, biases;
+};
+
+struct Data {
+  at::Tensor activations;  // N x C x h x w raw
+  at::Tensor mean;         // per channel
+  at::Tensor transform;    // C x r: standardised features are (x - mean) transform
+  bool pooledHead = false;
+};
+
+// Per-channel standardisation (the paper's stage a): diag(1 / sigma). The floor on sigma is
+// relative to the layer's scale, so a channel that barely varies is not blown up into a unit one
+// (and its raw-space weight w / sigma stays bounded).
+at::Tensor channelStandardisation(const at::Tensor& patches) {
+  auto sigma = patches.std(0);
+  double scale = sigma.pow(2).mean().sqrt().item<double>();
+  return torch::diag(1.0 / sigma.clamp_min(std::max(1e-3 * scale, 1e-12)));
+}
+
+at::Tensor orthonormalRows(const at::Tensor& v) {
+  auto [q, r] = torch::linalg_qr(v.t());
+  auto signs = torch::sign(r.diagonal()).clamp_min(0) * 2 - 1;  // keep each row's orientation
+  return (q * signs).t();
+}
+
+at::Tensor decoders(const Parameters& p, bool orthogonal) {
+  auto units = orthogonal ? orthonormalRows(p.directions)
+                          : p.directions / p.directions.norm(2, {1}, true).clamp_min(1e-12);
+  return p.logMagnitudes.exp().unsqueeze(1) * units;
+}
+
+// Initial detectors in standardised space (docs/methods.md 1.2, choice): unit directions from one
+// of eddp_starts.h's starts, orthonormalised where the stage keeps W orthogonal, and biases halfway
+// between the projections of the patches each direction claims (largest projection) and the
+// rest's, so each fires on its own cluster.
+Parameters initialise(const at::Tensor& standardised, int concepts, const std::string& start,
+                      bool orthonormal, uint64_t seed, const CancelToken& cancel) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto sample = eddp::sampleRows(standardised, 100000, gen);
+  auto directions = eddp::startDirections(start, sample, concepts, seed, cancel);
+  auto units = orthonormal ? orthonormalRows(directions)
+                           : directions / directions.norm(2, {1}, true).clamp_min(1e-12);
+  auto t = sample.matmul(units.t());  // projections, P x I
+  auto member = torch::nn::functional::one_hot(t.argmax(1), concepts).to(t.dtype());
+  auto inMean = (t * member).sum(0) / member.sum(0).clamp_min(1);
+  auto outMean = (t * (1 - member)).sum(0) / (1 - member).sum(0).clamp_min(1);
+  const double magnitude = 4.0;  // sigmoid goes 0.12 -> 0.88 over half a standard deviation
+  Parameters params;
+  params.directions = units.clone();
+  params.logMagnitudes = torch::full({concepts}, std::log(magnitude), units.options());
+  params.biases = magnitude * (inMean + outMean) / 2;
+  return params;
+}
+
+// Maps standardised-space detectors to raw space: w_raw = T w (w / sigma for the per-channel
+// standardisation), b_raw = b + w_raw . m.
+std::pair<at::Tensor, at::Tensor> toRaw(const at::Tensor& w, const at::Tensor& b, const Data& d) {
+  auto wRaw = w.matmul(d.transform.t());
+  return {wRaw, b + wRaw.matmul(d.mean)};
+}
+
+at::Tensor standardise(const at::Tensor& x, const Data& d) {
+  return (x - d.mean).matmul(d.transform);
+}
+
+double excessiveBound(const EddpStage& s, int64_t concepts) {
+  return std::min(s.rhoFactor * s.tau / double(concepts), s.maxShare);
+}
+
+struct StageRun {
+  const EddpStage& stage;
+  const EddpPreset& preset;
+  const FitOptions& options;
+  const Data& data;
+  Parameters& params;
+};
+
+at::Tensor batchLoss(StageRun& run, const at::Tensor& images, const at::Tensor& kappa,
+                     std::vector<double>& terms) {
+  const EddpStage& s = run.stage;
+  auto a = run.data.activations.index_select(0, images);
+  auto x = patchesOf(a);
+  auto w = decoders(run.params, s.orthogonal);
+  auto b = run.params.biases;
+  if (s.standardised) x = standardise(x, run.data);
+  // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
+  auto signals = s.constrained ? eddp::batchSignalVectors(x, w, b) : at::Tensor();
+  auto y = torch::sigmoid(x.matmul(w.t()) - b);
+  int64_t i = w.size(0);
+  double gamma = run.preset.gamma;
+  std::vector<std::pair<double, at::Tensor>> weighted = {
+      {s.sparsity, eddp::sparsityLoss(y)},
+      {s.sparsityBound, eddp::sparsityBoundLoss(y)},
+      {s.maxActivation, eddp::maxActivationLoss(y)},
+      {s.maxMargin, eddp::maxMarginLoss(w)},
+      {s.inactive, eddp::inactiveClassifierLoss(y, s.tau, gamma)},
+      {s.excessive, eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma)}};
+  if (s.filterSignal > 0) weighted.push_back({s.filterSignal,
+                                              eddp::filterSignalOrthogonality(w, signals)});
+  else weighted.push_back({0, torch::zeros({}, y.options())});
+  if (s.kurtosis > 0) weighted.push_back({s.kurtosis, eddp::positiveKurtosisLoss(x, w, b)});
+  else weighted.push_back({0, torch::zeros({}, y.options())});
+  if (s.ura > 0 && run.options.head) {
+    auto [wRaw, bRaw] = s.standardised ? toRaw(w, b, run.data) : std::make_pair(w, b);
+    auto encoders = s.constrained ? signals : at::Tensor();
+    auto subset = run.data.pooledHead ? a : a.slice(0, 0, std::min<int64_t>(a.size(0), 32));
+    auto k = kappa.slice(0, 0, subset.size(0));
+    weighted.push_back({s.ura, eddp::uraLoss(run.options.head, subset, run.data.pooledHead, wRaw,
+                                             bRaw, encoders, k)});
+  } else {
+    weighted.push_back({0, torch::zeros({}, y.options())});
+  }
+  auto total = torch::zeros({}, y.options());
+  terms.resize(weighted.size());
+  for (size_t t = 0; t < weighted.size(); ++t) {
+    if (weighted[t].first != 0) total = total + weighted[t].first * weighted[t].second;
+    terms[t] += weighted[t].second.item<double>();
+  }
+  return total;
+}
+
+std::string describe(const std::string& stage, int epoch, double loss,
+                     const std::vector<double>& terms) {
+  static const char* names[] = {"s", "sb", "ma", "mm", "ic", "eac", "fso", "kurt", "ura"};
+  std::ostringstream o;
+  o.precision(3);
+  o << "eddp stage " << stage << " epoch " << epoch << ": loss " << loss << " (";
+  for (size_t t = 0; t < terms.size(); ++t) o << (t ? " " : "") << names[t] << " " << terms[t];
+  o << ")";
+  return o.str();
+}
+
+Parameters snapshot(const Parameters& p) {
+  return {p.directions.detach().clone(), p.logMagnitudes.detach().clone(),
+          p.biases.detach().clone()};
+}
+
+void restore(Parameters& p, const Parameters& best) {
+  torch::NoGradGuard noGrad;
+  p.directions.copy_(best.directions);
+  p.logMagnitudes.copy_(best.logMagnitudes);
+  p.biases.copy_(best.biases);
+}
+
+std::vector<at::Tensor> trainable(Parameters& p) {
+  std::vector<at::Tensor> list{p.directions, p.logMagnitudes, p.biases};
+  for (auto& t : list) t.requires_grad_(true);
+  return list;
+}
+
+// Runs one stage and leaves the parameters at its best epoch (lowest epoch loss); returns that
+// loss. A loss that is not finite ends the fit with a UserError: nothing is returned or saved.
+double runStage(StageRun run, uint64_t seed) {
+  const EddpStage& s = run.stage;
+  auto params = trainable(run.params);
+  torch::optim::Adam adam(params, torch::optim::AdamOptions(s.lr));
+  auto gen = at::detail::createCPUGenerator(seed);
+  int64_t n = run.data.activations.size(0);
+  auto device = run.data.activations.device();
+  double best = INFINITY, lr = s.lr;
+  int sinceBest = 0, sincePlateau = 0;
+  Parameters bestParams = snapshot(run.params);
+  Stopwatch clock;
+  int64_t batchesPerEpoch = (n + run.preset.batchImages - 1) / run.preset.batchImages;
+  int epochs = s.epochs;
+  if (run.preset.maxSteps > 0)  // large data: the same number of steps, fewer epochs
+    epochs = int(std::min<int64_t>(epochs, std::max<int64_t>(
+                                               1, (run.preset.maxSteps + batchesPerEpoch - 1) /
+                                                      batchesPerEpoch)));
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    auto order = torch::randperm(n, gen);
+    std::vector<double> terms;
+    double epochLoss = 0;
+    int batches = 0;
+    for (int64_t start = 0; start < n; start += run.preset.batchImages, ++batches) {
+      if (run.options.cancel.cancelled()) throw Cancelled();
+      auto images = order.slice(0, start, std::min(n, start + run.preset.batchImages));
+      auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen).to(device);
+      adam.zero_grad();
+      auto loss = batchLoss(run, images.to(device), kappa, terms);
+      double value = loss.item<double>();
+      if (!std::isfinite(value))
+        throw UserError("EDDP stage " + s.name + ", epoch " + std::to_string(epoch) +
+                        ": the loss became " + (std::isnan(value) ? "NaN" : "infinite") +
+                        "; nothing was saved. Check the activations for NaN or extreme values, "
+                        "or use fewer concepts.");
+      loss.backward();
+      adam.step();
+      epochLoss += value;
+    }
+    epochLoss /= std::max(1, batches);
+    for (auto& t : terms) t /= std::max(1, batches);
+    if (run.options.progress) {
+      auto p = clock.progress(describe(s.name, epoch, epochLoss, terms), epoch, epochs);
+      run.options.progress(p);
+    }
+    bool improved = !std::isfinite(best) || epochLoss < best - 1e-4 * std::abs(best);
+    if (epochLoss < best) bestParams = snapshot(run.params);
+    if (s.fixedSchedule) {
+      best = std::min(best, epochLoss);
+    } else if (improved) {
+      best = epochLoss;
+      sinceBest = sincePlateau = 0;
+    } else {
+      if (++sincePlateau >= run.preset.plateauPatience) {  // reduce-on-plateau x0.5
+        lr *= 0.5;
+        for (auto& group : adam.param_groups())
+          static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+        sincePlateau = 0;
+      }
+      if (++sinceBest >= run.preset.stopPatience) break;  // early stopping
+    }
+  }
+  for (auto& t : params) t.requires_grad_(false);
+  restore(run.params, bestParams);
+  return best;
+}
+
+// After stage a: raw space, free directions.
+void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
+  torch::NoGradGuard noGrad;
+  auto [wRaw, bRaw] = toRaw(decoders(p, wasOrthogonal), p.biases, d);
+  auto norms = wRaw.norm(2, {1}, true).clamp_min(1e-12);
+  p.directions = (wRaw / norms).detach().clone();
+  p.logMagnitudes = norms.squeeze(1).log().detach().clone();
+  p.biases = bRaw.detach().clone();
+}
+
+// How well a trained start partitions the patches, by the stage's own clustering terms alone
+// (sparsity, sparsity bound, maximum activation, inactive and excessive activity, with the
+// stage's weights) on up to 50,000 standardised patches. The margin and URA terms are left
+// out: the margin is a norm of W whose scale differs between starts (a start reached through
+// large magnitudes is not a worse partition), and URA judges the head, not the partition.
+double coverageScore(const EddpStage& s, const Parameters& p, const at::Tensor& standardised,
+                     double gamma) {
+  torch::NoGradGuard noGrad;
+  auto x = standardised.slice(0, 0, std::min<int64_t>(standardised.size(0), 50000));
+  auto y = torch::sigmoid(x.matmul(decoders(p, s.orthogonal).t()) - p.biases);
+  auto i = y.size(1);
+  auto score = s.sparsity * eddp::sparsityLoss(y) + s.sparsityBound * eddp::sparsityBoundLoss(y) +
+               s.maxActivation * eddp::maxActivationLoss(y) +
+               s.inactive * eddp::inactiveClassifierLoss(y, s.tau, gamma) +
+               s.excessive * eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma);
+  return score.item<double>();
+}
+
+// Points detector `i` along `unit` (standardised space) at magnitude `magnitude`, its bias
+// halfway between the mean projection of `members` (a mask over the sample) and the rest's.
+void placeDetector(Parameters& p, int64_t i, const at::Tensor& unit, double magnitude,
+                   const at::Tensor& sample, const at::Tensor& members) {
+  torch::NoGradGuard noGrad;
+  auto t = sample.matmul(unit);
+  auto in = t.masked_select(members).mean(), out = t.masked_select(~members).mean();
+  p.directions[i].copy_(unit);
+  p.logMagnitudes[i].fill_(std::log(magnitude));
+  p.biases[i].copy_(magnitude * (in + out) / 2);
+}
+
+// A detector to re-seed, or -1: one that fires on under a tenth of its fair share 1/I (dead),
+// else the smaller of the two detectors that overlap most, when more than half of the smaller's
+// positives are also the other's (a duplicate).
+int64_t detectorToReseed(const at::Tensor& fires, const at::Tensor& shares) {
+  int64_t concepts = shares.size(0);
+  auto dead = shares.argmin().item<int64_t>();
+  if (shares[dead].item<double>() < 0.1 / double(concepts)) return dead;
+  auto f = fires.to(torch::kFloat);
+  auto counts = f.sum(0);
+  auto overlap = f.t().matmul(f) / torch::min(counts.unsqueeze(0), counts.unsqueeze(1)).clamp_min(1);
+  overlap.fill_diagonal_(0);
+  auto flat = overlap.argmax().item<int64_t>();
+  int64_t i = flat / concepts, j = flat % concepts;
+  if (overlap[i][j].item<double>() <= 0.5) return -1;
+  return shares[i].item<double>() < shares[j].item<double>() ? i : j;
+}
+
+// Re-seeds dead and duplicate detectors (choice of the balanced preset; docs/methods.md 1.2's
+// losses do not move a detector out of a local minimum of the partition): the detector that claims
+// the most patches, when it claims over 1.5 times the median share (likely two concepts), is split
+// by 2-means of its positives, and the re-seeded detector takes one half. Returns how many were
+// re-seeded; the caller trains the stage again from there.
+int reseedDetectors(Parameters& p, const EddpStage& s, const at::Tensor& standardised,
+                    uint64_t seed, const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  auto sample = standardised.slice(0, 0, std::min<int64_t>(standardised.size(0), 100000));
+  int reseeded = 0;
+  for (int64_t concepts = p.biases.size(0); reseeded < concepts / 4 + 1;) {
+    auto fires = sample.matmul(decoders(p, s.orthogonal).t()) - p.biases > 0;  // P x I
+    auto shares = fires.to(torch::kDouble).mean(0);
+    int64_t target = detectorToReseed(fires, shares);
+    if (target < 0) break;
+    auto others = shares.clone();
+    others[target] = -1;
+    int64_t big = others.argmax().item<int64_t>();
+    if (shares[big].item<double>() <= 1.5 * shares.median().item<double>()) break;
+    auto members = fires.select(1, big);
+    auto [first, second] =
+        eddp::splitDirections(sample.index({members}), seed + uint64_t(reseeded), cancel);
+    double magnitude = p.logMagnitudes[big].exp().item<double>();
+    auto nearerFirst = sample.matmul(first) > sample.matmul(second);
+    auto half = (members & nearerFirst).sum().item<int64_t>();
+    if (half < 2 || members.sum().item<int64_t>() - half < 2) break;
+    placeDetector(p, big, first, magnitude, sample, members & nearerFirst);
+    placeDetector(p, target, second, magnitude, sample, members & ~nearerFirst);
+    ++reseeded;
+  }
+  return reseeded;
+}
+
+// The balanced preset's start (eddp_partition.h): every start's partition of up to 100,000
+// standardised patches, turned into one-vs-rest logistic detectors; the partition those
+// detectors reproduce best is kept, and its detectors start the stage.
+Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
+                              const at::Tensor& standardised) {
+  auto gen = at::detail::createCPUGenerator(options.seed);
+  auto sample = eddp::sampleRows(standardised, 100000, gen);
+  eddp::LinearDetectors best;
+  best.unexplained = INFINITY;
+  for (const auto& start : preset.starts)
+    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
+      uint64_t seed = options.seed + 7919 * uint64_t(restart);
+      auto labels = eddp::startLabels(start, sample, options.concepts, seed, options.cancel);
+      auto detectors = eddp::fitOneVsRest(sample, labels, options.concepts, seed, options.cancel);
+      if (detectors.unexplained < best.unexplained) best = detectors;
+    }
+  auto norms = best.weights.norm(2, {1}, true).clamp_min(1e-12);
+  Parameters params;
+  params.directions = (best.weights / norms).contiguous();
+  params.logMagnitudes = norms.squeeze(1).log();
+  params.biases = best.biases.clone();
+  return params;
+}
+
+// Stage a from every start of the preset, each from several seeds, keeping the run with the
+// lowest loss (or coverageScore): from some seeds k-means finds a partition that training cannot
+// repair (synthetic data, seeds 1 and 3), and a poor partition ends with a visibly higher loss.
+// Then the preset's rounds of re-seeding, each followed by the stage once more.
+Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& options,
+                      const Data& data, const at::Tensor& patches, uint64_t seed) {
+  s.orthogonal = s.orthogonal && options.concepts <= data.transform.size(1);
+  auto standardised = standardise(patches, data);
+  Parameters best;
+  double bestLoss = INFINITY;
+  bool orthonormal = options.concepts <= standardised.size(1) && (s.orthogonal || !s.whitened);
+  if (preset.partitionStarts) {
+    best = bestPartitionStart(preset, options, standardised);
+    torch::AutoGradMode enable(true);
+    runStage({s, preset, options, data, best}, seed);
+  } else for (const auto& start : preset.starts)
+    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
+      uint64_t initSeed = options.seed + 7919 * uint64_t(restart);
+      Parameters p = initialise(standardised, options.concepts, start, orthonormal, initSeed,
+                                options.cancel);
+      torch::AutoGradMode enable(true);
+      double loss = runStage({s, preset, options, data, p}, seed + 7919 * uint64_t(restart));
+      if (preset.scoreStartsByCoverage) loss = coverageScore(s, p, standardised, preset.gamma);
+      if (loss < bestLoss) bestLoss = loss, best = p;
+    }
+  for (int round = 0; round < preset.reseedRounds; ++round) {
+    if (reseedDetectors(best, s, standardised, seed + 31 * uint64_t(round), options.cancel) == 0)
+      break;
+    torch::AutoGradMode enable(true);
+    runStage({s, preset, options, data, best}, seed + 31 * uint64_t(round));
+  }
+  return best;
+}
+
+class EddpMethod : public ConceptMethod {
+ public:
+  std::string name() const override { return "eddp"; }
+  std::string decoderMeaning() const override {
+    return "the detector hyperplane learnt by directional clustering with URA (w_i . x > b_i "
+           "where concept i is present)";
+  }
+  std::string encoderMeaning() const override {
+    return "the concept's signal vector: how one unit of the concept's latent factor changes "
+           "the activations (w_i . s_i = 1), estimated on the positives of the final detectors";
+  }
+
+  ConceptBasis fit(const at::Tensor& activations, const FitOptions& options) const override {
+    checkActivations(activations, options.concepts, name());
+    torch::NoGradGuard noGrad;
+    EddpPreset preset = eddpPreset(options.preset);
+    // One intra-op thread for small batches: waking a second thread for each of the many small
+    // ops cost more than it saved (quick preset on the demo: 44 s -> 33 s on 2 cores).
+    auto serial = preset.batchImages <= 256 ? std::make_unique<baselines::SerialTorch>() : nullptr;
+    Data data;
+    data.activations = activations.to(torch::kFloat);
+    auto patches = patchesOf(data.activations);
+    data.mean = patches.mean(0);
+    data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
+                                                    : channelStandardisation(patches);
+    if (options.head)
+      data.pooledHead = eddp::headPoolsGlobally(
+          options.head, data.activations.slice(0, 0, std::min<int64_t>(4, activations.size(0))));
+    bool canOrthogonalise = options.concepts <= data.transform.size(1);
+    bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;
+    Parameters params;
+    bool inStandardisedSpace = true;
+    uint64_t stageSeed = options.seed;
+    for (const EddpStage& stage : preset.stages) {
+      EddpStage s = stage;
+      if (&stage == &preset.stages.front()) {  // stage a, from several initialisations
+        params = bestStageA(s, preset, options, data, patches, stageSeed++);
+        continue;
+      }
+      s.orthogonal = s.orthogonal && canOrthogonalise;
+      if (inStandardisedSpace && !s.standardised) {
+        leaveStandardisedSpace(params, data, firstOrthogonal);
+        inStandardisedSpace = false;
+      }
+      torch::AutoGradMode enable(true);
+      runStage({s, preset, options, data, params}, ++stageSeed);
+    }
+    if (inStandardisedSpace) leaveStandardisedSpace(params, data, firstOrthogonal);
+    ConceptBasis basis;
+    basis.method = name();
+    basis.decoders = decoders(params, false).detach();
+    basis.biases = params.biases.detach().clone();
+    // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).
+    auto signals = eddp::positiveSignalVectors(patches, basis.decoders, basis.biases);
+    // Rescale so that w_i . s_i = 1 (docs/methods.md 1.1).
+    auto dots = (basis.decoders * signals).sum(1, true);
+    basis.encoders = signals / torch::where(dots.abs() > 1e-12, dots, torch::ones_like(dots));
+    return basis;
+  }
+};
+
+EddpStage stage(const std::string& name, int epochs, double lr, double tau, double rhoFactor) {
+  EddpStage s;
+  s.name = name;
+  s.epochs = epochs;
+  s.lr = lr;
+  s.tau = tau;
+  s.rhoFactor = rhoFactor;
+  return s;
+}
+
+}  // namespace
+
+EddpPreset eddpPreset(const std::string& name) {
+  const auto& names = eddpPresetNames();
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    throw UserError("unknown EDDP preset \"" + name + "\"; use one of: " +
+                    joinedNames(names, ", ") + ".");
+  bool paper = name == "paper" || name == "paper-kurtosis";
+  EddpPreset p;
+  // (a) orthogonal W on standardised features: s/ma/mm/ic/uur = 2.6/2.8/0.6/5.0/0.25.
+  EddpStage a = stage("a", paper ? 800 : 12, paper ? 1e-3 : 1e-2, 0.9, 0);
+  a.sparsity = 2.6, a.maxActivation = 2.8, a.maxMargin = 0.6, a.inactive = 5.0, a.ura = 0.25;
+  a.orthogonal = a.standardised = true;
+  // (b) free W in raw space, plus sparsity bound and excessive activation; rho = 12 tau / I.
+  EddpStage b = stage("b", paper ? 2000 : 12, paper ? 1e-4 : 2e-3, 0.9, 12);
+  b.sparsity = 0.85, b.sparsityBound = 2.6, b.maxActivation = 2.8, b.maxMargin = 0.6;
+  b.inactive = 15, b.ura = 0.25, b.excessive = 15;
+  // (c) + (d) joint W, b with S: constrained URA 0.25 and filter/signal orthogonality 1.0;
+  // rho = 70 tau / I. Choice: the paper initialises S with the positives-only signal vectors (c)
+  // and then trains it freely; a free S lowers L_fso through components that neither the filters
+  // nor the head read (the distractor directions of the synthetic pairs), ending further from the
+  // true encoding directions than it started. Here S stays stage c's estimator of the current
+  // filters on every batch, so L_fso can only fall by making filters and their own signal
+  // vectors consistent. Synthetic pairs, paper preset, mean encoder cosine per seed 0-4: from
+  // 0.21-0.56 to 0.24-0.88 as specified; with a margin between absent and present factors from
+  // 0.39-0.73 (seeds 0-2) to 0.72-0.96. Detector IoU 0.94-0.97 and >= 0.98
+  // (bench/concept_recovery).
+  EddpStage d = b;
+  d.name = "d";
+  d.epochs = paper ? 2000 : 12;
+  d.lr = paper ? 5e-4 : 2e-3;
+  d.tau = 0.2;
+  d.rhoFactor = 70;
+  d.constrained = true;
+  d.filterSignal = 1.0;
+  p.stages = {a, b, d};
+  if (name == "paper-kurtosis") {
+    // (e) Not in the paper: stage d once more with a non-Gaussianity term, the mean excess
+    // kurtosis of each filter's reading over its positives (eddp::positiveKurtosisLoss), every
+    // epoch at a fixed lr and without URA. On uniform factors (sub-Gaussian) the filter reading
+    // one factor alone is the least Gaussian: synthetic pairs, seeds 0-4, encoder cosine
+    // 0.24-0.88 -> >= 0.965. On heavy-tailed factors the sign is wrong (minimising kurtosis
+    // destroys the detectors, IoU 0.95 -> 0.33), so it is a named option, never a default.
+    EddpStage e = d;
+    e.name = "e";
+    e.kurtosis = 1.0;
+    e.ura = 0;
+    e.fixedSchedule = true;
+    p.stages.push_back(e);
+  }
+  if (name == "balanced") {
+    // Choices of ours, each measured by bench/recovery_study (README, "Concept recovery"):
+    // - One stage: stage b's losses and weights (URA included) on PCA-whitened features
+    //   (eddp::pcaWhitening), 960 Adam steps at lr 1e-2, then stage c's positives-only signal
+    //   vectors.
+    //   Whitening makes the factors' directions near-orthogonal, so hyperplanes can align with
+    //   them; per-channel standardisation keeps the correlations of the encoding directions.
+    //   Stage d (raw space, tied S, L_fso) after it lowered detector IoU at I >= 12 (uniform
+    //   I = 12, D = 64: 0.75 -> 0.26; heavy-tailed I = 12, D = 64: 1.00 -> 0.52): left out.
+    // - Two starts, Euclidean k-means and FastICA directions (eddp_starts.h), the better kept by
+    //   the clustering terms alone (coverageScore): k-means finds the partition of dense,
+    //   bounded factors (uniform, noisy levels), ICA the directions of sparse heavy-tailed ones
+    //   (heavy-tailed, I = 6..24, D = 64: IoU >= 0.99, encoder |cos| >= 0.99).
+    // - The excessive-activity bound rho = min(12 tau / I, 1/2): the paper's 12 tau / I is >= 1
+    //   for I <= 10, where the term vanishes and nothing stops one detector from claiming every
+    //   patch. 1/2 is the definition of a degenerate concept (discovery/degenerate.h); at
+    //   I = 500 the paper's value is unchanged.
+    EddpStage w = b;
+    w.name = "a";
+    w.epochs = 100000;  // bounded by maxSteps: the same number of steps at every data size
+    w.lr = 1e-2;
+    w.standardised = w.whitened = true;
+    w.fixedSchedule = true;
+    w.maxShare = 0.5;
+    p.stages = {w};
+    p.starts = {"kmeans", "ica"};
+    p.scoreStartsByCoverage = true;
+    p.reseedRounds = 2;
+    // 960 Adam steps per start whatever the data size (60 epochs of 16,000 patches; the demo's
+    // 10,000 images take 24 epochs): at 8,000 patches, 60 epochs (480 steps) left uniform I = 3,
+    // D = 64 at IoU 0.31 instead of 0.95.
+    p.maxSteps = 960;
+  }
+  if (name == "partition") {
+    // Ours, for layers where every patch shows one concept (a partition, as in the paper's toy):
+    // no gradient steps. The detectors are one-vs-rest logistic hyperplanes of the best partition
+    // among k-means and ICA starts, 3 seeds each (eddp_partition.h), in the balanced preset's
+    // whitened space; encoders are stage c's positives-only signal vectors. Measured
+    // (bench/recovery_study, seed 0, 8,000 patches, I <= 24, D <= 64): 23 of 48 cells reach IoU
+    // and |cos| >= 0.9 against 11 for balanced; running balanced's 960 steps after this start
+    // lowered it to 16 (uniform I = 3, D = 64: encoder |cos| 0.97 -> 0.58). On ConceptWorld, where
+    // a patch shows several concepts at once (shape, colour, texture, background), a partition
+    // cannot express them: held-out S1 3.83 against balanced's 4.93, so it is not the default.
+    EddpStage w = eddpPreset("balanced").stages.front();
+    w.epochs = 0;
+    p.stages = {w};
+    p.starts = {"kmeans", "ica"};
+    p.partitionStarts = true;
+  }
+  p.batchImages = paper ? 4096 : 256;
+  p.plateauPatience = paper ? 10 : 3;
+  p.stopPatience = paper ? 30 : 5;
+  // Restarts of stage a (choice: the paper's initialisation is not published): with 8 the paper
+  // preset recovers all three detectors on every synthetic seed we tried (0-4; IoU >= 0.93, the
+  // paper reports 0.92-0.96); the short schedules keep the cost low.
+  p.restarts = paper ? 8 : name == "balanced" ? 1 : 3;
+  return p;
+}
+
+std::unique_ptr<ConceptMethod> makeEddpMethod() { return std::make_unique<EddpMethod>(); }
+
+}  // namespace dx

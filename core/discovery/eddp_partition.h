@@ -1,0 +1,39 @@
+#pragma once
+// Partition starts for EDDP's balanced preset (choice of ours; docs/methods.md 1.2 does not publish
+// an initialisation). A start labels every patch with one concept (k-means or ICA, eddp_starts.h);
+// one-vs-rest logistic regression then turns the labels into I detector hyperplanes, and how
+// well those hyperplanes reproduce their labels judges the start. EDDP's premise is that every
+// concept is detected by one hyperplane (directional clustering); a partition that no set of
+// hyperplanes reproduces (k-means splitting a heavy-tailed factor by magnitude, ICA mixing the
+// dependent factors of dense data) is a wrong one. No ground truth is used.
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "discovery/concept_method.h"
+
+namespace dx::eddp {
+
+// One concept label (int64 in [0, concepts)) for every row of the standardised patches:
+//   "kmeans": nearest Euclidean k-means centroid of the centred patches;
+//   "ica":    the ICA reading (eddp_starts.h "ica") that stands out most, each reading centred on
+//             its median and scaled by its standard deviation.
+at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, int concepts,
+                       uint64_t seed, const CancelToken& cancel);
+
+struct LinearDetectors {
+  at::Tensor weights;  // I x r: detector i fires where x . w_i > b_i
+  at::Tensor biases;   // I
+  // Mean over detectors of the logistic loss divided by the entropy of the detector's share:
+  // 0 when the hyperplanes reproduce the labels exactly, 1 when they do no better than the
+  // share alone (or a concept has no patch). Lower is a more separable partition.
+  double unexplained = 1;
+};
+
+// One-vs-rest logistic regression of `labels` on the rows of `x` (P x r), all detectors at once
+// by L-BFGS with a small L2 penalty (separable data would otherwise send the weights to
+// infinity). Uses at most 20,000 rows.
+LinearDetectors fitOneVsRest(const at::Tensor& x, const at::Tensor& labels, int concepts,
+                             uint64_t seed, const CancelToken& cancel);
+
+}  // namespace dx::eddp

@@ -1,0 +1,120 @@
+#include "discovery/eddp_starts.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "discovery/baselines.h"
+#include "discovery/lloyd.h"
+
+namespace dx::eddp {
+
+at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen) {
+  if (x.size(0) <= most) return x;
+  return x.index_select(0, torch::randperm(x.size(0), gen).slice(0, 0, most).to(x.device()));
+}
+
+namespace {
+
+at::Tensor unitRows(const at::Tensor& v) { return v / v.norm(2, {1}, true).clamp_min(1e-12); }
+
+// Symmetric FastICA with the log-cosh contrast (g = tanh) on whitened rows z (P x r): returns an
+// orthogonal r x r unmixing matrix whose rows are the independent directions.
+at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& cancel) {
+  int64_t r = z.size(1);
+  double n = double(z.size(0));
+  auto w = std::get<0>(torch::linalg_qr(torch::randn({r, r}, gen, z.options())));
+  for (int iteration = 0; iteration < 200; ++iteration) {
+    if (cancel.cancelled()) throw Cancelled();
+    auto g = torch::tanh(z.matmul(w.t()));  // P x r
+    auto next = g.t().matmul(z) / n - (1 - g.pow(2)).mean(0).unsqueeze(1) * w;
+    auto [u, s, vh] = torch::linalg_svd(next, false);  // symmetric decorrelation
+    next = u.matmul(vh);
+    double change = ((next * w).sum(1).abs() - 1).abs().max().item<double>();
+    w = next;
+    if (change < 1e-6) break;
+  }
+  return w;
+}
+
+at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Generator& gen,
+                         const CancelToken& cancel) {
+  auto x = standardised.to(torch::kDouble);
+  auto centred = x - x.mean(0);
+  auto whitening = pcaWhitening(centred);
+  // ICA in at most max(2 I, 64) leading components keeps it cheap on wide layers.
+  int64_t r = std::min<int64_t>(whitening.size(1), std::max<int64_t>(2 * concepts, 64));
+  whitening = whitening.slice(1, 0, r);
+  auto z = centred.matmul(whitening);
+  auto unmixing = fastIca(z, gen, cancel);  // rows in whitened coordinates
+  auto readings = z.matmul(unmixing.t());
+  auto skew = readings.pow(3).mean(0) / readings.pow(2).mean(0).pow(1.5).clamp_min(1e-300);
+  auto order = skew.abs().argsort(0, /*descending=*/true).slice(0, 0, concepts);
+  // A reading r = u . z = u . (x - m) T; as a direction in the standardised space: T u.
+  auto directions = unmixing.index_select(0, order).matmul(whitening.t());
+  directions = directions * skew.index_select(0, order).sign().unsqueeze(1);
+  if (directions.size(0) < concepts) {  // fewer components than concepts: fill with random ones
+    auto extra = torch::randn({concepts - directions.size(0), x.size(1)}, gen, x.options());
+    directions = torch::cat({directions, extra});
+  }
+  return unitRows(directions).to(standardised.scalar_type());
+}
+
+}  // namespace
+
+at::Tensor pcaWhitening(const at::Tensor& patches) {
+  // Covariance in double, a chunk of patches at a time: no double copy of the whole matrix.
+  auto mean = patches.mean(0).to(torch::kDouble);
+  auto covariance = torch::zeros({patches.size(1), patches.size(1)}, mean.options());
+  for (int64_t start = 0; start < patches.size(0); start += 1 << 16) {
+    auto chunk = patches.slice(0, start, std::min(patches.size(0), start + (1 << 16)));
+    auto centred = chunk.to(torch::kDouble) - mean;
+    covariance += centred.t().matmul(centred);
+  }
+  covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
+  auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
+  values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
+  auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
+  int64_t keep = (share < 0.999).sum().item<int64_t>() + 1;
+  keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
+  keep = std::max<int64_t>(keep, 1);
+  auto t = vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
+  return t.to(patches.scalar_type());
+}
+
+at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,
+                           uint64_t seed, const CancelToken& cancel) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto sample = sampleRows(standardised, 100000, gen);
+  FitOptions o;
+  o.concepts = concepts;
+  o.seed = seed;
+  o.cancel = cancel;
+  if (kind == "spherical-kmeans")
+    return makeSphericalKMeansMethod()->fit(sample.unsqueeze(2).unsqueeze(3), o).decoders;
+  if (kind == "kmeans") {
+    auto centred = (sample - sample.mean(0)).contiguous();
+    auto clusters = baselines::lloydKMeans(centred, concepts, baselines::Geometry::Euclidean, o,
+                                           "eddp start: k-means");
+    return unitRows(clusters.centroids);
+  }
+  if (kind == "ica") return icaDirections(sample, concepts, gen, cancel);
+  throw UserError("unknown EDDP start \"" + kind + "\"; use spherical-kmeans, kmeans or ica.");
+}
+
+std::pair<at::Tensor, at::Tensor> splitDirections(const at::Tensor& positives, uint64_t seed,
+                                                  const CancelToken& cancel) {
+  if (positives.size(0) < 2) throw UserError("too few positives to split a detector");
+  auto gen = at::detail::createCPUGenerator(seed);
+  FitOptions o;
+  o.concepts = 2;
+  o.seed = seed;
+  o.cancel = cancel;
+  auto sample = sampleRows(positives, 100000, gen).contiguous();
+  auto clusters = baselines::lloydKMeans(sample, 2, baselines::Geometry::Euclidean, o,
+                                         "eddp: splitting a detector");
+  auto units = unitRows(clusters.centroids);
+  return {units[0], units[1]};
+}
+
+}  // namespace dx::eddp

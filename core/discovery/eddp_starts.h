@@ -1,0 +1,43 @@
+#pragma once
+// Where EDDP's first stage starts (docs/methods.md 1.2: the paper's initialisation is not
+// published, so every start here is a choice of ours). Each returns I unit directions in the space
+// of the standardised patches it is given; eddp.cpp turns them into detectors and trains stage a
+// from each start, keeping the one with the lowest loss (EDDP's own objective judges the starts; no
+// ground truth is used).
+#include <string>
+#include <utility>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "discovery/concept_method.h"
+
+namespace dx::eddp {
+
+// At most `most` rows of x, drawn without replacement from `gen` (x itself when it has fewer).
+at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen);
+
+// PCA whitening: the principal components that carry 99.9% of the variance, each scaled to unit
+// variance, as a C x r matrix T (whitened patches are (x - mean) T). Where activations are a
+// linear mix of roughly independent factors (docs/methods.md 1.1), whitening turns the mix into a
+// rotation: the factors' directions become near-orthogonal.
+at::Tensor pcaWhitening(const at::Tensor& patches);
+
+// Start directions for `concepts` detectors from the standardised patches (P x r):
+//   "spherical-kmeans": unit centroids of spherical k-means (the quick and paper presets);
+//   "kmeans": unit directions of Euclidean k-means centroids of the centred patches;
+//   "ica": FastICA (Hyvarinen 1999, symmetric, log-cosh contrast) on whitened patches; the
+//          components whose readings are most skewed, oriented to a positive skew. A sparse
+//          factor that is mostly absent and sometimes large is strongly skewed; distractors and
+//          sums of factors are less so.
+// Deterministic for a seed; runs on a sample of at most 100,000 patches.
+at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,
+                           uint64_t seed, const CancelToken& cancel);
+
+// Two unit directions that split a detector's positives (rows of the standardised patches, whose
+// mean over all patches is 0) into two groups by 2-means: for re-seeding a dead detector beside
+// one that claims two concepts. Throws UserError with fewer than 2 rows.
+std::pair<at::Tensor, at::Tensor> splitDirections(const at::Tensor& positives, uint64_t seed,
+                                                  const CancelToken& cancel);
+
+}  // namespace dx::eddp

@@ -1,0 +1,141 @@
+#include "discovery/lloyd.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "discovery/baseline_common.h"
+
+namespace dx::baselines {
+
+namespace {
+
+constexpr int kMaxIterations = 100;
+constexpr double kTolerance = 1e-4;
+// k-means++ runs on a seeded sample of at most this many patches per centroid (faiss's
+// max_points_per_centroid): seeding is sequential in k, so on all of 500k patches it would
+// dominate the fit, while 256 points per centroid already cover every cluster worth seeding.
+constexpr int64_t kSeedPointsPerCentroid = 256;
+
+// Squared distances from every row of `sample` (n x C, squared norms `sqNorms`) to the rows
+// `rows` of the sample: n x rows.numel().
+at::Tensor sqDistances(const at::Tensor& sample, const at::Tensor& sqNorms,
+                       const at::Tensor& rows) {
+  at::Tensor points = sample.index_select(0, rows);
+  return (sqNorms.unsqueeze(1) - 2 * sample.matmul(points.t()) + sqNorms.index_select(0, rows))
+      .clamp_min(0);
+}
+
+}  // namespace
+
+// Greedy k-means++ (Arthur & Vassilvitskii 2007, section 6; scikit-learn's default): each next
+// seed is the best, by the resulting potential sum_x min_c ||x - c||^2, of 2 + ln k candidates
+// drawn with probability proportional to their squared distance to the nearest seed so far. Plain
+// k-means++ too often puts two seeds in one cluster (the many close points of a seeded cluster
+// carry real probability mass), a local optimum Lloyd cannot leave. Runs on the CPU, where the
+// seeded generator lives. Returns k x C on the device of `patches`.
+at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
+  const int64_t total = patches.size(0);
+  const int64_t n = std::min(total, kSeedPointsPerCentroid * k);
+  const int64_t trials = 2 + int64_t(std::log(double(k)));
+  at::Tensor sample = patches;
+  if (n < total)
+    sample = patches.index_select(
+        0, torch::randperm(total, gen, torch::kLong).narrow(0, 0, n).to(patches.device()));
+  sample = sample.cpu().contiguous();
+  at::Tensor sqNorms = rowNorms(sample).pow(2);
+  at::Tensor chosen = torch::randint(n, {1}, gen, torch::kLong);
+  at::Tensor nearest = sqDistances(sample, sqNorms, chosen).squeeze(1);
+  while (chosen.numel() < k) {
+    // All remaining points coincide with a seed (fewer distinct patches than k): pick any.
+    bool spread = nearest.sum().item<double>() > 0;
+    at::Tensor candidates = spread ? torch::multinomial(nearest, trials, true, gen)
+                                   : torch::randint(n, {1}, gen, torch::kLong);
+    at::Tensor after =
+        torch::minimum(nearest.unsqueeze(1), sqDistances(sample, sqNorms, candidates));
+    int64_t best = after.sum(0).argmin().item<int64_t>();
+    chosen = torch::cat({chosen, candidates.narrow(0, best, 1)});
+    nearest = after.select(1, best).contiguous();
+  }
+  return sample.index_select(0, chosen).to(patches.device());
+}
+
+namespace {
+
+struct Assignment {
+  at::Tensor labels;  // P int64
+  at::Tensor misfit;  // P float: squared distance (Euclidean) or 1 - cosine (Spherical)
+};
+
+// Nearest centroid of every patch, as matrix products in row blocks (never P x C x k):
+// argmin ||x - c||^2 = argmax (2 x.c - ||c||^2), argmax of cosine = argmax x.c for unit rows.
+Assignment assign(const at::Tensor& patches, const at::Tensor& sqNorms, const at::Tensor& centroids,
+                  Geometry geometry) {
+  const int64_t total = patches.size(0);
+  Assignment a{torch::empty({total}, patches.options().dtype(torch::kLong)),
+               torch::empty({total}, patches.options())};
+  at::Tensor centroidSqNorms = centroids.pow(2).sum(1);
+  for (int64_t begin = 0; begin < total; begin += kRowBlock) {
+    int64_t rows = std::min(kRowBlock, total - begin);
+    at::Tensor s = patches.narrow(0, begin, rows).matmul(centroids.t());
+    if (geometry == Geometry::Euclidean) s = 2 * s - centroidSqNorms;
+    auto [best, label] = s.max(1);
+    a.labels.narrow(0, begin, rows).copy_(label);
+    a.misfit.narrow(0, begin, rows)
+        .copy_(geometry == Geometry::Euclidean ? sqNorms.narrow(0, begin, rows) - best : 1 - best);
+  }
+  return a;
+}
+
+// Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
+// every concept ends up describing some data.
+void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const at::Tensor& patches,
+                 const at::Tensor& misfit) {
+  at::Tensor empty = (counts == 0).nonzero().flatten().cpu();
+  if (empty.numel() == 0) return;
+  at::Tensor worst = std::get<1>(misfit.topk(empty.numel()));
+  centroids.index_copy_(0, empty.to(centroids.device()), patches.index_select(0, worst));
+}
+
+at::Tensor updatedCentroids(const at::Tensor& patches, const Assignment& a, int k,
+                            Geometry geometry) {
+  at::Tensor sums =
+      torch::zeros({k, patches.size(1)}, patches.options()).index_add_(0, a.labels, patches);
+  at::Tensor counts = torch::bincount(a.labels, {}, k);
+  at::Tensor centroids = geometry == Geometry::Euclidean
+                             ? sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype())
+                             : unitRows(sums);
+  reseedEmpty(centroids, counts, patches, a.misfit);
+  return centroids;
+}
+
+}  // namespace
+
+Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
+                       const FitOptions& options, const std::string& stage) {
+  SerialTorch serial;  // many small per-iteration ops (see baseline_common.h)
+  StageProgress progress(options, stage, kMaxIterations);
+  at::Generator gen = seededGenerator(options.seed);
+  at::Tensor sqNorms = rowNorms(patches).pow(2);
+  double tolerance = kTolerance * meanChannelVariance(patches);
+  Clustering result;
+  result.centroids = plusPlusSeeds(patches, k, gen);
+  Assignment a = assign(patches, sqNorms, result.centroids, geometry);
+  while (result.iterations < kMaxIterations) {
+    progress.checkCancelled();
+    at::Tensor moved = updatedCentroids(patches, a, k, geometry);
+    double shift = (moved - result.centroids).pow(2).sum().item<double>();
+    result.centroids = moved;
+    Assignment next = assign(patches, sqNorms, result.centroids, geometry);
+    bool stable = torch::equal(next.labels, a.labels);
+    a = next;
+    progress.step(++result.iterations);
+    if (stable || shift <= tolerance) break;
+  }
+  result.labels = a.labels;
+  result.counts = torch::bincount(a.labels, {}, k);
+  return result;
+}
+
+}  // namespace dx::baselines

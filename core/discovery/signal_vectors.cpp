@@ -1,0 +1,54 @@
+#include "discovery/signal_vectors.h"
+
+#include <torch/torch.h>
+
+namespace dx::eddp {
+
+at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
+                                 const at::Tensor& biases) {
+  torch::NoGradGuard noGrad;
+  auto opts = patches.options().dtype(torch::kDouble);  // sums over millions of patches
+  int64_t i = decoders.size(0), d = decoders.size(1);
+  auto n = torch::zeros({i}, opts), sumZ = torch::zeros({i}, opts), sumZZ = torch::zeros({i}, opts);
+  auto sumX = torch::zeros({d, i}, opts), sumXZ = torch::zeros({d, i}, opts);
+  const int64_t chunk = 1 << 16;
+  for (int64_t start = 0; start < patches.size(0); start += chunk) {
+    auto x = patches.slice(0, start, std::min(patches.size(0), start + chunk)).to(torch::kDouble);
+    auto z = x.matmul(decoders.t().to(torch::kDouble));        // P x I
+    auto m = (z > biases.to(torch::kDouble)).to(torch::kDouble);  // P x I mask of positives
+    auto mz = m * z;
+    n += m.sum(0);
+    sumZ += mz.sum(0);
+    sumZZ += (mz * z).sum(0);
+    sumX += x.t().matmul(m);   // X^T M
+    sumXZ += x.t().matmul(mz);  // X^T (M .* Z)
+  }
+  auto count = n.clamp_min(1);
+  auto meanZ = sumZ / count;
+  auto varZ = sumZZ / count - meanZ * meanZ;
+  auto cov = sumXZ / count - (sumX / count) * meanZ;  // D x I
+  auto signals = (cov / varZ.clamp_min(1e-12)).t();   // I x D
+  // Fallback for (nearly) silent or constant detectors: w_i / ||w_i||^2, so w_i . s_i = 1.
+  auto w = decoders.to(torch::kDouble);
+  auto fallback = w / w.pow(2).sum(1, true).clamp_min(1e-12);
+  auto usable = ((n >= 2) & (varZ > 1e-12)).unsqueeze(1);
+  return torch::where(usable, signals, fallback).to(patches.scalar_type());
+}
+
+at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
+                              const at::Tensor& biases) {
+  auto z = patches.matmul(decoders.t());                      // P x I
+  auto m = (z.detach() > biases.detach()).to(z.scalar_type());  // positives, not differentiated
+  auto count = m.sum(0).clamp_min(1);
+  auto meanZ = (m * z).sum(0) / count;
+  auto centredZ = m * (z - meanZ);
+  auto varZ = (centredZ * centredZ).sum(0) / count;
+  // sum_p m (x - mean x)(z - mean z) = X^T (M .* (z - mean z)): the mean of x drops out.
+  auto cov = patches.t().matmul(centredZ) / count;           // D x I
+  auto signals = (cov / varZ.clamp_min(1e-12)).t();          // I x D
+  auto fallback = decoders / decoders.pow(2).sum(1, true).clamp_min(1e-12);
+  auto usable = ((m.sum(0) >= 2) & (varZ.detach() > 1e-12)).unsqueeze(1);
+  return torch::where(usable, signals, fallback);
+}
+
+}  // namespace dx::eddp

@@ -1,0 +1,49 @@
+#include "discovery/spherical_kmeans.h"
+
+#include <torch/torch.h>
+
+#include "discovery/baseline_common.h"
+#include "discovery/baselines.h"
+#include "discovery/lloyd.h"
+
+namespace dx {
+
+namespace {
+
+// Mean of each cluster's rows of `centred` (I x C); 0 for an empty cluster.
+at::Tensor clusterMeans(const at::Tensor& centred, const baselines::Clustering& clusters) {
+  at::Tensor sums = torch::zeros_like(clusters.centroids).index_add_(0, clusters.labels, centred);
+  return sums / clusters.counts.clamp_min(1).unsqueeze(1).to(sums.dtype());
+}
+
+}  // namespace
+
+std::string SphericalKMeansMethod::decoderMeaning() const {
+  return "Unit centroid of the cluster by angle around the mean patch; fires where the projection "
+         "on it best separates the cluster's patches from the rest.";
+}
+
+std::string SphericalKMeansMethod::encoderMeaning() const {
+  return "Mean of the cluster's patches minus the mean patch: what belonging to the cluster adds.";
+}
+
+ConceptBasis SphericalKMeansMethod::fit(const at::Tensor& activations,
+                                        const FitOptions& options) const {
+  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
+  at::Tensor centred = patches - patches.mean(0);
+  baselines::Clustering clusters =
+      baselines::lloydKMeans(baselines::unitRows(centred), options.concepts,
+                             baselines::Geometry::Spherical, options, "spherical k-means");
+  ConceptBasis basis;
+  basis.method = name();
+  basis.decoders = clusters.centroids;
+  basis.biases = baselines::balancedThresholds(patches, basis.decoders, clusters.labels);
+  basis.encoders = clusterMeans(centred, clusters);
+  return basis;
+}
+
+std::unique_ptr<ConceptMethod> makeSphericalKMeansMethod() {
+  return std::make_unique<SphericalKMeansMethod>();
+}
+
+}  // namespace dx

@@ -1,0 +1,32 @@
+#include "model/head_module.h"
+
+#include <torch/script.h>
+
+#include <filesystem>
+#include <memory>
+
+namespace dx {
+
+HeadFunction loadHeadModule(const std::string& path, const std::string& layer) {
+  if (!std::filesystem::is_regular_file(path)) throw UserError(path + ": no such head file.");
+  auto module = std::make_shared<torch::jit::Module>();
+  try {
+    *module = torch::jit::load(path, torch::kCPU);
+  } catch (const c10::Error& e) {
+    throw UserError(path + ": not a TorchScript module; save the head with torch.jit.save or "
+                    "export the model with packaging/export_model.py.");
+  }
+  module->eval();
+  std::string method = "head_" + layer;
+  if (!layer.empty() && module->find_method(method)) {
+    return [module, method](const at::Tensor& z) {
+      return module->get_method(method)({z}).toTensor();
+    };
+  }
+  if (!module->find_method("forward"))
+    throw UserError(path + ": has neither " + method + " nor forward; pass the model exported "
+                    "with --layers " + layer + ".");
+  return [module](const at::Tensor& z) { return module->forward({z}).toTensor(); };
+}
+
+}  // namespace dx

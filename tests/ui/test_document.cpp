@@ -1,0 +1,136 @@
+// The project document: every edit kind undoes and redoes to the same state and title mark, and
+// closing with unsaved edits asks to save.
+#include <QSignalSpy>
+#include <QTemporaryDir>
+
+#include <gtest/gtest.h>
+
+#include "project_document.h"
+#include "test_models.h"
+#include "ui/main_window.h"
+#include "ui_fixtures.h"
+#include "workbench.h"
+
+using dx::app::ProjectDocument;
+using dx::app::Workbench;
+using dx::test::waitFor;
+
+namespace {
+
+// A workbench with 3 k-means concepts of the small test model, and a window on it.
+class DocumentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    workbench.setCacheRoot(tmp.filePath("cache"));
+    window = std::make_unique<dx::ui::MainWindow>(workbench);
+    workbench.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
+                                  dx::test::makeImages(tmp));
+    ASSERT_TRUE(dx::test::waitForActivations(workbench));
+    workbench.discover({"kmeans", "quick", 3, 0});
+    ASSERT_TRUE(waitFor([&] { return workbench.concepts() != nullptr; }));
+    ASSERT_FALSE(document().isModified());
+  }
+  ProjectDocument& document() { return window->document(); }
+  bool idle() { return !workbench.runner().busy(); }
+  std::string name(int concept) { return workbench.concepts()->concept(concept).label; }
+
+  // Undo and redo `edit` once each, checking `state` before, after and again, and the mark.
+  template <typename State>
+  void checkUndoRedo(const std::function<State()>& state, const std::function<void()>& edit) {
+    document().markSaved();
+    State before = state();
+    edit();
+    ASSERT_TRUE(waitFor([&] { return idle(); }));
+    State after = state();
+    EXPECT_NE(before, after) << "the edit changed nothing";
+    EXPECT_TRUE(document().isModified());
+    EXPECT_TRUE(window->isWindowModified());
+    document().undoStack().undo();
+    ASSERT_TRUE(waitFor([&] { return idle() && state() == before; }));
+    EXPECT_FALSE(document().isModified());
+    EXPECT_FALSE(window->isWindowModified());
+    document().undoStack().redo();
+    ASSERT_TRUE(waitFor([&] { return idle() && state() == after; }));
+    EXPECT_TRUE(window->isWindowModified());
+  }
+
+  QTemporaryDir tmp;
+  Workbench workbench;
+  std::unique_ptr<dx::ui::MainWindow> window;
+};
+
+TEST_F(DocumentTest, RenameConcept) {
+  checkUndoRedo<std::string>([&] { return name(1); },
+                             [&] { document().renameConcept(1, "striped sleeve"); });
+  EXPECT_EQ(document().undoStack().text(0), "Rename Concept");
+}
+
+TEST_F(DocumentTest, PinAndUnpinConcept) {
+  using Pins = std::set<int>;
+  checkUndoRedo<Pins>([&] { return document().pinned(); }, [&] { document().setPinned(2, true); });
+  checkUndoRedo<Pins>([&] { return document().pinned(); },
+                      [&] { document().setPinned(2, false); });
+}
+
+TEST_F(DocumentTest, SwitchOffAndStrengthMergeIntoOneStep) {
+  using Strengths = std::map<int, double>;
+  auto state = [&] { return document().strengths(); };
+  checkUndoRedo<Strengths>(state, [&] { document().setStrength(0, -1); });
+  EXPECT_EQ(document().undoStack().text(0), "Switch Off Concept");
+  // A slider drag: many values of one concept, one undo step back to where it started.
+  int steps = document().undoStack().count();
+  checkUndoRedo<Strengths>(state, [&] {
+    for (double s : {0.25, 0.5, 0.75, 1.0}) document().setStrength(1, s);
+  });
+  EXPECT_EQ(document().undoStack().count(), steps + 1);
+  checkUndoRedo<Strengths>(state, [&] { document().setEdits({}); });
+}
+
+TEST_F(DocumentTest, NameConceptsWithInvert) {
+  auto names = [&] { return std::vector<std::string>{name(0), name(1), name(2)}; };
+  // Discovery named them from the classes; a user name first, so INVERT's names differ.
+  document().renameConcept(0, "mine");
+  checkUndoRedo<std::vector<std::string>>(names, [&] { document().nameConcepts({}, false); });
+}
+
+TEST_F(DocumentTest, DiscoverySettings) {
+  auto settings = [&] {
+    auto s = workbench.concepts()->settings();
+    return std::to_string(s.concepts) + s.method + s.preset;
+  };
+  document().setPinned(1, true);
+  checkUndoRedo<std::string>(settings, [&] { document().setDiscovery({"kmeans", "quick", 2, 0}); });
+  EXPECT_TRUE(document().pinned().empty()) << "pins belong to the concept set they were made on";
+  document().undoStack().undo();
+  ASSERT_TRUE(waitFor([&] { return idle() && workbench.concepts()->concepts() == 3; }));
+  EXPECT_EQ(document().pinned(), std::set<int>{1});
+}
+
+TEST_F(DocumentTest, Layer) {
+  auto layer = [&] { return workbench.layer().toStdString(); };
+  checkUndoRedo<std::string>(layer, [&] { document().setLayer("conv1"); });
+}
+
+TEST_F(DocumentTest, ClosingWithUnsavedEditsAsksToSave) {
+  int asked = 0;
+  window->setUnsavedPrompt([&] {
+    ++asked;
+    return dx::ui::MainWindow::UnsavedChoice::Cancel;
+  });
+  window->show();
+  EXPECT_TRUE(window->close()) << "nothing to save: no question";
+  EXPECT_EQ(asked, 0);
+  window->show();
+  document().renameConcept(0, "edited");
+  EXPECT_FALSE(window->close()) << "Cancel keeps the window open";
+  EXPECT_EQ(asked, 1);
+  EXPECT_TRUE(window->isVisible());
+  window->setUnsavedPrompt([&] {
+    ++asked;
+    return dx::ui::MainWindow::UnsavedChoice::Discard;
+  });
+  EXPECT_TRUE(window->close());
+  EXPECT_EQ(asked, 2);
+}
+
+}  // namespace
