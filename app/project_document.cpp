@@ -249,7 +249,8 @@ void ProjectDocument::announceAll() {
     Q_EMIT changed(c);
 }
 
-void ProjectDocument::restore(const std::set<int>& pinned, const std::vector<ConceptToggle>& edits) {
+void ProjectDocument::restore(const std::set<int>& pinned,
+                              const std::vector<ConceptToggle>& edits) {
   mUndo.clear();
   mPinned = pinned;
   mStrengths.clear();

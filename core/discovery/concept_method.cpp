@@ -39,8 +39,8 @@ void checkActivations(const at::Tensor& activations, int concepts, const std::st
     throw UserError(method + ": " + std::to_string(patches) + " patches cannot give " +
                     std::to_string(concepts) + " concepts; use more images or fewer concepts.");
   if (!torch::isfinite(activations).all().item<bool>())
-    throw UserError(method + ": the activations contain NaN or infinite values; check the model "
-                    "and the images, then extract again.");
+    throw UserError(method + " found NaN or Inf in the activations. Re-extract the layer (the "
+                    "cache may be damaged) or check the model for overflow.");
 }
 
 }  // namespace dx
