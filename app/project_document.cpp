@@ -1,6 +1,8 @@
 #include "project_document.h"
 
 #include <QUndoCommand>
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <utility>
 
@@ -46,11 +48,20 @@ ProjectDocument::ProjectDocument(Workbench& workbench, QObject* parent)
     : QObject(parent), mWorkbench(workbench) {
   connect(&mUndo, &QUndoStack::cleanChanged, this,
           [this](bool clean) { Q_EMIT modifiedChanged(!clean); });
+  JobRunner& runner = mWorkbench.runner();
+  connect(&runner, &JobRunner::finished, this, [this] { jobEnded(true); });
+  connect(&runner, &JobRunner::cancelled, this, [this] { jobEnded(false); });
+  connect(&runner, &JobRunner::failed, this, [this] { jobEnded(false); });
+  connect(&runner, &JobRunner::started, this, [this] { Q_EMIT busyChanged(true); });
+  for (auto end : {&JobRunner::finished, &JobRunner::cancelled})
+    connect(&runner, end, this, [this] { Q_EMIT busyChanged(false); });
+  connect(&runner, &JobRunner::failed, this, [this] { Q_EMIT busyChanged(false); });
   connect(&mWorkbench, &Workbench::changed, this, [this](Workbench::Change what) {
     switch (what) {
       case Workbench::Change::Concepts: onConceptsArrived(); break;
       case Workbench::Change::Labels: Q_EMIT changed(Change::ConceptNames); break;
-      case Workbench::Change::Model:  // another model (or none): a new document
+      case Workbench::Change::Model:  // another model or images (or none): a new document
+      case Workbench::Change::Images:
         mUndo.clear();
         mPinned.clear();
         mStrengths.clear();
@@ -129,7 +140,24 @@ void ProjectDocument::applyPins(std::set<int> pinned) {
   Q_EMIT changed(Change::Pins);
 }
 
+// Strengths as the edit controls hold them: finite, within [-1, 2], in hundredths, of concepts
+// the set has (any concept while none is loaded); zeros dropped.
+std::map<int, double> ProjectDocument::validStrengths(const std::vector<ConceptToggle>& edits) const {
+  const int count = concepts() ? concepts()->concepts() : 0;
+  std::map<int, double> valid;
+  for (const auto& e : edits) {
+    if (!std::isfinite(e.strength) || e.concept < 0 || (count && e.concept >= count)) continue;
+    double s = std::round(std::clamp(e.strength, -1.0, 2.0) * 100) / 100;
+    if (s != 0) valid[e.concept] = s;
+  }
+  return valid;
+}
+
 void ProjectDocument::setStrength(int concept, double strength) {
+  auto clamped = validStrengths({{concept, strength}});
+  if (!clamped.empty()) strength = clamped.begin()->second;
+  else if (std::isfinite(strength) && std::round(strength * 100) == 0) strength = 0;
+  else return;
   auto it = mStrengths.find(concept);
   double before = it == mStrengths.end() ? 0 : it->second;
   if (strength == before) return;
@@ -141,9 +169,7 @@ void ProjectDocument::setStrength(int concept, double strength) {
 }
 
 void ProjectDocument::setEdits(const std::vector<ConceptToggle>& edits) {
-  std::map<int, double> after;
-  for (const auto& e : edits)
-    if (e.strength != 0) after[e.concept] = e.strength;
+  std::map<int, double> after = validStrengths(edits);
   if (after == mStrengths) return;
   auto previous = mStrengths;
   QString name = after.empty() ? tr("Reset Concept Edits") : tr("Switch Off Concepts");
@@ -156,8 +182,35 @@ void ProjectDocument::applyStrengths(std::map<int, double> strengths) {
   Q_EMIT changed(Change::Edits);
 }
 
+// Commands that start a job are refused while another job runs (the workbench says so); the
+// job they start is remembered, so that a cancel or failure takes the command back.
+bool ProjectDocument::jobSlotFree() const { return !mWorkbench.runner().busy(); }
+
+// keptState: the workbench keeps its state when this job is cancelled (discovery, naming), so
+// taking the command back needs no computing; a layer change does not (the old layer must be
+// extracted again, from its cache).
+void ProjectDocument::startedJob(int direction, bool keptState) {
+  if (mTakingBack) return;  // the job of a take-back is not itself taken back
+  mJobDirection = mWorkbench.runner().busy() ? direction : 0;
+  mJobKeepsState = keptState;
+}
+
+// The job of the last command was cancelled or failed: take the command back.
+void ProjectDocument::jobEnded(bool completed) {
+  int direction = std::exchange(mJobDirection, 0);
+  if (completed || direction == 0) return;
+  mTakingBack = true;
+  mRevertingJob = mJobKeepsState;
+  if (direction > 0) mUndo.undo();
+  else mUndo.redo();
+  mRevertingJob = false;
+  mTakingBack = false;
+  if (mJobKeepsState) mKeepStateForNextConcepts = false;
+}
+
 void ProjectDocument::nameConcepts(const QString& csv, bool byMean) {
-  if (!concepts()) return mWorkbench.labelConcepts(csv, byMean);  // reports "discover first"
+  if (!concepts() || !jobSlotFree())
+    return mWorkbench.labelConcepts(csv, byMean);  // reports what is missing or running
   auto names = std::make_shared<std::vector<ConceptName>>(allNames());
   QString previous = mTagsFile;
   mUndo.push(new EditCommand(csv.isEmpty() ? tr("Name Concepts") : tr("Set Tags File"),
@@ -170,45 +223,64 @@ void ProjectDocument::applyTagsFile(const QString& csv, bool byMean,
                                     const std::vector<ConceptName>* names) {
   mTagsFile = csv;
   Q_EMIT changed(Change::TagsFile);
-  if (!names) return mWorkbench.labelConcepts(csv, byMean);
+  if (!names) {
+    if (mRevertingJob) return;
+    mWorkbench.labelConcepts(csv, byMean);
+    return startedJob(+1, true);
+  }
   for (size_t i = 0; i < names->size(); ++i) applyName(int(i), (*names)[i]);
 }
 
 void ProjectDocument::setDiscovery(const DiscoverySettings& settings) {
-  DiscoverySettings previous = mWorkbench.discoverySettings();
-  bool same = previous.method == settings.method && previous.preset == settings.preset &&
-              previous.concepts == settings.concepts && previous.seed == settings.seed;
-  if (same && concepts()) return;
-  if (!concepts()) return mWorkbench.discover(settings);  // the first concepts: nothing to undo
+  std::optional<DiscoverySettings> previous;
+  if (concepts()) previous = mWorkbench.discoverySettings();
+  const bool same = previous && previous->method == settings.method &&
+                    previous->preset == settings.preset &&
+                    previous->concepts == settings.concepts && previous->seed == settings.seed;
+  if (same) return;
+  if (!jobSlotFree() || !mWorkbench.activations())
+    return mWorkbench.discover(settings);  // reports what is running or missing
   auto pins = mPinned;
   auto strengths = mStrengths;
   mUndo.push(new EditCommand(
-      tr("Change Discovery Settings"),
+      previous ? tr("Change Discovery Settings") : tr("Discover Concepts"),
       [=] {
         mPinned.clear();
         mStrengths.clear();
-        applyDiscovery(settings);
+        applyDiscovery(settings, +1);
       },
       [=] {
         mPinned = pins;
         mStrengths = strengths;
-        applyDiscovery(previous);
+        applyDiscovery(previous, -1);
       }));
 }
 
 // Pins and edits belong to one concept set: a redo starts the new set without them, an undo
-// brings the previous ones back; either way they stay as set when the computed set arrives.
-void ProjectDocument::applyDiscovery(const DiscoverySettings& settings) {
-  mKeepStateForNextConcepts = true;
+// brings the previous ones back; either way they stay as set when the set arrives (from memory
+// when the workbench still holds it, so its unsaved names come back too).
+void ProjectDocument::applyDiscovery(const std::optional<DiscoverySettings>& settings,
+                                     int direction) {
   Q_EMIT changed(Change::Pins);
   Q_EMIT changed(Change::Edits);
-  mWorkbench.discover(settings);
+  if (mRevertingJob) return;
+  mKeepStateForNextConcepts = true;
+  if (!settings) {
+    mWorkbench.dropConcepts();
+    mKeepStateForNextConcepts = false;
+    return;
+  }
+  mWorkbench.discover(*settings);
+  startedJob(direction, true);
   Q_EMIT changed(Change::Discovery);
 }
 
 void ProjectDocument::setLayer(const QString& layer) {
   QString previous = mWorkbench.layer();
   if (layer == previous || !mWorkbench.model()) return;
+  if (!jobSlotFree()) return mWorkbench.setLayer(layer);  // reports what is running
+  std::optional<DiscoverySettings> previousConcepts;
+  if (concepts()) previousConcepts = mWorkbench.discoverySettings();
   auto pins = mPinned;
   auto strengths = mStrengths;
   mUndo.push(new EditCommand(
@@ -216,24 +288,30 @@ void ProjectDocument::setLayer(const QString& layer) {
       [=] {
         mPinned.clear();
         mStrengths.clear();
-        applyLayer(layer);
+        applyLayer(layer, {}, +1);
       },
       [=] {
         mPinned = pins;
         mStrengths = strengths;
-        applyLayer(previous);
+        applyLayer(previous, previousConcepts, -1);
       }));
 }
 
-void ProjectDocument::applyLayer(const QString& layer) {
-  mKeepStateForNextConcepts = true;
+void ProjectDocument::applyLayer(const QString& layer,
+                                 const std::optional<DiscoverySettings>& thenDiscover,
+                                 int direction) {
   Q_EMIT changed(Change::Pins);
   Q_EMIT changed(Change::Edits);
-  mWorkbench.setLayer(layer);
+  if (mRevertingJob) return;
+  mKeepStateForNextConcepts = true;
+  mWorkbench.setLayer(layer, thenDiscover);
+  startedJob(direction, false);
 }
 
+// A concept set no command asked for (a project, the demo, new images): a new document.
 void ProjectDocument::onConceptsArrived() {
   if (concepts() && !std::exchange(mKeepStateForNextConcepts, false)) {
+    mUndo.clear();
     mPinned.clear();
     mStrengths.clear();
   }
@@ -241,6 +319,30 @@ void ProjectDocument::onConceptsArrived() {
   Q_EMIT changed(Change::Discovery);
   Q_EMIT changed(Change::Pins);
   Q_EMIT changed(Change::Edits);
+}
+
+QAction* ProjectDocument::createUndoAction(QObject* parent) { return createStepAction(parent, true); }
+QAction* ProjectDocument::createRedoAction(QObject* parent) { return createStepAction(parent, false); }
+
+QAction* ProjectDocument::createStepAction(QObject* parent, bool undo) {
+  auto* action = new QAction(parent);
+  auto update = [this, action, undo] {
+    QString text = undo ? mUndo.undoText() : mUndo.redoText();
+    action->setText((undo ? tr("&Undo") : tr("&Redo")) + (text.isEmpty() ? QString() : " " + text));
+    action->setEnabled((undo ? mUndo.canUndo() : mUndo.canRedo()) &&
+                       !mWorkbench.runner().busy());
+  };
+  connect(&mUndo, &QUndoStack::indexChanged, action, update);
+  connect(&mUndo, &QUndoStack::undoTextChanged, action, update);
+  connect(&mUndo, &QUndoStack::redoTextChanged, action, update);
+  connect(this, &ProjectDocument::busyChanged, action, update);
+  connect(action, &QAction::triggered, this, [this, undo] {
+    if (mWorkbench.runner().busy()) return;
+    if (undo) mUndo.undo();
+    else mUndo.redo();
+  });
+  update();
+  return action;
 }
 
 void ProjectDocument::announceAll() {
@@ -253,9 +355,7 @@ void ProjectDocument::restore(const std::set<int>& pinned,
                               const std::vector<ConceptToggle>& edits) {
   mUndo.clear();
   mPinned = pinned;
-  mStrengths.clear();
-  for (const auto& e : edits)
-    if (e.strength != 0) mStrengths[e.concept] = e.strength;
+  mStrengths = validStrengths(edits);
   mKeepStateForNextConcepts = false;
   Q_EMIT changed(Change::Pins);
   Q_EMIT changed(Change::Edits);

@@ -5,11 +5,13 @@
 // the concept set is handed out const, so nothing writes to it except through these commands.
 // Edits that need computing (layer, discovery settings, tags file) set the document's state at
 // once and ask the workbench to compute; their results arrive through the workbench's signals.
+#include <QAction>
 #include <QObject>
 #include <QString>
 #include <QUndoStack>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -59,6 +61,11 @@ class ProjectDocument : public QObject {
   void setDiscovery(const DiscoverySettings& settings);  // discovers with them
   void setLayer(const QString& layer);  // extracts it
 
+  // The Edit menu's Undo and Redo: named after the command, disabled while a job runs (its
+  // result would land after the step).
+  QAction* createUndoAction(QObject* parent);
+  QAction* createRedoAction(QObject* parent);
+
   // Emits every kind of change once, for views that start following work already loaded.
   void announceAll();
   // Without undo: the state a project file or a new concept set brings (clears the stack).
@@ -67,6 +74,7 @@ class ProjectDocument : public QObject {
  Q_SIGNALS:
   void changed(dx::app::ProjectDocument::Change what);
   void modifiedChanged(bool modified);
+  void busyChanged(bool busy);  // a job runs: undo and redo wait for it
 
  private:
   ConceptName nameOf(int concept) const;
@@ -74,10 +82,16 @@ class ProjectDocument : public QObject {
   void applyPins(std::set<int> pinned);
   void applyStrengths(std::map<int, double> strengths);
   void applyTagsFile(const QString& csv, bool byMean, const std::vector<ConceptName>* names);
-  void applyDiscovery(const DiscoverySettings& settings);
-  void applyLayer(const QString& layer);
+  void applyDiscovery(const std::optional<DiscoverySettings>& settings, int direction);
+  void applyLayer(const QString& layer, const std::optional<DiscoverySettings>& thenDiscover,
+                  int direction);
+  bool jobSlotFree() const;
+  void startedJob(int direction, bool keptState);
+  void jobEnded(bool completed);
   void onConceptsArrived();
   std::vector<ConceptName> allNames() const;
+  std::map<int, double> validStrengths(const std::vector<ConceptToggle>& edits) const;
+  QAction* createStepAction(QObject* parent, bool undo);
 
   Workbench& mWorkbench;
   QUndoStack mUndo;
@@ -87,6 +101,11 @@ class ProjectDocument : public QObject {
   // Set by a layer or discovery command: the next concept set keeps the pins and edits the
   // command chose instead of starting without any.
   bool mKeepStateForNextConcepts = false;
+  // The job the last command started: +1 by a redo, -1 by an undo, 0 none.
+  int mJobDirection = 0;
+  bool mJobKeepsState = true;
+  bool mRevertingJob = false;  // taking a command back without asking the workbench
+  bool mTakingBack = false;
 };
 
 }  // namespace dx::app

@@ -82,10 +82,17 @@ void TaskLane::execute(Task* task) {
     cancelled = true;
   } catch (const std::exception& e) {
     error = QString::fromStdString(e.what());
+  } catch (...) {
+    error = tr("an unknown error");
   }
+  quint64 delivery = 0;
   {
     std::lock_guard<std::mutex> lock(mMutex);
     mRunning.erase(task);
+    if (!cancelled) {
+      delivery = ++mNextDelivery;
+      mDelivering[delivery] = {task->owner, task->token};
+    }
   }
   if (cancelled) {
     queueDropped(task);
@@ -93,13 +100,26 @@ void TaskLane::execute(Task* task) {
   }
   QPointer<QObject> context = task->context;
   QString title = task->title;
+  CancelToken token = task->token;
+  std::function<void()> dropped = std::move(task->dropped);
   delete task;
   QPointer<TaskLane> self(this);
-  // Queued to the GUI thread; dropped there when the context (or the lane) is gone meanwhile.
-  QMetaObject::invokeMethod(this, [self, context, title, error, done] {
-    if (!self || !context) return;
-    if (!error.isEmpty()) Q_EMIT self->failed(title, error);
-    else if (done) done();
+  // Queued to the GUI thread; dropped there when the context (or the lane) is gone meanwhile,
+  // and a cancel that comes after the work ended but before this runs still counts.
+  QMetaObject::invokeMethod(this, [self, context, title, error, done, token, dropped, delivery] {
+    if (!self) return;
+    {
+      std::lock_guard<std::mutex> lock(self->mMutex);
+      self->mDelivering.erase(delivery);
+    }
+    if (!context) return;
+    if (token.cancelled()) {
+      if (dropped) dropped();
+    } else if (!error.isEmpty()) {
+      Q_EMIT self->failed(title, error);
+    } else if (done) {
+      done();
+    }
   }, Qt::QueuedConnection);
 }
 
@@ -127,6 +147,11 @@ void TaskLane::cancelWhere(const std::function<bool(const Task*)>& matches) {
   }
   for (Task* task : mRunning)
     if (matches(task)) task->token.cancel();
+  for (auto& [id, delivery] : mDelivering) {
+    Task probe;
+    probe.owner = delivery.first;
+    if (matches(&probe)) delivery.second.cancel();
+  }
   // Queued tasks that tryTake could not take are starting now: their token stops them.
   for (Task* task : mQueued)
     if (matches(task)) task->token.cancel();

@@ -10,6 +10,7 @@
 #include <QString>
 #include <QThreadPool>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -56,6 +57,9 @@ class TaskLane : public QObject {
   QThreadPool mPool;
   mutable std::mutex mMutex;
   std::set<Task*> mQueued, mRunning;
+  // Finished tasks whose continuation is queued to the GUI thread: a cancel still reaches them.
+  std::map<quint64, std::pair<const QObject*, CancelToken>> mDelivering;
+  quint64 mNextDelivery = 0;
 };
 
 }  // namespace dx::app

@@ -68,6 +68,8 @@ void Workbench::afterModelLoaded(const QString& path, std::shared_ptr<ConceptMod
     mLayer = QString::fromStdString(mModel->meta().deepestLayer().name);
   mCache.reset();  // activations of another model no longer apply
   mConcepts.reset();
+  mSessions.clear();
+  mSessionOrder.clear();
   mTcavReport.reset();  // its classes and CAVs belong to the old model
   mTcavStudy.reset();
   Q_EMIT changed(Change::Model);
@@ -128,6 +130,8 @@ void Workbench::clear() {
   mImages.reset();
   mCache.reset();
   mConcepts.reset();
+  mSessions.clear();
+  mSessionOrder.clear();
   mTcavReport.reset();
   mTcavStudy.reset();
   mModelPath.clear();
@@ -139,8 +143,9 @@ void Workbench::clear() {
   Q_EMIT changed(Change::Model);
 }
 
-void Workbench::setLayer(const QString& layer) {
+void Workbench::setLayer(const QString& layer, std::optional<DiscoverySettings> thenDiscover) {
   if (layer == mLayer || !mModel) return;
+  mDiscoverAfterExtraction = std::move(thenDiscover);
   mLayer = layer;
   mCache.reset();
   mConcepts.reset();
@@ -174,7 +179,8 @@ void Workbench::extract() {
 
 void Workbench::afterExtraction() {
   Q_EMIT changed(Change::Activations);
-  if (mAutoDiscover || std::exchange(mProjectWantsConcepts, false)) discover(mSettings);
+  if (auto wanted = std::exchange(mDiscoverAfterExtraction, std::nullopt)) discover(*wanted);
+  else if (mAutoDiscover || std::exchange(mProjectWantsConcepts, false)) discover(mSettings);
   else finishPending();
 }
 
@@ -201,6 +207,13 @@ void Workbench::discover(const DiscoverySettings& settings) {
   auto model = mModel;
   auto cache = mCache;
   std::string dir = conceptsDir(settings).toStdString();
+  if (auto known = mSessions.find(dir); known != mSessions.end() && !mRunner.busy()) {
+    mSettings = settings;
+    mConcepts = known->second;
+    Q_EMIT changed(Change::Concepts);
+    finishPending();
+    return;
+  }
   auto session = std::make_shared<std::shared_ptr<ConceptSession>>();
   auto images = mImages;
   bool saved = QFileInfo::exists(QString::fromStdString(dir + "/concepts.json"));
@@ -230,13 +243,29 @@ void Workbench::discover(const DiscoverySettings& settings) {
                 }
                 (*session)->save();  // a failure reaches the user through the runner
               },
-              [this, session, settings] {
+              [this, session, settings, dir] {
                 mSettings = settings;  // only now: a cancelled run keeps the old settings too
                 mConcepts = *session;
                 mConcepts->setImages(mImages);
+                rememberSession(dir, mConcepts);
                 Q_EMIT changed(Change::Concepts);
                 finishPending();
               });
+}
+
+void Workbench::rememberSession(const std::string& dir, std::shared_ptr<ConceptSession> session) {
+  if (!mSessions.count(dir)) mSessionOrder.push_back(dir);
+  mSessions[dir] = std::move(session);
+  while (mSessionOrder.size() > 4) {
+    mSessions.erase(mSessionOrder.front());
+    mSessionOrder.pop_front();
+  }
+}
+
+void Workbench::dropConcepts() {
+  if (!mConcepts) return;
+  mConcepts.reset();
+  Q_EMIT changed(Change::Concepts);
 }
 
 void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
@@ -263,7 +292,7 @@ void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
                 Q_EMIT changed(Change::Labels);
                 try {
                   session->save();
-                } catch (const UserError& e) {
+                } catch (const std::exception& e) {
                   Q_EMIT error(tr("The names are shown but not saved: %1").arg(e.what()));
                 }
               });
@@ -317,7 +346,7 @@ bool Workbench::saveProject(const QString& path, const QJsonObject& uiState) {
   // QSaveFile: on any failure the previous project file stays as it was.
   try {
     if (mConcepts) mConcepts->save();
-  } catch (const UserError& e) {
+  } catch (const std::exception& e) {
     Q_EMIT error(tr("Project not saved: %1").arg(e.what()));
     return false;
   }

@@ -8,7 +8,10 @@
 #include <QString>
 #include <QStringList>
 #include <functional>
+#include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "activations/activation_cache.h"
 #include "model/concept_model.h"
@@ -60,11 +63,15 @@ class Workbench : public QObject {
   void openConceptWorldDemo();
   // Forgets model, images, activations and concepts (File > New Project); caches stay on disk.
   void clear();
-  void setLayer(const QString& layer);
+  // thenDiscover: discover these settings once the layer is extracted (an undo brings a
+  // layer's concepts back).
+  void setLayer(const QString& layer, std::optional<DiscoverySettings> thenDiscover = {});
   void extract();                        // of the current layer; reuses a complete cache
   // Concepts of the current activations with `settings`; reopens them from the cache folder
   // when this exact discovery ran before (nothing is recomputed).
   void discover(const DiscoverySettings& settings);
+  // Forgets the concept set (undo of a first discovery); the files stay in the cache.
+  void dropConcepts();
   // Names the concepts with INVERT (classes, ConceptWorld tags, an optional tags file); ends in
   // changed(Labels). Discovery already does this with the classes (and ConceptWorld's tags).
   // meanOverPositions: a concept's per-image score is the mean of its map, not the maximum.
@@ -119,6 +126,12 @@ class Workbench : public QObject {
   bool mDemoPending = false, mAutoDiscover = false, mProjectPending = false,
        mProjectWantsConcepts = false;
   std::function<void()> mOnDone;  // continuation of the running job on success
+  std::optional<DiscoverySettings> mDiscoverAfterExtraction;
+  // The last concept sets by folder, kept in memory so that undo and redo bring back the same
+  // set (with its unsaved names) without reading or computing anything.
+  std::map<std::string, std::shared_ptr<ConceptSession>> mSessions;
+  std::deque<std::string> mSessionOrder;
+  void rememberSession(const std::string& dir, std::shared_ptr<ConceptSession> session);
 };
 
 }  // namespace dx::app

@@ -229,6 +229,22 @@ class TracedModel:
                 return n
         raise ExportError(f"unknown layer '{name}'. Clean cut nodes:\n" + self.listing())
 
+    def default_layers(self, count=3):
+        """The deepest clean cut at each of the last `count` spatial resolutions above 1x1: where
+        the stages of a CNN end (layer2, layer3, layer4 of a ResNet)."""
+        stage_ends = []  # [(h, w), node], in graph order
+        for n in self.clean_cuts():
+            hw = self.shape(n)[2:]
+            if hw[0] * hw[1] <= 1:
+                continue
+            if stage_ends and stage_ends[-1][0] == hw:
+                stage_ends[-1][1] = n
+            else:
+                stage_ends.append([hw, n])
+        if not stage_ends:
+            raise ExportError("the model has no clean cut with a spatial grid; name --layers")
+        return [self.alias(n) for _, n in stage_ends[-count:]]
+
     def listing(self):
         return "\n".join("  " + self.describe(n) for n in self.clean_cuts())
 
@@ -584,6 +600,7 @@ def parse_args(argv):
             examples:
               export_model.py --torchvision resnet18 --weights resnet18.pth --layers layer3,layer4 --out r18.pt
               export_model.py --torchvision vgg16 --list-layers
+              export_model.py --torchvision resnet50 --out r50.pt     (default layers)
               export_model.py --module mynet.py:Net --layers block2,block3 --classes names.txt --out net.pt"""))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--torchvision", metavar="NAME", help="torchvision classification model, e.g. resnet50")
@@ -591,7 +608,9 @@ def parse_args(argv):
                      help="nn.Module class or factory in a Python file, built with no arguments")
     p.add_argument("--weights", metavar="FILE", help="state dict to load (default: random initialisation)")
     p.add_argument("--seed", type=int, default=0, help="seed for random initialisation (default 0)")
-    p.add_argument("--layers", metavar="A,B,...", help="fx node or module names to offer, e.g. layer3,layer4")
+    p.add_argument("--layers", metavar="A,B,...",
+                   help="fx node or module names to offer, e.g. layer3,layer4 (default: the end of "
+                        "each of the last three stages, see --list-layers)")
     p.add_argument("--list-layers", action="store_true", help="print the clean cut nodes and exit")
     p.add_argument("--classes", metavar="FILE", help="class names, one per line")
     p.add_argument("--num-classes", type=int,
@@ -604,8 +623,8 @@ def parse_args(argv):
     p.add_argument("--name", help="display name (default: model name)")
     p.add_argument("--out", metavar="FILE.pt", help="output file")
     args = p.parse_args(argv)
-    if not args.list_layers and not (args.layers and args.out):
-        p.error("--layers and --out are required unless --list-layers is given")
+    if not args.list_layers and not args.out:
+        p.error("--out is required unless --list-layers is given")
     return args
 
 
@@ -635,8 +654,13 @@ def main(argv=None):
             traced = TracedModel(model, probe_batch(spec))
             print(f"clean cut nodes of {name} for input {input_channels(spec)}x{spec['height']}x{spec['width']}:")
             print(traced.listing())
+            print("default layers: " + ",".join(traced.default_layers()))
             return 0
-        layer_names = [s.strip() for s in args.layers.split(",") if s.strip()]
+        if args.layers:
+            layer_names = [s.strip() for s in args.layers.split(",") if s.strip()]
+        else:
+            layer_names = TracedModel(model, probe_batch(spec)).default_layers()
+            print("layers (default, the end of each of the last stages): " + ",".join(layer_names))
         export_model(model, layer_names, args.out, spec, classes, args.name or name)
     except (ExportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

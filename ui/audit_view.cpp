@@ -214,7 +214,11 @@ void AuditView::showDetail() {
     }
     return std::function<void()>([this, img, image] { showDetailImage(image, img); });
   };
-  app::TaskLane::post(mTasks, this, tr("Loading an image"), load);
+  auto dropped = [this, image] {
+    if (image == mLoadingFor && mLoadingFor == mDetailFor)
+      mDetailImage->setText(tr("(loading cancelled; select the image again)"));
+  };
+  app::TaskLane::post(mTasks, this, tr("Loading an image"), load, 0, dropped);
 }
 
 void AuditView::showDetailImage(qint64 image, const QImage& picture) {

@@ -222,6 +222,7 @@ void ConceptDetail::computeStrengths() {
   quint64 generation = ++mGeneration;
   mStrengths.clear();
   mStrengthsReady = false;
+  mStrengthsCancelled = false;
   if (!mSession || mConcept < 0 || mConcept >= mSession->concepts()) return;
   showHistogram();  // "computing…" until the pass returns
   auto session = mSession;
@@ -247,7 +248,12 @@ void ConceptDetail::computeStrengths() {
       showHistogram();
     });
   };
-  app::TaskLane::post(mTasks, this, tr("Strength of a concept in every image"), pass);
+  auto dropped = [this, generation] {
+    if (generation != mGeneration) return;
+    mStrengthsCancelled = true;
+    showHistogram();
+  };
+  app::TaskLane::post(mTasks, this, tr("Strength of a concept in every image"), pass, 0, dropped);
 }
 
 void ConceptDetail::showHistogram() {
@@ -258,7 +264,9 @@ void ConceptDetail::showHistogram() {
                               QString::fromStdString(info.label));
   } else {
     chart = new QChart;
-    chart->setTitle(tr("Computing the strength in every image…"));
+    chart->setTitle(mStrengthsCancelled
+                        ? tr("Cancelled: open the concept again to compute its strength per image")
+                        : tr("Computing the strength in every image…"));
     styleChart(chart, palette());
   }
   replaceChart(mHistogram, chart);

@@ -84,6 +84,7 @@ class ConceptDetail : public QWidget {
   quint64 mGeneration = 0;
   std::vector<float> mStrengths;
   bool mStrengthsReady = false;
+  bool mStrengthsCancelled = false;  // the pass was cancelled (Esc) before it ended
 };
 
 }  // namespace dx::ui

@@ -371,6 +371,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
     }
     else if (info.isFile()) model = info.absoluteFilePath();
   }
+  if ((!model.isEmpty() || !images.isEmpty()) && !maybeSave()) return;
   if (!model.isEmpty()) mWorkbench.openModelThenImages(model, images);
   else if (!images.isEmpty()) mWorkbench.openImages(images);
   event->acceptProposedAction();

@@ -70,9 +70,9 @@ void MainWindow::buildMenus() {
 
 void MainWindow::buildEditMenu() {
   QMenu* edit = menuBar()->addMenu(tr("&Edit"));
-  QAction* undo = mDocument->undoStack().createUndoAction(this, tr("&Undo"));
+  QAction* undo = mDocument->createUndoAction(this);
   undo->setShortcut(QKeySequence(tr("Ctrl+Z")));
-  QAction* redo = mDocument->undoStack().createRedoAction(this, tr("&Redo"));
+  QAction* redo = mDocument->createRedoAction(this);
   redo->setShortcut(QKeySequence(tr("Ctrl+Shift+Z")));
   edit->addAction(undo);
   edit->addAction(redo);
@@ -91,10 +91,13 @@ void MainWindow::buildFileMenu() {
                   &MainWindow::chooseImages);
   mRecentModels = file->addMenu(tr("Recent Models"));
   mRecentImages = file->addMenu(tr("Recent Image Folders"));
-  file->addAction(tr("Open &Demo (Fashion-MNIST)"), QKeySequence(tr("Ctrl+D")), &mWorkbench,
-                  &app::Workbench::openDemo);
+  file->addAction(tr("Open &Demo (Fashion-MNIST)"), QKeySequence(tr("Ctrl+D")), this, [this] {
+    if (maybeSave()) mWorkbench.openDemo();
+  });
   file->addAction(tr("Open ConceptWorld Demo (watermark)"), QKeySequence(tr("Ctrl+Shift+D")),
-                  &mWorkbench, &app::Workbench::openConceptWorldDemo);
+                  this, [this] {
+                    if (maybeSave()) mWorkbench.openConceptWorldDemo();
+                  });
   file->addSeparator();
   file->addAction(tr("&Export View…"), QKeySequence(tr("Ctrl+E")), this,
                   &MainWindow::exportCurrentView);
@@ -134,7 +137,9 @@ void MainWindow::buildToolBar() {
   bar->setObjectName("mainToolBar");
   bar->addAction(tr("Open Model"), this, &MainWindow::chooseModel)->setToolTip(tr("Ctrl+M"));
   bar->addAction(tr("Open Images"), this, &MainWindow::chooseImages)->setToolTip(tr("Ctrl+Shift+O"));
-  bar->addAction(tr("Demo"), &mWorkbench, &app::Workbench::openDemo)->setToolTip(tr("Ctrl+D"));
+  bar->addAction(tr("Demo"), this, [this] {
+       if (maybeSave()) mWorkbench.openDemo();
+     })->setToolTip(tr("Ctrl+D"));
   bar->addSeparator();
   bar->addWidget(new QLabel(tr(" Layer ")));
   mLayer->setMinimumContentsLength(10);
@@ -172,12 +177,12 @@ void MainWindow::discover() {
 void MainWindow::chooseModel() {
   QString path = QFileDialog::getOpenFileName(this, tr("Open Directrix model"), {},
                                               tr("TorchScript models (*.pt *.pth);;All files (*)"));
-  if (!path.isEmpty()) mWorkbench.openModel(path);
+  if (!path.isEmpty() && maybeSave()) mWorkbench.openModel(path);
 }
 
 void MainWindow::chooseImages() {
   QString dir = QFileDialog::getExistingDirectory(this, tr("Open image folder"));
-  if (!dir.isEmpty()) mWorkbench.openImages(dir);
+  if (!dir.isEmpty() && maybeSave()) mWorkbench.openImages(dir);
 }
 
 void MainWindow::chooseProject() {
@@ -347,9 +352,16 @@ void MainWindow::rebuildRecentMenus() {
     for (const QString& p : list) menu->addAction(p, this, [p, open] { open(p); });
     menu->setEnabled(!list.isEmpty());
   };
-  fill(mRecentModels, "recent/models", [this](const QString& p) { mWorkbench.openModel(p); });
-  fill(mRecentImages, "recent/images", [this](const QString& p) { mWorkbench.openImages(p); });
-  fill(mRecentProjects, "recent/projects", [this](const QString& p) { mWorkbench.openProject(p); });
+  // Each of them starts a new document: unsaved edits are offered for saving first.
+  fill(mRecentModels, "recent/models", [this](const QString& p) {
+    if (maybeSave()) mWorkbench.openModel(p);
+  });
+  fill(mRecentImages, "recent/images", [this](const QString& p) {
+    if (maybeSave()) mWorkbench.openImages(p);
+  });
+  fill(mRecentProjects, "recent/projects", [this](const QString& p) {
+    if (maybeSave()) mWorkbench.openProject(p);
+  });
 }
 
 }  // namespace dx::ui

@@ -187,7 +187,11 @@ void MisclassifiedModel::requestThumbnail(qint64 image) const {
       self->thumbnailReady(generation, image, img);
     });
   };
-  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode);
+  // Cancelled (Esc): forget the request, so the next paint asks again.
+  auto dropped = [self, generation, image] {
+    if (generation == self->mGeneration) self->mPending.remove(image);
+  };
+  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode, 0, dropped);
 }
 
 void MisclassifiedModel::thumbnailReady(quint64 generation, qint64 image, const QImage& thumbnail) {

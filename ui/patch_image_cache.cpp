@@ -110,7 +110,11 @@ QPixmap PatchImageCache::lookup(qint64 image, int row, int col, int side, qreal 
       arrived(generation, key, q, dpr, px);
     });
   };
-  app::TaskLane::post(mTasks, this, tr("Decoding patch crops"), decode, ++mNextPriority);
+  // Cancelled (Esc): forget the request; views repaint later and ask again.
+  auto dropped = [this, generation, key] {
+    if (generation == mGeneration) mPending.remove(key);
+  };
+  app::TaskLane::post(mTasks, this, tr("Decoding patch crops"), decode, ++mNextPriority, dropped);
   return {};
 }
 

@@ -148,7 +148,14 @@ void ThumbnailModel::requestThumbnail(int row) const {
       self->thumbnailReady(generation, row, img);
     });
   };
-  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode);
+  // Cancelled (Esc): forget the request, so the next paint asks again.
+  auto dropped = [self, generation, row] {
+    if (generation != self->mGeneration) return;
+    self->mPending.remove(row);
+    QModelIndex i = self->index(row);
+    Q_EMIT self->dataChanged(i, i, {Qt::DecorationRole});
+  };
+  app::TaskLane::post(mTasks, self, tr("Decoding thumbnails"), decode, 0, dropped);
 }
 
 void ThumbnailModel::thumbnailReady(quint64 generation, int row, const QImage& image) {

@@ -43,6 +43,31 @@ void writeAll(const ConceptSetFiles& files, const std::function<std::string(cons
   if (!out) throw UserError(path + ": write failed");
 }
 
+// Moves the staged files into place, the previous ones aside first (<name>.old); if a move
+// fails, the ones already moved are put back, so the folder holds either set, never a mix.
+void commitStaged(const std::string& dir, const std::vector<std::string>& staged) {
+  std::vector<std::string> replaced, placed;
+  try {
+    for (const auto& name : staged) {
+      std::string target = dir + "/" + name;
+      if (fs::exists(target)) {
+        fs::rename(target, target + ".old");
+        replaced.push_back(name);
+      }
+      fs::rename(target + ".tmp", target);
+      placed.push_back(name);
+    }
+  } catch (...) {
+    std::error_code ignored;
+    for (const auto& name : placed) fs::remove(dir + "/" + name, ignored);
+    for (const auto& name : replaced)
+      fs::rename(dir + "/" + name + ".old", dir + "/" + name, ignored);
+    throw;
+  }
+  std::error_code ignored;
+  for (const auto& name : replaced) fs::remove(dir + "/" + name + ".old", ignored);
+}
+
 }  // namespace
 
 void writeConceptSet(const std::string& dir, const ConceptSetFiles& files) {
@@ -54,13 +79,16 @@ void writeConceptSet(const std::string& dir, const ConceptSetFiles& files) {
   try {
     fs::create_directories(dir);
     writeAll(files, stage);
-    for (const auto& name : staged) fs::rename(dir + "/" + name + ".tmp", dir + "/" + name);
+    commitStaged(dir, staged);
   } catch (const std::exception& e) {
     std::error_code ignored;
     for (const auto& name : staged) fs::remove(dir + "/" + name + ".tmp", ignored);
     throw UserError("Could not save the concepts in " + dir + " (" + e.what() +
                     "). Free disk space or make the folder writable, then save again.");
   }
+  // INVERT's positives of an earlier save no longer describe these labels.
+  std::error_code ignored;
+  if (!files.labelPositives.defined()) fs::remove(dir + "/label_positives.npy", ignored);
 }
 
 }  // namespace dx

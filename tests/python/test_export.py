@@ -88,8 +88,23 @@ class ExportTest(unittest.TestCase):
         self.assertNotIn("layer4.0.conv1", r.stdout)  # inside a residual block
         r = run_exporter("--module", SKIP_NET + ":SkipNet", "--list-layers", "--input-size", "16")
         self.assertEqual(r.returncode, 0, r.stderr)
-        names = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[-1].startswith("default layers: "), lines[-1])
+        names = [line.split()[0] for line in lines[1:-1]]
         self.assertEqual(names, ["stem", "relu", "add", "relu_2", "pool"])
+
+    def test_default_layers_are_the_ends_of_the_last_stages(self):
+        traced = em.TracedModel(em.torchvision_model("resnet18"), em.probe_batch(small_spec(64)))
+        self.assertEqual(traced.default_layers(), ["layer2", "layer3", "layer4"])
+        path = os.path.join(self.tmp, "skip_default.pt")
+        r = run_exporter("--module", SKIP_NET + ":SkipNet", "--input-size", "16", "--out", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        module, meta = load(path)
+        skip = em.TracedModel(SkipNet().eval(), em.probe_batch(small_spec(16)))
+        self.assertEqual([l["name"] for l in meta["layers"]], skip.default_layers())
+        grids = [(l["height"], l["width"]) for l in meta["layers"]]
+        self.assertEqual(len(set(grids)), len(grids))  # one layer per resolution
+        self.assert_splits_match(module, meta)
 
     def test_module_clean_cut(self):
         path = os.path.join(self.tmp, "skip.pt")

@@ -1,5 +1,6 @@
 // The project document: every edit kind undoes and redoes to the same state and title mark, and
 // closing with unsaved edits asks to save.
+#include <QAction>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
@@ -109,6 +110,45 @@ TEST_F(DocumentTest, DiscoverySettings) {
 TEST_F(DocumentTest, Layer) {
   auto layer = [&] { return workbench.layer().toStdString(); };
   checkUndoRedo<std::string>(layer, [&] { document().setLayer("conv1"); });
+  EXPECT_EQ(workbench.concepts(), nullptr) << "conv1 has no concepts yet";
+  document().undoStack().undo();  // back to conv2: its concepts come back too
+  ASSERT_TRUE(waitFor([&] { return idle() && workbench.concepts() != nullptr; }));
+  EXPECT_EQ(workbench.concepts()->concepts(), 3);
+  EXPECT_EQ(layer(), "conv2");
+}
+
+TEST_F(DocumentTest, UndoingADiscoveryBringsBackTheSameConceptsWithUnsavedNames) {
+  document().renameConcept(0, "not saved yet");
+  auto before = workbench.concepts();
+  document().setDiscovery({"kmeans", "quick", 2, 0});
+  ASSERT_TRUE(waitFor([&] { return idle() && workbench.concepts()->concepts() == 2; }));
+  document().undoStack().undo();
+  ASSERT_TRUE(waitFor([&] { return idle() && workbench.concepts()->concepts() == 3; }));
+  EXPECT_EQ(workbench.concepts(), before);
+  EXPECT_EQ(name(0), "not saved yet");
+}
+
+TEST_F(DocumentTest, ACancelledJobTakesItsCommandBackAndUndoWaitsForJobs) {
+  QAction* undo = document().createUndoAction(window.get());
+  document().setDiscovery({"eddp", "paper", 3, 0});  // long enough to be cancelled
+  ASSERT_TRUE(workbench.runner().busy());
+  EXPECT_FALSE(undo->isEnabled()) << "undo must wait for the job its step would race";
+  EXPECT_TRUE(document().isModified());
+  workbench.cancel();
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  QCoreApplication::processEvents();
+  EXPECT_FALSE(document().undoStack().canUndo());
+  EXPECT_TRUE(document().undoStack().canRedo());
+  EXPECT_FALSE(document().isModified());
+  EXPECT_EQ(workbench.concepts()->settings().method, "kmeans");
+  // Commands that need a job are refused while one runs, with the workbench's message.
+  QSignalSpy error(&workbench, &Workbench::error);
+  workbench.extract();
+  ASSERT_TRUE(workbench.runner().busy());
+  document().setDiscovery({"pca", "quick", 3, 0});
+  EXPECT_EQ(error.count(), 1);
+  EXPECT_FALSE(document().undoStack().canUndo());
+  workbench.runner().wait();
 }
 
 TEST_F(DocumentTest, ClosingWithUnsavedEditsAsksToSave) {
