@@ -1,6 +1,7 @@
 // The project document: every edit kind undoes and redoes to the same state and title mark, and
 // closing with unsaved edits asks to save.
 #include <QAction>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 
@@ -92,6 +93,20 @@ TEST_F(DocumentTest, NameConceptsWithInvert) {
   // Discovery named them from the classes; a user name first, so INVERT's names differ.
   document().renameConcept(0, "mine");
   checkUndoRedo<std::vector<std::string>>(names, [&] { document().nameConcepts({}, false); });
+}
+
+TEST_F(DocumentTest, TagsFile) {
+  QString csv = tmp.filePath("tags.csv");
+  QFile file(csv);
+  ASSERT_TRUE(file.open(QIODevice::WriteOnly));
+  for (int i = 0; i < 6; ++i)  // the images of makeImages, tagged by i mod 3
+    file.write(QString("%1/%2.png,%3\n").arg(i % 2 ? "alpha" : "beta").arg(i)
+                   .arg(i % 3 ? "round" : "square").toUtf8());
+  file.close();
+  using State = std::pair<QString, std::vector<std::string>>;
+  auto state = [&] { return State{document().tagsFile(), {name(0), name(1), name(2)}}; };
+  checkUndoRedo<State>(state, [&] { document().nameConcepts(csv, false); });
+  EXPECT_EQ(document().undoStack().text(document().undoStack().index() - 1), "Set Tags File");
 }
 
 TEST_F(DocumentTest, DiscoverySettings) {
