@@ -1,12 +1,14 @@
-# Fails when core/ includes Qt, when a file outside ui/ (other than the GUI's main.cpp)
-# includes a ui/ header, or when a view starts threads of its own instead of using the app's
-# job lanes (app/job_runner.h, app/task_lane.h). Run as: cmake -DROOT=<source dir> -P layering.cmake
+# Fails when core/ or the CLI (app/cli/, also built headless) includes Qt, when a file outside
+# ui/ (other than the GUI's main.cpp) includes a ui/ header, or when a view starts threads of its
+# own instead of using the app's job lanes (app/job_runner.h, app/task_lane.h).
+# Run as: cmake -DROOT=<source dir> -P layering.cmake
 set(violations "")
-file(GLOB_RECURSE core_files ${ROOT}/core/*.h ${ROOT}/core/*.cpp)
+file(GLOB_RECURSE core_files ${ROOT}/core/*.h ${ROOT}/core/*.cpp ${ROOT}/app/cli/*.h
+     ${ROOT}/app/cli/*.cpp)
 foreach(f ${core_files})
   file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Q[A-Za-z]|Qt)")
   if(lines)
-    list(APPEND violations "${f}: core must not include Qt (${lines})")
+    list(APPEND violations "${f}: core and the CLI must not include Qt (${lines})")
   endif()
 endforeach()
 file(GLOB_RECURSE other_files ${ROOT}/core/*.h ${ROOT}/core/*.cpp ${ROOT}/app/*.h ${ROOT}/app/*.cpp)
