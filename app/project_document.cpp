@@ -11,29 +11,47 @@
 namespace dx::app {
 namespace {
 
-// An edit as a pair of actions. Commands with the same merge key (a concept's strength slider)
-// merge while they follow one another: one drag is one step of undo.
+// An edit as a pair of actions.
 class EditCommand : public QUndoCommand {
  public:
-  EditCommand(const QString& text, std::function<void()> redo, std::function<void()> undo,
-              int mergeKey = -1)
-      : mRedo(std::move(redo)), mUndo(std::move(undo)), mMergeKey(mergeKey) {
+  EditCommand(const QString& text, std::function<void()> redo, std::function<void()> undo)
+      : mRedo(std::move(redo)), mUndo(std::move(undo)) {
     setText(text);
   }
   void redo() override { mRedo(); }
   void undo() override { mUndo(); }
-  int id() const override { return mMergeKey < 0 ? -1 : 1; }
+
+ private:
+  std::function<void()> mRedo, mUndo;
+};
+
+// Strength changes of one concept in a row (a slider drag) are one step of undo, and a drag that
+// ends where it began is no step at all (QUndoStack drops an obsolete command).
+class StrengthCommand : public QUndoCommand {
+ public:
+  using Apply = std::function<void(std::map<int, double>)>;
+  StrengthCommand(const QString& text, Apply apply, std::map<int, double> before,
+                  std::map<int, double> after, int concept)
+      : mApply(std::move(apply)), mBefore(std::move(before)), mAfter(std::move(after)),
+        mConcept(concept) {
+    setText(text);
+  }
+  void redo() override { mApply(mAfter); }
+  void undo() override { mApply(mBefore); }
+  int id() const override { return 1; }
   bool mergeWith(const QUndoCommand* other) override {
-    auto* next = static_cast<const EditCommand*>(other);
-    if (next->mMergeKey != mMergeKey) return false;
-    mRedo = next->mRedo;
+    auto* next = static_cast<const StrengthCommand*>(other);
+    if (next->mConcept != mConcept) return false;
+    mAfter = next->mAfter;
     setText(next->text());
+    setObsolete(mAfter == mBefore);
     return true;
   }
 
  private:
-  std::function<void()> mRedo, mUndo;
-  int mMergeKey;
+  Apply mApply;
+  std::map<int, double> mBefore, mAfter;
+  int mConcept;
 };
 
 QString strengthCommandName(double strength) {
@@ -101,6 +119,10 @@ std::vector<ConceptName> ProjectDocument::allNames() const {
 void ProjectDocument::renameConcept(int concept, const QString& name) {
   auto session = concepts();
   if (!session || concept < 0 || concept >= session->concepts()) return;
+  if (mNamingRunning) {  // INVERT's names would overwrite this one when the job ends
+    Q_EMIT mWorkbench.error(tr("Concepts are being named; rename once that has finished."));
+    return;
+  }
   ConceptName before = nameOf(concept), after;
   after.label = name.trimmed().toStdString();
   if (after.label == before.label && before.auc < 0) return;
@@ -164,8 +186,9 @@ void ProjectDocument::setStrength(int concept, double strength) {
   auto after = mStrengths, previous = mStrengths;
   if (strength == 0) after.erase(concept);
   else after[concept] = strength;
-  mUndo.push(new EditCommand(strengthCommandName(strength), [=] { applyStrengths(after); },
-                             [=] { applyStrengths(previous); }, concept));
+  mUndo.push(new StrengthCommand(
+      strengthCommandName(strength), [this](std::map<int, double> s) { applyStrengths(s); },
+      previous, after, concept));
 }
 
 void ProjectDocument::setEdits(const std::vector<ConceptToggle>& edits) {
@@ -197,6 +220,7 @@ void ProjectDocument::startedJob(int direction, bool keptState) {
 
 // The job of the last command was cancelled or failed: take the command back.
 void ProjectDocument::jobEnded(bool completed) {
+  mNamingRunning = false;
   int direction = std::exchange(mJobDirection, 0);
   if (completed || direction == 0) return;
   mTakingBack = true;
@@ -226,6 +250,7 @@ void ProjectDocument::applyTagsFile(const QString& csv, bool byMean,
   if (!names) {
     if (mRevertingJob) return;
     mWorkbench.labelConcepts(csv, byMean);
+    mNamingRunning = mWorkbench.runner().busy();
     return startedJob(+1, true);
   }
   for (size_t i = 0; i < names->size(); ++i) applyName(int(i), (*names)[i]);

@@ -106,6 +106,7 @@ class ProjectDocument : public QObject {
   bool mJobKeepsState = true;
   bool mRevertingJob = false;  // taking a command back without asking the workbench
   bool mTakingBack = false;
+  bool mNamingRunning = false;  // an INVERT naming job of a command runs: renames wait
 };
 
 }  // namespace dx::app

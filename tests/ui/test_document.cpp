@@ -85,6 +85,10 @@ TEST_F(DocumentTest, SwitchOffAndStrengthMergeIntoOneStep) {
     for (double s : {0.25, 0.5, 0.75, 1.0}) document().setStrength(1, s);
   });
   EXPECT_EQ(document().undoStack().count(), steps + 1);
+  // A drag that ends where it began leaves no step behind.
+  steps = document().undoStack().count();
+  for (double s : {0.5, 1.5, 0.0}) document().setStrength(2, s);
+  EXPECT_EQ(document().undoStack().count(), steps);
   checkUndoRedo<Strengths>(state, [&] { document().setEdits({}); });
 }
 
@@ -93,6 +97,17 @@ TEST_F(DocumentTest, NameConceptsWithInvert) {
   // Discovery named them from the classes; a user name first, so INVERT's names differ.
   document().renameConcept(0, "mine");
   checkUndoRedo<std::vector<std::string>>(names, [&] { document().nameConcepts({}, false); });
+}
+
+TEST_F(DocumentTest, RenamesWaitWhileInvertNamesTheConcepts) {
+  QSignalSpy error(&workbench, &Workbench::error);
+  document().nameConcepts({}, false);
+  ASSERT_TRUE(workbench.runner().busy());
+  document().renameConcept(1, "mine");  // would be overwritten when the naming job ends
+  EXPECT_EQ(error.count(), 1);
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  document().renameConcept(1, "mine");
+  EXPECT_EQ(name(1), "mine");
 }
 
 TEST_F(DocumentTest, TagsFile) {
