@@ -134,11 +134,12 @@ void TaskLane::queueDropped(Task* task) {
   }, Qt::QueuedConnection);
 }
 
-void TaskLane::cancelWhere(const std::function<bool(const Task*)>& matches) {
+void TaskLane::cancelWhere(const QObject* owner) {
+  auto matches = [owner](const QObject* o) { return !owner || o == owner; };
   std::lock_guard<std::mutex> lock(mMutex);
   for (auto it = mQueued.begin(); it != mQueued.end();) {
     Task* task = *it;
-    if (matches(task) && mPool.tryTake(task)) {  // not started: it never will
+    if (matches(task->owner) && mPool.tryTake(task)) {  // not started: it never will
       it = mQueued.erase(it);
       queueDropped(task);
     } else {
@@ -146,23 +147,20 @@ void TaskLane::cancelWhere(const std::function<bool(const Task*)>& matches) {
     }
   }
   for (Task* task : mRunning)
-    if (matches(task)) task->token.cancel();
-  for (auto& [id, delivery] : mDelivering) {
-    Task probe;
-    probe.owner = delivery.first;
-    if (matches(&probe)) delivery.second.cancel();
-  }
+    if (matches(task->owner)) task->token.cancel();
+  for (auto& [id, delivery] : mDelivering)
+    if (matches(delivery.first)) delivery.second.cancel();
   // Queued tasks that tryTake could not take are starting now: their token stops them.
   for (Task* task : mQueued)
-    if (matches(task)) task->token.cancel();
+    if (matches(task->owner)) task->token.cancel();
 }
 
 void TaskLane::cancel(QObject* context) {
-  cancelWhere([context](const Task* t) { return t->owner == context; });
+  if (context) cancelWhere(context);
 }
 
 void TaskLane::cancelAll() {
-  cancelWhere([](const Task*) { return true; });
+  cancelWhere(nullptr);
 }
 
 int TaskLane::pending() const {

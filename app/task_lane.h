@@ -52,7 +52,8 @@ class TaskLane : public QObject {
                std::function<void()> dropped);
   void queueDropped(Task* task);
   void execute(Task* task);
-  void cancelWhere(const std::function<bool(const Task*)>& matches);
+  // Cancels the tasks of `owner` (nullptr: every task).
+  void cancelWhere(const QObject* owner);
 
   QThreadPool mPool;
   mutable std::mutex mMutex;

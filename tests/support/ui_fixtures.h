@@ -13,14 +13,15 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "test_models.h"
 #include "workbench.h"
 
 namespace dx::test {
 
-// A folder of 6 small labelled images (classes alpha and beta) inside `tmp`.
-inline QString makeImages(const QTemporaryDir& tmp) {
-  cv::RNG rng(3);
-  for (int i = 0; i < 6; ++i) {
+// A folder of `count` small random labelled images (classes alpha and beta) inside `tmp`.
+inline QString makeImages(const QTemporaryDir& tmp, int count = 6, uint64_t seed = 3) {
+  cv::RNG rng(seed);
+  for (int i = 0; i < count; ++i) {
     std::string cls = i % 2 ? "alpha" : "beta";
     QDir(tmp.path()).mkpath(QString::fromStdString("imgs/" + cls));
     cv::Mat img(16, 16, CV_8UC3);
@@ -43,6 +44,16 @@ inline bool waitFor(const std::function<bool()>& done, QObject* /*unused*/ = nul
 
 inline bool waitForActivations(app::Workbench& w, int ms = 60000) {
   return waitFor([&] { return w.activations() != nullptr; }, nullptr, ms);
+}
+
+// The small test model (test_models.h) on `images`, extracted, with `settings`' concepts; false
+// when either step did not finish.
+inline bool openWithConcepts(app::Workbench& w, const QString& images,
+                             const DiscoverySettings& settings = {"kmeans", "quick", 3, 0}) {
+  w.openModelThenImages(QString::fromStdString(testModel("good_rgb.pt")), images);
+  if (!waitForActivations(w)) return false;
+  w.discover(settings);
+  return waitFor([&] { return w.concepts() != nullptr; });
 }
 
 }  // namespace dx::test

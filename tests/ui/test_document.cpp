@@ -25,11 +25,7 @@ class DocumentTest : public ::testing::Test {
   void SetUp() override {
     workbench.setCacheRoot(tmp.filePath("cache"));
     window = std::make_unique<dx::ui::MainWindow>(workbench);
-    workbench.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
-                                  dx::test::makeImages(tmp));
-    ASSERT_TRUE(dx::test::waitForActivations(workbench));
-    workbench.discover({"kmeans", "quick", 3, 0});
-    ASSERT_TRUE(waitFor([&] { return workbench.concepts() != nullptr; }));
+    ASSERT_TRUE(dx::test::openWithConcepts(workbench, dx::test::makeImages(tmp)));
     ASSERT_FALSE(document().isModified());
   }
   ProjectDocument& document() { return window->document(); }

@@ -15,6 +15,7 @@
 #include "data/source_factory.h"
 #include "model/preprocess.h"
 #include "test_models.h"
+#include "ui_fixtures.h"
 #include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
 #include "ui/counterfactual_panel.h"
@@ -27,28 +28,9 @@
 #include "workbench.h"
 
 using dx::app::Workbench;
+using dx::test::waitFor;
 
 namespace {
-
-QString writeImages(const QTemporaryDir& tmp) {
-  cv::RNG rng(5);
-  for (int i = 0; i < 8; ++i) {
-    std::string cls = i % 2 ? "alpha" : "beta";
-    QDir(tmp.path()).mkpath(QString::fromStdString("imgs/" + cls));
-    cv::Mat img(16, 16, CV_8UC3);
-    rng.fill(img, cv::RNG::UNIFORM, 0, 255);
-    cv::imwrite(tmp.filePath(QString::fromStdString("imgs/" + cls + "/" + std::to_string(i) + ".png"))
-                    .toStdString(), img);
-  }
-  return tmp.filePath("imgs");
-}
-
-bool waitUntil(const std::function<bool()>& done, int ms = 60000) {
-  QElapsedTimer t;
-  t.start();
-  while (!done() && t.elapsed() < ms) QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
-  return done();
-}
 
 // A workbench with a model, 8 images and 3 k-means concepts.
 struct Project {
@@ -56,11 +38,7 @@ struct Project {
   Workbench w;
   Project() {
     w.setCacheRoot(tmp.filePath("cache"));
-    w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
-                          writeImages(tmp));
-    EXPECT_TRUE(waitUntil([&] { return w.activations() != nullptr; }));
-    w.discover({"kmeans", "quick", 3, 0});
-    EXPECT_TRUE(waitUntil([&] { return w.concepts() != nullptr; }));
+    EXPECT_TRUE(dx::test::openWithConcepts(w, dx::test::makeImages(tmp, 8, 5)));
   }
 };
 
@@ -168,7 +146,7 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   window.show();
   // The session reached the window after it was created: reload it the way a project does.
   p.w.discover({"kmeans", "quick", 3, 0});
-  ASSERT_TRUE(waitUntil([&] { return !p.w.runner().busy(); }));
+  ASSERT_TRUE(waitFor([&] { return !p.w.runner().busy(); }));
   QCoreApplication::processEvents();
   window.selectInterestingDefaults();
   auto* gallery = window.findChild<dx::ui::ConceptGallery*>();
@@ -198,7 +176,7 @@ TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
   apply->click();  // runs on a worker thread; the panel stays responsive
   auto* effect = panel.findChild<dx::ui::DatasetEffectView*>();
   ASSERT_NE(effect, nullptr);
-  ASSERT_TRUE(waitUntil([&] { return effect->shownEffect().has_value(); }));
+  ASSERT_TRUE(waitFor([&] { return effect->shownEffect().has_value(); }));
   auto expected = p.w.concepts()->applyToDataset(toggles);
   EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyBefore, expected.accuracyBefore);
   EXPECT_DOUBLE_EQ(effect->shownEffect()->accuracyAfter, expected.accuracyAfter);
@@ -211,7 +189,7 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   Project p;
   dx::ui::MainWindow window(p.w);
   p.w.discover({"kmeans", "quick", 3, 0});  // reaches the window's views (reopened from cache)
-  ASSERT_TRUE(waitUntil([&] { return !p.w.runner().busy(); }));
+  ASSERT_TRUE(waitFor([&] { return !p.w.runner().busy(); }));
   QCoreApplication::processEvents();
   auto* panel = window.findChild<dx::ui::TcavPanel*>();
   ASSERT_NE(panel, nullptr);
@@ -233,7 +211,7 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   request.classIndex = 0;
   p.w.runTcav(request);
   EXPECT_FALSE(panel->canRun());  // while the study runs
-  ASSERT_TRUE(waitUntil([&] { return p.w.tcavReport() != nullptr; }));
+  ASSERT_TRUE(waitFor([&] { return p.w.tcavReport() != nullptr; }));
   QCoreApplication::processEvents();
   const auto& report = *p.w.tcavReport();
   ASSERT_EQ(report.concepts.size(), 1u);
@@ -269,7 +247,7 @@ TEST(Views, DiscoveryNamesConceptsWithInvertAndRelabelingReportsBack) {
   EXPECT_GT(named, 0);
   QSignalSpy changed(&p.w, &Workbench::changed);
   p.w.labelConcepts({}, true);  // by mean strength
-  ASSERT_TRUE(waitUntil([&] {
+  ASSERT_TRUE(waitFor([&] {
     for (const auto& call : changed)
       if (call.at(0).value<Workbench::Change>() == Workbench::Change::Labels) return true;
     return false;

@@ -151,11 +151,7 @@ TEST(Workbench, FailedSaveShowsAMessageAndKeepsThePreviousFiles) {
   QString project = tmp.filePath("p.directrix");
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
-                        makeImages(tmp));
-  ASSERT_TRUE(waitForActivations(w));
-  w.discover({"kmeans", "quick", 3, 0});
-  ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
+  ASSERT_TRUE(dx::test::openWithConcepts(w, makeImages(tmp)));
   dx::app::ProjectDocument document(w);
   document.renameConcept(0, "first name");
   ASSERT_TRUE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{1}}}));
@@ -195,11 +191,7 @@ TEST(Workbench, CancelledDiscoveryKeepsThePreviousConcepts) {
   QTemporaryDir tmp;
   Workbench w;
   w.setCacheRoot(tmp.filePath("cache"));
-  w.openModelThenImages(QString::fromStdString(dx::test::testModel("good_rgb.pt")),
-                        makeImages(tmp));
-  ASSERT_TRUE(waitForActivations(w));
-  w.discover({"kmeans", "quick", 3, 0});
-  ASSERT_TRUE(waitFor([&] { return w.concepts() != nullptr; }, &w));
+  ASSERT_TRUE(dx::test::openWithConcepts(w, makeImages(tmp)));
   auto before = w.concepts();
   // The paper preset runs for a long time; cancel it as soon as it reports progress.
   QSignalSpy cancelled(&w.runner(), &dx::app::JobRunner::cancelled);
