@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import json
 import math
+import operator
 import os
 import re
 import shutil
@@ -128,14 +129,73 @@ def probe_batch(spec, n=2, seed=1234):
 
 # ---------------------------------------------------------------- graph analysis
 
+def token_spec(model, probe):
+    """How a model's token layers map onto a patch grid: {"class_tokens": p, "grid": (h, w),
+    "layers": names or None}, or None for a model without token layers.
+
+    A user module declares it in one place, as an attribute, for example
+        directrix_tokens = {"class_tokens": 1, "grid": (14, 14), "layers": ["blocks.5", "blocks.11"]}
+    ("layers" is optional: then every clean N x (p + h*w) x C cut is a token layer).
+    torchvision's VisionTransformer needs no declaration: one class token, grid = input / patch.
+    """
+    declared = getattr(model, "directrix_tokens", None)
+    if declared is not None:
+        if not isinstance(declared, dict) or "grid" not in declared:
+            raise ExportError("directrix_tokens must be a dict with 'grid': (h, w) and optionally "
+                              "'class_tokens' (default 0) and 'layers'")
+        h, w = (int(v) for v in declared["grid"])
+        prefix = int(declared.get("class_tokens", int(bool(declared.get("class_token", False)))))
+        layers = declared.get("layers")
+        return {"class_tokens": prefix, "grid": (h, w), "layers": list(layers) if layers else None}
+    if isinstance(model, torchvision.models.VisionTransformer):
+        patch = model.patch_size
+        return {"class_tokens": 1, "grid": (probe.shape[2] // patch, probe.shape[3] // patch),
+                "layers": None}
+    return None
+
+
+class PatchEmbedding(torch.nn.Module):
+    """torchvision ViT's input step (patchify convolution, then N x C x h x w -> N x hw x C) as a
+    module: its shape checks unpack x.shape, which torch.fx cannot trace, so it is kept whole."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        return self.conv(x).flatten(2).transpose(1, 2)
+
+
+def prepare_for_tracing(model):
+    """Makes known untraceable input steps traceable modules (torchvision's VisionTransformer)."""
+    if isinstance(model, torchvision.models.VisionTransformer) and \
+            not isinstance(getattr(model, "_process_input", None), torch.nn.Module):
+        embedding = PatchEmbedding(model.conv_proj)
+        # Registered so that the graph names it; set on the instance so that it wins over the
+        # class's method when forward calls self._process_input.
+        model._modules["_process_input"] = embedding
+        object.__setattr__(model, "_process_input", embedding)
+    return model
+
+
+def attention_blocks(model):
+    """Module types that own a MultiheadAttention directly: transformer blocks. They are traced
+    whole, because unpacking the attention's (output, weights) tuple cannot be traced."""
+    return {type(m) for m in model.modules()
+            if any(isinstance(c, torch.nn.MultiheadAttention) for c in m.children())}
+
+
 class TracedModel:
-    """The fx graph of a model, with dotted node names and output shapes."""
+    """The fx graph of a model, with dotted node names, output shapes and activation layouts."""
 
     def __init__(self, model, probe):
         # torchvision.ops modules stay whole (as torchvision's own feature extractor does),
         # which keeps their data-dependent control flow out of the graph.
         leaves = [c for c in vars(torchvision.ops).values()
                   if isinstance(c, type) and issubclass(c, torch.nn.Module)]
+        prepare_for_tracing(model)
+        leaves += [PatchEmbedding, *attention_blocks(model)]
+        self.tokens = token_spec(model, probe)
         tracer = NodePathTracer(leaf_modules=leaves, autowrap_modules=(math, torchvision.ops))
         try:
             graph = tracer.trace(model)
@@ -147,6 +207,7 @@ class TracedModel:
             raise ExportError("the model's forward must take exactly one input tensor")
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.qualname = {n: tracer.node_to_qualname.get(n, n.name) for n in self.nodes}
+        self._name_modules_by_path()
         ShapeProp(self.gm).propagate(probe)
         # Values that depend on the input; the rest (parameters, constants) can be recomputed anywhere.
         self.dynamic = set()
@@ -155,6 +216,20 @@ class TracedModel:
                 self.dynamic.add(n)
         self.channels_last = self._channels_last()
         self.last_use = {n: max((self.index[u] for u in n.users), default=-1) for n in self.nodes}
+
+    def _name_modules_by_path(self):
+        """Names a module called once by its path: the tracer drops a trailing "_0" (it reads it as
+        a repeat counter), which would make ViT's encoder_layer_0 "encoder_layer"."""
+        calls = {}
+        for n in self.nodes:
+            if n.op == "call_module":
+                calls.setdefault(n.target, []).append(n)
+        for target, nodes in calls.items():
+            if len(nodes) == 1 and self.qualname[nodes[0]] != target:
+                try:
+                    self.gm.get_submodule(self.qualname[nodes[0]])
+                except AttributeError:
+                    self.qualname[nodes[0]] = target
 
     def _permutation(self, n):
         if n.op == "call_module":
@@ -185,6 +260,40 @@ class TracedModel:
         meta = node.meta.get("tensor_meta")
         return tuple(meta.shape) if isinstance(meta, TensorMetadata) else None
 
+    def layout(self, node):
+        """How the node's output becomes an N x C x h x w grid: "nchw" (as it is), "nhwc"
+        (channels last, as in Swin), "tokens" (N x (p + h*w) x C, as in ViT), or None."""
+        shape = self.shape(node)
+        if shape is None:
+            return None
+        if len(shape) == 4:
+            return "nhwc" if node in self.channels_last else "nchw"
+        if len(shape) == 3 and self.tokens and self.class_tokens(node) is not None:
+            if self.tokens["layers"] is None or node in self._declared_token_nodes():
+                return "tokens"
+        return None
+
+    def _declared_token_nodes(self):
+        if not hasattr(self, "_declared"):
+            self._declared = {self._find(name) for name in self.tokens["layers"]} - {None}
+        return self._declared
+
+    def class_tokens(self, node):
+        """Tokens before the patch tokens in a token node (0 or the declared count), else None."""
+        h, w = self.tokens["grid"]
+        count = self.shape(node)[1]
+        prefix = self.tokens["class_tokens"]
+        return 0 if count == h * w else prefix if count == prefix + h * w else None
+
+    def grid(self, node):
+        """(C, h, w) of the node's activations as the app sees them."""
+        shape, layout = self.shape(node), self.layout(node)
+        if layout == "nhwc":
+            return shape[3], shape[1], shape[2]
+        if layout == "tokens":
+            return (shape[2], *self.tokens["grid"])
+        return tuple(shape[1:])
+
     def crossing(self, cut):
         """Input-dependent values computed before `cut` and used after it."""
         i = self.index[cut]
@@ -203,20 +312,24 @@ class TracedModel:
         return q
 
     def clean_cuts(self):
-        """Nodes with N x C x h x w output where the graph can be split."""
+        """Nodes whose output is a patch grid (in any layout) where the graph can be split."""
         return [n for n in self.nodes
                 if n.op in ("call_module", "call_function", "call_method")
-                and n in self.dynamic and self.shape(n) is not None and len(self.shape(n)) == 4
-                and n not in self.channels_last
+                and n in self.dynamic and self.layout(n) is not None
                 and not self.crossing(n)]
 
     def describe(self, node):
-        c, h, w = self.shape(node)[1:]
+        c, h, w = self.grid(node)
         name = self.alias(node)
         full = self.qualname[node]
-        return f"{name:<24} {c}x{h}x{w}" + (f"   (node {full})" if full != name else "")
+        layout = self.layout(node)
+        note = {"nhwc": "  channels last", "nchw": ""}.get(layout)
+        if layout == "tokens":
+            prefix = self.class_tokens(node)
+            note = "  tokens" + (f" + {prefix} class token(s)" if prefix else "")
+        return f"{name:<24} {c}x{h}x{w}{note}" + (f"   (node {full})" if full != name else "")
 
-    def resolve(self, name):
+    def _find(self, name):
         """Node for an exact node name, else the last node inside the module of that name."""
         for n in self.nodes:
             if self.qualname[n] == name:
@@ -227,6 +340,12 @@ class TracedModel:
         for n in self.nodes:  # raw fx names (dots replaced by underscores) as a last resort
             if n.name == name and n.op != "output":
                 return n
+        return None
+
+    def resolve(self, name):
+        node = self._find(name)
+        if node is not None:
+            return node
         raise ExportError(f"unknown layer '{name}'. Clean cut nodes:\n" + self.listing())
 
     def default_layers(self, count=3):
@@ -234,7 +353,7 @@ class TracedModel:
         the stages of a CNN end (layer2, layer3, layer4 of a ResNet)."""
         stage_ends = []  # [(h, w), node], in graph order
         for n in self.clean_cuts():
-            hw = self.shape(n)[2:]
+            hw = self.grid(n)[1:]
             if hw[0] * hw[1] <= 1:
                 continue
             if stage_ends and stage_ends[-1][0] == hw:
@@ -243,7 +362,24 @@ class TracedModel:
                 stage_ends.append([hw, n])
         if not stage_ends:
             raise ExportError("the model has no clean cut with a spatial grid; name --layers")
+        blocks = self.repeated_blocks()[:-1]
+        if len(stage_ends) < count and len(blocks) >= 2:
+            # One resolution throughout (a ViT): evenly spaced block ends instead. The last block
+            # is left out: a ViT's head reads only the class token after it, so concepts on its
+            # patch grid could not change a prediction.
+            n = len(blocks)
+            if n <= count:
+                return [self.alias(b) for b in blocks]
+            return [self.alias(blocks[(k + 1) * n // count - 1]) for k in range(count)]
         return [self.alias(n) for _, n in stage_ends[-count:]]
+
+    def repeated_blocks(self):
+        """Clean cuts that are outputs of the most repeated module type (a transformer's blocks)."""
+        groups = {}
+        for n in self.clean_cuts():
+            if n.op == "call_module":
+                groups.setdefault(type(self.gm.get_submodule(n.target)), []).append(n)
+        return max(groups.values(), key=len, default=[])
 
     def listing(self):
         return "\n".join("  " + self.describe(n) for n in self.clean_cuts())
@@ -252,11 +388,11 @@ class TracedModel:
         shape = self.shape(node)
         if node.op not in ("call_module", "call_function", "call_method") or node not in self.dynamic:
             raise ExportError(f"'{name}' is not an operation on the input and cannot be a layer")
-        if shape is None or len(shape) != 4:
-            raise ExportError(f"layer '{name}' outputs {shape or 'a non-tensor'}, not N x C x h x w. "
-                              f"Clean cut nodes:\n" + self.listing())
-        if node in self.channels_last:
-            raise ExportError(f"layer '{name}' outputs channels-last (N x h x w x C) activations. "
+        if self.layout(node) is None:
+            hint = ("" if self.tokens or shape is None or len(shape) != 3 else
+                    " For a token layer, declare directrix_tokens on the module (see token_spec).")
+            raise ExportError(f"layer '{name}' outputs {shape or 'a non-tensor'}, not a patch grid "
+                              f"(N x C x h x w, N x h x w x C or N x tokens x C).{hint} "
                               f"Clean cut nodes:\n" + self.listing())
         crossing = self.crossing(node)
         if crossing:
@@ -265,21 +401,55 @@ class TracedModel:
                               f"crosses it; value(s) computed before it are used after it: {names}. "
                               f"Clean cut nodes:\n" + self.listing())
 
-    def split(self, cut):
-        """(features, head) GraphModules sharing the model's submodules and parameters."""
-        features_graph, env = fx.Graph(), {}
+    def _features(self, cut, with_class_tokens):
+        """GraphModule x -> grid (N x C x h x w), or x -> (grid, class tokens N x p x C)."""
+        g, env = fx.Graph(), {}
         for n in self.nodes:
-            env[n] = features_graph.node_copy(n, lambda a: env[a])
+            env[n] = g.node_copy(n, lambda a: env[a])
             if n is cut:
                 break
-        features_graph.output(env[cut])
-        features = fx.GraphModule(self.gm, features_graph, "Features")
+        out, layout = env[cut], self.layout(cut)
+        if layout == "nhwc":
+            grid = g.call_method("permute", (out, 0, 3, 1, 2))
+        elif layout == "tokens":
+            prefix = self.class_tokens(cut)
+            c, h, w = self.grid(cut)
+            patches = g.call_function(operator.getitem, (out, (slice(None), slice(prefix, None))))
+            grid = g.call_method("reshape", (g.call_method("transpose", (patches, 1, 2)), -1, c, h, w))
+        else:
+            grid = out
+        grid = g.call_method("contiguous", (grid,))
+        if with_class_tokens:
+            tokens = g.call_function(operator.getitem,
+                                     (out, (slice(None), slice(0, self.class_tokens(cut)))))
+            g.output((grid, g.call_method("contiguous", (tokens,))))
+        else:
+            g.output(grid)
+        features = fx.GraphModule(self.gm, g, "Features")
         features.graph.eliminate_dead_code()
         features.delete_all_unused_submodules()
         features.recompile()
+        return features
+
+    def split(self, cut):
+        """(features, features with class tokens or None, head) GraphModules sharing the model's
+        submodules and parameters. The head takes (z) or, with class tokens, (z, class_tokens)."""
+        features = self._features(cut, False)
+        prefix = self.class_tokens(cut) if self.layout(cut) == "tokens" else 0
+        with_tokens = self._features(cut, True) if prefix else None
 
         head_graph = fx.Graph()
-        env = {cut: head_graph.placeholder("z")}
+        z = head_graph.placeholder("z")
+        cls = head_graph.placeholder("class_tokens") if prefix else None
+        if self.layout(cut) == "nhwc":
+            restored = head_graph.call_method("permute", (z, 0, 2, 3, 1))
+        elif self.layout(cut) == "tokens":
+            restored = head_graph.call_method("transpose", (head_graph.call_method("flatten", (z, 2)), 1, 2))
+            if prefix:
+                restored = head_graph.call_function(torch.cat, ([cls, restored], 1))
+        else:
+            restored = z
+        env = {cut: restored}
 
         def value(a):
             # Only parameters and constants reach here: check_cut refused anything else.
@@ -291,7 +461,7 @@ class TracedModel:
         for n in self.nodes[self.index[cut] + 1:]:
             env[n] = head_graph.node_copy(n, value)
         head_graph.lint()
-        return features, fx.GraphModule(self.gm, head_graph, "Head")
+        return features, with_tokens, fx.GraphModule(self.gm, head_graph, "Head")
 
 
 def _dims_are_spatial(dims):
@@ -318,23 +488,35 @@ def head_starts_with_global_avg_pool(head):
 
 # ---------------------------------------------------------------- TorchScript
 
+def _as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _same(got, expected):
+    got, expected = _as_tuple(got), _as_tuple(expected)
+    return len(got) == len(expected) and all(
+        isinstance(g, torch.Tensor) and g.shape == e.shape and (g - e).abs().max().item() <= TOLERANCE
+        for g, e in zip(got, expected))
+
+
 def to_torchscript(module, example, what):
-    """Scripts `module` (keeps it shape-generic); falls back to tracing when scripting fails."""
+    """Scripts `module` (keeps it shape-generic); falls back to tracing when scripting fails.
+    `example` is a tensor or a tuple of the module's input tensors."""
+    inputs = _as_tuple(example)
     with torch.no_grad():
-        expected = module(example)
-    if not isinstance(expected, torch.Tensor):
-        raise ExportError(f"{what} returns {type(expected).__name__}, not a single tensor")
+        expected = module(*inputs)
+    if not all(isinstance(t, torch.Tensor) for t in _as_tuple(expected)):
+        raise ExportError(f"{what} returns {type(expected).__name__}, not tensors")
     errors = []
     for how in ("script", "trace"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ts = torch.jit.script(module) if how == "script" else \
-                    torch.jit.trace(module, example, check_trace=False)
+                    torch.jit.trace(module, inputs, check_trace=False)
             with torch.no_grad():
-                got = ts(example)
-            if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
-                    (got - expected).abs().max().item() <= TOLERANCE:
+                got = ts(*inputs)
+            if _same(got, expected):
                 return ts, how
             errors.append(f"{how}: output differs from the eager model")
         except Exception as e:
@@ -343,6 +525,8 @@ def to_torchscript(module, example, what):
 
 
 _WRAPPER_HEAD = '''\
+from typing import Tuple
+
 import torch
 from torch import Tensor
 
@@ -351,9 +535,11 @@ class DirectrixModel(torch.nn.Module):
     def __init__(self, full, parts):
         super().__init__()
         self.full = full
-        for name, (features, head) in parts.items():
+        for name, (features, with_tokens, head) in parts.items():
             setattr(self, "f_" + name, features)
             setattr(self, "h_" + name, head)
+            if with_tokens is not None:
+                setattr(self, "t_" + name, with_tokens)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.full(x)
@@ -371,6 +557,22 @@ _WRAPPER_LAYER = '''
         return self.h_{0}(z.clone())
 '''
 
+# A token layer with class tokens: features_with_class_tokens_L returns the grid and the class
+# tokens (N x p x C) from one pass, and the head reads both.
+_WRAPPER_TOKEN_LAYER = '''
+    @torch.jit.export
+    def features_{0}(self, x: Tensor) -> Tensor:
+        return self.f_{0}(x)
+
+    @torch.jit.export
+    def features_with_class_tokens_{0}(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.t_{0}(x)
+
+    @torch.jit.export
+    def head_{0}(self, z: Tensor, class_tokens: Tensor) -> Tensor:
+        return self.h_{0}(z.clone(), class_tokens)
+'''
+
 _wrapper_count = 0
 
 
@@ -382,7 +584,9 @@ def build_wrapper(full, parts, skip_methods=()):
     """
     global _wrapper_count
     _wrapper_count += 1
-    source = _WRAPPER_HEAD + "".join(_WRAPPER_LAYER.format(name) for name in parts)
+    source = _WRAPPER_HEAD + "".join(
+        (_WRAPPER_LAYER if with_tokens is None else _WRAPPER_TOKEN_LAYER).format(name)
+        for name, (_, with_tokens, _) in parts.items())
     for method in skip_methods:
         source = re.sub(rf"\n    @torch.jit.export\n    def {method}\(.*?\n.*?\n", "\n", source)
     mod_name = f"directrix_model_{_wrapper_count}"
@@ -415,12 +619,27 @@ def verify(module, probe, layers):
             want = (probe.shape[0], layer["channels"], layer["height"], layer["width"])
             if tuple(z.shape) != want:
                 raise ExportError(f"features_{layer['name']} returns {tuple(z.shape)}, expected {want}")
-            logits = getattr(module, "head_" + layer["name"])(z)
+            inputs = (z,)
+            if layer["class_tokens"]:
+                z2, tokens = getattr(module, "features_with_class_tokens_" + layer["name"])(probe)
+                if (z2 - z).abs().max().item() > TOLERANCE:
+                    raise ExportError(f"features_with_class_tokens_{layer['name']} disagrees with "
+                                      f"features_{layer['name']}")
+                inputs = (z, tokens)
+            logits = getattr(module, "head_" + layer["name"])(*inputs)
             diff = (logits - expected).abs().max().item()
             if not diff <= TOLERANCE:
                 raise ExportError(f"split at '{layer['node']}' does not reproduce forward: "
                                   f"max abs difference {diff:.3g} > {TOLERANCE}")
             diffs[layer["name"]] = diff
+            moved = (z + torch.randn(z.shape, generator=torch.Generator().manual_seed(7)),) + inputs[1:]
+            reads_input = (expected - expected[:1]).abs().max().item() > TOLERANCE  # zero heads read nothing
+            if reads_input and \
+                    (getattr(module, "head_" + layer["name"])(*moved) - logits).abs().max().item() <= TOLERANCE:
+                print(f"warning: layer {layer['node']}: the head does not read its patch grid (as "
+                      f"after a ViT's last block, where only the class token reaches the classifier), "
+                      f"so its concepts cannot change a prediction; prefer an earlier block",
+                      file=sys.stderr)
     return diffs
 
 
@@ -441,14 +660,20 @@ def split_model(model, layer_names, input_spec):
         ident = layer_id(name)
         if ident in parts:
             raise ExportError(f"layers '{name}' and another one share the identifier '{ident}'")
-        features, head = traced.split(node)
-        _, c, h, w = traced.shape(node)
+        features, with_tokens, head = traced.split(node)
+        c, h, w = traced.grid(node)
         with torch.no_grad():
-            z = features(probe)
+            head_inputs = with_tokens(probe) if with_tokens is not None else features(probe)
         f_ts, how["features_" + ident] = to_torchscript(features, probe, f"features of '{name}'")
-        h_ts, how["head_" + ident] = to_torchscript(head, z, f"head of '{name}'")
-        parts[ident] = (f_ts, h_ts)
+        t_ts = None
+        if with_tokens is not None:
+            t_ts, how["features_with_class_tokens_" + ident] = to_torchscript(
+                with_tokens, probe, f"features with class tokens of '{name}'")
+        h_ts, how["head_" + ident] = to_torchscript(head, head_inputs, f"head of '{name}'")
+        parts[ident] = (f_ts, t_ts, h_ts)
         layers.append({"name": ident, "node": name, "channels": c, "height": h, "width": w,
+                       "layout": traced.layout(node),
+                       "class_tokens": traced.class_tokens(node) if traced.layout(node) == "tokens" else 0,
                        "head_starts_with_global_avg_pool": head_starts_with_global_avg_pool(head)})
     # forward comes from the original model, not from a split, so the check below means something.
     full, how["forward"] = to_torchscript(model, probe, "the model")

@@ -21,6 +21,7 @@ namespace {
 
 struct Input {
   at::Tensor activations;
+  at::Tensor classTokens;  // at a transformer layer with class tokens
   std::string layer, source, model;
   std::vector<std::string> classes;
   int inputHeight = 0, inputWidth = 0;
@@ -40,6 +41,7 @@ Input readInput(const Arguments& a) {
     in.classes = cache.classes();
     in.inputHeight = cache.inputHeight();
     in.inputWidth = cache.inputWidth();
+    if (cache.classTokens()) in.classTokens = readNpyTensor(cache.classTokens()->path());
   } else {
     in.source = a.value("activations");
   }
@@ -49,9 +51,9 @@ Input readInput(const Arguments& a) {
 
 // The head for influence: --head, else the model the cache was extracted with (if still there).
 HeadFunction headFor(const Arguments& a, const Input& in) {
-  if (a.has("head")) return loadHeadModule(a.value("head"), in.layer);
+  if (a.has("head")) return loadHeadModule(a.value("head"), in.layer, in.classTokens);
   if (!in.model.empty() && std::filesystem::is_regular_file(in.model))
-    return loadHeadModule(in.model, in.layer);
+    return loadHeadModule(in.model, in.layer, in.classTokens);
   return {};
 }
 
@@ -59,7 +61,7 @@ std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
                                     const at::Tensor& activations) {
   if (!in.classes.empty() || !head) return in.classes;
   std::vector<std::string> names;
-  int64_t k = head(activations.slice(0, 0, 1)).size(1);
+  int64_t k = head.rows(0, 1)(activations.slice(0, 0, 1)).size(1);
   for (int64_t i = 0; i < k; ++i) names.push_back("class " + std::to_string(i));
   return names;
 }

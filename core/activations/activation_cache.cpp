@@ -71,7 +71,7 @@ bool cacheIsComplete(const std::string& dir, const std::string& key) {
   for (const char* f : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy",
                         "files.txt", "classes.txt", "label_classes.txt"})
     if (!fs::exists(fs::path(dir) / f)) return false;
-  return true;
+  return meta.value("class_tokens", 0) == 0 || fs::exists(fs::path(dir) / "class_tokens.npy");
 }
 
 ActivationCache::ActivationCache(const std::string& dir) : mDir(dir) {
@@ -92,7 +92,14 @@ ActivationCache::ActivationCache(const std::string& dir) : mDir(dir) {
   mLogits = std::make_unique<NpyMap>(dir + "/logits.npy");
   mPredictions = std::make_unique<NpyMap>(dir + "/predictions.npy");
   mLabels = std::make_unique<NpyMap>(dir + "/labels.npy");
-  for (const NpyMap* m : {mActivations.get(), mLogits.get(), mPredictions.get(), mLabels.get()})
+  if (meta.value("class_tokens", 0) > 0) {
+    if (!fs::exists(dir + "/class_tokens.npy"))
+      throw UserError(dir + ": class_tokens.npy is missing; the cache is incomplete. Run the "
+                      "extraction again.");
+    mClassTokens = std::make_unique<NpyMap>(dir + "/class_tokens.npy");
+  }
+  for (const NpyMap* m : {mActivations.get(), mLogits.get(), mPredictions.get(), mLabels.get(),
+                          mClassTokens ? mClassTokens.get() : mLabels.get()})
     if (m->rows() != mFiles.size())
       throw UserError(dir + ": arrays and files.txt disagree in length; delete the folder and "
                       "extract again.");

@@ -4,6 +4,7 @@
 // with mmap_mode='r':
 //   activations.npy  N x C x h x w  float32 (or float16 on request)
 //   logits.npy       N x K          float32
+//   class_tokens.npy N x p x C      float32  only at a transformer layer with class tokens
 //   predictions.npy  N              int64    argmax of the logits
 //   labels.npy       N              int64    index into label_classes.txt, -1 when unlabelled
 //   files.txt        N lines        item names (paths relative to the image folder)
@@ -56,6 +57,8 @@ class ActivationCache {
   const std::vector<SkippedFile>& skipped() const { return mSkipped; }
   const NpyMap& activations() const { return *mActivations; }
   const NpyMap& logits() const { return *mLogits; }
+  // N x p x C float32 at a transformer layer with class tokens (which its head reads), else null.
+  const NpyMap* classTokens() const { return mClassTokens.get(); }
   int64_t prediction(size_t i) const;
   int64_t label(size_t i) const;
   // Per index of labelClasses(): the model class of the same name, or -1 (matched by name).
@@ -66,7 +69,7 @@ class ActivationCache {
   int mInputHeight = 0, mInputWidth = 0;
   std::vector<std::string> mFiles, mClasses, mLabelClasses;
   std::vector<SkippedFile> mSkipped;
-  std::unique_ptr<NpyMap> mActivations, mLogits, mPredictions, mLabels;
+  std::unique_ptr<NpyMap> mActivations, mLogits, mPredictions, mLabels, mClassTokens;
 };
 
 // Staging folder for a cache being written. commit() renames it over `finalDir`; destroying an

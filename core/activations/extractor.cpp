@@ -41,15 +41,22 @@ class CacheWriter {
       : mFloat16(float16),
         mActivations(dir + "/activations.npy", float16 ? npy::float16 : npy::float32,
                      {capacity, size_t(layer.channels), size_t(layer.height), size_t(layer.width)}),
-        mLogits(dir + "/logits.npy", npy::float32, {capacity, classes}) {}
+        mLogits(dir + "/logits.npy", npy::float32, {capacity, classes}) {
+    if (layer.classTokens > 0)
+      mClassTokens = std::make_unique<NpyWriter>(
+          dir + "/class_tokens.npy", npy::float32,
+          std::vector<size_t>{capacity, size_t(layer.classTokens), size_t(layer.channels)});
+  }
 
-  // z: B x C x h x w, logits: B x K (any device).
-  void append(const at::Tensor& z, const at::Tensor& logits) {
+  // z: B x C x h x w, logits: B x K, class tokens B x p x C or undefined (any device).
+  void append(const at::Tensor& z, const at::Tensor& logits, const at::Tensor& classTokens) {
     auto zc = z.to(torch::kCPU, mFloat16 ? torch::kHalf : torch::kFloat).contiguous();
     auto lc = logits.to(torch::kCPU, torch::kFloat).contiguous();
     auto b = static_cast<size_t>(zc.size(0));
     mActivations.writeRows(mRows, b, zc.data_ptr());
     mLogits.writeRows(mRows, b, lc.data_ptr());
+    if (mClassTokens)
+      mClassTokens->writeRows(mRows, b, classTokens.to(torch::kCPU, torch::kFloat).contiguous().data_ptr());
     auto pred = lc.argmax(1).contiguous();
     const int64_t* p = pred.data_ptr<int64_t>();
     mPredictions.insert(mPredictions.end(), p, p + b);
@@ -59,6 +66,7 @@ class CacheWriter {
   void finish(const std::string& dir, const std::vector<int64_t>& labels) {
     mActivations.finish(mRows);
     mLogits.finish(mRows);
+    if (mClassTokens) mClassTokens->finish(mRows);
     writeNpy(dir + "/predictions.npy", npy::int64, {mRows}, mPredictions.data());
     writeNpy(dir + "/labels.npy", npy::int64, {mRows}, labels.data());
   }
@@ -67,6 +75,7 @@ class CacheWriter {
  private:
   bool mFloat16;
   NpyWriter mActivations, mLogits;
+  std::unique_ptr<NpyWriter> mClassTokens;  // transformer layers with class tokens only
   std::vector<int64_t> mPredictions;
   size_t mRows = 0;
 };
@@ -90,6 +99,7 @@ void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const st
       {"complete", true}, {"model", fs::absolute(r.model->path()).string()},
       {"model_hash", r.model->fileHash()}, {"layer", layer.name}, {"node", layer.node},
       {"shape", {rows, layer.channels, layer.height, layer.width}},
+      {"layout", layer.layout}, {"class_tokens", layer.classTokens},
       {"dtype", r.float16 ? "float16" : "float32"}, {"source", r.source->description()},
       {"preprocessing", describePreprocessing(r.model->meta().input)},
       {"input_size", {r.model->meta().input.height, r.model->meta().input.width}},
@@ -136,8 +146,8 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
       auto b = static_cast<int64_t>(batch->indices.size());
       auto x = torch::from_blob(batch->pixels.data(),
                                 {b, spec.channels(), spec.height, spec.width});
-      auto z = r.model->features(layer.name, x);
-      writer.append(z, r.model->head(layer.name, z));
+      auto [z, classTokens] = r.model->featuresWithClassTokens(layer.name, x);
+      writer.append(z, r.model->head(layer.name, z, classTokens), classTokens);
       for (size_t i : batch->indices) {
         files.push_back(r.source->itemName(i));
         labels.push_back(r.source->label(i));

@@ -17,7 +17,7 @@ ImageActivations imageActivations(const ConceptModel& model, const ImageSourcePt
   size_t n = limit > 0 ? std::min(limit, source->size()) : source->size();
   ImageActivations out;
   out.skipped = source->skipped();
-  std::vector<at::Tensor> acts, logits;
+  std::vector<at::Tensor> acts, logits, tokens;
   BatchLoader loader(source, spec, n, size_t(std::max(1, batchSize)));
   torch::NoGradGuard noGrad;
   Stopwatch clock;
@@ -28,8 +28,9 @@ ImageActivations imageActivations(const ConceptModel& model, const ImageSourcePt
       auto b = int64_t(batch->indices.size());
       auto x = torch::from_blob(batch->pixels.data(),
                                 {b, spec.channels(), spec.height, spec.width});
-      auto z = model.features(layer.name, x);
-      logits.push_back(model.head(layer.name, z).to(torch::kCPU));
+      auto [z, classTokens] = model.featuresWithClassTokens(layer.name, x);
+      logits.push_back(model.head(layer.name, z, classTokens).to(torch::kCPU));
+      if (classTokens.defined()) tokens.push_back(classTokens.to(torch::kCPU));
       acts.push_back(z.to(torch::kCPU));
       for (size_t i : batch->indices) {
         out.labels.push_back(source->label(i));
@@ -46,6 +47,7 @@ ImageActivations imageActivations(const ConceptModel& model, const ImageSourcePt
                     " images could be used; check the files (see the skipped list).");
   out.activations = torch::cat(acts).contiguous();
   out.logits = torch::cat(logits).contiguous();
+  if (!tokens.empty()) out.classTokens = torch::cat(tokens).contiguous();
   return out;
 }
 
@@ -54,6 +56,7 @@ ImageActivations selectRows(const ImageActivations& all, const std::vector<int64
   auto index = torch::tensor(rows, torch::kLong);
   out.activations = all.activations.index_select(0, index);
   out.logits = all.logits.index_select(0, index);
+  if (all.classTokens.defined()) out.classTokens = all.classTokens.index_select(0, index);
   for (int64_t r : rows) {
     out.labels.push_back(all.labels.at(size_t(r)));
     out.names.push_back(all.names.at(size_t(r)));

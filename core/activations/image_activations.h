@@ -17,6 +17,7 @@ namespace dx {
 struct ImageActivations {
   at::Tensor activations;          // N x C x h x w float32, CPU
   at::Tensor logits;               // N x K float32, CPU
+  at::Tensor classTokens;          // N x p x C float32, CPU, at a layer with class tokens
   std::vector<int> labels;         // source class index per row, -1 when unlabelled
   std::vector<std::string> names;  // source item name per row
   std::vector<SkippedFile> skipped;

@@ -37,18 +37,22 @@ void checkFits(const ConceptBasis& basis, const NpyMap& activations) {
                     " do not: use concepts discovered at the same layer");
 }
 
-// Evenly spaced sample of at most `count` images, stacked: n x C x h x w.
-at::Tensor sampleImages(const NpyMap& activations, int count) {
+// Evenly spaced sample of at most `count` images: their row numbers.
+std::vector<int64_t> sampleImages(const NpyMap& activations, int count) {
   size_t n = activations.shape()[0], take = std::min<size_t>(n, size_t(std::max(count, 0)));
-  std::vector<at::Tensor> rows;
-  for (size_t j = 0; j < take; ++j) rows.push_back(npyRows(activations, j * n / take, 1));
-  return rows.empty() ? at::Tensor() : torch::cat(rows);
+  std::vector<int64_t> rows;
+  for (size_t j = 0; j < take; ++j) rows.push_back(int64_t(j * n / take));
+  return rows;
 }
 
 void addInfluence(ConceptReport& r, const ConceptBasis& basis, const NpyMap& activations,
-                  const HeadFunction& head, const ReportOptions& o) {
-  auto z = sampleImages(activations, o.influenceImages);
-  if (!z.defined()) return;
+                  const HeadFunction& allImages, const ReportOptions& o) {
+  auto rows = sampleImages(activations, o.influenceImages);
+  if (rows.empty()) return;
+  std::vector<at::Tensor> stacked;
+  for (int64_t row : rows) stacked.push_back(npyRows(activations, size_t(row), 1));
+  auto z = torch::cat(stacked);
+  auto head = allImages.rows(torch::tensor(rows, torch::kLong));
   InfluenceOptions io = o.influence;
   io.seed = o.seed;
   io.progress = o.progress;

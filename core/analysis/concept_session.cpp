@@ -33,10 +33,12 @@ struct ConceptSession::Impl {
   ImageSourcePtr images;
   std::unordered_map<std::string, size_t> sourceIndex;  // item name -> index in `images`
 
-  HeadFunction head() const {
-    auto m = model;
-    auto l = layer;
-    return [m, l](const at::Tensor& z) { return m->head(l, z.to(torch::kFloat)); };
+  at::Tensor classTokens;  // N x p x C at a transformer layer with class tokens, else undefined
+
+  // The head for every image of the cache (rows(image, 1) for one).
+  HeadFunction head() const { return model->headFunction(layer, classTokens); }
+  void loadClassTokens() {
+    if (const NpyMap* tokens = cache->classTokens()) classTokens = readNpyTensor(tokens->path());
   }
   at::Tensor activations(size_t image) const {
     return npyRows(cache->activations(), image, 1).to(basis.decoders.device());
@@ -100,6 +102,7 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   impl->dir = outDir;
   impl->layer = cache->layer();
   impl->settings = settings;
+  impl->loadClassTokens();
   FitOptions o;
   o.concepts = settings.concepts;
   o.seed = settings.seed;
@@ -137,6 +140,7 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
   impl->cache = cache;
   impl->dir = dir;
   impl->layer = cache->layer();
+  impl->loadClassTokens();
   impl->settings = {doc.value("method", "eddp"), doc.value("preset", "balanced"),
                     doc.value("concepts_requested", 16), doc.value("seed", uint64_t(0))};
   impl->basis = {impl->settings.method, readNpyTensor(dir + "/decoders.npy"),
@@ -300,7 +304,7 @@ ConceptSession::EditedImage ConceptSession::edit(size_t image,
   auto edits = d->edits(toggles);
   auto edited = edits.empty() ? z : editConcepts(d->basis, z, edits);
   auto scores = patchesOf(edited).matmul(d->basis.decoders.t()) - d->basis.biases;  // P x I
-  return {toVector(torch::softmax(d->head()(edited), 1)[0]),
+  return {toVector(torch::softmax(d->head().rows(int64_t(image), 1)(edited), 1)[0]),
           toVector(std::get<0>(scores.max(0)))};
 }
 

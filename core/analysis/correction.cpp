@@ -39,7 +39,7 @@ EditReport evaluateEdits(const HeadFunction& head, const ConceptBasis& basis,
     if (cancel.cancelled()) throw Cancelled();
     int64_t count = std::min(chunk, n - start);
     auto z = npyRows(cache.activations(), size_t(start), size_t(count)).to(basis.decoders.device());
-    auto cf = counterfactual(head, basis, z, edits);
+    auto cf = counterfactual(head.rows(start, count), basis, z, edits);
     auto before = cf.original.argmax(1).to(torch::kCPU).contiguous();
     auto after = cf.edited.argmax(1).to(torch::kCPU).contiguous();
     const int64_t* pb = before.data_ptr<int64_t>();

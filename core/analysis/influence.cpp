@@ -18,11 +18,13 @@ constexpr int64_t kDirectionsPerPass = 64;
 struct Sites {
   at::Tensor z, mask, baseLogits;
   bool pooled = false;
+  HeadFunction head;  // the head for these images (their class tokens at a transformer layer)
 };
 
 // Class logits after adding each direction (rows of `directions`, D x C) at the masked patches:
 // D x n x K. With a pooling head only each image's mean moves, by mean(mask) * v.
-at::Tensor editedLogits(const HeadFunction& head, const Sites& s, const at::Tensor& directions) {
+at::Tensor editedLogits(const Sites& s, const at::Tensor& directions) {
+  const HeadFunction& head = s.head;
   std::vector<at::Tensor> out;
   auto weight = s.mask.to(s.z.dtype()).mean({1, 2});  // n
   auto mean = s.z.mean({2, 3});                        // n x C
@@ -87,11 +89,11 @@ NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen)
 
 // Two-sided p of each class's observed mean logit change (K) against R null edits of norm
 // `size` (empirical, (1 + count) / (R + 1)).
-at::Tensor empiricalP(const HeadFunction& head, const Sites& sites, const at::Tensor& observed,
+at::Tensor empiricalP(const Sites& sites, const at::Tensor& observed,
                       const NullShape& shape, double size, int draws, at::Generator& gen) {
   auto g = torch::randn({draws, shape.factor.size(1)}, gen).to(shape.factor.device());
   auto v = g.matmul(shape.factor.t()) * (size / std::max(shape.traceRoot, 1e-300));
-  auto null = (editedLogits(head, sites, v) - sites.baseLogits.unsqueeze(0)).mean(1);  // R x K
+  auto null = (editedLogits(sites, v) - sites.baseLogits.unsqueeze(0)).mean(1);  // R x K
   auto beyond = (null.abs() >= observed.abs().unsqueeze(0) - 1e-12 * observed.abs().unsqueeze(0))
                     .sum(0).to(torch::kDouble);
   return ((beyond + 1) / double(draws + 1)).to(torch::kCPU);
@@ -140,7 +142,9 @@ const char* influenceNullName(InfluenceNull null) {
 InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& basis,
                                  const at::Tensor& z, const InfluenceOptions& o) {
   torch::NoGradGuard noGrad;
-  bool pooled = eddp::headPoolsGlobally(head, z.slice(0, 0, std::min<int64_t>(4, z.size(0))));
+  // A head with class tokens reads more than the pooled patches: never a pooling head.
+  bool pooled = !head.hasContext() &&
+                eddp::headPoolsGlobally(head, z.slice(0, 0, std::min<int64_t>(4, z.size(0))));
   auto h = pooled ? linearHeadWeights(head, z.mean({2, 3})) : at::Tensor();
   auto baseLogits = head(z).to(z.device(), z.dtype());
   int64_t concepts = basis.concepts(), classes = baseLogits.size(1);
@@ -175,8 +179,8 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
     if (!(sd > 0)) continue;
     auto edit = s * (o.alpha * sd / ws);
     Sites sites{z.index_select(0, images), mask.index_select(0, images),
-                baseLogits.index_select(0, images), pooled};
-    auto perImage = (editedLogits(head, sites, edit.unsqueeze(0))[0] - sites.baseLogits);  // n x K
+                baseLogits.index_select(0, images), pooled, head.rows(images)};
+    auto perImage = (editedLogits(sites, edit.unsqueeze(0))[0] - sites.baseLogits);  // n x K
     auto observed = perImage.mean(0);
     r.logitChange[i] = observed.to(torch::kCPU);
     r.probabilityChange[i] = (torch::softmax(sites.baseLogits + perImage, 1) -
@@ -185,7 +189,7 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
     double size = edit.norm().item<double>();
     if (nullMoves)
       r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, size)
-                             : empiricalP(head, sites, observed, shape, size,
+                             : empiricalP(sites, observed, shape, size,
                                           std::max(1, o.nullDraws), gen);
     if (o.progress) o.progress(clock.progress("influence", i + 1, concepts));
   }

@@ -18,6 +18,32 @@ std::unique_ptr<ConceptMethod> makeConceptMethod(const std::string& name) {
                   joinedNames(conceptMethodNames(), ", ") + ".");
 }
 
+HeadFunction::HeadFunction(WithContext f, at::Tensor context)
+    : mWithContext(std::move(f)), mContext(std::move(context)) {}
+
+at::Tensor HeadFunction::operator()(const at::Tensor& z) const {
+  if (mPlain) return mPlain(z);
+  if (!mWithContext) throw UserError("no head (the network after the layer) was given.");
+  int64_t n = z.size(0), rows = mContext.size(0);
+  if (n == rows) return mWithContext(z, mContext);
+  if (rows == 1) return mWithContext(z, mContext.expand({n, -1, -1}));
+  throw UserError("the head of this layer reads each image's class tokens, but it was given " +
+                  std::to_string(n) + " images for " + std::to_string(rows) +
+                  " class-token rows; this analysis does not support transformer layers with "
+                  "class tokens yet.");
+}
+
+HeadFunction HeadFunction::rows(const at::Tensor& index) const {
+  if (!mWithContext) return *this;
+  return HeadFunction(mWithContext,
+                      mContext.index_select(0, index.to(mContext.device(), torch::kLong)));
+}
+
+HeadFunction HeadFunction::rows(int64_t start, int64_t count) const {
+  if (!mWithContext) return *this;
+  return HeadFunction(mWithContext, mContext.slice(0, start, start + count));
+}
+
 at::Tensor patchesOf(const at::Tensor& activations) {
   return activations.permute({0, 2, 3, 1}).reshape({-1, activations.size(1)});
 }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -32,7 +33,36 @@ struct ConceptBasis {
 // The frozen rest of the network after the layer (f+ in docs/methods.md 1.4): N x C x h x w -> N x
 // K logits, differentiable with respect to its input. EDDP's URA loss needs it; baselines ignore
 // it.
-using HeadFunction = std::function<at::Tensor(const at::Tensor&)>;
+//
+// At a transformer layer the head also reads each image's class tokens (N x p x C), which a
+// concept edit does not touch. They are bound to the head as its context, one row per image of
+// the activations the head was made for; code that runs the head on some of those images takes
+// rows(...) first. Called on a batch that matches neither the context's rows nor one row, such a
+// head throws UserError instead of pairing patches with another image's class token.
+class HeadFunction {
+ public:
+  using Plain = std::function<at::Tensor(const at::Tensor& z)>;
+  using WithContext = std::function<at::Tensor(const at::Tensor& z, const at::Tensor& context)>;
+
+  HeadFunction() = default;
+  template <class F, class = std::enable_if_t<
+                         !std::is_same_v<std::decay_t<F>, HeadFunction> &&
+                         std::is_invocable_r_v<at::Tensor, F&, const at::Tensor&>>>
+  HeadFunction(F f) : mPlain(std::move(f)) {}
+  HeadFunction(WithContext f, at::Tensor context);
+
+  at::Tensor operator()(const at::Tensor& z) const;
+  // The head for the context rows `index` (int64, any device), or for start .. start + count.
+  HeadFunction rows(const at::Tensor& index) const;
+  HeadFunction rows(int64_t start, int64_t count) const;
+  bool hasContext() const { return bool(mWithContext); }
+  explicit operator bool() const { return bool(mPlain) || bool(mWithContext); }
+
+ private:
+  Plain mPlain;
+  WithContext mWithContext;
+  at::Tensor mContext;
+};
 
 struct FitOptions {
   int concepts = 8;               // I

@@ -129,8 +129,9 @@ at::Tensor batchLoss(StageRun& run, const at::Tensor& images, const at::Tensor& 
     auto encoders = s.constrained ? signals : at::Tensor();
     auto subset = run.data.pooledHead ? a : a.slice(0, 0, std::min<int64_t>(a.size(0), 32));
     auto k = kappa.slice(0, 0, subset.size(0));
-    weighted.push_back({s.ura, eddp::uraLoss(run.options.head, subset, run.data.pooledHead, wRaw,
-                                             bRaw, encoders, k)});
+    auto head = run.options.head.rows(images.slice(0, 0, subset.size(0)));
+    weighted.push_back({s.ura, eddp::uraLoss(head, subset, run.data.pooledHead, wRaw, bRaw,
+                                             encoders, k)});
   } else {
     weighted.push_back({0, torch::zeros({}, y.options())});
   }
@@ -413,9 +414,12 @@ class EddpMethod : public ConceptMethod {
     data.mean = patches.mean(0);
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);
-    if (options.head)
-      data.pooledHead = eddp::headPoolsGlobally(
-          options.head, data.activations.slice(0, 0, std::min<int64_t>(4, activations.size(0))));
+    if (options.head) {
+      int64_t probe = std::min<int64_t>(4, activations.size(0));
+      data.pooledHead = !options.head.hasContext() &&
+                        eddp::headPoolsGlobally(options.head.rows(0, probe),
+                                                data.activations.slice(0, 0, probe));
+    }
     bool canOrthogonalise = options.concepts <= data.transform.size(1);
     bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;
     Parameters params;

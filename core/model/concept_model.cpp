@@ -60,39 +60,71 @@ torch::jit::Module loadArchive(const std::string& path, std::string& metaText) {
   }
 }
 
-// Runs one named method on a probe input; records a violation instead of throwing.
-c10::optional<at::Tensor> probe(torch::jit::Module& m, const std::string& method,
-                                const at::Tensor& input, std::vector<std::string>& problems) {
+// Runs one named method on probe inputs; records a violation instead of throwing. Returns the
+// output's tensors (one, or the elements of a returned tuple).
+std::vector<at::Tensor> probe(torch::jit::Module& m, const std::string& method,
+                              const std::vector<at::Tensor>& inputs,
+                              std::vector<std::string>& problems) {
   auto fn = m.find_method(method);
   if (!fn) {
     problems.push_back("method '" + method + "' is missing.");
-    return c10::nullopt;
+    return {};
   }
   try {
-    auto out = (*fn)({input});
-    if (!out.isTensor()) {
-      problems.push_back("method '" + method + "' does not return a tensor.");
-      return c10::nullopt;
+    auto out = (*fn)(std::vector<c10::IValue>(inputs.begin(), inputs.end()));
+    if (out.isTensor()) return {out.toTensor()};
+    std::vector<at::Tensor> parts;
+    if (out.isTuple()) {
+      for (const auto& e : out.toTupleRef().elements()) {
+        if (!e.isTensor()) break;
+        parts.push_back(e.toTensor());
+      }
+      if (!parts.empty() && parts.size() == out.toTupleRef().elements().size()) return parts;
     }
-    return out.toTensor();
+    problems.push_back("method '" + method + "' does not return tensors.");
+    return {};
   } catch (const std::exception& e) {
-    problems.push_back("method '" + method + "' fails on a " + shapeText(input.sizes()) +
+    problems.push_back("method '" + method + "' fails on a " + shapeText(inputs[0].sizes()) +
                        " probe: " + firstLine(e.what()));
-    return c10::nullopt;
+    return {};
   }
+}
+
+// The layer's activations (and class tokens) on x, checked against the metadata.
+std::vector<at::Tensor> probeFeatures(torch::jit::Module& m, const LayerSpec& layer,
+                                      const at::Tensor& x, std::vector<std::string>& problems) {
+  auto z = probe(m, "features_" + layer.name, {x}, problems);
+  if (z.size() != 1) return {};
+  std::vector<int64_t> expected{x.size(0), layer.channels, layer.height, layer.width};
+  if (z[0].sizes() != at::IntArrayRef(expected)) {
+    problems.push_back("features_" + layer.name + " returns " + shapeText(z[0].sizes()) +
+                       " but directrix.json promises " + shapeText(expected) + ".");
+    return {};
+  }
+  if (layer.classTokens == 0) return z;
+  std::string method = "features_with_class_tokens_" + layer.name;
+  auto both = probe(m, method, {x}, problems);
+  if (both.size() != 2) {
+    if (!both.empty()) problems.push_back(method + " must return (activations, class tokens).");
+    return {};
+  }
+  std::vector<int64_t> tokens{x.size(0), layer.classTokens, layer.channels};
+  if (both[1].sizes() != at::IntArrayRef(tokens) || both[0].sizes() != z[0].sizes() ||
+      !((both[0] - z[0]).abs().max().item<double>() <= 1e-4)) {
+    problems.push_back(method + " returns " + shapeText(both[0].sizes()) + " and " +
+                       shapeText(both[1].sizes()) + "; expected features_" + layer.name +
+                       "'s activations and " + shapeText(tokens) + " class tokens.");
+    return {};
+  }
+  return both;
 }
 
 void checkLayer(torch::jit::Module& m, const LayerSpec& layer, const at::Tensor& x,
                 const at::Tensor& logits, std::vector<std::string>& problems) {
-  auto z = probe(m, "features_" + layer.name, x, problems);
-  if (!z) return;
-  std::vector<int64_t> expected{x.size(0), layer.channels, layer.height, layer.width};
-  if (z->sizes() != at::IntArrayRef(expected)) {
-    problems.push_back("features_" + layer.name + " returns " + shapeText(z->sizes()) +
-                       " but directrix.json promises " + shapeText(expected) + ".");
-    return;
-  }
-  auto y = probe(m, "head_" + layer.name, *z, problems);
+  auto inputs = probeFeatures(m, layer, x, problems);
+  if (inputs.empty()) return;
+  auto out = probe(m, "head_" + layer.name, inputs, problems);
+  auto y = out.size() == 1 ? c10::optional<at::Tensor>(out[0]) : c10::nullopt;
   if (!y || !logits.defined()) return;
   if (y->sizes() != logits.sizes()) {
     problems.push_back("head_" + layer.name + " returns " + shapeText(y->sizes()) +
@@ -114,7 +146,8 @@ std::vector<std::string> validate(torch::jit::Module& m, const ModelMeta& meta,
   at::Tensor x = at::randn({2, meta.input.channels(), meta.input.height, meta.input.width}, gen)
                      .to(device);
   at::Tensor logits;
-  if (auto y = probe(m, "forward", x, problems)) {
+  auto out = probe(m, "forward", {x}, problems);
+  if (auto y = out.size() == 1 ? c10::optional<at::Tensor>(out[0]) : c10::nullopt) {
     auto k = static_cast<int64_t>(meta.classes.size());
     if (y->dim() != 2 || y->size(0) != 2 || y->size(1) != k)
       problems.push_back("forward returns " + shapeText(y->sizes()) + " but " +
@@ -141,6 +174,7 @@ torch::jit::Module optimized(const torch::jit::Module& m, const ModelMeta& meta)
   for (const auto& l : meta.layers) {
     methods.push_back("features_" + l.name);
     methods.push_back("head_" + l.name);
+    if (l.classTokens) methods.push_back("features_with_class_tokens_" + l.name);
   }
   try {
     torch::jit::Module frozen = torch::jit::freeze(m, methods);
@@ -213,8 +247,39 @@ at::Tensor ConceptModel::features(const std::string& layerName, const at::Tensor
   return d->module.get_method("features_" + layer(layerName).name)({x.to(d->device)}).toTensor();
 }
 
-at::Tensor ConceptModel::head(const std::string& layerName, const at::Tensor& z) const {
-  return d->module.get_method("head_" + layer(layerName).name)({z.to(d->device)}).toTensor();
+std::pair<at::Tensor, at::Tensor> ConceptModel::featuresWithClassTokens(
+    const std::string& layerName, const at::Tensor& x) const {
+  const LayerSpec& l = layer(layerName);
+  if (l.classTokens == 0) return {features(layerName, x), at::Tensor()};
+  torch::NoGradGuard noGrad;
+  auto out = d->module.get_method("features_with_class_tokens_" + l.name)({x.to(d->device)});
+  const auto& parts = out.toTupleRef().elements();
+  return {parts[0].toTensor(), parts[1].toTensor()};
+}
+
+at::Tensor ConceptModel::head(const std::string& layerName, const at::Tensor& z,
+                              const at::Tensor& classTokens) const {
+  const LayerSpec& l = layer(layerName);
+  auto method = d->module.get_method("head_" + l.name);
+  auto zf = z.to(d->device, torch::kFloat);  // a float16 cache's rows run in float32
+  if (l.classTokens == 0) return method({zf}).toTensor();
+  if (!classTokens.defined())
+    throw UserError("layer " + l.name + " of " + d->path + " is a transformer layer whose head "
+                    "reads each image's class tokens as well as its patches, and none were given "
+                    "here: use a cache extracted by this version of Directrix (it keeps them). "
+                    "TCAV from directrix-cli cannot use such layers yet; run it in the app.");
+  return method({zf, classTokens.to(d->device, torch::kFloat)}).toTensor();
+}
+
+HeadFunction ConceptModel::headFunction(const std::string& layerName,
+                                        const at::Tensor& classTokens) const {
+  auto self = shared_from_this();
+  std::string name = layer(layerName).name;
+  if (layer(name).classTokens == 0)
+    return [self, name](const at::Tensor& z) { return self->head(name, z); };
+  return HeadFunction([self, name](const at::Tensor& z, const at::Tensor& context) {
+    return self->head(name, z, context);
+  }, classTokens.defined() ? classTokens.to(d->device) : classTokens);
 }
 
 at::Tensor ConceptModel::forward(const at::Tensor& x) const {

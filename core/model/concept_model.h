@@ -8,8 +8,10 @@
 // LibTorch's heavy headers.
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "discovery/concept_method.h"
 #include "model/model_meta.h"
 
 namespace at {
@@ -23,7 +25,7 @@ struct LoadOptions {
   bool optimize = true;         // freeze + optimise for inference (validated like the original)
 };
 
-class ConceptModel {
+class ConceptModel : public std::enable_shared_from_this<ConceptModel> {
  public:
   // Loads `path` and checks every promise of the contract on a probe batch: methods exist,
   // shapes agree with the metadata, head_L(features_L(x)) equals forward(x) within 1e-4.
@@ -41,9 +43,18 @@ class ConceptModel {
   // x: N x Cin x H x W float32 (normalised input, any device) -> N x C x h x w float32 on the
   // model's device. Runs without autograd.
   at::Tensor features(const std::string& layer, const at::Tensor& x) const;
+  // The activations and, at a layer with class tokens (LayerSpec::classTokens > 0), the class
+  // tokens N x p x C from the same pass; the second tensor is undefined at other layers.
+  std::pair<at::Tensor, at::Tensor> featuresWithClassTokens(const std::string& layer,
+                                                            const at::Tensor& x) const;
   // z: N x C x h x w float32 -> N x K logits, on the model's device. Autograd follows the caller's
-  // mode, so gradients with respect to z are available when z requires grad.
-  at::Tensor head(const std::string& layer, const at::Tensor& z) const;
+  // mode, so gradients with respect to z are available when z requires grad. A layer with class
+  // tokens needs them (N x p x C, the images of z); throws UserError when they are missing.
+  at::Tensor head(const std::string& layer, const at::Tensor& z,
+                  const at::Tensor& classTokens = {}) const;
+  // The head as a HeadFunction; at a layer with class tokens they are its context (one row per
+  // image the function will be given, see HeadFunction::rows). Keeps the model alive.
+  HeadFunction headFunction(const std::string& layer, const at::Tensor& classTokens = {}) const;
   // x: N x Cin x H x W -> N x K logits, the original network (no autograd).
   at::Tensor forward(const at::Tensor& x) const;
 

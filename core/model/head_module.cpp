@@ -7,7 +7,8 @@
 
 namespace dx {
 
-HeadFunction loadHeadModule(const std::string& path, const std::string& layer) {
+HeadFunction loadHeadModule(const std::string& path, const std::string& layer,
+                            const at::Tensor& classTokens) {
   if (!std::filesystem::is_regular_file(path)) throw UserError(path + ": no such head file.");
   auto module = std::make_shared<torch::jit::Module>();
   try {
@@ -18,6 +19,18 @@ HeadFunction loadHeadModule(const std::string& path, const std::string& layer) {
   }
   module->eval();
   std::string method = "head_" + layer;
+  if (!layer.empty() && module->find_method(method) &&
+      module->get_method(method).function().getSchema().arguments().size() == 3) {
+    if (!classTokens.defined())
+      throw UserError(path + ": " + method + " also reads each image's class tokens; use a cache "
+                      "extracted by this version of Directrix (it keeps them).");
+    return HeadFunction(
+        [module, method](const at::Tensor& z, const at::Tensor& tokens) {
+          return module->get_method(method)({z.to(torch::kFloat), tokens.to(torch::kFloat)})
+              .toTensor();
+        },
+        classTokens);
+  }
   if (!layer.empty() && module->find_method(method)) {
     return [module, method](const at::Tensor& z) {
       return module->get_method(method)({z}).toTensor();

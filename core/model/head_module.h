@@ -8,7 +8,10 @@
 
 namespace dx {
 
-// Throws UserError naming the file when it cannot be loaded or has no suitable method.
-HeadFunction loadHeadModule(const std::string& path, const std::string& layer);
+// Throws UserError naming the file when it cannot be loaded or has no suitable method. A head that
+// also reads class tokens (a transformer layer) gets `classTokens` (N x p x C, one row per image
+// of the activations it will be given) as its context; without them it throws.
+HeadFunction loadHeadModule(const std::string& path, const std::string& layer,
+                            const at::Tensor& classTokens = {});
 
 }  // namespace dx

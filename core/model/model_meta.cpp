@@ -67,6 +67,14 @@ LayerSpec parseLayer(const json& l, const std::string& source) {
   layer.height = positiveInt(l, "height", source);
   layer.width = positiveInt(l, "width", source);
   layer.headStartsWithGlobalAvgPool = l.value("head_starts_with_global_avg_pool", false);
+  layer.layout = l.value("layout", std::string("nchw"));
+  if (layer.layout != "nchw" && layer.layout != "nhwc" && layer.layout != "tokens")
+    fail(source, "layer \"" + layer.name + "\" has layout \"" + layer.layout +
+                     "\"; expected nchw, nhwc or tokens");
+  layer.classTokens = l.value("class_tokens", 0);
+  if (layer.classTokens < 0 || (layer.classTokens > 0 && layer.layout != "tokens"))
+    fail(source, "layer \"" + layer.name + "\" has class_tokens " +
+                     std::to_string(layer.classTokens) + "; only token layers have class tokens");
   return layer;
 }
 

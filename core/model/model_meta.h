@@ -22,6 +22,12 @@ struct LayerSpec {
   std::string node;  // the original module / graph node the user chose
   int channels = 0, height = 0, width = 0;
   bool headStartsWithGlobalAvgPool = false;
+  // How the network holds the activations the app sees as C x h x w: "nchw", "nhwc" (Swin) or
+  // "tokens" (ViT: N x (p + h*w) x C). The exporter turns each into the N x C x h x w grid.
+  std::string layout = "nchw";
+  // p > 0: the layer also has p class tokens per image (N x p x C, from
+  // features_with_class_tokens_<name>), and head_<name> takes (z, class_tokens).
+  int classTokens = 0;
 };
 
 struct ModelMeta {

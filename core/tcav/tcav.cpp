@@ -123,7 +123,7 @@ at::Tensor logitGradients(const HeadFunction& head, const at::Tensor& z, int64_t
     if (cancel.cancelled()) throw Cancelled();
     auto batch = z.slice(0, first, std::min(z.size(0), first + step)).detach().to(torch::kFloat);
     batch.requires_grad_(true);
-    auto logits = head(batch);
+    auto logits = head.rows(first, batch.size(0))(batch);
     if (k < 0 || k >= logits.size(1))
       throw UserError("TCAV: class index " + std::to_string(k) + " is outside the model's " +
                       std::to_string(logits.size(1)) + " classes.");

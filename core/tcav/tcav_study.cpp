@@ -52,6 +52,16 @@ struct Pool {
     for (int64_t r : rows) parts.push_back(npyRows(cache->activations(), size_t(r), 1));
     return torch::cat(parts);
   }
+  // The rows' class tokens at a transformer layer with them, else undefined.
+  at::Tensor classTokens(const std::vector<int64_t>& rows) const {
+    auto index = torch::tensor(rows, torch::kLong);
+    if (!cache) return computed.classTokens.defined()
+                           ? computed.classTokens.index_select(0, index) : at::Tensor();
+    if (!cache->classTokens()) return {};
+    std::vector<at::Tensor> parts;
+    for (int64_t r : rows) parts.push_back(npyRows(*cache->classTokens(), size_t(r), 1));
+    return torch::cat(parts);
+  }
 };
 
 Pool openPool(const TcavRequest& r, const std::string& layer, const ProgressSink& progress,
@@ -208,9 +218,10 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   const int64_t k = r.classIndex;
   std::string how;
   Pool pool = openPool(r, layer, progress, cancel);
-  auto classActs = pool.rows(classRows(pool.labels, pool.labelNames, pool.predictions,
-                                       r.model->meta().classes[size_t(k)], k, r.select, &how,
-                                       r.classImages->description()));
+  auto classRowIndex = classRows(pool.labels, pool.labelNames, pool.predictions,
+                                 r.model->meta().classes[size_t(k)], k, r.select, &how,
+                                 r.classImages->description());
+  auto classActs = pool.rows(classRowIndex);
   auto concepts = folderSets(*r.model, r.conceptDirs, layer, r.limit, progress, cancel);
   const int runs = r.runs > 0 ? r.runs : int(r.randomDirs.size());
   // Every folder is read: runs take random set r for run r, null runs pair all sets two by two.
@@ -231,8 +242,7 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   o.significance = r.significance;
   o.progress = progress;
   o.cancel = cancel;
-  auto model = r.model;
-  HeadFunction head = [model, layer](const at::Tensor& z) { return model->head(layer, z); };
+  HeadFunction head = r.model->headFunction(layer, pool.classTokens(classRowIndex));
   TcavResult result = runTcav(head, classActs, k, concepts, randoms, {}, o);
 
   auto impl = std::make_unique<TcavStudy::Impl>();
@@ -315,10 +325,9 @@ std::vector<float> sacvContribution(const TcavStudy& study, int concept,
                                     int* width) {
   const auto& s = *study.d;
   auto z = studiedActivation(s, concept, cache, image);
-  auto model = s.model;
-  auto layer = s.layer;
-  auto g = logitGradients([&](const at::Tensor& x) { return model->head(layer, x); }, z,
-                          s.classIndex);
+  at::Tensor classTokens;
+  if (cache.classTokens()) classTokens = npyRows(*cache.classTokens(), image, 1);
+  auto g = logitGradients(s.model->headFunction(s.layer, classTokens), z, s.classIndex);
   auto maps = sacvMaps(s.mapCavs[size_t(concept)], z, g.to(z.device()));
   return mapValues(maps.contribution[0], height, width);
 }

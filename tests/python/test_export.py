@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(EXPORTER))
 sys.path.insert(0, HERE)
 import export_model as em  # noqa: E402
 from skip_net import SkipNet  # noqa: E402
+from token_nets import MixerNet, tiny_swin, tiny_vit  # noqa: E402
 
 
 def run_exporter(*args):
@@ -38,6 +39,22 @@ def small_spec(size=16):
             "mean": list(em.IMAGENET_MEAN), "std": list(em.IMAGENET_STD)}
 
 
+def fx_output_tokens(traced, node, x):
+    """The raw N x T x C output of a token node on x, from the traced graph."""
+    seen = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if n is node:
+                seen["tokens"] = out
+            return out
+
+    with torch.no_grad():
+        Recorder(traced.gm).run(x)
+    return seen["tokens"]
+
+
 class ExportTest(unittest.TestCase):
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()
@@ -53,8 +70,20 @@ class ExportTest(unittest.TestCase):
             for layer in meta["layers"]:
                 z = module._c._get_method("features_" + layer["name"])(x)  # as the C++ loader calls it
                 self.assertEqual(tuple(z.shape), (2, layer["channels"], layer["height"], layer["width"]))
-                logits = module._c._get_method("head_" + layer["name"])(z)
+                inputs = [z]
+                if layer.get("class_tokens"):
+                    both = module._c._get_method("features_with_class_tokens_" + layer["name"])(x)
+                    self.assertTrue(torch.equal(both[0], z))
+                    self.assertEqual(tuple(both[1].shape), (2, layer["class_tokens"], layer["channels"]))
+                    inputs.append(both[1])
+                logits = module._c._get_method("head_" + layer["name"])(*inputs)
                 self.assertLessEqual((logits - expected).abs().max().item(), 1e-4)
+                # The head reads the grid (and the class tokens): changing them changes the logits.
+                for i in range(len(inputs)):
+                    moved = list(inputs)
+                    moved[i] = moved[i] + torch.randn_like(moved[i])
+                    changed = module._c._get_method("head_" + layer["name"])(*moved)
+                    self.assertGreater((changed - logits).abs().max().item(), 1e-4)
 
     def test_resnet18_cli(self):
         out_dir = os.environ.get("DIRECTRIX_TEST_OUT") or self.tmp
@@ -139,6 +168,60 @@ class ExportTest(unittest.TestCase):
         torch.save(state, weights)
         with self.assertRaisesRegex(em.ExportError, "does not match.*stem.bias.*fc.weight"):
             em.load_weights(SkipNet(), weights)
+
+    def test_vit_layers_are_patch_grids_with_class_tokens(self):
+        path = os.path.join(self.tmp, "vit.pt")
+        meta = em.export_model(tiny_vit(), em.TracedModel(tiny_vit(), em.probe_batch(small_spec())).default_layers(),
+                               path, small_spec(), log=lambda *a: None)
+        # Evenly spaced blocks before the last one (after it the head reads only the class token).
+        self.assertEqual([l["node"] for l in meta["layers"]],
+                         ["encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"])
+        for layer in meta["layers"]:
+            self.assertEqual((layer["layout"], layer["class_tokens"]), ("tokens", 1))
+            self.assertEqual((layer["channels"], layer["height"], layer["width"]), (8, 4, 4))
+        module, meta = load(path)
+        self.assert_splits_match(module, meta)
+        # The grid keeps the token order: patch (row r, column c) is token 1 + 4 r + c.
+        x = torch.randn(1, 3, 16, 16)
+        z = module.features_encoder_layers_encoder_layer_0(x)
+        traced = em.TracedModel(tiny_vit(), em.probe_batch(small_spec()))
+        node = traced.resolve("encoder.layers.encoder_layer_0")
+        features, _, _ = traced.split(node)
+        tokens = fx_output_tokens(traced, node, x)
+        self.assertTrue(torch.allclose(z[0, :, 1, 2], tokens[0, 1 + 4 * 1 + 2]))
+
+    def test_vit_list_layers(self):
+        r = run_exporter("--torchvision", "vit_b_16", "--list-layers")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"encoder.layers.encoder_layer_0\s+768x14x14\s+tokens \+ 1 class token")
+        self.assertIn("default layers: encoder.layers.encoder_layer_2,encoder.layers.encoder_layer_6,"
+                      "encoder.layers.encoder_layer_10", r.stdout)
+
+    def test_swin_channels_last_layers(self):
+        traced = em.TracedModel(tiny_swin(), em.probe_batch(small_spec()))
+        layers = traced.default_layers()
+        path = os.path.join(self.tmp, "swin.pt")
+        meta = em.export_model(tiny_swin(), layers, path, small_spec(), log=lambda *a: None)
+        layouts = [l["layout"] for l in meta["layers"]]
+        self.assertIn("nhwc", layouts)
+        module, meta = load(path)
+        self.assert_splits_match(module, meta)
+        r = run_exporter("--torchvision", "swin_t", "--list-layers")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"features.5\s+384x14x14\s+channels last")
+        self.assertIn("default layers: features.3,features.5,permute", r.stdout)
+
+    def test_user_module_declares_its_token_layers(self):
+        path = os.path.join(self.tmp, "mixer.pt")
+        meta = em.export_model(MixerNet().eval(), ["blocks.0", "blocks.1"], path, small_spec(),
+                               log=lambda *a: None)
+        for layer in meta["layers"]:
+            self.assertEqual((layer["layout"], layer["class_tokens"]), ("tokens", 0))
+            self.assertEqual((layer["channels"], layer["height"], layer["width"]), (6, 4, 4))
+        module, meta = load(path)
+        self.assert_splits_match(module, meta)
+        with self.assertRaisesRegex(em.ExportError, "not a patch grid"):
+            em.export_model(MixerNet().eval(), ["fc"], path, small_spec(), log=lambda *a: None)
 
     def test_head_gets_a_copy(self):
         # An in-place first op in the head must not overwrite the caller's activations.

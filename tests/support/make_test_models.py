@@ -2,8 +2,9 @@
 """Writes the tiny models the model-loader tests use: two valid ones and one per failure
 the loader must report. Usage: make_test_models.py OUTDIR
 
-All nets are random (fixed seed) 2-layer CNNs on 16x16 inputs with 3 classes:
-conv1 gives 4x8x8 activations, conv2 8x4x4.
+The CNNs are random (fixed seed) 2-layer nets on 16x16 inputs with 3 classes:
+conv1 gives 4x8x8 activations, conv2 8x4x4. tiny_vit.pt and tiny_swin.pt are torchvision's
+VisionTransformer and SwinTransformer at toy sizes (tests/python/token_nets.py).
 """
 
 import json
@@ -15,6 +16,9 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging"))
 import export_model as em  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from token_nets import tiny_swin, tiny_vit  # noqa: E402
 
 CLASSES = ["alpha", "beta", "gamma"]
 LAYERS = ["conv1", "conv2"]
@@ -74,6 +78,11 @@ def main(argv):
                     name="tiny rgb", log=quiet)
     em.export_model(tiny(1), LAYERS, os.path.join(out, "good_gray.pt"), spec("gray"), CLASSES,
                     name="tiny gray", log=quiet)
+    # Transformers: a ViT's token layers (with a class token), a Swin's channels-last stage.
+    em.export_model(tiny_vit(), ["encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"],
+                    os.path.join(out, "tiny_vit.pt"), spec("rgb"), CLASSES, name="tiny vit", log=quiet)
+    em.export_model(tiny_swin(), ["features.1", "features.3"], os.path.join(out, "tiny_swin.pt"),
+                    spec("rgb"), CLASSES, name="tiny swin", log=quiet)
 
     # Metadata a valid export would write, to be spoilt one field at a time.
     _, _, layers, _, _ = em.split_model(tiny(), LAYERS, spec("rgb"))

@@ -1,0 +1,156 @@
+// Transformer layers (docs/methods.md, "Layers"): a ViT's token layer is seen as an N x C x h x w
+// patch grid and keeps its class tokens for the head; a Swin's channels-last stage is permuted.
+#include <gtest/gtest.h>
+
+#include <torch/script.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "activations/extractor.h"
+#include "analysis/concept_session.h"
+#include "base/tensor_io.h"
+#include "data/image_folder.h"
+#include "tcav/tcav_study.h"
+#include "temp_dir.h"
+#include "test_models.h"
+
+using dx::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char kVitLayer[] = "encoder_layers_encoder_layer_1";
+
+std::shared_ptr<dx::ConceptModel> vit() {
+  return dx::ConceptModel::load(dx::test::testModel("tiny_vit.pt"));
+}
+
+void makeImages(const TempDir& d, int count, uint64_t seed = 11) {
+  cv::RNG rng(seed);
+  for (int i = 0; i < count; ++i) {
+    cv::Mat img(16, 16, CV_8UC3);
+    rng.fill(img, cv::RNG::UNIFORM, 0, 255);
+    std::string cls = i % 2 ? "alpha" : "beta";
+    fs::create_directories(d.path() / "images" / cls);
+    cv::imwrite(d / ("images/" + cls + "/img" + std::to_string(i) + ".png"), img);
+  }
+}
+
+std::shared_ptr<const dx::ActivationCache> extract(const TempDir& d,
+                                                   std::shared_ptr<dx::ConceptModel> model,
+                                                   const std::string& layer) {
+  dx::ExtractionRequest r;
+  r.model = model;
+  r.source = std::make_shared<dx::ImageFolder>(d.path() / "images");
+  r.layer = layer;
+  r.outDir = d / ("cache_" + layer);
+  r.batchSize = 5;
+  return std::make_shared<dx::ActivationCache>(dx::extractActivations(r).dir);
+}
+
+}  // namespace
+
+TEST(TokenLayers, VitLayerIsAPatchGridWhoseHeadAlsoReadsTheClassToken) {
+  auto m = vit();
+  const auto& layer = m->layer(kVitLayer);
+  EXPECT_EQ(layer.layout, "tokens");
+  EXPECT_EQ(layer.classTokens, 1);
+  auto x = torch::randn({3, 3, 16, 16});
+  auto [z, tokens] = m->featuresWithClassTokens(kVitLayer, x);
+  EXPECT_EQ(z.sizes(), (std::vector<int64_t>{3, 8, 4, 4}));
+  EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{3, 1, 8}));
+  EXPECT_TRUE(torch::equal(z, m->features(kVitLayer, x)));
+  EXPECT_LT((m->head(kVitLayer, z, tokens) - m->forward(x)).abs().max().item<float>(), 1e-5f);
+  // The class token is part of the head's input: without it the head refuses, naming the fix.
+  try {
+    m->head(kVitLayer, z);
+    FAIL();
+  } catch (const dx::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("class tokens"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TokenLayers, HeadFunctionPairsEachImageWithItsOwnClassToken) {
+  auto m = vit();
+  auto x = torch::randn({4, 3, 16, 16});
+  auto [z, tokens] = m->featuresWithClassTokens(kVitLayer, x);
+  auto head = m->headFunction(kVitLayer, tokens);
+  ASSERT_TRUE(head.hasContext());
+  auto all = head(z);
+  EXPECT_LT((all - m->forward(x)).abs().max().item<float>(), 1e-5f);
+  auto rows = torch::tensor({3, 1}, torch::kLong);
+  EXPECT_LT((head.rows(rows)(z.index_select(0, rows)) - all.index_select(0, rows))
+                .abs().max().item<float>(), 1e-5f);
+  EXPECT_LT((head.rows(2, 1)(z.slice(0, 2, 3)) - all.slice(0, 2, 3)).abs().max().item<float>(),
+            1e-5f);
+  EXPECT_THROW(head(z.slice(0, 0, 3)), dx::UserError);  // 3 images for 4 class tokens
+}
+
+TEST(TokenLayers, VitCacheKeepsClassTokensAndDiscoveryEditsUseThem) {
+  TempDir d;
+  makeImages(d, 12);
+  auto m = vit();
+  auto cache = extract(d, m, kVitLayer);
+  ASSERT_NE(cache->classTokens(), nullptr);
+  EXPECT_EQ(cache->classTokens()->shape(), (std::vector<size_t>{12, 1, 8}));
+  auto z = dx::readNpyTensor(cache->dir() + "/activations.npy");
+  auto tokens = dx::readNpyTensor(cache->classTokens()->path());
+  auto logits = dx::readNpyTensor(cache->dir() + "/logits.npy");
+  EXPECT_LT((m->head(kVitLayer, z, tokens) - logits).abs().max().item<float>(), 1e-5f);
+
+  dx::DiscoverySettings settings{"eddp", "quick", 3, 0};
+  auto session = dx::ConceptSession::discover(m, cache, settings, d / "concepts");
+  ASSERT_EQ(session->concepts(), 3);
+  // No edit: the image's own logits (its class token, not another image's).
+  for (size_t image : {size_t(0), size_t(7)}) {
+    auto probabilities = session->counterfactual(image, {});
+    auto expected = torch::softmax(logits[int64_t(image)], 0);
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(probabilities[size_t(k)], expected[k].item<float>(), 1e-5f) << image;
+  }
+  auto effect = session->applyToDataset({{0, -1.0}});
+  EXPECT_EQ(effect.confusionBefore.size(), 9u);
+  auto reopened = dx::ConceptSession::open(m, cache, d / "concepts");
+  EXPECT_EQ(reopened->counterfactual(7, {}), session->counterfactual(7, {}));
+}
+
+TEST(TokenLayers, TcavStudyAtAVitLayerUsesTheClassImagesTokens) {
+  TempDir d;
+  makeImages(d, 12);
+  uint64_t seed = 20;
+  for (const char* set : {"concept", "random_a", "random_b", "random_c"}) {
+    TempDir src;
+    makeImages(src, 8, ++seed);
+    fs::rename(src.path() / "images" / "alpha", d.path() / set);
+  }
+  dx::TcavRequest r;
+  r.model = vit();
+  r.layer = kVitLayer;
+  r.classImages = std::make_shared<dx::ImageFolder>(d.path() / "images");
+  r.select = "predicted";
+  r.conceptDirs = {d / "concept"};
+  r.randomDirs = {d / "random_a", d / "random_b", d / "random_c"};
+  r.classifier = "mean";
+  auto cache = extract(d, std::const_pointer_cast<dx::ConceptModel>(r.model), kVitLayer);
+  r.cache = cache;
+  r.classIndex = int(cache->prediction(0));  // a class the model predicts for some images
+  auto outcome = dx::runTcavStudy(r);
+  ASSERT_EQ(outcome.report.concepts.size(), 1u);
+  EXPECT_EQ(outcome.report.concepts[0].scores.size(), 3u);
+}
+
+TEST(TokenLayers, SwinChannelsLastStageIsPermutedIntoAGrid) {
+  auto m = dx::ConceptModel::load(dx::test::testModel("tiny_swin.pt"));
+  const auto& layer = m->layer("features_1");
+  EXPECT_EQ(layer.layout, "nhwc");
+  EXPECT_EQ(layer.classTokens, 0);
+  auto x = torch::randn({2, 3, 16, 16});
+  auto z = m->features("features_1", x);
+  EXPECT_EQ(z.sizes(), (std::vector<int64_t>{2, 8, 8, 8}));
+  EXPECT_LT((m->head("features_1", z) - m->forward(x)).abs().max().item<float>(), 1e-5f);
+  TempDir d;
+  makeImages(d, 6);
+  auto cache = extract(d, m, "features_3");
+  EXPECT_EQ(cache->classTokens(), nullptr);
+  EXPECT_EQ(cache->activations().shape(), (std::vector<size_t>{6, 16, 4, 4}));
+}
