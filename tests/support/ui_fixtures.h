@@ -49,8 +49,9 @@ inline bool waitForActivations(app::Workbench& w, int ms = 60000) {
 // The small test model (test_models.h) on `images`, extracted, with `settings`' concepts; false
 // when either step did not finish.
 inline bool openWithConcepts(app::Workbench& w, const QString& images,
-                             const DiscoverySettings& settings = {"kmeans", "quick", 3, 0}) {
-  w.openModelThenImages(QString::fromStdString(testModel("good_rgb.pt")), images);
+                             const DiscoverySettings& settings = {"kmeans", "quick", 3, 0},
+                             const std::string& model = "good_rgb.pt") {
+  w.openModelThenImages(QString::fromStdString(testModel(model)), images);
   if (!waitForActivations(w)) return false;
   w.discover(settings);
   return waitFor([&] { return w.concepts() != nullptr; });

@@ -160,6 +160,33 @@ TEST(Views, MainWindowShowsEveryViewOfTheProject) {
   }
 }
 
+TEST(Views, VisionTransformerProjectShowsEveryViewAndEditsLive) {
+  QTemporaryDir tmp;
+  Workbench w;
+  w.setCacheRoot(tmp.filePath("cache"));
+  ASSERT_TRUE(dx::test::openWithConcepts(w, dx::test::makeImages(tmp, 8, 5),
+                                         {"eddp", "quick", 3, 0}, "tiny_vit.pt"));
+  dx::ui::MainWindow window(w);
+  window.resize(1200, 800);
+  window.show();
+  w.discover({"eddp", "quick", 3, 0});  // reaches the window's views (reopened from cache)
+  ASSERT_TRUE(waitFor([&] { return !w.runner().busy(); }));
+  QCoreApplication::processEvents();
+  window.selectInterestingDefaults();
+  for (int v = 0; v < dx::ui::MainWindow::viewNames().size(); ++v) {
+    window.showView(static_cast<dx::ui::MainWindow::View>(v));
+    QCoreApplication::processEvents();
+    EXPECT_GT(window.grab().toImage().width(), 600) << "view " << v;
+  }
+  // Live switch-off at a token layer: the head reads the image's own class token.
+  dx::ui::CounterfactualPanel panel;
+  panel.setSession(w.concepts());
+  panel.showImage(3);
+  EXPECT_EQ(panel.shownEdited(), panel.shownOriginal());
+  panel.setToggles({{0, -1.0}});
+  EXPECT_EQ(panel.shownEdited(), w.concepts()->counterfactual(3, {{0, -1.0}}));
+}
+
 TEST(Views, ApplyToDatasetShowsTheSessionsAccuracyBeforeAndAfter) {
   Project p;
   ASSERT_NE(p.w.concepts(), nullptr);
