@@ -45,7 +45,7 @@ Input readInput(const Arguments& a) {
   } else {
     in.source = a.value("activations");
   }
-  in.activations = readNpyTensor(in.source);
+  in.activations = mapNpyTensor(in.source);  // streamed by the fit, never read whole
   return in;
 }
 

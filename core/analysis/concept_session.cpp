@@ -110,7 +110,8 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   o.head = impl->head();
   o.progress = progress;
   o.cancel = cancel;
-  auto activations = readNpyTensor(cache->dir() + "/activations.npy");
+  // Mapped, not read: fits stream it (discovery/patches.h), so memory does not grow with N.
+  auto activations = mapNpyTensor(cache->dir() + "/activations.npy");
   impl->basis = makeConceptMethod(settings.method)->fit(activations, o);
   impl->basis.method = settings.method;
   ReportOptions ro;

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+
 #include "base/npy.h"
 #include "base/progress.h"
 
@@ -22,6 +24,17 @@ at::Tensor readNpyTensor(const std::string& path) {
                     "int32, uint8 or bool arrays.");
   auto view = torch::from_blob(const_cast<uint8_t*>(map.data()), shape, type);
   return type == torch::kHalf ? view.to(torch::kFloat) : view.clone();
+}
+
+at::Tensor mapNpyTensor(const std::string& path) {
+  auto map = std::make_shared<NpyMap>(path);
+  bool half = map->descr() == npy::float16;
+  if (!half && map->descr() != npy::float32)
+    throw UserError(path + ": activations must be float32 or float16, not '" + map->descr() + "'.");
+  std::vector<int64_t> shape(map->shape().begin(), map->shape().end());
+  return torch::from_blob(const_cast<uint8_t*>(map->data()), shape,
+                          [map](void*) mutable { map.reset(); },
+                          torch::TensorOptions().dtype(half ? torch::kHalf : torch::kFloat));
 }
 
 at::Tensor npyRows(const NpyMap& map, size_t first, size_t count) {

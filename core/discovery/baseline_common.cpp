@@ -31,20 +31,21 @@ void checkShapeAndType(const at::Tensor& activations, const std::string& method)
 
 }  // namespace
 
-at::Tensor checkedPatches(const at::Tensor& activations, int concepts, const std::string& method) {
+Patches checkedPatches(const at::Tensor& activations, const FitOptions& options,
+                       const std::string& method) {
+  const int concepts = options.concepts;
   if (concepts < 1)
     throw UserError(method + " needs at least 1 concept; got " + std::to_string(concepts) +
                     ". Ask for 1 or more concepts.");
   checkShapeAndType(activations, method);
-  const int64_t channels = activations.size(1);
-  at::Tensor patches =
-      activations.to(torch::kFloat32).permute({0, 2, 3, 1}).reshape({-1, channels}).contiguous();
-  if (patches.size(0) < concepts)
+  Patches patches(activations, options.keepPatchesBytes, options.patchBlockRows);
+  if (patches.rows() < concepts)
     throw UserError(method + " needs at least as many patches as concepts; got " +
-                    std::to_string(patches.size(0)) + " patches for " + std::to_string(concepts) +
+                    std::to_string(patches.rows()) + " patches for " + std::to_string(concepts) +
                     " concepts. Use more images or fewer concepts.");
   // min and max propagate NaN and show any Inf: two fast reductions instead of an isfinite mask.
-  if (!std::isfinite(patches.min().item<float>()) || !std::isfinite(patches.max().item<float>()))
+  auto [lo, hi] = patches.range();
+  if (!std::isfinite(lo) || !std::isfinite(hi))
     throw UserError(method +
                     " found NaN or Inf in the activations. Re-extract the layer (the cache "
                     "may be damaged) or check the model for overflow.");
@@ -75,33 +76,32 @@ namespace {
 constexpr int64_t kBins = 4096;
 
 // Per-detector score range [lo, hi] over all patches (two I-vectors), in row blocks.
-std::pair<at::Tensor, at::Tensor> scoreRange(const at::Tensor& patches,
+std::pair<at::Tensor, at::Tensor> scoreRange(const Patches& patches,
                                              const at::Tensor& decoders) {
   at::Tensor lo, hi;
-  for (int64_t begin = 0; begin < patches.size(0); begin += kRowBlock) {
-    at::Tensor s =
-        patches.narrow(0, begin, std::min(kRowBlock, patches.size(0) - begin)).matmul(decoders.t());
+  patches.forEachBlock([&](int64_t, const at::Tensor& x) {
+    at::Tensor s = x.matmul(decoders.t());
     at::Tensor blockLo = std::get<0>(s.min(0)), blockHi = std::get<0>(s.max(0));
     lo = lo.defined() ? torch::minimum(lo, blockLo) : blockLo;
     hi = hi.defined() ? torch::maximum(hi, blockHi) : blockHi;
-  }
+  });
   return {lo, hi};
 }
 
 // Histograms of scores, I x kBins each: of all patches, and of the patches labelled with the
 // detector's concept (labels P x m, -1 unused).
-std::pair<at::Tensor, at::Tensor> scoreHistograms(const at::Tensor& patches,
+std::pair<at::Tensor, at::Tensor> scoreHistograms(const Patches& patches,
                                                   const at::Tensor& decoders,
                                                   const at::Tensor& labels, const at::Tensor& lo,
                                                   const at::Tensor& width) {
   const int64_t concepts = decoders.size(0);
-  auto opts = torch::TensorOptions().dtype(torch::kLong).device(patches.device());
+  auto opts = torch::TensorOptions().dtype(torch::kLong).device(decoders.device());
   at::Tensor offsets = torch::arange(concepts, opts) * kBins;
   at::Tensor all = torch::zeros({concepts * kBins}, opts);
   at::Tensor own = torch::zeros({concepts * kBins}, opts);
-  for (int64_t begin = 0; begin < patches.size(0); begin += kRowBlock) {
-    int64_t rows = std::min(kRowBlock, patches.size(0) - begin);
-    at::Tensor s = patches.narrow(0, begin, rows).matmul(decoders.t());
+  patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
+    int64_t rows = x.size(0);
+    at::Tensor s = x.matmul(decoders.t());
     at::Tensor bin = ((s - lo) / width * kBins).floor().clamp(0, kBins - 1).to(torch::kLong);
     all += torch::bincount((bin + offsets).flatten(), {}, concepts * kBins);
     at::Tensor label = labels.narrow(0, begin, rows);
@@ -109,7 +109,7 @@ std::pair<at::Tensor, at::Tensor> scoreHistograms(const at::Tensor& patches,
     at::Tensor slot = label.clamp_min(0);
     at::Tensor ownBins = (bin.gather(1, slot) + slot * kBins).masked_select(used);
     own += torch::bincount(ownBins, {}, concepts * kBins);
-  }
+  });
   return {all.view({concepts, kBins}), own.view({concepts, kBins})};
 }
 
@@ -138,7 +138,7 @@ double bestEdgeFraction(const int64_t* all, const int64_t* own) {
 
 }  // namespace
 
-at::Tensor balancedThresholds(const at::Tensor& patches, const at::Tensor& decoders,
+at::Tensor balancedThresholds(const Patches& patches, const at::Tensor& decoders,
                               const at::Tensor& labels) {
   auto [lo, hi] = scoreRange(patches, decoders);
   at::Tensor width = (hi - lo).clamp_min(1e-12f);
@@ -150,7 +150,7 @@ at::Tensor balancedThresholds(const at::Tensor& patches, const at::Tensor& decod
   for (int64_t i = 0; i < decoders.size(0); ++i)
     fractions[size_t(i)] =
         float(bestEdgeFraction(all[i].data_ptr<int64_t>(), own[i].data_ptr<int64_t>()));
-  at::Tensor fraction = torch::tensor(fractions).to(patches.device());
+  at::Tensor fraction = torch::tensor(fractions).to(decoders.device());
   return lo + fraction * width;
 }
 
@@ -160,17 +160,15 @@ at::Tensor rowNorms(const at::Tensor& x) {
 
 at::Tensor unitRows(const at::Tensor& x) { return x / rowNorms(x).clamp_min(1e-12f).unsqueeze(1); }
 
-double meanChannelVariance(const at::Tensor& patches) {
+double meanChannelVariance(const Patches& patches) {
   // Centred block by block: E[x^2] - E[x]^2 in float32 loses everything when the mean is large.
-  at::Tensor mean = patches.mean(0);
+  at::Tensor mean = patches.mean();
   double sumSquares = 0;
-  for (int64_t begin = 0; begin < patches.size(0); begin += kRowBlock) {
-    at::Tensor centred =
-        patches.narrow(0, begin, std::min(kRowBlock, patches.size(0) - begin)) - mean;
+  patches.forEachBlock([&](int64_t, const at::Tensor& x) {
     sumSquares +=
-        std::pow(at::linalg_vector_norm(centred, 2, {}, false, at::kDouble).item<double>(), 2);
-  }
-  return sumSquares / double(patches.numel());
+        std::pow(at::linalg_vector_norm(x - mean, 2, {}, false, at::kDouble).item<double>(), 2);
+  });
+  return sumSquares / double(patches.rows() * patches.channels());
 }
 
 }  // namespace dx::baselines

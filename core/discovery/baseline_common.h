@@ -10,18 +10,17 @@
 #include <string>
 
 #include "discovery/concept_method.h"
+#include "discovery/patches.h"
 #include "base/stopwatch.h"
 
 namespace dx::baselines {
 
-// Rows per block when a pass over all patches would otherwise materialise a P x I matrix.
-constexpr int64_t kRowBlock = 65536;
-
-// activations: N x C x h x w, any floating dtype, any device. Returns the patches as rows,
-// (N*h*w) x C float32, contiguous, on the input's device (image-major, then row-major positions).
-// Throws UserError naming the fix when `concepts` < 1, the tensor is not 4-d floating point,
-// holds NaN or Inf, or has fewer than `concepts` patches. `method` names the method in messages.
-at::Tensor checkedPatches(const at::Tensor& activations, int concepts, const std::string& method);
+// activations: N x C x h x w, float32 or float16, any device, possibly memory-mapped. Returns its
+// patches (kept in memory up to options.keepPatchesBytes, else streamed; discovery/patches.h).
+// Throws UserError naming the fix when options.concepts < 1, the tensor is not 4-d floating point,
+// holds NaN or Inf, or has fewer than that many patches. `method` names the method in messages.
+Patches checkedPatches(const at::Tensor& activations, const FitOptions& options,
+                       const std::string& method);
 
 // A CPU generator seeded with `seed`. Every random draw of a fit comes from it (then moves to the
 // device), so CPU fits are reproducible and never touch the global RNG state.
@@ -64,14 +63,14 @@ class StageProgress {
 // still get a detector that fires on them rather than one that never fires), placed in the middle
 // of the range of equally good thresholds (a maximum-margin choice when the concept is
 // separable). Resolution: 1/4096 of the range of scores.
-at::Tensor balancedThresholds(const at::Tensor& patches, const at::Tensor& decoders,
+at::Tensor balancedThresholds(const Patches& patches, const at::Tensor& decoders,
                               const at::Tensor& labels);
 
 // L2 norms of the rows of x (R x C -> R), and the rows scaled to unit norm (zero rows stay zero).
 at::Tensor rowNorms(const at::Tensor& x);
 at::Tensor unitRows(const at::Tensor& x);
 
-// Mean over channels of the per-channel (population) variance of patches (P x C).
-double meanChannelVariance(const at::Tensor& patches);
+// Mean over channels of the per-channel (population) variance of the patches.
+double meanChannelVariance(const Patches& patches);
 
 }  // namespace dx::baselines

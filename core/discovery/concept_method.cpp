@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "discovery/baselines.h"
 #include "discovery/eddp.h"
 
@@ -64,7 +66,14 @@ void checkActivations(const at::Tensor& activations, int concepts, const std::st
   if (patches < concepts)
     throw UserError(method + ": " + std::to_string(patches) + " patches cannot give " +
                     std::to_string(concepts) + " concepts; use more images or fewer concepts.");
-  if (!torch::isfinite(activations).all().item<bool>())
+  // Block by block: a mapped cache may be larger than memory.
+  bool finite = true;
+  int64_t step = std::max<int64_t>(1, (int64_t(64) << 20) / std::max<int64_t>(1, activations[0].numel()));
+  for (int64_t first = 0; finite && first < activations.size(0); first += step) {
+    auto block = activations.slice(0, first, first + step);
+    finite = std::isfinite(block.min().item<double>()) && std::isfinite(block.max().item<double>());
+  }
+  if (!finite)
     throw UserError(method + " found NaN or Inf in the activations. Re-extract the layer (the "
                     "cache may be damaged) or check the model for overflow.");
 }

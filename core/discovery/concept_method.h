@@ -70,6 +70,10 @@ struct FitOptions {
   std::string preset = "balanced";  // EDDP: eddpPreset's names; baselines: ignored
   HeadFunction head;              // optional f+
   bool headStartsWithGlobalAvgPool = false;  // allows URA's pooled shortcut (docs/methods.md 1.4)
+  // Patches are kept in memory as one float32 matrix up to this size; above it a fit streams them
+  // block by block from the activations (discovery/patches.h), so its memory does not grow with N.
+  int64_t keepPatchesBytes = int64_t(512) << 20;
+  int64_t patchBlockRows = 0;  // rows per streamed block; 0: about 128 MB of float32 each
   ProgressSink progress;          // stage, epoch, loss terms
   CancelToken cancel;
 };

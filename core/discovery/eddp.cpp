@@ -12,6 +12,7 @@
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
+#include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
 #include "base/stopwatch.h"
 #include "discovery/ura.h"
@@ -26,7 +27,7 @@ struct Parameters {
 };
 
 struct Data {
-  at::Tensor activations;  // N x C x h x w raw
+  at::Tensor activations;  // N x C x h x w raw: float32 or float16, maybe a read-only mapping
   at::Tensor mean;         // per channel
   at::Tensor transform;    // C x r: standardised features are (x - mean) transform
   bool pooledHead = false;
@@ -35,8 +36,14 @@ struct Data {
 // Per-channel standardisation (the paper's stage a): diag(1 / sigma). The floor on sigma is
 // relative to the layer's scale, so a channel that barely varies is not blown up into a unit one
 // (and its raw-space weight w / sigma stays bounded).
-at::Tensor channelStandardisation(const at::Tensor& patches) {
-  auto sigma = patches.std(0);
+at::Tensor channelStandardisation(const Patches& patches) {
+  auto mean = patches.mean();
+  at::Tensor squares;
+  patches.forEachBlock([&](int64_t, const at::Tensor& x) {
+    auto s = (x - mean).pow(2).sum(0, false, torch::kDouble);
+    squares = squares.defined() ? squares + s : s;
+  });
+  auto sigma = (squares / double(std::max<int64_t>(patches.rows() - 1, 1))).sqrt().to(torch::kFloat);
   double scale = sigma.pow(2).mean().sqrt().item<double>();
   return torch::diag(1.0 / sigma.clamp_min(std::max(1e-3 * scale, 1e-12)));
 }
@@ -57,7 +64,7 @@ at::Tensor decoders(const Parameters& p, bool orthogonal) {
 // of eddp_starts.h's starts, orthonormalised where the stage keeps W orthogonal, and biases halfway
 // between the projections of the patches each direction claims (largest projection) and the
 // rest's, so each fires on its own cluster.
-Parameters initialise(const at::Tensor& standardised, int concepts, const std::string& start,
+Parameters initialise(const Patches& standardised, int concepts, const std::string& start,
                       bool orthonormal, uint64_t seed, const CancelToken& cancel) {
   auto gen = at::detail::createCPUGenerator(seed);
   auto sample = eddp::sampleRows(standardised, 100000, gen);
@@ -102,7 +109,8 @@ struct StageRun {
 at::Tensor batchLoss(StageRun& run, const at::Tensor& images, const at::Tensor& kappa,
                      std::vector<double>& terms) {
   const EddpStage& s = run.stage;
-  auto a = run.data.activations.index_select(0, images);
+  // Only this batch's images are read (from a mapped cache, its pages alone).
+  auto a = run.data.activations.index_select(0, images).to(torch::kFloat);
   auto x = patchesOf(a);
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
@@ -256,10 +264,10 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
 // stage's weights) on up to 50,000 standardised patches. The margin and URA terms are left
 // out: the margin is a norm of W whose scale differs between starts (a start reached through
 // large magnitudes is not a worse partition), and URA judges the head, not the partition.
-double coverageScore(const EddpStage& s, const Parameters& p, const at::Tensor& standardised,
+double coverageScore(const EddpStage& s, const Parameters& p, const Patches& standardised,
                      double gamma) {
   torch::NoGradGuard noGrad;
-  auto x = standardised.slice(0, 0, std::min<int64_t>(standardised.size(0), 50000));
+  auto x = standardised.block(0, std::min<int64_t>(standardised.rows(), 50000));
   auto y = torch::sigmoid(x.matmul(decoders(p, s.orthogonal).t()) - p.biases);
   auto i = y.size(1);
   auto score = s.sparsity * eddp::sparsityLoss(y) + s.sparsityBound * eddp::sparsityBoundLoss(y) +
@@ -303,10 +311,10 @@ int64_t detectorToReseed(const at::Tensor& fires, const at::Tensor& shares) {
 // the most patches, when it claims over 1.5 times the median share (likely two concepts), is split
 // by 2-means of its positives, and the re-seeded detector takes one half. Returns how many were
 // re-seeded; the caller trains the stage again from there.
-int reseedDetectors(Parameters& p, const EddpStage& s, const at::Tensor& standardised,
+int reseedDetectors(Parameters& p, const EddpStage& s, const Patches& standardised,
                     uint64_t seed, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
-  auto sample = standardised.slice(0, 0, std::min<int64_t>(standardised.size(0), 100000));
+  auto sample = standardised.block(0, std::min<int64_t>(standardised.rows(), 100000));
   int reseeded = 0;
   for (int64_t concepts = p.biases.size(0); reseeded < concepts / 4 + 1;) {
     auto fires = sample.matmul(decoders(p, s.orthogonal).t()) - p.biases > 0;  // P x I
@@ -335,7 +343,7 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const at::Tensor& standar
 // standardised patches, turned into one-vs-rest logistic detectors; the partition those
 // detectors reproduce best is kept, and its detectors start the stage.
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
-                              const at::Tensor& standardised) {
+                              const Patches& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = eddp::sampleRows(standardised, 100000, gen);
   eddp::LinearDetectors best;
@@ -360,12 +368,13 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
 // repair (synthetic data, seeds 1 and 3), and a poor partition ends with a visibly higher loss.
 // Then the preset's rounds of re-seeding, each followed by the stage once more.
 Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& options,
-                      const Data& data, const at::Tensor& patches, uint64_t seed) {
+                      const Data& data, const Patches& patches, uint64_t seed) {
   s.orthogonal = s.orthogonal && options.concepts <= data.transform.size(1);
-  auto standardised = standardise(patches, data);
+  Patches standardised = patches.mapped(
+      [&data](const at::Tensor& x) { return standardise(x, data); }, data.transform.size(1));
   Parameters best;
   double bestLoss = INFINITY;
-  bool orthonormal = options.concepts <= standardised.size(1) && (s.orthogonal || !s.whitened);
+  bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
   if (preset.partitionStarts) {
     best = bestPartitionStart(preset, options, standardised);
     torch::AutoGradMode enable(true);
@@ -409,16 +418,16 @@ class EddpMethod : public ConceptMethod {
     // ops cost more than it saved (quick preset on the demo: 44 s -> 33 s on 2 cores).
     auto serial = preset.batchImages <= 256 ? std::make_unique<baselines::SerialTorch>() : nullptr;
     Data data;
-    data.activations = activations.to(torch::kFloat);
-    auto patches = patchesOf(data.activations);
-    data.mean = patches.mean(0);
+    data.activations = activations;
+    Patches patches(activations, options.keepPatchesBytes, options.patchBlockRows);
+    data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, activations.size(0));
       data.pooledHead = !options.head.hasContext() &&
                         eddp::headPoolsGlobally(options.head.rows(0, probe),
-                                                data.activations.slice(0, 0, probe));
+                                                data.activations.slice(0, 0, probe).to(torch::kFloat));
     }
     bool canOrthogonalise = options.concepts <= data.transform.size(1);
     bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;

@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "discovery/baselines.h"
+#include <limits>
+
 #include "discovery/lloyd.h"
 
 namespace dx::eddp {
@@ -12,6 +14,11 @@ namespace dx::eddp {
 at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen) {
   if (x.size(0) <= most) return x;
   return x.index_select(0, torch::randperm(x.size(0), gen).slice(0, 0, most).to(x.device()));
+}
+
+at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen) {
+  if (x.rows() <= most) return x.block(0, x.rows());
+  return x.at(torch::randperm(x.rows(), gen).slice(0, 0, most));
 }
 
 namespace {
@@ -63,15 +70,20 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
 }  // namespace
 
 at::Tensor pcaWhitening(const at::Tensor& patches) {
-  // Covariance in double, a chunk of patches at a time: no double copy of the whole matrix.
-  auto mean = patches.mean(0).to(torch::kDouble);
-  auto covariance = torch::zeros({patches.size(1), patches.size(1)}, mean.options());
-  for (int64_t start = 0; start < patches.size(0); start += 1 << 16) {
-    auto chunk = patches.slice(0, start, std::min(patches.size(0), start + (1 << 16)));
+  return pcaWhitening(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+                              std::numeric_limits<int64_t>::max()))
+      .to(patches.scalar_type());
+}
+
+at::Tensor pcaWhitening(const Patches& patches) {
+  // Covariance in double, a block of patches at a time: no double copy of the whole matrix.
+  auto mean = patches.mean().to(torch::kDouble);
+  auto covariance = torch::zeros({patches.channels(), patches.channels()}, mean.options());
+  patches.forEachBlock([&](int64_t, const at::Tensor& chunk) {
     auto centred = chunk.to(torch::kDouble) - mean;
     covariance += centred.t().matmul(centred);
-  }
-  covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
+  });
+  covariance /= double(std::max<int64_t>(1, patches.rows() - 1));
   auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
   values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
   auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
@@ -79,7 +91,7 @@ at::Tensor pcaWhitening(const at::Tensor& patches) {
   keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
   keep = std::max<int64_t>(keep, 1);
   auto t = vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
-  return t.to(patches.scalar_type());
+  return t.to(torch::kFloat);
 }
 
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,

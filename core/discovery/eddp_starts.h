@@ -11,16 +11,20 @@
 #include <ATen/core/Tensor.h>
 
 #include "discovery/concept_method.h"
+#include "discovery/patches.h"
 
 namespace dx::eddp {
 
 // At most `most` rows of x, drawn without replacement from `gen` (x itself when it has fewer).
 at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen);
+// The same draw from streamed patches (the same rows as from their matrix).
+at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen);
 
 // PCA whitening: the principal components that carry 99.9% of the variance, each scaled to unit
 // variance, as a C x r matrix T (whitened patches are (x - mean) T). Where activations are a
 // linear mix of roughly independent factors (docs/methods.md 1.1), whitening turns the mix into a
 // rotation: the factors' directions become near-orthogonal.
+at::Tensor pcaWhitening(const Patches& patches);
 at::Tensor pcaWhitening(const at::Tensor& patches);
 
 // Start directions for `concepts` detectors from the standardised patches (P x r):

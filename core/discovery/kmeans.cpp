@@ -30,14 +30,14 @@ std::string KMeansMethod::encoderMeaning() const {
 }
 
 ConceptBasis KMeansMethod::fit(const at::Tensor& activations, const FitOptions& options) const {
-  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
+  Patches patches = baselines::checkedPatches(activations, options, name());
   baselines::Clustering clusters = baselines::lloydKMeans(
       patches, options.concepts, baselines::Geometry::Euclidean, options, "k-means (Lloyd)");
   ConceptBasis basis;
   basis.method = name();
   basis.decoders = oneVersusRestDirections(clusters.centroids);
   basis.biases = baselines::balancedThresholds(patches, basis.decoders, clusters.labels);
-  basis.encoders = clusters.centroids - patches.mean(0);
+  basis.encoders = clusters.centroids - patches.mean();
   return basis;
 }
 

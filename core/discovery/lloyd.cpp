@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "discovery/baseline_common.h"
 
@@ -35,14 +37,13 @@ at::Tensor sqDistances(const at::Tensor& sample, const at::Tensor& sqNorms,
 // k-means++ too often puts two seeds in one cluster (the many close points of a seeded cluster
 // carry real probability mass), a local optimum Lloyd cannot leave. Runs on the CPU, where the
 // seeded generator lives. Returns k x C on the device of `patches`.
-at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
-  const int64_t total = patches.size(0);
+at::Tensor plusPlusSeeds(const Patches& patches, int k, at::Generator& gen) {
+  const int64_t total = patches.rows();
   const int64_t n = std::min(total, kSeedPointsPerCentroid * k);
   const int64_t trials = 2 + int64_t(std::log(double(k)));
-  at::Tensor sample = patches;
-  if (n < total)
-    sample = patches.index_select(
-        0, torch::randperm(total, gen, torch::kLong).narrow(0, 0, n).to(patches.device()));
+  at::Tensor sample = n < total ? patches.at(torch::randperm(total, gen, torch::kLong).narrow(0, 0, n))
+                                : patches.block(0, total);
+  auto device = sample.device();
   sample = sample.cpu().contiguous();
   at::Tensor sqNorms = rowNorms(sample).pow(2);
   at::Tensor chosen = torch::randint(n, {1}, gen, torch::kLong);
@@ -58,7 +59,13 @@ at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
     chosen = torch::cat({chosen, candidates.narrow(0, best, 1)});
     nearest = after.select(1, best).contiguous();
   }
-  return sample.index_select(0, chosen).to(patches.device());
+  return sample.index_select(0, chosen).to(device);
+}
+
+at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
+  return plusPlusSeeds(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+                               std::numeric_limits<int64_t>::max()),
+                       k, gen);
 }
 
 namespace {
@@ -70,38 +77,41 @@ struct Assignment {
 
 // Nearest centroid of every patch, as matrix products in row blocks (never P x C x k):
 // argmin ||x - c||^2 = argmax (2 x.c - ||c||^2), argmax of cosine = argmax x.c for unit rows.
-Assignment assign(const at::Tensor& patches, const at::Tensor& sqNorms, const at::Tensor& centroids,
+Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::Tensor& centroids,
                   Geometry geometry) {
-  const int64_t total = patches.size(0);
-  Assignment a{torch::empty({total}, patches.options().dtype(torch::kLong)),
-               torch::empty({total}, patches.options())};
+  const int64_t total = patches.rows();
+  Assignment a{torch::empty({total}, centroids.options().dtype(torch::kLong)),
+               torch::empty({total}, centroids.options())};
   at::Tensor centroidSqNorms = centroids.pow(2).sum(1);
-  for (int64_t begin = 0; begin < total; begin += kRowBlock) {
-    int64_t rows = std::min(kRowBlock, total - begin);
-    at::Tensor s = patches.narrow(0, begin, rows).matmul(centroids.t());
+  patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
+    int64_t rows = x.size(0);
+    at::Tensor s = x.matmul(centroids.t());
     if (geometry == Geometry::Euclidean) s = 2 * s - centroidSqNorms;
     auto [best, label] = s.max(1);
     a.labels.narrow(0, begin, rows).copy_(label);
     a.misfit.narrow(0, begin, rows)
         .copy_(geometry == Geometry::Euclidean ? sqNorms.narrow(0, begin, rows) - best : 1 - best);
-  }
+  });
   return a;
 }
 
 // Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
 // every concept ends up describing some data.
-void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const at::Tensor& patches,
+void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const Patches& patches,
                  const at::Tensor& misfit) {
   at::Tensor empty = (counts == 0).nonzero().flatten().cpu();
   if (empty.numel() == 0) return;
   at::Tensor worst = std::get<1>(misfit.topk(empty.numel()));
-  centroids.index_copy_(0, empty.to(centroids.device()), patches.index_select(0, worst));
+  centroids.index_copy_(0, empty.to(centroids.device()),
+                        patches.at(worst).to(centroids.device()));
 }
 
-at::Tensor updatedCentroids(const at::Tensor& patches, const Assignment& a, int k,
+at::Tensor updatedCentroids(const Patches& patches, const Assignment& a, int k,
                             Geometry geometry) {
-  at::Tensor sums =
-      torch::zeros({k, patches.size(1)}, patches.options()).index_add_(0, a.labels, patches);
+  at::Tensor sums = torch::zeros({k, patches.channels()}, a.misfit.options());
+  patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
+    sums.index_add_(0, a.labels.narrow(0, begin, x.size(0)), x);
+  });
   at::Tensor counts = torch::bincount(a.labels, {}, k);
   at::Tensor centroids = geometry == Geometry::Euclidean
                              ? sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype())
@@ -114,10 +124,19 @@ at::Tensor updatedCentroids(const at::Tensor& patches, const Assignment& a, int 
 
 Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage) {
+  return lloydKMeans(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+                             std::numeric_limits<int64_t>::max()),
+                     k, geometry, options, stage);
+}
+
+Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,
+                       const FitOptions& options, const std::string& stage) {
   SerialTorch serial;  // many small per-iteration ops (see baseline_common.h)
   StageProgress progress(options, stage, kMaxIterations);
   at::Generator gen = seededGenerator(options.seed);
-  at::Tensor sqNorms = rowNorms(patches).pow(2);
+  std::vector<at::Tensor> norms;
+  patches.forEachBlock([&](int64_t, const at::Tensor& x) { norms.push_back(rowNorms(x).pow(2)); });
+  at::Tensor sqNorms = torch::cat(norms);
   double tolerance = kTolerance * meanChannelVariance(patches);
   Clustering result;
   result.centroids = plusPlusSeeds(patches, k, gen);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "discovery/concept_method.h"
+#include "discovery/patches.h"
 
 namespace dx::baselines {
 
@@ -26,13 +27,17 @@ struct Clustering {
 // k seeds (k x C, on the device of `patches`) among the rows of `patches` (P x C float32, P >= k)
 // by greedy k-means++ (Arthur & Vassilvitskii 2007, section 6; scikit-learn's default), on a
 // sample of at most 256 k rows drawn from `gen`.
+at::Tensor plusPlusSeeds(const Patches& patches, int k, at::Generator& gen);
 at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen);
 
 // patches: P x C float32, contiguous, P >= k >= 1; for Spherical the rows must already be unit
 // (or zero) vectors. Seeds from options.seed; reports the stage `stage` per iteration and throws
 // Cancelled between iterations. Runs at most 100 iterations, stopping earlier when no label
 // changes or the centroids move less than 1e-4 of the data's mean per-channel variance (the
-// scikit-learn criterion). Empty clusters are re-seeded at the worst-fitting patch.
+// scikit-learn criterion). Empty clusters are re-seeded at the worst-fitting patch. The patches
+// are streamed (discovery/patches.h) or a P x C matrix in memory.
+Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,
+                       const FitOptions& options, const std::string& stage);
 Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage);
 

@@ -26,15 +26,15 @@ constexpr double kRidge = 1e-3;
 // two P x C x I products).
 constexpr int64_t kMaxFitPatches = 131072;
 
-void checkNonNegative(const at::Tensor& patches) {
-  double lowest = patches.min().item<double>();
+void checkNonNegative(const Patches& patches) {
+  auto [lowest, highest] = patches.range();
   if (lowest < 0) {
     std::ostringstream msg;
     msg << "NMF needs non-negative activations (post-ReLU layer); this layer has values down to "
         << lowest << ". Choose a layer that follows a ReLU, or use pca, kmeans or sae.";
     throw UserError(msg.str());
   }
-  if (patches.max().item<double>() == 0)
+  if (highest == 0)
     throw UserError(
         "NMF found only zero activations in this layer; there is nothing to factorise. "
         "Choose another layer or check the images.");
@@ -78,11 +78,9 @@ double relativeError(double normSq, const Factors& f, const at::Tensor& coeffici
   return std::sqrt(std::max(normSq - 2 * crossTerm + gramTerm, 0.0) / normSq);
 }
 
-at::Tensor fitSample(const at::Tensor& patches, at::Generator& gen) {
-  if (patches.size(0) <= kMaxFitPatches) return patches;
-  at::Tensor rows =
-      torch::randperm(patches.size(0), gen, torch::kLong).narrow(0, 0, kMaxFitPatches);
-  return patches.index_select(0, rows.to(patches.device()));
+at::Tensor fitSample(const Patches& patches, at::Generator& gen) {
+  if (patches.rows() <= kMaxFitPatches) return patches.block(0, patches.rows());
+  return patches.at(torch::randperm(patches.rows(), gen, torch::kLong).narrow(0, 0, kMaxFitPatches));
 }
 
 Factors factorise(const at::Tensor& patches, const FitOptions& options, at::Generator& gen) {
@@ -136,7 +134,7 @@ std::string NmfMethod::encoderMeaning() const {
 }
 
 ConceptBasis NmfMethod::fit(const at::Tensor& activations, const FitOptions& options) const {
-  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
+  Patches patches = baselines::checkedPatches(activations, options, name());
   checkNonNegative(patches);
   at::Generator gen = baselines::seededGenerator(options.seed);
   Factors f = factorise(fitSample(patches, gen), options, gen);

@@ -14,17 +14,17 @@ namespace {
 // C x C covariance of the patches around `mean`, accumulated in float64 over row blocks: centring
 // each block keeps float32 products free of the cancellation that X^T X / P - mean mean^T suffers
 // when activations have a large offset, without a second P x C copy.
-at::Tensor covariance(const at::Tensor& patches, const at::Tensor& mean,
+at::Tensor covariance(const Patches& patches, const at::Tensor& mean,
                       const baselines::StageProgress& progress) {
-  const int64_t total = patches.size(0), channels = patches.size(1);
-  at::Tensor cov = torch::zeros({channels, channels}, patches.options().dtype(torch::kFloat64));
-  for (int64_t begin = 0, block = 1; begin < total; begin += baselines::kRowBlock, ++block) {
-    at::Tensor centred =
-        patches.narrow(0, begin, std::min(baselines::kRowBlock, total - begin)) - mean;
+  const int64_t channels = patches.channels();
+  at::Tensor cov = torch::zeros({channels, channels}, mean.options().dtype(torch::kFloat64));
+  int64_t block = 0;
+  patches.forEachBlock([&](int64_t, const at::Tensor& x) {
+    at::Tensor centred = x - mean;
     cov += centred.t().matmul(centred).to(torch::kFloat64);
-    progress.step(block);
-  }
-  return cov / double(std::max<int64_t>(total - 1, 1));
+    progress.step(++block);
+  });
+  return cov / double(std::max<int64_t>(patches.rows() - 1, 1));
 }
 
 // Component signs are arbitrary; fix them so the largest-magnitude loading is positive, which
@@ -47,20 +47,19 @@ std::string PcaMethod::encoderMeaning() const {
 }
 
 ConceptBasis PcaMethod::fit(const at::Tensor& activations, const FitOptions& options) const {
-  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
-  const int64_t channels = patches.size(1);
+  Patches patches = baselines::checkedPatches(activations, options, name());
+  const int64_t channels = patches.channels();
   if (options.concepts > channels)
     throw UserError("pca finds at most one direction per channel; this layer has " +
                     std::to_string(channels) + " channels but " + std::to_string(options.concepts) +
                     " concepts were asked for. Ask for at most " + std::to_string(channels) + ".");
-  const int64_t blocks = (patches.size(0) + baselines::kRowBlock - 1) / baselines::kRowBlock;
-  baselines::StageProgress progress(options, "pca covariance", blocks);
-  at::Tensor mean = patches.mean(0);
+  baselines::StageProgress progress(options, "pca covariance", patches.blocks());
+  at::Tensor mean = patches.mean();
   auto [eigenvalues, eigenvectors] = torch::linalg::eigh(covariance(patches, mean, progress), "L");
   // eigh sorts ascending: the last I columns, reversed, are the top I directions.
   at::Tensor top =
       torch::arange(channels - 1, channels - 1 - options.concepts, -1,
-                    torch::TensorOptions().dtype(torch::kLong).device(patches.device()));
+                    torch::TensorOptions().dtype(torch::kLong).device(mean.device()));
   at::Tensor components =
       withCanonicalSigns(eigenvectors.index_select(1, top).t()).to(torch::kFloat32);
   at::Tensor stddev = eigenvalues.index_select(0, top).clamp_min(0).sqrt().to(torch::kFloat32);

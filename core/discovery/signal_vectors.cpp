@@ -2,18 +2,27 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 namespace dx::eddp {
 
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases) {
+  return positiveSignalVectors(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+                                       std::numeric_limits<int64_t>::max()),
+                               decoders, biases)
+      .to(patches.scalar_type());
+}
+
+at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decoders,
+                                 const at::Tensor& biases) {
   torch::NoGradGuard noGrad;
-  auto opts = patches.options().dtype(torch::kDouble);  // sums over millions of patches
+  auto opts = decoders.options().dtype(torch::kDouble);  // sums over millions of patches
   int64_t i = decoders.size(0), d = decoders.size(1);
   auto n = torch::zeros({i}, opts), sumZ = torch::zeros({i}, opts), sumZZ = torch::zeros({i}, opts);
   auto sumX = torch::zeros({d, i}, opts), sumXZ = torch::zeros({d, i}, opts);
-  const int64_t chunk = 1 << 16;
-  for (int64_t start = 0; start < patches.size(0); start += chunk) {
-    auto x = patches.slice(0, start, std::min(patches.size(0), start + chunk)).to(torch::kDouble);
+  patches.forEachBlock([&](int64_t, const at::Tensor& block) {
+    auto x = block.to(torch::kDouble);
     auto z = x.matmul(decoders.t().to(torch::kDouble));        // P x I
     auto m = (z > biases.to(torch::kDouble)).to(torch::kDouble);  // P x I mask of positives
     auto mz = m * z;
@@ -22,7 +31,7 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
     sumZZ += (mz * z).sum(0);
     sumX += x.t().matmul(m);   // X^T M
     sumXZ += x.t().matmul(mz);  // X^T (M .* Z)
-  }
+  });
   auto count = n.clamp_min(1);
   auto meanZ = sumZ / count;
   auto varZ = sumZZ / count - meanZ * meanZ;
@@ -32,7 +41,7 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
   auto w = decoders.to(torch::kDouble);
   auto fallback = w / w.pow(2).sum(1, true).clamp_min(1e-12);
   auto usable = ((n >= 2) & (varZ > 1e-12)).unsqueeze(1);
-  return torch::where(usable, signals, fallback).to(patches.scalar_type());
+  return torch::where(usable, signals, fallback).to(torch::kFloat);
 }
 
 at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,

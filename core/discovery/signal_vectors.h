@@ -6,11 +6,15 @@
 // b_i} so that w_i . s_i = 1. Every sum is a matrix product with the mask M (P x I).
 #include <ATen/core/Tensor.h>
 
+#include "discovery/patches.h"
+
 namespace dx::eddp {
 
 // patches: P x D (raw space), decoders: I x D, biases: I -> I x D signal vectors. Streams over
 // the patches in chunks (memory bounded). A concept with fewer than 2 positives gets its
 // decoder direction scaled to w . s = 1 as a fallback.
+at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decoders,
+                                 const at::Tensor& biases);
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases);
 

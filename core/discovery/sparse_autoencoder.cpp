@@ -55,17 +55,16 @@ at::Tensor topK(const at::Tensor& pre, int64_t k) {
 // directions (the paper's choice for millions of latents) leave a small dictionary with several
 // latents on one mode of the data and none on another, a local optimum gradient descent rarely
 // leaves; spread seeds avoid it.
-TopKAutoencoder initialised(const at::Tensor& patches, const at::Tensor& mean, double scale,
+TopKAutoencoder initialised(const Patches& patches, const at::Tensor& mean, double scale,
                             int concepts, at::Generator& gen) {
-  const int64_t total = patches.size(0);
+  const int64_t total = patches.rows();
   const int64_t sampled = std::min<int64_t>(total, 256 * int64_t(concepts));
   at::Tensor rows = torch::randperm(total, gen, torch::kLong).narrow(0, 0, sampled);
-  at::Tensor directions =
-      baselines::unitRows(patches.index_select(0, rows.to(patches.device())) - mean);
+  at::Tensor directions = baselines::unitRows(patches.at(rows) - mean);
   directions = baselines::plusPlusSeeds(directions, concepts, gen);
   TopKAutoencoder ae;
   ae.encoderWeight = directions.clone().requires_grad_();
-  ae.encoderBias = torch::zeros({concepts}, patches.options()).requires_grad_();
+  ae.encoderBias = torch::zeros({concepts}, mean.options()).requires_grad_();
   ae.decoderWeight = directions.t().contiguous().requires_grad_();
   ae.decoderBias = (mean / scale).requires_grad_();
   ae.k = std::max(1, concepts / 8);
@@ -122,24 +121,24 @@ void trainStep(TopKAutoencoder& ae, torch::optim::Adam& adam, IdleLatents& idle,
   ae.decoderWeight.div_(ae.decoderWeight.norm(2, {0}, true).clamp_min(1e-12f));
 }
 
-void train(TopKAutoencoder& ae, const at::Tensor& patches, double scale, at::Generator& gen,
+void train(TopKAutoencoder& ae, const Patches& patches, double scale, at::Generator& gen,
            const FitOptions& options) {
-  const int64_t total = patches.size(0), batch = std::min(kBatch, total);
+  const int64_t total = patches.rows(), batch = std::min(kBatch, total);
   const int64_t stepsPerEpoch = (total + batch - 1) / batch;
   const int64_t epochs =
       std::max<int64_t>(kMinEpochs, (kMinSteps + stepsPerEpoch - 1) / stepsPerEpoch);
   const double steps = double(epochs * stepsPerEpoch), decayStart = (1 - kDecayFraction) * steps;
   torch::optim::Adam adam(ae.parameters(), torch::optim::AdamOptions(kLearningRate));
-  IdleLatents idle(ae.encoderWeight.size(0), batch, patches);
+  IdleLatents idle(ae.encoderWeight.size(0), batch, ae.encoderBias);
   baselines::StageProgress progress(options, "sparse autoencoder", epochs);
   for (int64_t epoch = 0, step = 0; epoch < epochs; ++epoch) {
-    at::Tensor order = torch::randperm(total, gen, torch::kLong).to(patches.device());
+    at::Tensor order = torch::randperm(total, gen, torch::kLong);
     for (int64_t begin = 0; begin < total; begin += batch, ++step) {
       progress.checkCancelled();
       if (step >= decayStart)
         setLearningRate(adam, kLearningRate * (steps - step) / (steps - decayStart));
       at::Tensor rows = order.narrow(0, begin, std::min(batch, total - begin));
-      trainStep(ae, adam, idle, patches.index_select(0, rows) / scale);
+      trainStep(ae, adam, idle, patches.at(rows).to(ae.encoderBias.device()) / scale);
     }
     progress.step(epoch + 1);
   }
@@ -147,14 +146,13 @@ void train(TopKAutoencoder& ae, const at::Tensor& patches, double scale, at::Gen
 
 // The latents each patch activates (P x k int64, -1 where a top-k slot is not positive), in row
 // blocks so the P x I pre-activations never exist at once.
-at::Tensor activeLatents(const TopKAutoencoder& ae, const at::Tensor& patches, double scale) {
-  const int64_t total = patches.size(0);
-  at::Tensor active = torch::empty({total, ae.k}, patches.options().dtype(torch::kLong));
-  for (int64_t begin = 0; begin < total; begin += baselines::kRowBlock) {
-    int64_t rows = std::min(baselines::kRowBlock, total - begin);
-    auto [values, indices] = ae.preActivation(patches.narrow(0, begin, rows) / scale).topk(ae.k, 1);
-    active.narrow(0, begin, rows).copy_(torch::where(values > 0, indices, -1));
-  }
+at::Tensor activeLatents(const TopKAutoencoder& ae, const Patches& patches, double scale) {
+  at::Tensor active =
+      torch::empty({patches.rows(), ae.k}, ae.encoderBias.options().dtype(torch::kLong));
+  patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
+    auto [values, indices] = ae.preActivation(x / scale).topk(ae.k, 1);
+    active.narrow(0, begin, x.size(0)).copy_(torch::where(values > 0, indices, -1));
+  });
   return active;
 }
 
@@ -173,9 +171,9 @@ std::string SparseAutoencoderMethod::encoderMeaning() const {
 
 ConceptBasis SparseAutoencoderMethod::fit(const at::Tensor& activations,
                                           const FitOptions& options) const {
-  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
+  Patches patches = baselines::checkedPatches(activations, options, name());
   at::Generator gen = baselines::seededGenerator(options.seed);
-  at::Tensor mean = patches.mean(0);
+  at::Tensor mean = patches.mean();
   double scale = std::max(std::sqrt(baselines::meanChannelVariance(patches)), 1e-12);
   TopKAutoencoder ae = initialised(patches, mean, scale, options.concepts, gen);
   train(ae, patches, scale, gen, options);

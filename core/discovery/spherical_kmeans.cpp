@@ -11,8 +11,11 @@ namespace dx {
 namespace {
 
 // Mean of each cluster's rows of `centred` (I x C); 0 for an empty cluster.
-at::Tensor clusterMeans(const at::Tensor& centred, const baselines::Clustering& clusters) {
-  at::Tensor sums = torch::zeros_like(clusters.centroids).index_add_(0, clusters.labels, centred);
+at::Tensor clusterMeans(const Patches& centred, const baselines::Clustering& clusters) {
+  at::Tensor sums = torch::zeros_like(clusters.centroids);
+  centred.forEachBlock([&](int64_t begin, const at::Tensor& x) {
+    sums.index_add_(0, clusters.labels.narrow(0, begin, x.size(0)), x);
+  });
   return sums / clusters.counts.clamp_min(1).unsqueeze(1).to(sums.dtype());
 }
 
@@ -29,11 +32,12 @@ std::string SphericalKMeansMethod::encoderMeaning() const {
 
 ConceptBasis SphericalKMeansMethod::fit(const at::Tensor& activations,
                                         const FitOptions& options) const {
-  at::Tensor patches = baselines::checkedPatches(activations, options.concepts, name());
-  at::Tensor centred = patches - patches.mean(0);
-  baselines::Clustering clusters =
-      baselines::lloydKMeans(baselines::unitRows(centred), options.concepts,
-                             baselines::Geometry::Spherical, options, "spherical k-means");
+  Patches patches = baselines::checkedPatches(activations, options, name());
+  at::Tensor mean = patches.mean();
+  Patches centred = patches.mapped([mean](const at::Tensor& x) { return x - mean; });
+  baselines::Clustering clusters = baselines::lloydKMeans(
+      centred.mapped([](const at::Tensor& x) { return baselines::unitRows(x); }),
+      options.concepts, baselines::Geometry::Spherical, options, "spherical k-means");
   ConceptBasis basis;
   basis.method = name();
   basis.decoders = clusters.centroids;

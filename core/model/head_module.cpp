@@ -33,13 +33,13 @@ HeadFunction loadHeadModule(const std::string& path, const std::string& layer,
   }
   if (!layer.empty() && module->find_method(method)) {
     return [module, method](const at::Tensor& z) {
-      return module->get_method(method)({z}).toTensor();
+      return module->get_method(method)({z.to(torch::kFloat)}).toTensor();
     };
   }
   if (!module->find_method("forward"))
     throw UserError(path + ": has neither " + method + " nor forward; pass the model exported "
                     "with --layers " + layer + ".");
-  return [module](const at::Tensor& z) { return module->forward({z}).toTensor(); };
+  return [module](const at::Tensor& z) { return module->forward({z.to(torch::kFloat)}).toTensor(); };
 }
 
 }  // namespace dx

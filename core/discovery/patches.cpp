@@ -1,0 +1,97 @@
+#include "discovery/patches.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace dx {
+namespace {
+
+// About 128 MB of float32 per block, between 1,024 and 65,536 rows.
+int64_t blockRowsFor(int64_t channels) {
+  return std::clamp<int64_t>((int64_t(128) << 20) / (4 * std::max<int64_t>(channels, 1)), 1024,
+                             65536);
+}
+
+}  // namespace
+
+Patches::Patches(const at::Tensor& activations, int64_t keepBytes, int64_t blockRows)
+    : mActivations(activations) {
+  mChannels = activations.size(1);
+  mPerImage = activations.size(2) * activations.size(3);
+  mRows = activations.size(0) * mPerImage;
+  mBlockRows = blockRows > 0 ? blockRows : blockRowsFor(mChannels);
+  if (mRows * mChannels * 4 <= keepBytes)
+    mMatrix = activations.to(torch::kFloat)
+                  .permute({0, 2, 3, 1})
+                  .reshape({-1, mChannels})
+                  .contiguous();
+}
+
+at::Tensor Patches::raw(int64_t begin, int64_t count) const {
+  if (mMatrix.defined()) return mMatrix.narrow(0, begin, count);
+  int64_t first = begin / mPerImage, last = (begin + count - 1) / mPerImage;
+  auto images = mActivations.slice(0, first, last + 1).to(torch::kFloat);
+  return images.permute({0, 2, 3, 1})
+      .reshape({-1, mActivations.size(1)})
+      .narrow(0, begin - first * mPerImage, count)
+      .contiguous();
+}
+
+at::Tensor Patches::block(int64_t begin, int64_t count) const { return apply(raw(begin, count)); }
+
+void Patches::forEachBlock(const std::function<void(int64_t, const at::Tensor&)>& f) const {
+  for (int64_t begin = 0; begin < mRows; begin += mBlockRows)
+    f(begin, block(begin, std::min(mBlockRows, mRows - begin)));
+}
+
+at::Tensor Patches::rawAt(const at::Tensor& index) const {
+  if (mMatrix.defined()) return mMatrix.index_select(0, index.to(mMatrix.device(), torch::kLong));
+  auto rows = index.to(mActivations.device(), torch::kLong);
+  auto grid = mActivations.view({mActivations.size(0), mActivations.size(1), mPerImage});
+  using torch::indexing::Slice;
+  return grid.index({rows.div(mPerImage, "floor"), Slice(), rows.remainder(mPerImage)})
+      .to(torch::kFloat)
+      .contiguous();
+}
+
+at::Tensor Patches::at(const at::Tensor& index) const { return apply(rawAt(index)); }
+
+at::Tensor Patches::mean() const {
+  at::Tensor sum;
+  forEachBlock([&](int64_t, const at::Tensor& x) {
+    auto s = x.sum(0, false, torch::kDouble);
+    sum = sum.defined() ? sum + s : s;
+  });
+  return (sum / double(std::max<int64_t>(mRows, 1))).to(torch::kFloat);
+}
+
+std::pair<double, double> Patches::range() const {
+  double lo = INFINITY, hi = -INFINITY;
+  bool nan = false;
+  forEachBlock([&](int64_t, const at::Tensor& x) {
+    double a = x.min().item<double>(), b = x.max().item<double>();
+    nan = nan || std::isnan(a) || std::isnan(b);
+    lo = std::min(lo, a);
+    hi = std::max(hi, b);
+  });
+  return nan ? std::make_pair(double(NAN), double(NAN)) : std::make_pair(lo, hi);
+}
+
+Patches Patches::mapped(std::function<at::Tensor(const at::Tensor&)> transform,
+                        int64_t channels) const {
+  Patches p = *this;
+  if (channels >= 0) p.mChannels = channels;
+  if (p.mMatrix.defined()) {  // kept: transform once
+    p.mMatrix = transform(apply(mMatrix)).contiguous();
+    p.mTransform = nullptr;
+    return p;
+  }
+  auto inner = mTransform;
+  p.mTransform = inner ? [inner, transform](const at::Tensor& x) { return transform(inner(x)); }
+                       : std::move(transform);
+  return p;
+}
+
+}  // namespace dx

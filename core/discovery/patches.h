@@ -1,0 +1,58 @@
+#pragma once
+// The patches of N x C x h x w activations as rows (image-major, then row-major positions, the
+// order of patchesOf), read a block at a time. A fit keeps only a block of patches beyond what it
+// holds by design (centroids, labels, a sample), so the activations can be a memory-mapped cache
+// larger than memory (mapNpyTensor): its pages are the file's, not the process's. Small inputs
+// are converted once and kept (repeated passes are then cheaper); every block holds the same
+// values either way, so a fit gives the same result streamed or in memory.
+#include <functional>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+namespace dx {
+
+class Patches {
+ public:
+  // activations: N x C x h x w, float32 or float16, any device (a read-only mapping is never
+  // written). Kept as a float32 P x C matrix when that takes at most `keepBytes`.
+  // blockRows: rows per block; 0 chooses about 128 MB of float32.
+  Patches(const at::Tensor& activations, int64_t keepBytes, int64_t blockRows = 0);
+
+  int64_t rows() const { return mRows; }
+  int64_t channels() const { return mChannels; }
+  int64_t perImage() const { return mPerImage; }
+  int64_t blockRows() const { return mBlockRows; }
+  int64_t blocks() const { return (mRows + mBlockRows - 1) / mBlockRows; }
+  bool kept() const { return mMatrix.defined(); }
+  const at::Tensor& activations() const { return mActivations; }
+
+  // Rows [begin, begin + count) as a count x C float32 contiguous tensor on the activations'
+  // device, after this view's transform (see mapped).
+  at::Tensor block(int64_t begin, int64_t count) const;
+  // Calls f(begin, rows) for each block in order.
+  void forEachBlock(const std::function<void(int64_t, const at::Tensor&)>& f) const;
+  // The rows with these indices (int64, any device), in that order.
+  at::Tensor at(const at::Tensor& index) const;
+  // Per-channel mean (float32), accumulated in float64 block by block.
+  at::Tensor mean() const;
+  // min and max over every value (NaN when any value is NaN).
+  std::pair<double, double> range() const;
+  // The same patches with `transform` (row-wise: each output row depends on its input row only)
+  // applied to every block and gathered row (once, to the whole matrix, when kept).
+  // `channels` is the transform's output width (-1: unchanged).
+  Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform,
+                 int64_t channels = -1) const;
+
+ private:
+  at::Tensor raw(int64_t begin, int64_t count) const;
+  at::Tensor rawAt(const at::Tensor& index) const;
+  at::Tensor apply(const at::Tensor& x) const { return mTransform ? mTransform(x) : x; }
+
+  at::Tensor mActivations;  // N x C x h x w as given
+  at::Tensor mMatrix;       // P x C float32 when kept
+  std::function<at::Tensor(const at::Tensor&)> mTransform;
+  int64_t mRows = 0, mChannels = 0, mPerImage = 1, mBlockRows = 1;
+};
+
+}  // namespace dx
