@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "discovery/baseline_common.h"
@@ -73,15 +74,17 @@ namespace {
 struct Assignment {
   at::Tensor labels;  // P int64
   at::Tensor misfit;  // P float: squared distance (Euclidean) or 1 - cosine (Spherical)
+  at::Tensor sums;    // k x C: sum of each centroid's members (the next update's input)
 };
 
 // Nearest centroid of every patch, as matrix products in row blocks (never P x C x k):
 // argmin ||x - c||^2 = argmax (2 x.c - ||c||^2), argmax of cosine = argmax x.c for unit rows.
+// The same pass sums each centroid's members, so a Lloyd iteration reads the patches once.
 Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::Tensor& centroids,
                   Geometry geometry) {
   const int64_t total = patches.rows();
   Assignment a{torch::empty({total}, centroids.options().dtype(torch::kLong)),
-               torch::empty({total}, centroids.options())};
+               torch::empty({total}, centroids.options()), torch::zeros_like(centroids)};
   at::Tensor centroidSqNorms = centroids.pow(2).sum(1);
   patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
     int64_t rows = x.size(0);
@@ -91,6 +94,7 @@ Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::T
     a.labels.narrow(0, begin, rows).copy_(label);
     a.misfit.narrow(0, begin, rows)
         .copy_(geometry == Geometry::Euclidean ? sqNorms.narrow(0, begin, rows) - best : 1 - best);
+    a.sums.index_add_(0, label, x);
   });
   return a;
 }
@@ -108,10 +112,7 @@ void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const Patches&
 
 at::Tensor updatedCentroids(const Patches& patches, const Assignment& a, int k,
                             Geometry geometry) {
-  at::Tensor sums = torch::zeros({k, patches.channels()}, a.misfit.options());
-  patches.forEachBlock([&](int64_t begin, const at::Tensor& x) {
-    sums.index_add_(0, a.labels.narrow(0, begin, x.size(0)), x);
-  });
+  const at::Tensor& sums = a.sums;
   at::Tensor counts = torch::bincount(a.labels, {}, k);
   at::Tensor centroids = geometry == Geometry::Euclidean
                              ? sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype())
@@ -131,7 +132,10 @@ Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
 
 Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage) {
-  SerialTorch serial;  // many small per-iteration ops (see baseline_common.h)
+  // Many small per-iteration ops on small data (see baseline_common.h); large blocks gain from
+  // every thread.
+  std::optional<SerialTorch> serial;
+  if (patches.rows() * patches.channels() <= (int64_t(1) << 26)) serial.emplace();
   StageProgress progress(options, stage, kMaxIterations);
   at::Generator gen = seededGenerator(options.seed);
   std::vector<at::Tensor> norms;

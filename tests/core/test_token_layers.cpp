@@ -1,4 +1,4 @@
-// Transformer layers (docs/methods.md, "Layers"): a ViT's token layer is seen as an N x C x h x w
+// Transformer layers (README, "Bring your own model"): a ViT's token layer is seen as an N x C x h x w
 // patch grid and keeps its class tokens for the head; a Swin's channels-last stage is permuted.
 #include <gtest/gtest.h>
 
