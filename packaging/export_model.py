@@ -363,7 +363,7 @@ class TracedModel:
         if not stage_ends:
             raise ExportError("the model has no clean cut with a spatial grid; name --layers")
         blocks = self.repeated_blocks()[:-1]
-        if len(stage_ends) < count and len(blocks) >= 2:
+        if len(stage_ends) == 1 and len(blocks) >= 2:
             # One resolution throughout (a ViT): evenly spaced block ends instead. The last block
             # is left out: a ViT's head reads only the class token after it, so concepts on its
             # patch grid could not change a prediction.
@@ -442,9 +442,11 @@ class TracedModel:
         z = head_graph.placeholder("z")
         cls = head_graph.placeholder("class_tokens") if prefix else None
         if self.layout(cut) == "nhwc":
-            restored = head_graph.call_method("permute", (z, 0, 2, 3, 1))
+            restored = head_graph.call_method(
+                "contiguous", (head_graph.call_method("permute", (z, 0, 2, 3, 1)),))
         elif self.layout(cut) == "tokens":
-            restored = head_graph.call_method("transpose", (head_graph.call_method("flatten", (z, 2)), 1, 2))
+            restored = head_graph.call_method("contiguous", (head_graph.call_method(
+                "transpose", (head_graph.call_method("flatten", (z, 2)), 1, 2)),))
             if prefix:
                 restored = head_graph.call_function(torch.cat, ([cls, restored], 1))
         else:

@@ -33,12 +33,14 @@ struct ConceptSession::Impl {
   ImageSourcePtr images;
   std::unordered_map<std::string, size_t> sourceIndex;  // item name -> index in `images`
 
-  at::Tensor classTokens;  // N x p x C at a transformer layer with class tokens, else undefined
+  HeadFunction allImages;  // the head for every image of the cache (with their class tokens)
 
   // The head for every image of the cache (rows(image, 1) for one).
-  HeadFunction head() const { return model->headFunction(layer, classTokens); }
-  void loadClassTokens() {
+  const HeadFunction& head() const { return allImages; }
+  void makeHead() {
+    at::Tensor classTokens;  // N x p x C at a transformer layer with class tokens
     if (const NpyMap* tokens = cache->classTokens()) classTokens = readNpyTensor(tokens->path());
+    allImages = model->headFunction(layer, classTokens);
   }
   at::Tensor activations(size_t image) const {
     return npyRows(cache->activations(), image, 1).to(basis.decoders.device());
@@ -102,7 +104,7 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   impl->dir = outDir;
   impl->layer = cache->layer();
   impl->settings = settings;
-  impl->loadClassTokens();
+  impl->makeHead();
   FitOptions o;
   o.concepts = settings.concepts;
   o.seed = settings.seed;
@@ -141,7 +143,7 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
   impl->cache = cache;
   impl->dir = dir;
   impl->layer = cache->layer();
-  impl->loadClassTokens();
+  impl->makeHead();
   impl->settings = {doc.value("method", "eddp"), doc.value("preset", "balanced"),
                     doc.value("concepts_requested", 16), doc.value("seed", uint64_t(0))};
   impl->basis = {impl->settings.method, readNpyTensor(dir + "/decoders.npy"),

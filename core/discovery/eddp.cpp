@@ -37,13 +37,18 @@ struct Data {
 // relative to the layer's scale, so a channel that barely varies is not blown up into a unit one
 // (and its raw-space weight w / sigma stays bounded).
 at::Tensor channelStandardisation(const Patches& patches) {
-  auto mean = patches.mean();
-  at::Tensor squares;
-  patches.forEachBlock([&](int64_t, const at::Tensor& x) {
-    auto s = (x - mean).pow(2).sum(0, false, torch::kDouble);
-    squares = squares.defined() ? squares + s : s;
-  });
-  auto sigma = (squares / double(std::max<int64_t>(patches.rows() - 1, 1))).sqrt().to(torch::kFloat);
+  at::Tensor sigma;
+  if (patches.kept()) {
+    sigma = patches.matrix().std(0);
+  } else {
+    auto mean = patches.mean();
+    at::Tensor squares;
+    patches.forEachBlock([&](int64_t, const at::Tensor& x) {
+      auto s = (x - mean).pow(2).sum(0, false, torch::kDouble);
+      squares = squares.defined() ? squares + s : s;
+    });
+    sigma = (squares / double(std::max<int64_t>(patches.rows() - 1, 1))).sqrt().to(torch::kFloat);
+  }
   double scale = sigma.pow(2).mean().sqrt().item<double>();
   return torch::diag(1.0 / sigma.clamp_min(std::max(1e-3 * scale, 1e-12)));
 }
@@ -427,7 +432,7 @@ class EddpMethod : public ConceptMethod {
       int64_t probe = std::min<int64_t>(4, activations.size(0));
       data.pooledHead = !options.head.hasContext() &&
                         eddp::headPoolsGlobally(options.head.rows(0, probe),
-                                                data.activations.slice(0, 0, probe).to(torch::kFloat));
+                                                data.activations.slice(0, 0, probe).to(torch::kFloat).clone());
     }
     bool canOrthogonalise = options.concepts <= data.transform.size(1);
     bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;

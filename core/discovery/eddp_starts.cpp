@@ -67,16 +67,34 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
   return unitRows(directions).to(standardised.scalar_type());
 }
 
+// The whitening of a C x C covariance (float64): see pcaWhitening.
+at::Tensor whiteningOf(at::Tensor covariance) {
+  auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
+  values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
+  auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
+  int64_t keep = (share < 0.999).sum().item<int64_t>() + 1;
+  keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
+  keep = std::max<int64_t>(keep, 1);
+  return vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
+}
+
 }  // namespace
 
 at::Tensor pcaWhitening(const at::Tensor& patches) {
-  return pcaWhitening(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
-                              std::numeric_limits<int64_t>::max()))
-      .to(patches.scalar_type());
+  // Covariance in double, a chunk of patches at a time: no double copy of the whole matrix.
+  auto mean = patches.mean(0).to(torch::kDouble);
+  auto covariance = torch::zeros({patches.size(1), patches.size(1)}, mean.options());
+  for (int64_t start = 0; start < patches.size(0); start += 1 << 16) {
+    auto chunk = patches.slice(0, start, std::min(patches.size(0), start + (1 << 16)));
+    auto centred = chunk.to(torch::kDouble) - mean;
+    covariance += centred.t().matmul(centred);
+  }
+  covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
+  return whiteningOf(covariance).to(patches.scalar_type());
 }
 
 at::Tensor pcaWhitening(const Patches& patches) {
-  // Covariance in double, a block of patches at a time: no double copy of the whole matrix.
+  if (patches.kept()) return pcaWhitening(patches.matrix());
   auto mean = patches.mean().to(torch::kDouble);
   auto covariance = torch::zeros({patches.channels(), patches.channels()}, mean.options());
   patches.forEachBlock([&](int64_t, const at::Tensor& chunk) {
@@ -84,14 +102,7 @@ at::Tensor pcaWhitening(const Patches& patches) {
     covariance += centred.t().matmul(centred);
   });
   covariance /= double(std::max<int64_t>(1, patches.rows() - 1));
-  auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
-  values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
-  auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
-  int64_t keep = (share < 0.999).sum().item<int64_t>() + 1;
-  keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
-  keep = std::max<int64_t>(keep, 1);
-  auto t = vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
-  return t.to(torch::kFloat);
+  return whiteningOf(covariance).to(torch::kFloat);
 }
 
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,

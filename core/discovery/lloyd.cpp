@@ -64,7 +64,7 @@ at::Tensor plusPlusSeeds(const Patches& patches, int k, at::Generator& gen) {
 }
 
 at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
-  return plusPlusSeeds(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+  return plusPlusSeeds(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
                                std::numeric_limits<int64_t>::max()),
                        k, gen);
 }
@@ -125,7 +125,7 @@ at::Tensor updatedCentroids(const Patches& patches, const Assignment& a, int k,
 
 Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage) {
-  return lloydKMeans(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+  return lloydKMeans(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
                              std::numeric_limits<int64_t>::max()),
                      k, geometry, options, stage);
 }

@@ -22,21 +22,25 @@ Patches::Patches(const at::Tensor& activations, int64_t keepBytes, int64_t block
   mPerImage = activations.size(2) * activations.size(3);
   mRows = activations.size(0) * mPerImage;
   mBlockRows = blockRows > 0 ? blockRows : blockRowsFor(mChannels);
-  if (mRows * mChannels * 4 <= keepBytes)
+  if (mRows * mChannels * 4 <= keepBytes) {
     mMatrix = activations.to(torch::kFloat)
                   .permute({0, 2, 3, 1})
                   .reshape({-1, mChannels})
                   .contiguous();
+    if (mMatrix.is_alias_of(activations)) mMatrix = mMatrix.clone();  // never the caller's memory
+  }
 }
 
 at::Tensor Patches::raw(int64_t begin, int64_t count) const {
   if (mMatrix.defined()) return mMatrix.narrow(0, begin, count);
   int64_t first = begin / mPerImage, last = (begin + count - 1) / mPerImage;
   auto images = mActivations.slice(0, first, last + 1).to(torch::kFloat);
-  return images.permute({0, 2, 3, 1})
-      .reshape({-1, mActivations.size(1)})
-      .narrow(0, begin - first * mPerImage, count)
-      .contiguous();
+  auto rows = images.permute({0, 2, 3, 1})
+                  .reshape({-1, mActivations.size(1)})
+                  .narrow(0, begin - first * mPerImage, count)
+                  .contiguous();
+  // With one position or one channel the rows can still be a view of a read-only mapping.
+  return rows.is_alias_of(mActivations) ? rows.clone() : rows;
 }
 
 at::Tensor Patches::block(int64_t begin, int64_t count) const { return apply(raw(begin, count)); }
@@ -49,7 +53,7 @@ void Patches::forEachBlock(const std::function<void(int64_t, const at::Tensor&)>
 at::Tensor Patches::rawAt(const at::Tensor& index) const {
   if (mMatrix.defined()) return mMatrix.index_select(0, index.to(mMatrix.device(), torch::kLong));
   auto rows = index.to(mActivations.device(), torch::kLong);
-  auto grid = mActivations.view({mActivations.size(0), mActivations.size(1), mPerImage});
+  auto grid = mActivations.reshape({mActivations.size(0), mActivations.size(1), mPerImage});
   using torch::indexing::Slice;
   return grid.index({rows.div(mPerImage, "floor"), Slice(), rows.remainder(mPerImage)})
       .to(torch::kFloat)
@@ -59,6 +63,7 @@ at::Tensor Patches::rawAt(const at::Tensor& index) const {
 at::Tensor Patches::at(const at::Tensor& index) const { return apply(rawAt(index)); }
 
 at::Tensor Patches::mean() const {
+  if (mMatrix.defined()) return mMatrix.mean(0);
   at::Tensor sum;
   forEachBlock([&](int64_t, const at::Tensor& x) {
     auto s = x.sum(0, false, torch::kDouble);

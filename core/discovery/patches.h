@@ -34,8 +34,11 @@ class Patches {
   void forEachBlock(const std::function<void(int64_t, const at::Tensor&)>& f) const;
   // The rows with these indices (int64, any device), in that order.
   at::Tensor at(const at::Tensor& index) const;
-  // Per-channel mean (float32), accumulated in float64 block by block.
+  // Per-channel mean (float32): kept, the matrix's mean; streamed, accumulated in float64 block
+  // by block (equal within float32 rounding).
   at::Tensor mean() const;
+  // The kept P x C matrix (after the transform), undefined when streamed.
+  const at::Tensor& matrix() const { return mMatrix; }
   // min and max over every value (NaN when any value is NaN).
   std::pair<double, double> range() const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)

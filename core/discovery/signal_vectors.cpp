@@ -8,7 +8,7 @@ namespace dx::eddp {
 
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases) {
-  return positiveSignalVectors(Patches(patches.view({patches.size(0), patches.size(1), 1, 1}),
+  return positiveSignalVectors(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
                                        std::numeric_limits<int64_t>::max()),
                                decoders, biases)
       .to(patches.scalar_type());

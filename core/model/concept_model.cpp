@@ -275,6 +275,10 @@ HeadFunction ConceptModel::headFunction(const std::string& layerName,
                                         const at::Tensor& classTokens) const {
   auto self = shared_from_this();
   std::string name = layer(layerName).name;
+  if (layer(name).classTokens > 0 && !classTokens.defined())
+    throw UserError("layer " + name + " of " + d->path + " reads each image's class tokens, and "
+                    "none were given; extract the activations again with this version (the cache "
+                    "then keeps them).");
   if (layer(name).classTokens == 0)
     return [self, name](const at::Tensor& z) { return self->head(name, z); };
   return HeadFunction([self, name](const at::Tensor& z, const at::Tensor& context) {

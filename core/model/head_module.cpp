@@ -33,13 +33,16 @@ HeadFunction loadHeadModule(const std::string& path, const std::string& layer,
   }
   if (!layer.empty() && module->find_method(method)) {
     return [module, method](const at::Tensor& z) {
-      return module->get_method(method)({z.to(torch::kFloat)}).toTensor();
+      // A copy: a user's head may work in place, and z may be a read-only mapped cache.
+      return module->get_method(method)({z.to(torch::kFloat).clone()}).toTensor();
     };
   }
   if (!module->find_method("forward"))
     throw UserError(path + ": has neither " + method + " nor forward; pass the model exported "
                     "with --layers " + layer + ".");
-  return [module](const at::Tensor& z) { return module->forward({z.to(torch::kFloat)}).toTensor(); };
+  return [module](const at::Tensor& z) {
+    return module->forward({z.to(torch::kFloat).clone()}).toTensor();
+  };
 }
 
 }  // namespace dx
