@@ -4,7 +4,8 @@
 // the cache's own size (memory / cache is the ratio that must not grow).
 //
 // usage: streaming_bench [--images 5000,20000,60000] [--channels 512] [--grid 7]
-//                        [--methods pca,kmeans,eddp] [--concepts 16] [--float16] [--dir DIR]
+//                        [--methods pca,kmeans,eddp] [--concepts 16] [--preset quick]
+//                        [--float16] [--dir DIR]
 // Caches are synthetic (ReLU of sparse codes on random directions plus noise, written row by row
 // to DIR/stream_<N>.npy and removed afterwards). Each fit runs in a child process (this program
 // with --child), which samples its RssAnon every 20 ms: file pages of the mapped cache are not
@@ -55,7 +56,8 @@ void writeCache(const std::string& path, int64_t n, int64_t c, int64_t g, bool h
 }
 
 // In the child: fit once, print "seconds peak_anon_mb".
-int child(const std::string& path, const std::string& method, int concepts) {
+int child(const std::string& path, const std::string& method, int concepts,
+          const std::string& preset) {
   dx::configureTorchThreads();
   std::atomic<bool> done{false};
   double peak = rssAnonMb();
@@ -67,7 +69,7 @@ int child(const std::string& path, const std::string& method, int concepts) {
   });
   dx::FitOptions o;
   o.concepts = concepts;
-  o.preset = "quick";
+  o.preset = preset;  // EDDP's; the other methods ignore it
   dx::Stopwatch clock;
   auto basis = dx::makeConceptMethod(method)->fit(dx::mapNpyTensor(path), o);
   double seconds = clock.seconds();
@@ -81,18 +83,20 @@ int child(const std::string& path, const std::string& method, int concepts) {
 
 int main(int argc, char** argv) {
   using dx::bench::option;
-  if (argc >= 5 && std::string(argv[1]) == "--child")
-    return child(argv[2], argv[3], std::stoi(argv[4]));
+  if (argc >= 6 && std::string(argv[1]) == "--child")
+    return child(argv[2], argv[3], std::stoi(argv[4]), argv[5]);
   auto images = dx::bench::splitList(option(argc, argv, "--images", "5000,20000,60000"));
   auto methods = dx::bench::splitList(option(argc, argv, "--methods", "pca,kmeans,eddp"));
   int64_t c = std::stoll(option(argc, argv, "--channels", "512"));
   int64_t g = std::stoll(option(argc, argv, "--grid", "7"));
   int concepts = std::stoi(option(argc, argv, "--concepts", "16"));
+  std::string preset = option(argc, argv, "--preset", "quick");
   bool half = false;
   for (int i = 1; i < argc; ++i) half = half || std::string(argv[i]) == "--float16";
   std::string dir = option(argc, argv, "--dir", fs::temp_directory_path().string());
-  std::printf("streamed fits, %s caches of N x %lld x %lld x %lld, %d concepts\n",
-              half ? "float16" : "float32", (long long)c, (long long)g, (long long)g, concepts);
+  std::printf("streamed fits, %s caches of N x %lld x %lld x %lld, %d concepts, EDDP preset %s\n",
+              half ? "float16" : "float32", (long long)c, (long long)g, (long long)g, concepts,
+              preset.c_str());
   std::printf("%-18s %8s %10s %9s %12s %10s %12s %10s\n", "method", "images", "cache MB",
               "seconds", "s/1e6 patch", "vs first", "peak anon MB", "/ cache");
   std::map<std::string, double> firstRate;
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
     double cacheMb = double(fs::file_size(path)) / (1 << 20);
     for (const auto& method : methods) {
       std::string cmd = std::string("'") + argv[0] + "' --child '" + path + "' " + method + " " +
-                        std::to_string(concepts);
+                        std::to_string(concepts) + " " + preset;
       FILE* pipe = popen(cmd.c_str(), "r");
       double seconds = -1, peak = -1;
       if (pipe) {
