@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <optional>
 #include <vector>
 
@@ -64,9 +63,7 @@ at::Tensor plusPlusSeeds(const Patches& patches, int k, at::Generator& gen) {
 }
 
 at::Tensor plusPlusSeeds(const at::Tensor& patches, int k, at::Generator& gen) {
-  return plusPlusSeeds(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
-                               std::numeric_limits<int64_t>::max()),
-                       k, gen);
+  return plusPlusSeeds(Patches::ofMatrix(patches), k, gen);
 }
 
 namespace {
@@ -125,9 +122,7 @@ at::Tensor updatedCentroids(const Patches& patches, const Assignment& a, int k,
 
 Clustering lloydKMeans(const at::Tensor& patches, int k, Geometry geometry,
                        const FitOptions& options, const std::string& stage) {
-  return lloydKMeans(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
-                             std::numeric_limits<int64_t>::max()),
-                     k, geometry, options, stage);
+  return lloydKMeans(Patches::ofMatrix(patches), k, geometry, options, stage);
 }
 
 Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace dx {
 namespace {
@@ -29,6 +30,11 @@ Patches::Patches(const at::Tensor& activations, int64_t keepBytes, int64_t block
                   .contiguous();
     if (mMatrix.is_alias_of(activations)) mMatrix = mMatrix.clone();  // never the caller's memory
   }
+}
+
+Patches Patches::ofMatrix(const at::Tensor& matrix) {
+  return Patches(matrix.reshape({matrix.size(0), matrix.size(1), 1, 1}),
+                 std::numeric_limits<int64_t>::max());
 }
 
 at::Tensor Patches::raw(int64_t begin, int64_t count) const {

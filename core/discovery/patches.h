@@ -18,6 +18,8 @@ class Patches {
   // written). Kept as a float32 P x C matrix when that takes at most `keepBytes`.
   // blockRows: rows per block; 0 chooses about 128 MB of float32.
   Patches(const at::Tensor& activations, int64_t keepBytes, int64_t blockRows = 0);
+  // A P x C matrix already in memory, kept as it is (for code that works on samples).
+  static Patches ofMatrix(const at::Tensor& matrix);
 
   int64_t rows() const { return mRows; }
   int64_t channels() const { return mChannels; }

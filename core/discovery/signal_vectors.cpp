@@ -2,15 +2,11 @@
 
 #include <torch/torch.h>
 
-#include <limits>
-
 namespace dx::eddp {
 
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases) {
-  return positiveSignalVectors(Patches(patches.reshape({patches.size(0), patches.size(1), 1, 1}),
-                                       std::numeric_limits<int64_t>::max()),
-                               decoders, biases)
+  return positiveSignalVectors(Patches::ofMatrix(patches), decoders, biases)
       .to(patches.scalar_type());
 }
 
