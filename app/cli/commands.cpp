@@ -19,22 +19,6 @@ namespace {
 
 CancelToken gCancel;
 
-std::shared_ptr<ConceptModel> openModel(const Arguments& a) {
-  if (!a.has("model") && !a.has("demo"))
-    throw UserError("give --model FILE.pt (a model exported with packaging/export_model.py) or "
-                    "--demo.");
-  std::string path = a.has("model") ? a.value("model") : demoModelPath();
-  LoadOptions options;
-  options.device = a.value("device", "auto");
-  return ConceptModel::load(path, options);
-}
-
-ImageSourcePtr openImages(const Arguments& a) {
-  if (a.has("images")) return openImageSource(a.value("images"));
-  if (a.has("demo")) return demoImages();
-  throw UserError("give --images DIR (a folder of images) or --demo.");
-}
-
 void printSkipped(const std::vector<SkippedFile>& skipped) {
   if (skipped.empty()) return;
   std::fprintf(stderr, "skipped %zu file(s):\n", skipped.size());
@@ -59,6 +43,23 @@ nlohmann::json infoJson(const ConceptModel& m) {
 }
 
 }  // namespace
+
+std::shared_ptr<ConceptModel> openModel(const Arguments& a) {
+  if (!a.has("model") && !a.has("demo"))
+    throw UserError("give --model FILE.pt (a model exported with packaging/export_model.py) or "
+                    "--demo.");
+  std::string path = a.has("model") ? a.value("model") : demoModelPath();
+  LoadOptions options;
+  options.device = a.value("device", "auto");
+  return ConceptModel::load(path, options);
+}
+
+ImageSourcePtr openImages(const Arguments& a) {
+  if (a.has("images")) return openImageSource(a.value("images"));
+  if (a.has("demo")) return demoImages();
+  throw UserError("give --images DIR (a folder of images) or --demo.");
+}
+
 
 // Ctrl-C stops at the next batch boundary, so no half-written result is left behind.
 void installInterruptHandler(const CancelToken& token) {
@@ -91,7 +92,8 @@ int runInfo(const std::vector<std::string>& args) {
 }
 
 int runExtract(const std::vector<std::string>& args) {
-  Arguments a(args, {"model", "images", "layer", "out", "limit", "device", "batch-size"},
+  Arguments a(args, {"model", "images", "layer", "out", "limit", "device", "batch-size",
+                     "decode-workers"},
               {"demo", "float16", "force", "quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the cache.");
   installInterruptHandler(gCancel);
@@ -103,6 +105,7 @@ int runExtract(const std::vector<std::string>& args) {
   r.limit = a.count("limit", 0);
   r.float16 = a.has("float16");
   r.batchSize = static_cast<int>(a.count("batch-size", 64));
+  r.decodeWorkers = a.count("decode-workers", 0);
   r.reuse = !a.has("force");
   TerminalProgress bar(!a.has("quiet"));
   auto result = extractActivations(r, std::ref(bar), gCancel);

@@ -11,6 +11,7 @@
 #include "data/image_folder.h"
 #include "model/preprocess.h"
 #include "base/stopwatch.h"
+#include "base/write_behind.h"
 
 namespace dx {
 namespace fs = std::filesystem;
@@ -48,15 +49,21 @@ class CacheWriter {
           std::vector<size_t>{capacity, size_t(layer.classTokens), size_t(layer.channels)});
   }
 
-  // z: B x C x h x w, logits: B x K, class tokens B x p x C or undefined (any device).
+  // z: B x C x h x w, logits: B x K, class tokens B x p x C or undefined (any device). The
+  // copies to the CPU happen here (they wait for the device); the file writes are queued behind
+  // the next forward pass.
   void append(const at::Tensor& z, const at::Tensor& logits, const at::Tensor& classTokens) {
     auto zc = z.to(torch::kCPU, mFloat16 ? torch::kHalf : torch::kFloat).contiguous();
     auto lc = logits.to(torch::kCPU, torch::kFloat).contiguous();
+    at::Tensor tc;
+    if (mClassTokens) tc = classTokens.to(torch::kCPU, torch::kFloat).contiguous();
     auto b = static_cast<size_t>(zc.size(0));
-    mActivations.writeRows(mRows, b, zc.data_ptr());
-    mLogits.writeRows(mRows, b, lc.data_ptr());
-    if (mClassTokens)
-      mClassTokens->writeRows(mRows, b, classTokens.to(torch::kCPU, torch::kFloat).contiguous().data_ptr());
+    size_t first = mRows;
+    mWrites.push([this, zc, lc, tc, first, b] {
+      mActivations.writeRows(first, b, zc.data_ptr());
+      mLogits.writeRows(first, b, lc.data_ptr());
+      if (mClassTokens) mClassTokens->writeRows(first, b, tc.data_ptr());
+    });
     auto pred = lc.argmax(1).contiguous();
     const int64_t* p = pred.data_ptr<int64_t>();
     mPredictions.insert(mPredictions.end(), p, p + b);
@@ -64,6 +71,7 @@ class CacheWriter {
   }
 
   void finish(const std::string& dir, const std::vector<int64_t>& labels) {
+    mWrites.drain();
     mActivations.finish(mRows);
     mLogits.finish(mRows);
     if (mClassTokens) mClassTokens->finish(mRows);
@@ -78,6 +86,30 @@ class CacheWriter {
   std::unique_ptr<NpyWriter> mClassTokens;  // transformer layers with class tokens only
   std::vector<int64_t> mPredictions;
   size_t mRows = 0;
+  WriteBehind mWrites;  // last member: destroyed (joined) before the files it writes to
+};
+
+// On a CUDA model, each batch is copied into page-locked memory first, so its transfer to the
+// device is a DMA that does not wait on pageable copies (PyTorch's pin_memory in DataLoader). One
+// buffer serves every batch: the next batch is staged only after this one's outputs came back to
+// the CPU, which waits for the transfer. On the CPU the batch is used as it is.
+class PinnedStaging {
+ public:
+  explicit PinnedStaging(const std::string& device)
+      : mDevice(device), mPin(mDevice.is_cuda()) {}
+  at::Tensor stage(const at::Tensor& x) {
+    if (!mPin) return x;
+    if (!mBuffer.defined() || mBuffer.numel() < x.numel())
+      mBuffer = torch::empty({x.numel()}, torch::TensorOptions().pinned_memory(true));
+    auto view = mBuffer.slice(0, 0, x.numel()).view(x.sizes());
+    view.copy_(x);
+    return view.to(mDevice, /*non_blocking=*/true);
+  }
+
+ private:
+  torch::Device mDevice;
+  bool mPin;
+  at::Tensor mBuffer;
 };
 
 void writeLines(const std::string& path, const std::vector<std::string>& lines) {
@@ -136,7 +168,8 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
   std::vector<std::string> files;
   std::vector<int64_t> labels;
   std::vector<SkippedFile> skipped = r.source->skipped();
-  BatchLoader loader(r.source, spec, n, static_cast<size_t>(r.batchSize));
+  BatchLoader loader(r.source, spec, n, static_cast<size_t>(r.batchSize), 2, r.decodeWorkers);
+  PinnedStaging pinned(r.model->deviceName());
   torch::NoGradGuard noGrad;
   size_t done = 0;
   std::string stage = "extract " + layer.name;
@@ -144,8 +177,8 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
     if (cancel.cancelled()) throw Cancelled();
     if (!batch->indices.empty()) {
       auto b = static_cast<int64_t>(batch->indices.size());
-      auto x = torch::from_blob(batch->pixels.data(),
-                                {b, spec.channels(), spec.height, spec.width});
+      auto x = pinned.stage(torch::from_blob(batch->pixels.data(),
+                                             {b, spec.channels(), spec.height, spec.width}));
       auto [z, classTokens] = r.model->featuresWithClassTokens(layer.name, x);
       writer.append(z, r.model->head(layer.name, z, classTokens), classTokens);
       for (size_t i : batch->indices) {

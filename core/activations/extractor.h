@@ -1,7 +1,8 @@
 #pragma once
 // Batched extraction of one layer's activations (and the logits) over an image source, streamed
-// into an ActivationCache folder. Images are decoded and preprocessed on a loader thread while
-// the model runs, so extraction runs at nearly the speed of plain forward passes.
+// into an ActivationCache folder. Images are decoded and preprocessed on loader threads while
+// the model runs, batches are staged in pinned memory for a CUDA model, and the files are written
+// behind the next forward pass, so extraction runs at nearly the speed of plain forward passes.
 #include <memory>
 #include <string>
 
@@ -20,6 +21,7 @@ struct ExtractionRequest {
   size_t limit = 0;        // 0 = every image
   bool float16 = false;    // store activations as float16 (half the disk)
   int batchSize = 64;
+  size_t decodeWorkers = 0;  // image decoding threads; 0 = BatchLoader::defaultDecodeWorkers()
   bool reuse = true;       // keep an existing complete cache with the same key
 };
 

@@ -6,11 +6,20 @@
 
 namespace dx {
 
+size_t BatchLoader::defaultDecodeWorkers() {
+  return std::max<size_t>(1, std::thread::hardware_concurrency() / 4);
+}
+
 BatchLoader::BatchLoader(ImageSourcePtr source, InputSpec spec, size_t count, size_t batchSize,
-                         size_t depth)
+                         size_t depth, size_t workers)
     : mSource(std::move(source)), mSpec(std::move(spec)), mCount(count),
-      mBatchSize(std::max<size_t>(1, batchSize)), mDepth(std::max<size_t>(1, depth)) {
-  mThread = std::thread([this] { run(); });
+      mBatchSize(std::max<size_t>(1, batchSize)) {
+  if (workers == 0) workers = defaultDecodeWorkers();
+  workers = std::max<size_t>(1, std::min(workers, batches()));
+  // Every worker may hold one batch in hand beyond those waiting in order.
+  mDepth = std::max<size_t>(1, depth) + workers - 1;
+  mRunning = workers;
+  for (size_t w = 0; w < workers; ++w) mThreads.emplace_back([this] { run(); });
 }
 
 BatchLoader::~BatchLoader() {
@@ -19,7 +28,7 @@ BatchLoader::~BatchLoader() {
     mStop = true;
   }
   mChanged.notify_all();
-  mThread.join();
+  for (auto& t : mThreads) t.join();
 }
 
 LoadedBatch BatchLoader::load(size_t first, size_t end) const {
@@ -38,32 +47,43 @@ LoadedBatch BatchLoader::load(size_t first, size_t end) const {
 
 void BatchLoader::run() {
   try {
-    for (size_t first = 0; first < mCount; first += mBatchSize) {
+    for (;;) {
+      size_t index;
+      {
+        std::unique_lock<std::mutex> lock(mMutex);
+        // Claim the next batch only when it would not run more than mDepth ahead of delivery.
+        mChanged.wait(lock, [&] { return mStop || mError || mClaimed < mDelivered + mDepth; });
+        if (mStop || mError || mClaimed >= batches()) break;
+        index = mClaimed++;
+      }
+      size_t first = index * mBatchSize;
       LoadedBatch b = load(first, std::min(mCount, first + mBatchSize));
-      std::unique_lock<std::mutex> lock(mMutex);
-      mChanged.wait(lock, [&] { return mStop || mQueue.size() < mDepth; });
-      if (mStop) return;
-      mQueue.push_back(std::move(b));
+      std::lock_guard<std::mutex> lock(mMutex);
+      mReady.emplace(index, std::move(b));
       mChanged.notify_all();
     }
   } catch (...) {
     std::lock_guard<std::mutex> lock(mMutex);
-    mError = std::current_exception();
+    if (!mError) mError = std::current_exception();
   }
   std::lock_guard<std::mutex> lock(mMutex);
-  mFinished = true;
+  --mRunning;
   mChanged.notify_all();
 }
 
 std::optional<LoadedBatch> BatchLoader::next() {
   std::unique_lock<std::mutex> lock(mMutex);
-  mChanged.wait(lock, [&] { return !mQueue.empty() || mFinished; });
-  if (!mQueue.empty()) {
-    LoadedBatch b = std::move(mQueue.front());
-    mQueue.pop_front();
+  mChanged.wait(lock, [&] { return mReady.count(mDelivered) || mRunning == 0 || mError; });
+  auto it = mReady.find(mDelivered);
+  if (it != mReady.end()) {
+    LoadedBatch b = std::move(it->second);
+    mReady.erase(it);
+    ++mDelivered;
     mChanged.notify_all();
     return b;
   }
+  // A worker failed: batches already decoded in order were delivered above; the failure ends
+  // the run.
   if (mError) std::rethrow_exception(mError);
   return std::nullopt;
 }

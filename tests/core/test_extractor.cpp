@@ -3,10 +3,12 @@
 #include <torch/script.h>
 
 #include <fstream>
+#include <future>
 
 #include <opencv2/imgcodecs.hpp>
 
 #include "activations/extractor.h"
+#include "base/write_behind.h"
 #include "data/image_folder.h"
 #include "model/preprocess.h"
 #include "temp_dir.h"
@@ -170,4 +172,49 @@ TEST(Extractor, AllImagesUnusableIsAClearError) {
   r.outDir = d / "out";
   EXPECT_THROW(dx::extractActivations(r), dx::UserError);
   EXPECT_FALSE(fs::exists(d / "out"));
+}
+
+namespace {
+std::string fileBytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST(Extractor, SeveralDecodeWorkersWriteTheSameCacheInTheSameOrder) {
+  Fixture f;
+  f.request.decodeWorkers = 1;
+  f.request.batchSize = 1;  // the same batches in both runs (rounding depends on batch size)
+  auto one = dx::extractActivations(f.request);
+  auto many = f.request;
+  many.decodeWorkers = 4;  // more workers than the queue depth: batches finish out of order
+  many.outDir = f.dir / "cache-many";
+  auto r = dx::extractActivations(many);
+  for (const char* file : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy",
+                           "files.txt", "skipped.tsv"})
+    EXPECT_TRUE(fileBytes(fs::path(one.dir) / file) == fileBytes(fs::path(r.dir) / file)) << file;
+}
+
+TEST(WriteBehind, RunsWritesInOrderAndReportsTheFirstFailure) {
+  std::vector<int> seen;
+  {
+    dx::WriteBehind writes(2);
+    for (int i = 0; i < 50; ++i) writes.push([&seen, i] { seen.push_back(i); });
+    writes.drain();
+    ASSERT_EQ(seen.size(), 50u);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(seen[size_t(i)], i);
+    std::promise<void> release, started;
+    auto released = release.get_future().share();
+    writes.push([released, &started] {  // holds the thread while two more queue
+      started.set_value();
+      released.wait();
+    });
+    started.get_future().wait();
+    writes.push([] { throw dx::UserError("disk full"); });
+    writes.push([&seen] { seen.push_back(-1); });
+    release.set_value();
+    EXPECT_THROW(writes.drain(), dx::UserError);
+    EXPECT_THROW(writes.push([] {}), dx::UserError);
+  }
+  EXPECT_EQ(seen.size(), 50u);  // nothing after the failed write ran
 }
