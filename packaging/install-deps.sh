@@ -10,7 +10,7 @@ PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-charts-dev libqt6opengl6-dev qt6-svg-dev
   qt6-qpa-plugins libgl-dev
   libgtest-dev libgmock-dev googletest
-  python3 python3-torch python3-torchvision python3-numpy python3-sklearn python3-scipy
+  python3 python3-torch python3-torchvision python3-numpy python3-sklearn python3-scipy python3-pil
   dataset-fashion-mnist
   xvfb xauth imagemagick
 )

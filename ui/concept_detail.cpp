@@ -17,6 +17,7 @@
 #include <algorithm>
 
 #include "concept_charts.h"
+#include "concept_rendering_panel.h"
 #include "analysis/concept_session.h"
 #include "discovery/degenerate.h"
 #include "patch_image_cache.h"
@@ -42,7 +43,8 @@ ConceptDetail::ConceptDetail(QWidget* parent)
     : QWidget(parent), mImages(new PatchImageCache(this)), mStack(new QStackedWidget),
       mPlaceholder(new QLabel), mHeader(new QLabel), mGrid(new TopPatchGrid(*mImages)),
       mPrev(new QToolButton), mNext(new QToolButton), mPageLabel(new QLabel),
-      mHistogram(new QChartView), mInfluence(new QChartView), mInfluenceCaption(new QLabel) {
+      mHistogram(new QChartView), mInfluence(new QChartView), mInfluenceCaption(new QLabel),
+      mRendering(new ConceptRenderingPanel) {
   setWindowTitle(tr("Concept"));
   mPlaceholder->setAlignment(Qt::AlignCenter);
   mPlaceholder->setWordWrap(true);
@@ -117,12 +119,18 @@ QWidget* ConceptDetail::buildCharts() {
   split->addWidget(mHistogram);
   split->addWidget(influence);
   split->setSizes({2000, 3000});  // in proportion: the class names need more height
-  return split;
+  auto* column = new QWidget;
+  auto* columnLayout = new QVBoxLayout(column);
+  columnLayout->setContentsMargins(0, 0, 0, 0);
+  columnLayout->addWidget(mRendering);
+  columnLayout->addWidget(split, 1);
+  return column;
 }
 
 void ConceptDetail::setDocument(app::ProjectDocument* document) {
   mTasks = &document->workbench().tasks();
   mImages->setTasks(mTasks);
+  mRendering->setTasks(mTasks);
   followConcepts(this, document, [this, document] { setSession(document->concepts()); },
                  [this] { refresh(); });
 }
@@ -131,6 +139,7 @@ void ConceptDetail::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
   mImages->setSession(mSession);
   mGrid->setSession(mSession);
+  mRendering->setSession(mSession);
   mConcept = -2;  // differs from every request, so showConcept always redraws
   showConcept(-1);
 }
@@ -148,12 +157,14 @@ void ConceptDetail::showConcept(int concept) {
     showPlaceholder(tr("No concepts yet — open a model and images, then Discover."));
   } else if (concept < 0 || concept >= mSession->concepts()) {
     mConcept = -1;
+    mRendering->showConcept(-1);
     showPlaceholder(tr("Pick a concept in the gallery to see its top patches and influence."));
   } else {
     mStack->setCurrentIndex(1);
     showHeader();
     showPage(0);
     showInfluence();
+    mRendering->showConcept(concept);
   }
 }
 

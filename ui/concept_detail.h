@@ -1,7 +1,8 @@
 #pragma once
 // Everything about one concept: a header (label, how often it fires, mean score), its top
-// patches over the whole dataset (pages of 24 whole images with the patch box drawn), a
-// histogram of its strength per image and a bar chart of its influence on each class.
+// patches over the whole dataset (pages of 24 whole images with the patch box drawn), the image
+// that drives it (a rendering, beside the patches), a histogram of its strength per image and a
+// bar chart of its influence on each class.
 //
 // The histogram needs strengths(i)[concept] of every image, a pass over the dataset: it runs
 // on a worker thread and a newer concept cancels an older pass.
@@ -25,6 +26,7 @@ class TaskLane;
 
 namespace dx::ui {
 
+class ConceptRenderingPanel;
 class PatchImageCache;
 class TopPatchGrid;
 
@@ -41,6 +43,7 @@ class ConceptDetail : public QWidget {
   void setSession(std::shared_ptr<const ConceptSession> session);
   void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   int currentConcept() const { return mConcept; }
+  ConceptRenderingPanel* renderingPanel() const { return mRendering; }
   // PNG, or SVG when the name ends in .svg (and the build has Qt6Svg). False on failure.
   bool exportImage(const QString& path);
 
@@ -78,6 +81,7 @@ class ConceptDetail : public QWidget {
   QChartView* mHistogram;
   QChartView* mInfluence;
   QLabel* mInfluenceCaption;
+  ConceptRenderingPanel* mRendering;
 
   // Strength pass: results of an older concept or session are dropped by generation.
   app::TaskLane* mTasks = nullptr;

@@ -290,7 +290,9 @@ void MainWindow::selectInterestingDefaults() {
   mCounterfactual->showImage(image);
 }
 
-bool MainWindow::busyDecoding() const { return mThumbnails->pendingThumbnails() > 0; }
+bool MainWindow::busyDecoding() const {
+  return mThumbnails->pendingThumbnails() > 0 || mWorkbench.tasks().pending() > 0;
+}
 
 void MainWindow::updateSummary() {
   QStringList parts;

@@ -54,7 +54,8 @@ class MainWindow : public QMainWindow {
   // Picks something sensible to show in the concept, image and audit views (for screenshots
   // and the first look at a project): the strongest concept and a misclassified image.
   void selectInterestingDefaults();
-  // True while thumbnails or patch crops are still being decoded (screenshots wait for it).
+  // True while thumbnails, patch crops or other view tasks (a kept rendering) are still being
+  // loaded (screenshots wait for it, at most ~10 s).
   bool busyDecoding() const;
   bool presentationMode() const { return mPresentation; }
   void setPresentationMode(bool on);

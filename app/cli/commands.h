@@ -1,8 +1,14 @@
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/progress.h"
+#include "data/image_source.h"
+
+namespace dx {
+class ConceptModel;
+}
 
 namespace dx::cli {
 
@@ -14,6 +20,13 @@ int runDiscover(const std::vector<std::string>& args);
 int runConceptWorld(const std::vector<std::string>& args);
 int runLabel(const std::vector<std::string>& args);
 int runTcav(const std::vector<std::string>& args);
+int runVisualize(const std::vector<std::string>& args);
+
+class Arguments;
+// --model FILE (or --demo) on --device; throws UserError naming the fix.
+std::shared_ptr<ConceptModel> openModel(const Arguments& a);
+// --images (a folder or fashion-mnist[:split]), or the demo's images with --demo.
+ImageSourcePtr openImages(const Arguments& a);
 // Ctrl-C cancels `token` (the job stops at its next batch or epoch boundary).
 void installInterruptHandler(const CancelToken& token);
 

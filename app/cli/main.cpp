@@ -18,8 +18,9 @@ const char kUsage[] =
     "  info     --model M | --demo [--json]\n"
     "           layers (name, node, shape), classes and input preprocessing of a model\n"
     "  extract  --model M --images DIR --layer L --out DIR [--limit N] [--device cpu|cuda]\n"
-    "           [--float16] [--batch-size B] [--force] [--quiet]\n"
+    "           [--float16] [--batch-size B] [--decode-workers W] [--force] [--quiet]\n"
     "           activations of layer L (default: the deepest) for every image, cached as .npy\n"
+    "           (W decoding threads run beside the forward pass; default: a quarter of the cores)\n"
     "  predict  --model M --images DIR [--limit N] [--device cpu|cuda] [--top K] [--quiet]\n"
     "           class probabilities per image, as tab-separated lines, and the accuracy\n"
     "  discover --activations A.npy | --cache DIR  --concepts I [--head H.pt] [--layer L]\n"
@@ -51,6 +52,14 @@ const char kUsage[] =
     "           --cav CAVs saved by an earlier run;\n"
     "           writes scores.json (scores per run, mean, std, t-test p, Bonferroni\n"
     "           significance, held-out accuracies) and cavs/*.npy + .json\n"
+    "  visualize --model M | --demo  --concepts DIR --concept I --out FILE.png\n"
+    "           [--direction decoder|encoder] [--steps N] [--size S] [--seed S]\n"
+    "           [--images DIR [--colour-images N]] [--device cpu|cuda] [--quiet]\n"
+    "           renders concept I of a folder written by discover as the image that drives it:\n"
+    "           its detector w.x - b (decoder) or the movement along its signal vector s\n"
+    "           (encoder) at the centre patch, by gradient ascent on a Fourier-parametrised\n"
+    "           image under random jitter, scale and rotation (default 256 steps, the model's\n"
+    "           input size, seed 0); --images estimates the colour statistics from N images\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
@@ -84,6 +93,7 @@ int main(int argc, char** argv) {
     if (command == "conceptworld") return dx::cli::runConceptWorld(args);
     if (command == "label") return dx::cli::runLabel(args);
     if (command == "tcav") return dx::cli::runTcav(args);
+    if (command == "visualize") return dx::cli::runVisualize(args);
     std::fprintf(stderr, "directrix-cli: unknown command \"%s\"\n\n%s", command.c_str(),
                  usage().c_str());
     return 2;

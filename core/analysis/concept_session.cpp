@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,11 @@ struct ConceptSession::Impl {
     if (const NpyMap* tokens = cache->classTokens()) classTokens = readNpyTensor(tokens->path());
     allImages = model->headFunction(layer, classTokens);
   }
+  ConceptDirections directions(int concept) const;  // throws UserError for a bad index
+  RenderOptions renderOptions() const;
+  mutable std::mutex colourMutex;
+  mutable at::Tensor colour;  // pixel colour covariance of the images (RGB models)
+  mutable bool colourKnown = false;
   at::Tensor activations(size_t image) const {
     return npyRows(cache->activations(), image, 1).to(basis.decoders.device());
   }
@@ -242,6 +248,47 @@ void ConceptSession::setInvertLabel(int i, const std::string& formula, double au
 }
 
 ImageSourcePtr ConceptSession::imageSource() const { return d->images; }
+
+// The colour statistics come from the attached images (computed once): identical images give
+// identical options, so a kept rendering is found again.
+RenderOptions ConceptSession::Impl::renderOptions() const {
+  std::lock_guard<std::mutex> lock(colourMutex);
+  if (!colourKnown && images && images->size() > 0 && model->meta().input.channels() == 3)
+    colour = colourCovariance(*model, sampleImages(*images, 256));
+  colourKnown = true;
+  RenderOptions o;
+  o.colourCovariance = colour;
+  return o;
+}
+
+ConceptDirections ConceptSession::Impl::directions(int concept) const {
+  if (concept < 0 || concept >= basis.concepts())
+    throw UserError("there is no concept " + std::to_string(concept) + " in " + dir + ".");
+  return {basis.decoders[concept], basis.encoders[concept], basis.biases[concept].item<double>()};
+}
+
+ConceptRendering ConceptSession::savedRendering(int concept, RenderTarget target) const {
+  auto o = d->renderOptions();
+  return loadRendering(renderingPath(d->dir, concept, d->directions(concept), target, o));
+}
+
+ConceptRendering ConceptSession::render(int concept, RenderTarget target,
+                                        const ProgressSink& progress,
+                                        const CancelToken& cancel) const {
+  auto o = d->renderOptions();
+  auto directions = d->directions(concept);
+  std::string path = renderingPath(d->dir, concept, directions, target, o);
+  o.progress = progress;
+  o.cancel = cancel;
+  auto r = renderConcept(*d->model, d->layer, directions, target, o);
+  saveRendering(path, r);
+  return r;
+}
+
+double ConceptSession::strongestPatchScore(int concept) const {
+  const auto& top = this->concept(concept).top;
+  return top.empty() ? std::nan("") : double(top.front().score);
+}
 size_t ConceptSession::images() const { return d->cache->size(); }
 
 int64_t ConceptSession::trueClass(size_t image) const {
@@ -278,6 +325,10 @@ cv::Rect ConceptSession::patchBox(int row, int col) const {
 
 void ConceptSession::setImages(ImageSourcePtr images) {
   d->images = std::move(images);
+  {
+    std::lock_guard<std::mutex> lock(d->colourMutex);
+    d->colourKnown = false;  // other images, other colour statistics
+  }
   d->sourceIndex.clear();
   if (d->images)
     for (size_t i = 0; i < d->images->size(); ++i) d->sourceIndex[d->images->itemName(i)] = i;

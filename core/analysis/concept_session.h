@@ -19,6 +19,7 @@
 #include "model/concept_model.h"
 #include "data/image_source.h"
 #include "base/progress.h"
+#include "visualization/concept_rendering.h"
 
 namespace dx {
 
@@ -99,6 +100,16 @@ class ConceptSession {
   ImageSourcePtr imageSource() const;
   // Writes the concept set into dir(); on failure the previous files stay and UserError says why.
   void save() const;
+
+  // Feature visualisation of a concept along its decoder or encoder with the default settings
+  // (visualization/feature_visualization.h), colour statistics from the attached images. A
+  // rendering is kept in dir()/renderings/ as soon as it is made: savedRendering gives it back
+  // (an empty image when there is none), render computes and keeps it.
+  ConceptRendering savedRendering(int concept, RenderTarget target) const;
+  ConceptRendering render(int concept, RenderTarget target, const ProgressSink& progress = {},
+                          const CancelToken& cancel = {}) const;
+  // The strongest real patch of a concept (its first top patch's w . x - b; NaN when none).
+  double strongestPatchScore(int concept) const;
 
   // Per image.
   size_t images() const;

@@ -247,6 +247,10 @@ at::Tensor ConceptModel::features(const std::string& layerName, const at::Tensor
   return d->module.get_method("features_" + layer(layerName).name)({x.to(d->device)}).toTensor();
 }
 
+at::Tensor ConceptModel::featuresWithGrad(const std::string& layerName, const at::Tensor& x) const {
+  return d->module.get_method("features_" + layer(layerName).name)({x.to(d->device)}).toTensor();
+}
+
 std::pair<at::Tensor, at::Tensor> ConceptModel::featuresWithClassTokens(
     const std::string& layerName, const at::Tensor& x) const {
   const LayerSpec& l = layer(layerName);

@@ -43,6 +43,9 @@ class ConceptModel : public std::enable_shared_from_this<ConceptModel> {
   // x: N x Cin x H x W float32 (normalised input, any device) -> N x C x h x w float32 on the
   // model's device. Runs without autograd.
   at::Tensor features(const std::string& layer, const at::Tensor& x) const;
+  // The same with autograd following the caller's mode, for optimising an input (feature
+  // visualisation). At a layer with class tokens, the patch grid only.
+  at::Tensor featuresWithGrad(const std::string& layer, const at::Tensor& x) const;
   // The activations and, at a layer with class tokens (LayerSpec::classTokens > 0), the class
   // tokens N x p x C from the same pass; the second tensor is undefined at other layers.
   std::pair<at::Tensor, at::Tensor> featuresWithClassTokens(const std::string& layer,

@@ -81,6 +81,32 @@ for i, c in enumerate(meta["concepts"]):
 print(meta["method"], "fractions", np.round(fraction, 3))
 PYEOF
 done
+# visualize: renders an EDDP concept of the demo. The rendering must drive the concept's detector
+# above the strongest real patch; checked from the PNG itself with the model in Python.
+MODEL_PATH=$("$CLI" info --demo --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["model"])')
+"$CLI" visualize --demo --concepts "$OUT/concepts-eddp" --concept 1 --steps 64 --quiet \
+  --out "$OUT/render/concept1.png" > "$OUT/visualize.txt" || fail "visualize exited $?"
+expect_in "strongest real patch" "$OUT/visualize.txt"
+$PY - "$MODEL_PATH" "$OUT/concepts-eddp" "$OUT/render/concept1.png" <<'PYEOF' || fail "visualize: the PNG does not drive the detector"
+import json, sys, numpy as np, torch
+from PIL import Image
+model_path, d, png = sys.argv[1:]
+extra = {"directrix.json": ""}
+model = torch.jit.load(model_path, _extra_files=extra)
+spec = json.loads(extra["directrix.json"])["input"]
+pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32) / 255.0
+x = (torch.from_numpy(pixels)[None, None] - spec["mean"][0]) / spec["std"][0]
+z = model.features_block3(x)[0].detach().numpy()
+w, b = np.load(f"{d}/decoders.npy")[1], np.load(f"{d}/biases.npy")[1]
+h, wd = z.shape[1:]
+got = float(w @ z[:, h // 2, wd // 2] - b)
+real = json.load(open(f"{d}/concepts.json"))["concepts"][1]["top_patches"][0]["score"]
+assert got > real, (got, real)
+print("the PNG drives detector 1 to", round(got, 3), "; strongest real patch", round(real, 3))
+PYEOF
+"$CLI" visualize --demo --concepts "$OUT/concepts-eddp" --concept 99 --out "$OUT/x.png" 2> "$OUT/vis.err"
+[ $? -eq 1 ] || fail "visualize of a missing concept should exit 1"
+expect_in "choose --concept between 0 and 5" "$OUT/vis.err"
 "$CLI" discover --cache "$OUT/demo" --concepts 4 --method magic --out "$OUT/x" 2> "$OUT/method.err"
 [ $? -eq 1 ] || fail "unknown method should exit 1"
 expect_in "spherical-kmeans" "$OUT/method.err"

@@ -18,6 +18,7 @@
 #include "ui_fixtures.h"
 #include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
+#include "ui/concept_rendering_panel.h"
 #include "ui/counterfactual_panel.h"
 #include "ui/dataset_effect_view.h"
 #include "ui/image_view.h"
@@ -304,4 +305,31 @@ TEST(Views, ThumbnailsAndSessionImagesKeepTheColours) {
   EXPECT_LT(pixel.blue(), 50);
   QImage view = dx::ui::imageFromMat(dx::networkView(red, spec));
   EXPECT_EQ(view.pixelColor(8, 8), QColor(255, 0, 0));
+}
+
+TEST(Views, TheConceptPageRendersAConceptAndShowsTheKeptRenderingAgain) {
+  Project p;
+  auto session = p.w.concepts();
+  ASSERT_NE(session, nullptr);
+  dx::ui::ConceptRenderingPanel panel;
+  panel.setTasks(&p.w.tasks());
+  panel.setSession(session);
+  panel.showConcept(1);
+  ASSERT_TRUE(waitFor([&] { return panel.status().contains("Not rendered yet"); }));
+  EXPECT_FALSE(panel.hasImage());
+  panel.render();
+  ASSERT_TRUE(waitFor([&] { return panel.hasImage(); }, nullptr, 180000)) << panel.status().toStdString();
+  EXPECT_TRUE(panel.status().contains("Detector")) << panel.status().toStdString();
+  auto kept = session->savedRendering(1, dx::RenderTarget::Decoder);
+  ASSERT_FALSE(kept.image.empty());
+  EXPECT_EQ(kept.image.channels(), 3);
+  // The encoder direction has no rendering yet; the other concept neither.
+  EXPECT_TRUE(session->savedRendering(1, dx::RenderTarget::Encoder).image.empty());
+  EXPECT_TRUE(session->savedRendering(0, dx::RenderTarget::Decoder).image.empty());
+  // A new page (a reopened project) finds the kept rendering without rendering again.
+  dx::ui::ConceptRenderingPanel again;
+  again.setTasks(&p.w.tasks());
+  again.setSession(session);
+  again.showConcept(1);
+  ASSERT_TRUE(waitFor([&] { return again.hasImage(); }));
 }

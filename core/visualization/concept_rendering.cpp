@@ -1,0 +1,104 @@
+#include "visualization/concept_rendering.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "base/hash.h"
+#include "base/progress.h"
+
+namespace dx {
+namespace fs = std::filesystem;
+
+const char* renderTargetName(RenderTarget target) {
+  return target == RenderTarget::Decoder ? "decoder" : "encoder";
+}
+
+ConceptRendering renderConcept(const ConceptModel& model, const std::string& layer,
+                               const ConceptDirections& concept, RenderTarget target,
+                               const RenderOptions& options) {
+  auto w = concept.decoder.flatten().to(torch::kCPU, torch::kFloat);
+  auto s = concept.encoder.flatten().to(torch::kCPU, torch::kFloat);
+  bool decoder = target == RenderTarget::Decoder;
+  auto direction = decoder ? w : s / s.norm().clamp_min(1e-12);
+  auto r = renderDirection(model, layer, direction, decoder ? concept.bias : 0.0, options);
+  ConceptRendering out;
+  out.image = r.image;
+  out.detector = detectorAtCentre(model, layer, r.input, w, concept.bias);
+  out.steps = options.steps;
+  out.seed = options.seed;
+  out.seconds = r.seconds;
+  return out;
+}
+
+std::string renderingPath(const std::string& folder, int concept,
+                          const ConceptDirections& directions, RenderTarget target,
+                          const RenderOptions& options) {
+  Hasher h;
+  for (const auto& t : {directions.decoder, directions.encoder}) {
+    auto c = t.flatten().to(torch::kCPU, torch::kFloat).contiguous();
+    h.update(c.data_ptr(), size_t(c.numel()) * sizeof(float));
+  }
+  h.update(&directions.bias, sizeof(double));
+  for (double v : {double(options.steps), double(options.size), double(options.seed),
+                   options.learningRate, options.frequencyDecay, options.jitter, options.scale,
+                   options.rotationDegrees, double(options.colourCovariance.defined())})
+    h.update(&v, sizeof(double));
+  return (fs::path(folder) / "renderings" /
+          ("concept" + std::to_string(concept) + "-" + renderTargetName(target) + "-" +
+           h.hex().substr(0, 12) + ".png"))
+      .string();
+}
+
+ConceptRendering loadRendering(const std::string& path) {
+  ConceptRendering r;
+  std::ifstream sidecar(path + ".json");
+  if (!sidecar || !fs::exists(path)) return r;
+  try {
+    auto j = nlohmann::json::parse(sidecar);
+    r.image = cv::imread(path, cv::IMREAD_UNCHANGED);
+    r.detector = j.value("detector", 0.0);
+    r.steps = j.value("steps", 0);
+    r.seed = j.value("seed", uint64_t(0));
+    r.seconds = j.value("seconds", 0.0);
+  } catch (const std::exception&) {
+    r.image = cv::Mat();  // an unreadable rendering is rendered again
+  }
+  return r;
+}
+
+void saveRendering(const std::string& path, const ConceptRendering& r) {
+  auto fail = [&](const std::string& why) {
+    throw UserError(path + ": the rendering could not be saved (" + why + "); free disk space or "
+                    "make the concept folder writable.");
+  };
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) fail(ec.message());
+  std::string png = path + ".tmp.png", json = path + ".json.tmp";
+  bool written = false;
+  try {
+    written = cv::imwrite(png, r.image);
+  } catch (const cv::Exception& e) {
+    fail(e.what());
+  }
+  if (!written) fail("the image could not be written");
+  {
+    std::ofstream out(json);
+    out << nlohmann::json{{"detector", r.detector}, {"steps", r.steps}, {"seed", r.seed},
+                          {"seconds", r.seconds}}
+               .dump(2)
+        << '\n';
+    if (!out) fail("the sidecar could not be written");
+  }
+  // The PNG first: loadRendering needs both, so a crash between the renames shows no rendering.
+  fs::rename(png, path, ec);
+  if (!ec) fs::rename(json, path + ".json", ec);
+  if (ec) fail(ec.message());
+}
+
+}  // namespace dx
