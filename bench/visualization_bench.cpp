@@ -1,7 +1,8 @@
 // The paper's validation of encoding directions by activation maximisation (docs/methods.md 1.8),
 // measured: for each concept, an image is rendered along its encoding direction (signal vector
 // s_i), its decoding direction (filter w_i) and a random direction, and each rendering is scored
-// by how strongly it drives the concept's detector w_i . x - b_i at the centre patch (as a ratio to
+// by how strongly it drives the concept's detector w_i . x - b_i at the centre patch (as a
+// ratio to
 // the strongest real patch of the data, the baseline measured in this run) and how far it moves
 // the class logits away from a mid-grey image's. Also prints the time per rendering.
 //
@@ -56,13 +57,13 @@ at::Tensor greyLogits(const dx::ConceptModel& m) {
 }
 
 struct Score {
-  double detector = 0, logitMove = 0;  // detector at the centre; largest class-logit increase
+  double detector = 0, logitMove = 0;  // detector at the patch; largest class-logit increase
 };
 
 Score score(const dx::ConceptModel& m, const std::string& layer, const dx::Rendering& r,
-            const at::Tensor& w, double b, const at::Tensor& grey) {
+            const at::Tensor& w, double b, const at::Tensor& grey, const dx::RenderOptions& o) {
   Score s;
-  s.detector = dx::detectorAtCentre(m, layer, r.input, w, b);
+  s.detector = dx::detectorAt(m, layer, r.input, w, b, o);
   s.logitMove = (m.forward(r.input).cpu()[0] - grey).max().item<double>();
   return s;
 }
@@ -104,7 +105,7 @@ void runCase(const Case& c, size_t n, int concepts, const std::string& method, i
     for (int k = 0; k < 3; ++k) {
       o.seed = uint64_t(i);
       auto r = dx::renderDirection(*model, layer.name, directions[k], offsets[k], o);
-      auto sc = score(*model, layer.name, r, w, b, grey);
+      auto sc = score(*model, layer.name, r, w, b, grey, o);
       seconds += r.seconds;
       ++renders;
       double ratio = real > 0 ? sc.detector / real : std::nan("");

@@ -96,6 +96,7 @@ QWidget* ConceptDetail::buildPatches() {
   layout->addWidget(title);
   layout->addWidget(scroll, 1);
   layout->addLayout(pager);
+  layout->addWidget(mRendering);  // below the patches: the charts need the column's height
   return box;
 }
 
@@ -119,12 +120,7 @@ QWidget* ConceptDetail::buildCharts() {
   split->addWidget(mHistogram);
   split->addWidget(influence);
   split->setSizes({2000, 3000});  // in proportion: the class names need more height
-  auto* column = new QWidget;
-  auto* columnLayout = new QVBoxLayout(column);
-  columnLayout->setContentsMargins(0, 0, 0, 0);
-  columnLayout->addWidget(mRendering);
-  columnLayout->addWidget(split, 1);
-  return column;
+  return split;
 }
 
 void ConceptDetail::setDocument(app::ProjectDocument* document) {

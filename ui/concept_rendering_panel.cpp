@@ -23,8 +23,9 @@ ConceptRenderingPanel::ConceptRenderingPanel(QWidget* parent)
   mImage->setFrameShape(QFrame::StyledPanel);
   mTarget->addItem(tr("Detector (decoder w)"), int(RenderTarget::Decoder));
   mTarget->addItem(tr("Signal vector (encoder s)"), int(RenderTarget::Encoder));
-  mTarget->setToolTip(tr("Maximise the concept's detector w·x − b at the centre patch, or the "
-                         "movement of the centre patch along the concept's signal vector s"));
+  mTarget->setToolTip(tr("Maximise the concept's detector w·x − b at the patch position of its "
+                         "strongest real patch, or that patch's movement along the concept's "
+                         "signal vector s"));
   mRender->setToolTip(tr("Optimise an image (Fourier basis, random jitter, scale and rotation) "
                          "that drives this concept; kept with the concept set"));
   mStatus->setWordWrap(true);
@@ -144,7 +145,7 @@ void ConceptRenderingPanel::show(const ConceptRendering& r, int concept) {
       small ? Qt::FastTransformation : Qt::SmoothTransformation)));
   mHasImage = true;
   double real = mSession->strongestPatchScore(concept);
-  QString text = tr("Detector w·x − b at the centre: %1").arg(r.detector, 0, 'g', 3);
+  QString text = tr("Detector w·x − b reached: %1").arg(r.detector, 0, 'g', 3);
   if (!std::isnan(real))
     text += tr(" (strongest real patch %1, ×%2)").arg(real, 0, 'g', 3).arg(r.detector / real, 0, 'f', 1);
   mStatus->setText(text + tr(" · %1 steps, seed %2").arg(r.steps).arg(r.seed));

@@ -13,7 +13,7 @@
 #include "commands.h"
 #include "model/concept_model.h"
 #include "terminal_progress.h"
-#include "visualization/feature_visualization.h"
+#include "visualization/concept_rendering.h"
 
 namespace dx::cli {
 namespace {
@@ -21,8 +21,7 @@ namespace fs = std::filesystem;
 
 struct ConceptDirection {
   std::string layer;
-  at::Tensor decoder, encoder;
-  double bias = 0;
+  ConceptDirections directions;
   double strongestRealPatch = std::nan("");  // the top patch's detector value, when recorded
 };
 
@@ -45,9 +44,8 @@ ConceptDirection readConcept(const std::string& dir, size_t index) {
   if (index >= size_t(decoders.size(0)))
     throw UserError(dir + " holds " + std::to_string(decoders.size(0)) + " concepts; choose "
                     "--concept between 0 and " + std::to_string(decoders.size(0) - 1) + ".");
-  c.decoder = decoders[int64_t(index)].to(at::kFloat);
-  c.encoder = encoders[int64_t(index)].to(at::kFloat);
-  c.bias = biases[int64_t(index)].item<double>();
+  c.directions = {decoders[int64_t(index)].to(at::kFloat), encoders[int64_t(index)].to(at::kFloat),
+                  biases[int64_t(index)].item<double>()};
   const auto& concepts = doc.value("concepts", nlohmann::json::array());
   if (index < concepts.size()) {
     const auto& top = concepts[index].value("top_patches", nlohmann::json::array());
@@ -56,54 +54,65 @@ ConceptDirection readConcept(const std::string& dir, size_t index) {
   return c;
 }
 
-}  // namespace
-
-int runVisualize(const std::vector<std::string>& args) {
-  Arguments a(args, {"model", "device", "concepts", "concept", "out", "direction", "steps", "size",
-                     "seed", "images", "colour-images"},
-              {"demo", "quiet"});
-  if (!a.has("concepts")) throw UserError("give --concepts DIR, a folder written by discover.");
-  if (!a.has("concept")) throw UserError("give --concept I, the concept's index in that folder.");
-  if (!a.has("out")) throw UserError("give --out FILE.png, where the rendering is written.");
-  std::string direction = a.value("direction", "decoder");
-  if (direction != "decoder" && direction != "encoder")
-    throw UserError("--direction is decoder (the detector w.x - b) or encoder (movement along "
-                    "the signal vector s), not \"" + direction + "\".");
-  auto model = openModel(a);
-  auto concept = readConcept(a.value("concepts"), a.count("concept", 0));
-  RenderOptions options;
-  options.steps = int(a.count("steps", size_t(options.steps)));
-  options.size = int(a.count("size", 0));
-  options.seed = a.count("seed", 0);
-  if (a.has("images") || a.has("demo")) {
-    auto source = openImages(a);
-    options.colourCovariance = colourCovariance(*model, sampleImages(*source, a.count("colour-images", 256)));
-  }
-  installInterruptHandler(options.cancel);
-  TerminalProgress bar(!a.has("quiet"));
-  options.progress = std::ref(bar);
-  bool alongDecoder = direction == "decoder";
-  auto dir = alongDecoder ? concept.decoder : concept.encoder / concept.encoder.norm().clamp_min(1e-12);
-  auto r = renderDirection(*model, concept.layer, dir, alongDecoder ? concept.bias : 0.0, options);
-  fs::path out = a.value("out");
+void writePng(const fs::path& out, const cv::Mat& image) {
   if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
   bool written = false;
   try {
-    written = cv::imwrite(out.string(), r.image);
+    written = cv::imwrite(out.string(), image);
   } catch (const cv::Exception&) {
   }
   if (!written)
     throw UserError(out.string() + ": cannot be written (use a .png or .jpg name in a writable "
                     "folder with free space).");
-  double detector = detectorAtCentre(*model, concept.layer, r.input, concept.decoder, concept.bias);
-  std::cout << "wrote: " << out.string() << " (" << r.image.cols << " x " << r.image.rows
-            << ", " << options.steps << " steps, " << r.seconds << " s)\n"
-            << "  concept " << a.value("concept") << " at layer " << concept.layer << ", along the "
-            << (alongDecoder ? "decoder (detector)" : "encoder (signal vector)") << "\n"
-            << "  detector w.x - b at the centre patch: " << detector;
+}
+
+}  // namespace
+
+int runVisualize(const std::vector<std::string>& args) {
+  Arguments a(args, {"model", "device", "concepts", "concept", "out", "direction", "steps", "size",
+                     "seed", "images", "colour-images"},
+              {"demo", "quiet", "keep"});
+  if (!a.has("concepts")) throw UserError("give --concepts DIR, a folder written by discover.");
+  if (!a.has("concept")) throw UserError("give --concept I, the concept's index in that folder.");
+  if (!a.has("out") && !a.has("keep"))
+    throw UserError("give --out FILE.png (where the rendering is written) or --keep (kept in the "
+                    "concept folder, where the app shows it).");
+  std::string direction = a.value("direction", "decoder");
+  if (direction != "decoder" && direction != "encoder")
+    throw UserError("--direction is decoder (the detector w.x - b) or encoder (movement along "
+                    "the signal vector s), not \"" + direction + "\".");
+  auto model = openModel(a);
+  size_t index = a.count("concept", 0);
+  auto concept = readConcept(a.value("concepts"), index);
+  RenderOptions options;
+  options.steps = int(a.count("steps", size_t(options.steps)));
+  options.size = int(a.count("size", 0));
+  options.seed = a.count("seed", 0);
+  // The app takes the colour statistics of RGB models from 256 of the project's images; the same
+  // images here give the same rendering (and --keep the file the app looks for).
+  if ((a.has("images") || a.has("demo")) && model->meta().input.channels() == 3) {
+    auto source = openImages(a);
+    options.colourCovariance =
+        colourCovariance(*model, sampleImages(*source, a.count("colour-images", 256)));
+  }
+  auto target = direction == "decoder" ? RenderTarget::Decoder : RenderTarget::Encoder;
+  std::string kept = renderingPath(a.value("concepts"), int(index), concept.directions, target,
+                                   options);
+  installInterruptHandler(options.cancel);
+  TerminalProgress bar(!a.has("quiet"));
+  options.progress = std::ref(bar);
+  auto r = renderConcept(*model, concept.layer, concept.directions, target, options);
+  if (a.has("out")) writePng(a.value("out"), r.image);
+  if (a.has("keep")) saveRendering(kept, r);
+  std::cout << "wrote: " << (a.has("out") ? a.value("out") : kept) << " (" << r.image.cols
+            << " x " << r.image.rows << ", " << options.steps << " steps, " << r.seconds << " s)\n";
+  if (a.has("out") && a.has("keep")) std::cout << "kept: " << kept << "\n";
+  std::cout << "  concept " << index << " at layer " << concept.layer << ", along the "
+            << (target == RenderTarget::Decoder ? "decoder (detector)" : "encoder (signal vector)")
+            << "\n  detector w.x - b at the centre patch: " << r.detector;
   if (!std::isnan(concept.strongestRealPatch))
     std::cout << " (strongest real patch " << concept.strongestRealPatch << ", ratio "
-              << detector / concept.strongestRealPatch << ")";
+              << r.detector / concept.strongestRealPatch << ")";
   std::cout << "\n";
   if (!options.colourCovariance.defined() && model->meta().input.channels() == 3)
     std::cout << "  colour: channels uncorrelated (give --images for the data's colour "

@@ -28,7 +28,7 @@ ConceptRendering renderConcept(const ConceptModel& model, const std::string& lay
   auto r = renderDirection(model, layer, direction, decoder ? concept.bias : 0.0, options);
   ConceptRendering out;
   out.image = r.image;
-  out.detector = detectorAtCentre(model, layer, r.input, w, concept.bias);
+  out.detector = detectorAt(model, layer, r.input, w, concept.bias, options);
   out.steps = options.steps;
   out.seed = options.seed;
   out.seconds = r.seconds;
@@ -46,7 +46,8 @@ std::string renderingPath(const std::string& folder, int concept,
   h.update(&directions.bias, sizeof(double));
   for (double v : {double(options.steps), double(options.size), double(options.seed),
                    options.learningRate, options.frequencyDecay, options.jitter, options.scale,
-                   options.rotationDegrees, double(options.colourCovariance.defined())})
+                   options.rotationDegrees, double(options.colourCovariance.defined()),
+                   double(options.row), double(options.col)})
     h.update(&v, sizeof(double));
   return (fs::path(folder) / "renderings" /
           ("concept" + std::to_string(concept) + "-" + renderTargetName(target) + "-" +

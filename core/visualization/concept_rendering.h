@@ -23,14 +23,14 @@ struct ConceptDirections {
 
 struct ConceptRendering {
   cv::Mat image;         // empty: not rendered
-  double detector = 0;   // w . x - b at the centre patch of the rendering
+  double detector = 0;   // w . x - b at the driven patch of the rendering
   int steps = 0;
   uint64_t seed = 0;
   double seconds = 0;
 };
 
 // Renders along `target`: the decoder's objective is the detector itself, the encoder's the
-// movement along s_hat at the centre patch.
+// movement along s_hat at the patch options.row, options.col.
 ConceptRendering renderConcept(const ConceptModel& model, const std::string& layer,
                                const ConceptDirections& concept, RenderTarget target,
                                const RenderOptions& options);

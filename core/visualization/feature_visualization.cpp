@@ -99,11 +99,15 @@ at::Tensor toModelSize(const at::Tensor& pixels, const InputSpec& spec) {
                                     .align_corners(false));
 }
 
-// direction . z at the centre position of the layer's grid, per image.
-at::Tensor centreResponse(const at::Tensor& z, const at::Tensor& direction) {
-  auto [row, col] = centrePosition(z.size(2), z.size(3));
-  auto patch = z.index({torch::indexing::Slice(), torch::indexing::Slice(), row, col});
-  return patch.matmul(direction.to(z.device(), torch::kFloat));
+// direction . z at the asked position of the layer's grid (the centre by default), per image.
+at::Tensor responseAt(const at::Tensor& z, const at::Tensor& direction, const RenderOptions& o) {
+  int64_t row = o.row < 0 ? z.size(2) / 2 : o.row, col = o.col < 0 ? z.size(3) / 2 : o.col;
+  if (row >= z.size(2) || col >= z.size(3))
+    throw UserError("position (" + std::to_string(row) + ", " + std::to_string(col) +
+                    ") lies outside the layer's " + std::to_string(z.size(2)) + " x " +
+                    std::to_string(z.size(3)) + " grid.");
+  using torch::indexing::Slice;
+  return z.index({Slice(), Slice(), row, col}).matmul(direction.to(z.device(), torch::kFloat));
 }
 
 cv::Mat toMat(const at::Tensor& pixels) {
@@ -140,7 +144,7 @@ Rendering renderDirection(const ConceptModel& model, const std::string& layerNam
     auto pixels = image.pixels();
     auto moved = transformed(pixels, randomAffine(rng, o));
     auto x = normalise(toModelSize(moved, spec), spec).to(device);
-    auto objective = centreResponse(model.featuresWithGrad(layer.name, x), dir).sum();
+    auto objective = responseAt(model.featuresWithGrad(layer.name, x), dir, o).sum();
     adam.zero_grad();
     (-objective).backward();
     adam.step();
@@ -150,7 +154,7 @@ Rendering renderDirection(const ConceptModel& model, const std::string& layerNam
   Rendering r;
   auto pixels = image.pixels();
   r.input = normalise(toModelSize(pixels, spec), spec).contiguous();
-  r.objective = centreResponse(model.features(layer.name, r.input), dir).item<double>() - offset;
+  r.objective = responseAt(model.features(layer.name, r.input), dir, o).item<double>() - offset;
   r.image = toMat(pixels);
   r.seconds = clock.seconds();
   return r;
@@ -164,10 +168,10 @@ std::vector<cv::Mat> sampleImages(const ImageSource& source, size_t count) {
   return images;
 }
 
-double detectorAtCentre(const ConceptModel& model, const std::string& layer,
-                        const at::Tensor& input, const at::Tensor& w, double b) {
+double detectorAt(const ConceptModel& model, const std::string& layer, const at::Tensor& input,
+                  const at::Tensor& w, double b, const RenderOptions& options) {
   auto z = model.features(layer, input);
-  return centreResponse(z, w.flatten()).item<double>() - b;
+  return responseAt(z, w.flatten(), options).item<double>() - b;
 }
 
 at::Tensor colourCovariance(const ConceptModel& model, const std::vector<cv::Mat>& images) {

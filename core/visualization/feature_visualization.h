@@ -10,9 +10,12 @@
 //   colour), then a sigmoid keeps pixels in [0, 1] before the model's own normalisation.
 // - Every step applies a random affine transform (jitter, scale, rotation): only patterns that
 //   keep driving the objective under small moves survive, which removes adversarial texture.
-// - The objective is direction . z_p - offset at the centre position p of the layer's grid: for
-//   a detector (w_i, b_i) the detector's response at a patch; for an encoding direction s_i the
-//   movement of the patch along s_hat_i.
+// - The objective is direction . z_p - offset at one patch p of the layer's grid, the centre by
+//   default (Lucid's "neuron" objective): for a detector (w_i, b_i) the detector's response; for
+//   an encoding direction s_i the movement of the patch along s_hat_i. Measured on the demo's 16
+//   concepts (detector reached / strongest real patch): the centre reached >= 1 for 15 of 16;
+//   the position of each concept's strongest real patch 13 of 16; a smooth maximum over all
+//   positions (logsumexp at temperatures 0.1, 1, 10) 9-11 of 16.
 // Deterministic for a seed on the CPU.
 #include <string>
 #include <vector>
@@ -36,6 +39,7 @@ struct RenderOptions {
   double jitter = 0.035;        // largest translation, as a fraction of the side
   double scale = 0.1;           // scales drawn from [1 - scale, 1 + scale]
   double rotationDegrees = 10;  // rotations drawn from [-r, r]
+  int row = -1, col = -1;       // the grid position p to drive; -1: the centre
   // Channel covariance of the data's pixels in [0, 1] (Cin x Cin); undefined = channels treated
   // as uncorrelated (colourCovariance() estimates it from images).
   at::Tensor colourCovariance;
@@ -46,11 +50,12 @@ struct RenderOptions {
 struct Rendering {
   cv::Mat image;          // 8-bit, gray or BGR (like every cv::Mat of the app), size x size
   at::Tensor input;       // 1 x Cin x size x size, normalised as the model expects (CPU)
-  double objective = 0;   // direction . z_centre - offset on the final image, untransformed
+  double objective = 0;   // direction . z_p - offset on the final image, untransformed
   double seconds = 0;
 };
 
-// Maximises direction . z_p - offset at the centre position p of `layer` (direction: C floats).
+// Maximises direction . z_p - offset at position p (options.row, options.col; the centre by
+// default) of `layer` (direction: C floats). Throws UserError for a position off the grid.
 // Throws UserError for a direction of the wrong width, Cancelled when cancelled.
 Rendering renderDirection(const ConceptModel& model, const std::string& layer,
                           const at::Tensor& direction, double offset,
@@ -63,11 +68,11 @@ at::Tensor colourCovariance(const ConceptModel& model, const std::vector<cv::Mat
 // Up to `count` images of `source`, evenly spaced over it (for colour statistics).
 std::vector<cv::Mat> sampleImages(const ImageSource& source, size_t count);
 
-// w . z_p - b at the centre position p of `layer` for one normalised input (1 x Cin x H x W).
-double detectorAtCentre(const ConceptModel& model, const std::string& layer,
-                        const at::Tensor& input, const at::Tensor& w, double b);
+// w . z_p - b at position p (options.row, options.col; the centre by default) of `layer` for one
+// normalised input (1 x Cin x H x W).
+double detectorAt(const ConceptModel& model, const std::string& layer, const at::Tensor& input,
+                  const at::Tensor& w, double b, const RenderOptions& options);
 
-// The centre position of an h x w grid, as (row, column).
-inline std::pair<int64_t, int64_t> centrePosition(int64_t h, int64_t w) { return {h / 2, w / 2}; }
+
 
 }  // namespace dx

@@ -99,11 +99,15 @@ x = (torch.from_numpy(pixels)[None, None] - spec["mean"][0]) / spec["std"][0]
 z = model.features_block3(x)[0].detach().numpy()
 w, b = np.load(f"{d}/decoders.npy")[1], np.load(f"{d}/biases.npy")[1]
 h, wd = z.shape[1:]
-got = float(w @ z[:, h // 2, wd // 2] - b)
+got = float(w @ z[:, h // 2, wd // 2] - b)  # the centre patch, which the rendering drives
 real = json.load(open(f"{d}/concepts.json"))["concepts"][1]["top_patches"][0]["score"]
 assert got > real, (got, real)
 print("the PNG drives detector 1 to", round(got, 3), "; strongest real patch", round(real, 3))
 PYEOF
+"$CLI" visualize --demo --concepts "$OUT/concepts-eddp" --concept 2 --steps 16 --keep --quiet \
+  > "$OUT/keep.txt" || fail "visualize --keep exited $?"
+ls "$OUT/concepts-eddp/renderings/"concept2-decoder-*.png > /dev/null 2>&1 || fail "--keep wrote no rendering"
+ls "$OUT/concepts-eddp/renderings/"concept2-decoder-*.png.json > /dev/null 2>&1 || fail "--keep wrote no sidecar"
 "$CLI" visualize --demo --concepts "$OUT/concepts-eddp" --concept 99 --out "$OUT/x.png" 2> "$OUT/vis.err"
 [ $? -eq 1 ] || fail "visualize of a missing concept should exit 1"
 expect_in "choose --concept between 0 and 5" "$OUT/vis.err"

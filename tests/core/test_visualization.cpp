@@ -53,7 +53,7 @@ TEST(FeatureVisualization, DemoConceptRenderingsDriveTheirDetectorsAboveTheStron
     double real = demo.strongestRealPatch[i].item<double>();
     EXPECT_GT(r.objective, real) << "concept " << i;
     // The reported objective is the detector on the returned input, measured independently.
-    EXPECT_NEAR(dx::detectorAtCentre(*demo.model, demo.layer, r.input, w, b), r.objective, 1e-4);
+    EXPECT_NEAR(dx::detectorAt(*demo.model, demo.layer, r.input, w, b, {}), r.objective, 1e-4);
     EXPECT_EQ(r.image.rows, 28);
     EXPECT_EQ(r.image.channels(), 1);
   }
