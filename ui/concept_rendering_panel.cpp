@@ -23,9 +23,8 @@ ConceptRenderingPanel::ConceptRenderingPanel(QWidget* parent)
   mImage->setFrameShape(QFrame::StyledPanel);
   mTarget->addItem(tr("Detector (decoder w)"), int(RenderTarget::Decoder));
   mTarget->addItem(tr("Signal vector (encoder s)"), int(RenderTarget::Encoder));
-  mTarget->setToolTip(tr("Maximise the concept's detector w·x − b at the patch position of its "
-                         "strongest real patch, or that patch's movement along the concept's "
-                         "signal vector s"));
+  mTarget->setToolTip(tr("Maximise the concept's detector w·x − b at the centre patch, or the "
+                         "centre patch's movement along the concept's signal vector s"));
   mRender->setToolTip(tr("Optimise an image (Fourier basis, random jitter, scale and rotation) "
                          "that drives this concept; kept with the concept set"));
   mStatus->setWordWrap(true);
@@ -55,6 +54,7 @@ ConceptRenderingPanel::~ConceptRenderingPanel() {
 
 void ConceptRenderingPanel::setSession(std::shared_ptr<const ConceptSession> session) {
   if (mTasks) mTasks->cancel(mRenders);  // a rendering of another concept set is of no use
+  ++mRenderGeneration;                    // and its late callbacks are ignored
   mRenderingConcept = -1;
   mSession = std::move(session);
   mConcept = -2;
@@ -112,13 +112,17 @@ void ConceptRenderingPanel::render() {
     if (concept == mConcept)
       mStatus->setText(tr("Rendering… step %1 of %2").arg(p.done).arg(p.total));
   });
-  auto finish = [this] {
+  quint64 generation = ++mRenderGeneration;
+  auto finish = [this, generation] {
+    if (generation != mRenderGeneration) return;  // another session meanwhile
     mRenderingConcept = -1;
     loadKept();  // shows the rendering just kept
   };
-  auto failed = [this](const QString& why) {
+  auto failed = [this, generation, concept](const QString& why) {
+    if (generation != mRenderGeneration) return;
     mRenderingConcept = -1;
-    mRender->setEnabled(mSession && mConcept >= 0);
+    if (concept != mConcept) return loadKept();  // the failure belongs to another concept
+    mRender->setEnabled(true);
     clearImage(tr("Rendering failed: %1").arg(why));
   };
   app::TaskLane::post(

@@ -47,7 +47,8 @@ class ConceptRenderingPanel : public QWidget {
   app::TaskLane* mTasks = nullptr;
   QObject* mLoads;    // task context of kept-rendering loads (cancelled on every change)
   QObject* mRenders;  // task context of renderings (cancelled with the session only)
-  quint64 mGeneration = 0;
+  quint64 mGeneration = 0;        // of kept-rendering loads
+  quint64 mRenderGeneration = 0;  // of renderings: a callback of an older one is ignored
   int mRenderingConcept = -1;  // the concept being rendered, -1 when none
   bool mHasImage = false;
   QLabel* mImage;

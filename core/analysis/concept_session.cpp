@@ -324,10 +324,11 @@ cv::Rect ConceptSession::patchBox(int row, int col) const {
 }
 
 void ConceptSession::setImages(ImageSourcePtr images) {
-  d->images = std::move(images);
   {
-    std::lock_guard<std::mutex> lock(d->colourMutex);
-    d->colourKnown = false;  // other images, other colour statistics
+    std::lock_guard<std::mutex> lock(d->colourMutex);  // renderOptions reads images on workers
+    d->images = std::move(images);
+    d->colour = at::Tensor();  // other images, other colour statistics
+    d->colourKnown = false;
   }
   d->sourceIndex.clear();
   if (d->images)

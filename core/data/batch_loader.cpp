@@ -82,8 +82,8 @@ std::optional<LoadedBatch> BatchLoader::next() {
     mChanged.notify_all();
     return b;
   }
-  // A worker failed: batches already decoded in order were delivered above; the failure ends
-  // the run.
+  // A worker failed: it ends the run, possibly before earlier batches still being decoded
+  // elsewhere were delivered (the caller discards a failed extraction anyway).
   if (mError) std::rethrow_exception(mError);
   return std::nullopt;
 }

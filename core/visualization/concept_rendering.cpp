@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -46,9 +49,15 @@ std::string renderingPath(const std::string& folder, int concept,
   h.update(&directions.bias, sizeof(double));
   for (double v : {double(options.steps), double(options.size), double(options.seed),
                    options.learningRate, options.frequencyDecay, options.jitter, options.scale,
-                   options.rotationDegrees, double(options.colourCovariance.defined()),
-                   double(options.row), double(options.col)})
+                   options.rotationDegrees, double(options.row), double(options.col)})
     h.update(&v, sizeof(double));
+  // Other images give other colour statistics, hence another rendering (rounded: the same images
+  // must give the same name across runs and machines).
+  if (options.colourCovariance.defined()) {
+    auto c = (options.colourCovariance.to(torch::kCPU, torch::kDouble) * 1e4).round()
+                 .to(torch::kLong).contiguous();
+    h.update(c.data_ptr(), size_t(c.numel()) * sizeof(int64_t));
+  }
   return (fs::path(folder) / "renderings" /
           ("concept" + std::to_string(concept) + "-" + renderTargetName(target) + "-" +
            h.hex().substr(0, 12) + ".png"))
@@ -80,7 +89,17 @@ void saveRendering(const std::string& path, const ConceptRendering& r) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) fail(ec.message());
-  std::string png = path + ".tmp.png", json = path + ".json.tmp";
+  // Unique temporary names: the app and a CLI --keep may write the same rendering at once.
+  std::string tag = ".tmp" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  std::string png = path + tag + ".png", json = path + tag + ".json";
+  struct Cleanup {
+    std::vector<std::string> files;
+    ~Cleanup() {
+      std::error_code ignored;
+      for (const auto& f : files) fs::remove(f, ignored);
+    }
+  } cleanup{{png, json}};  // whatever is left of them after a failure or the renames
   bool written = false;
   try {
     written = cv::imwrite(png, r.image);

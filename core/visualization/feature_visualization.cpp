@@ -24,13 +24,14 @@ namespace F = torch::nn::functional;
 // 0.75 at 1, 1.36 at 0.5 and 1.55 at 0.25 (ConceptWorld: 2.46 at 0.5, 3.00 at 0.25).
 constexpr double kSigmoidSlope = 0.25;
 
-// 1 / max(f, 1/side)^decay for the frequencies of a side x side real FFT (irfft2 layout), times
-// the side, so that unit-variance coefficients give an image of roughly unit scale.
+// 1 / max(f, 1/side)^decay for the frequencies of a side x side real FFT (irfft2 layout, cycles
+// per pixel): with the orthonormal inverse FFT, unit coefficients then give an image whose
+// lowest frequencies dominate and whose scale does not depend on the side.
 at::Tensor spectrumScale(int64_t side, double decay) {
   auto fy = torch::fft::fftfreq(side, 1.0, torch::kFloat).unsqueeze(1);
   auto fx = torch::fft::rfftfreq(side, 1.0, torch::kFloat).unsqueeze(0);
   auto f = (fy * fy + fx * fx).sqrt().clamp_min(1.0 / double(side));
-  return f.pow(-decay) * double(side) / std::sqrt(double(side) * double(side));
+  return f.pow(-decay);
 }
 
 // The square root of the channel covariance, normalised to unit largest column norm: a colour
@@ -146,7 +147,9 @@ Rendering renderDirection(const ConceptModel& model, const std::string& layerNam
     auto x = normalise(toModelSize(moved, spec), spec).to(device);
     auto objective = responseAt(model.featuresWithGrad(layer.name, x), dir, o).sum();
     adam.zero_grad();
-    (-objective).backward();
+    // Gradients for the image only: the model's own parameters (when freezing fell back to the
+    // plain module) must not collect .grad on a model other views share.
+    (-objective).backward({}, c10::nullopt, false, at::TensorList(image.parameters()));
     adam.step();
     if (o.progress && (step % 8 == 7 || step + 1 == o.steps))
       o.progress(clock.progress("render", step + 1, o.steps));
