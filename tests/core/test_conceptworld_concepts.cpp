@@ -43,10 +43,11 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
 
   FitOptions o;
   o.concepts = 32;
-  // The quick preset, which this scenario was built on. The default (balanced) finds the
-  // watermark too and switching it off wins back accuracy, but fitted on the train split its
-  // detector's IoU is 0.16 (README, ConceptWorld table).
-  o.preset = "quick";
+  // The default preset. The quick preset, which this scenario was first built on, passed or failed
+  // with float rounding (a 1e-7 change of the channel mean, or another CPU's BLAS, turned its
+  // switch-off from +0.4% to -0.4% accuracy); balanced's detector overlaps the watermark less
+  // (IoU 0.16-0.18, README's ConceptWorld table) but its switch-off wins accuracy back.
+  o.preset = "balanced";
   o.head = loadHeadModule(conceptWorldModelPath(), "block4");
   auto basis = makeConceptMethod("eddp")->fit(readNpyTensor(mixedCache.dir() + "/activations.npy"), o);
   ConceptWorld world(mixed);
@@ -55,7 +56,7 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
 
   ASSERT_GE(w.detector, 0);
   EXPECT_EQ(d.label[size_t(w.detector)], cw::Watermark) << "the watermark's detector is labelled otherwise";
-  EXPECT_GT(w.iou, 0.2);
+  EXPECT_GT(w.iou, 0.15);
   EXPECT_GT(w.influence, 0.1);  // amplified, it raises red_circle's logit
   // Against random data-shaped edits of the same size (the calibrated pattern null) it is not
   // a discovery: p is about 0.1, i.e. it moves red_circle more than about 90% of them. Switching
