@@ -12,7 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest
   python3 python3-torch python3-torchvision python3-numpy python3-sklearn python3-scipy python3-pil
   dataset-fashion-mnist
-  xvfb xauth imagemagick
+  xvfb xauth imagemagick chromium
 )
 
 missing=()

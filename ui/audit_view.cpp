@@ -15,11 +15,13 @@
 #include <QSignalBlocker>
 #include <QSplitter>
 #include <QStackedWidget>
+#include <QTabWidget>
 #include <QTableView>
 #include <algorithm>
 #include <utility>
 
 #include "analysis/concept_session.h"
+#include "audit_categories_panel.h"
 #include "misclassified_model.h"
 #include "view_support.h"
 #include "widget_export.h"
@@ -33,7 +35,8 @@ const int kPushing = 5;        // concepts listed per image
 
 AuditView::AuditView(QWidget* parent)
     : QWidget(parent), mModel(new MisclassifiedModel(this)), mStack(new QStackedWidget),
-      mPlaceholder(makePlaceholder({})), mTrueFilter(new QComboBox),
+      mPlaceholder(makePlaceholder({})), mTabs(new QTabWidget), mMistakesStack(new QStackedWidget),
+      mNoMistakes(makePlaceholder({})), mCategories(new AuditCategoriesPanel), mTrueFilter(new QComboBox),
       mPredictedFilter(new QComboBox), mCount(new QLabel), mTable(new QTableView),
       mDetailImage(new QLabel), mDetailText(new QLabel), mPushingTitle(new QLabel),
       mPushing(new QListWidget), mWhatIfButton(new QPushButton(tr("What if these were off?"))),
@@ -85,11 +88,18 @@ AuditView::AuditView(QWidget* parent)
   splitter->addWidget(detail);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 2);
-  auto* content = new QWidget;
-  auto* layout = new QVBoxLayout(content);
+  auto* mistakes = new QWidget;
+  auto* layout = new QVBoxLayout(mistakes);
   layout->addLayout(filters);
   layout->addWidget(splitter, 1);
-  fillWithPlaceholderStack(this, mStack, mPlaceholder, content);
+  mMistakesStack->addWidget(mNoMistakes);
+  mMistakesStack->addWidget(mistakes);
+  mTabs->addTab(mMistakesStack, tr("Mistakes"));
+  mTabs->addTab(mCategories, tr("Target, bias, context"));
+  mTabs->setTabToolTip(1, tr("Per class: the concepts that make it up, the shortcuts it relies "
+                             "on and what merely co-occurs with it"));
+  fillWithPlaceholderStack(this, mStack, mPlaceholder, mTabs);
+  connect(mCategories, &AuditCategoriesPanel::conceptActivated, this, &AuditView::conceptActivated);
 
   connect(mTrueFilter, &QComboBox::currentIndexChanged, this, &AuditView::filterChanged);
   connect(mPredictedFilter, &QComboBox::currentIndexChanged, this, &AuditView::filterChanged);
@@ -111,24 +121,30 @@ AuditView::~AuditView() = default;  // the lane drops results for a view that is
 void AuditView::setDocument(app::ProjectDocument* document) {
   mTasks = &document->workbench().tasks();
   mModel->setTasks(mTasks);
+  mCategories->setTasks(mTasks);
+  // Names decide target against bias: the categories follow renames and INVERT labels too.
   followConcepts(this, document, [this, document] { setSession(document->concepts()); },
-                 [this] { showDetail(); });
+                 [this, document] {
+                   showDetail();
+                   mCategories->setSession(document->concepts());
+                 });
 }
 
 void AuditView::setSession(std::shared_ptr<const ConceptSession> session) {
   mSession = std::move(session);
   mModel->setThumbnailSize(kThumbnail, devicePixelRatioF());
   mModel->setSession(mSession);
+  mCategories->setSession(mSession);
   fillFilters();
-  if (!mSession)
-    mPlaceholder->setText(tr("No concepts yet: discover concepts or open a concept set to "
-                             "audit the network's mistakes."));
-  else if (mModel->labelled() == 0)
-    mPlaceholder->setText(tr("These images have no labels, so there are no mistakes to audit."));
-  else if (mModel->total() == 0)
-    mPlaceholder->setText(tr("No mistakes: the network gets all %n labelled image(s) right.",
-                             nullptr, mModel->labelled()));
-  mStack->setCurrentIndex(mSession && mModel->total() > 0 ? 1 : 0);
+  mPlaceholder->setText(tr("No concepts yet: discover concepts or open a concept set to "
+                           "audit the network's mistakes."));
+  if (mSession && mModel->labelled() == 0)
+    mNoMistakes->setText(tr("These images have no labels, so there are no mistakes to audit."));
+  else if (mSession && mModel->total() == 0)
+    mNoMistakes->setText(tr("No mistakes: the network gets all %n labelled image(s) right.",
+                            nullptr, mModel->labelled()));
+  mMistakesStack->setCurrentIndex(mSession && mModel->total() > 0 ? 1 : 0);
+  mStack->setCurrentIndex(mSession ? 1 : 0);
   filterChanged();
 }
 
@@ -297,6 +313,8 @@ void AuditView::changeEvent(QEvent* event) {
   QWidget::changeEvent(event);
   if (event->type() == QEvent::PaletteChange && mSession && mDetailFor >= 0) showDetailText();
 }
+
+void AuditView::showCategories() { mTabs->setCurrentIndex(1); }
 
 bool AuditView::exportImage(const QString& path) {
   if (mStack->currentIndex() != 1) return false;

@@ -3,7 +3,8 @@
 // true and predicted class, most confident mistakes first. For the selected image, the concepts
 // that pushed it to the wrong class (ConceptSession::conceptsPushingTowards) and a one-click
 // "what if these were off?" that shows the counterfactual prediction in place and hands the
-// edit to the counterfactual panel through whatIf().
+// edit to the counterfactual panel through whatIf(). A second tab sorts every class's concepts
+// into target, bias and context (AuditCategoriesPanel).
 #include <QImage>
 #include <QWidget>
 #include <memory>
@@ -15,6 +16,7 @@ class QListWidget;
 class QPushButton;
 class QStackedWidget;
 class QTableView;
+class QTabWidget;
 
 namespace dx {
 class ConceptSession;
@@ -27,6 +29,7 @@ class TaskLane;
 
 namespace dx::ui {
 
+class AuditCategoriesPanel;
 class MisclassifiedModel;
 
 class AuditView : public QWidget {
@@ -40,6 +43,8 @@ class AuditView : public QWidget {
   void setDocument(app::ProjectDocument* document);  // follows its concept set and names
   // The selected image (a session image index), -1 when none.
   qint64 currentImage() const;
+  AuditCategoriesPanel* categories() const { return mCategories; }
+  void showCategories();  // brings the categories tab to the front
 
   // Writes the whole view (list and detail) as PNG, or SVG when available.
   bool exportImage(const QString& path);
@@ -66,6 +71,10 @@ class AuditView : public QWidget {
   MisclassifiedModel* mModel;
   QStackedWidget* mStack;
   QLabel* mPlaceholder;
+  QTabWidget* mTabs;
+  QStackedWidget* mMistakesStack;  // the mistakes, or mNoMistakes when there are none
+  QLabel* mNoMistakes;
+  AuditCategoriesPanel* mCategories;
   QComboBox* mTrueFilter;
   QComboBox* mPredictedFilter;
   QLabel* mCount;

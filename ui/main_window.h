@@ -92,6 +92,7 @@ class MainWindow : public QMainWindow {
   void exportCurrentView();
   void exportConceptTable();
   void exportDirections();
+  void exportReport();
   QJsonObject uiState() const;
   void restoreUiState(const QJsonObject& state);
   void remember(const QString& key, const QString& path);

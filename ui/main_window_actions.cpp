@@ -31,6 +31,8 @@
 #include <cmath>
 #include <filesystem>
 #include "widget_export.h"
+#include "report/html_report.h"
+#include "task_lane.h"
 #include "project_document.h"
 #include "workbench.h"
 
@@ -103,6 +105,7 @@ void MainWindow::buildFileMenu() {
                   &MainWindow::exportCurrentView);
   file->addAction(tr("Export Concept &Table (CSV)…"), this, &MainWindow::exportConceptTable);
   file->addAction(tr("Export Concept &Directions (.npy)…"), this, &MainWindow::exportDirections);
+  file->addAction(tr("Export &Report (HTML)…"), this, &MainWindow::exportReport);
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 }
@@ -295,6 +298,33 @@ void MainWindow::exportDirections() {
     }
   }
   statusBar()->showMessage(tr("Wrote decoders.npy, biases.npy, encoders.npy to %1").arg(dir), 4000);
+}
+
+// One self-contained HTML page (report/html_report.h), written on the task lane: the audit's
+// switch-off tests and reading the top patches' images take a few seconds on a large project.
+void MainWindow::exportReport() {
+  auto session = mWorkbench.concepts();
+  if (!session) return showError(tr("Discover concepts first (F6)."));
+  QString path = QFileDialog::getSaveFileName(this, tr("Export report"), "directrix-report.html",
+                                              tr("HTML page (*.html)"));
+  if (path.isEmpty()) return;
+  if (QFileInfo(path).suffix().isEmpty()) path += ".html";
+  auto tcav = mWorkbench.tcavReport();
+  const std::string file = path.toStdString();
+  auto work = [session, tcav, file, path, this](const CancelToken& cancel) {
+    AuditOptions audit;
+    audit.cancel = cancel;
+    const AuditResult categories = session->auditCategories(audit);
+    HtmlReportOptions o;
+    o.audit = &categories;
+    if (tcav) o.tcav.push_back(reportTcav(*tcav));
+    o.cancel = cancel;
+    writeTextFile(file, htmlReport(*session, o));
+    return std::function<void()>(
+        [this, path] { statusBar()->showMessage(tr("Wrote the report %1").arg(path), 6000); });
+  };
+  statusBar()->showMessage(tr("Writing the report…"));
+  app::TaskLane::post(&mWorkbench.tasks(), this, tr("Writing the report"), work);
 }
 
 void MainWindow::setPresentationMode(bool on) {

@@ -21,6 +21,8 @@ int runConceptWorld(const std::vector<std::string>& args);
 int runLabel(const std::vector<std::string>& args);
 int runTcav(const std::vector<std::string>& args);
 int runVisualize(const std::vector<std::string>& args);
+int runAudit(const std::vector<std::string>& args);
+int runReport(const std::vector<std::string>& args);
 
 class Arguments;
 // --model FILE (or --demo) on --device; throws UserError naming the fix.

@@ -61,6 +61,19 @@ const char kUsage[] =
     "           image under random jitter, scale and rotation (default 256 steps, the model's\n"
     "           input size, seed 0); --images estimates the colour statistics from N images;\n"
     "           --keep stores it in DIR/renderings/, where the app's concept page shows it\n"
+    "  audit    --model M | --demo  --concepts DIR [--cache C] [--images DIR] [--label]\n"
+    "           [--tags T.csv] [--class-parts P.csv] [--min-effect X] [--fdr q]\n"
+    "           --out FILE.csv|FILE.json [--quiet]\n"
+    "           sorts the concepts of a folder written by discover into target, bias and\n"
+    "           context for every class (the rule is printed); C defaults to the cache discover\n"
+    "           used; --label names the concepts with INVERT first (classes, ConceptWorld tags,\n"
+    "           --tags), which target against bias needs; P lists words that are part of a\n"
+    "           class (class,word,word...)\n"
+    "  report   the options of audit, [--tcav scores.json ...] [--title T] [--patches K]\n"
+    "           --out FILE.html\n"
+    "           one self-contained HTML page: concept cards with top patches (give --images)\n"
+    "           and kept renderings, influence matrix, audit categories, TCAV results,\n"
+    "           settings, model and data fingerprints\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
@@ -95,6 +108,8 @@ int main(int argc, char** argv) {
     if (command == "label") return dx::cli::runLabel(args);
     if (command == "tcav") return dx::cli::runTcav(args);
     if (command == "visualize") return dx::cli::runVisualize(args);
+    if (command == "audit") return dx::cli::runAudit(args);
+    if (command == "report") return dx::cli::runReport(args);
     std::fprintf(stderr, "directrix-cli: unknown command \"%s\"\n\n%s", command.c_str(),
                  usage().c_str());
     return 2;

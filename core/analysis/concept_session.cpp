@@ -396,4 +396,41 @@ std::vector<int> ConceptSession::conceptsPushingTowards(size_t image, int64_t k,
   return out;
 }
 
+AuditResult ConceptSession::auditCategories(const AuditOptions& options) const {
+  AuditInputs in;
+  in.concepts = concepts();
+  auto present = (d->strengths > 0).to(torch::kUInt8).contiguous();
+  in.present.assign(present.data_ptr<uint8_t>(), present.data_ptr<uint8_t>() + present.numel());
+  for (size_t image = 0; image < images(); ++image) {
+    in.trueClass.push_back(trueClass(image));
+    in.predictedClass.push_back(predictedClass(image));
+  }
+  in.classes = classes();
+  for (const auto& c : d->concepts) in.labels.push_back(c.label);
+  in.switchOff = [this](int concept, int cls, const std::vector<int64_t>& images) {
+    torch::NoGradGuard noGrad;
+    std::vector<double> change;
+    const int64_t chunk = 256;
+    for (size_t start = 0; start < images.size(); start += size_t(chunk)) {
+      size_t end = std::min(images.size(), start + size_t(chunk));
+      std::vector<at::Tensor> rows;
+      for (size_t j = start; j < end; ++j) rows.push_back(d->activations(size_t(images[j])));
+      auto z = torch::cat(rows);
+      auto index = torch::tensor(std::vector<int64_t>(images.begin() + long(start),
+                                                      images.begin() + long(end)));
+      auto head = d->head().rows(index);
+      auto before = head(z).select(1, cls), after = head(editConcepts(d->basis, z, {{concept, -1}})).select(1, cls);
+      auto delta = (after - before).to(torch::kCPU, torch::kDouble).contiguous();
+      change.insert(change.end(), delta.data_ptr<double>(), delta.data_ptr<double>() + delta.numel());
+    }
+    return change;
+  };
+  return categorizeConcepts(in, options);
+}
+
+std::string ConceptSession::conceptName(int concept) const {
+  const std::string& label = this->concept(concept).label;
+  return label.empty() ? "concept " + std::to_string(concept) : label;
+}
+
 }  // namespace dx

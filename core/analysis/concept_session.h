@@ -13,6 +13,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "analysis/audit_categories.h"
 #include "analysis/influence_test_info.h"
 
 #include "activations/activation_cache.h"
@@ -148,6 +149,11 @@ class ConceptSession {
                                const CancelToken& cancel = {}) const;
   // Concepts that pushed `image` toward class `k`: strength-weighted influence, largest first.
   std::vector<int> conceptsPushingTowards(size_t image, int64_t k, int count = 5) const;
+  // Target, context and bias concepts of every class (analysis/audit_categories.h), from the
+  // concepts' presence, their labels and a switch-off test on the cached activations.
+  AuditResult auditCategories(const AuditOptions& options = {}) const;
+  // The concept's label, or "concept i" when it has none.
+  std::string conceptName(int concept) const;
 
  private:
   struct Impl;

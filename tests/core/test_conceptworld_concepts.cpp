@@ -4,6 +4,8 @@
 // watermarked images of the other classes without hurting clean red_circle images.
 #include <gtest/gtest.h>
 
+#include "analysis/concept_session.h"
+#include "labeling/concept_labeling.h"
 #include "model/concept_model.h"
 #include "model/head_module.h"
 #include "conceptworld/conceptworld_eval.h"
@@ -66,4 +68,40 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
   EXPECT_LE(w.accuracyAfter, w.cleanAccuracy + 0.02);
   EXPECT_GT(w.cleanClassAccuracyAfter, w.cleanClassAccuracyBefore - 0.03);
   EXPECT_GT(d.s1, 2.0);
+}
+
+// Issue: the audit must call the watermark a bias of red_circle. On the training split the
+// watermark co-occurs with red_circle (95% against 2%) and the model learnt to use it; its INVERT
+// label names the watermark, which is not part of the class.
+TEST(ConceptWorldConcepts, AuditCallsTheWatermarkABiasOfRedCircle) {
+  configureTorchThreads();
+  test::TempDir dir;
+  std::shared_ptr<const ConceptModel> model = ConceptModel::load(conceptWorldModelPath());
+  ConceptWorldSpec train = conceptWorldDefaults(ConceptWorldSpec::Train);
+  train.count = 1000;
+  auto world = std::make_shared<ConceptWorld>(train);
+  auto cache = std::make_shared<const ActivationCache>(extract(model, train, dir / "train"));
+  DiscoverySettings settings;
+  settings.concepts = 32;
+  auto session = ConceptSession::discover(model, cache, settings, dir / "concepts");
+  session->setImages(world);
+  applyConceptLabels(*session, labelConcepts(*session, {}));
+  AuditResult audit = session->auditCategories();
+
+  const int redCircle = cw::RedCircle;
+  int watermarkBias = 0, watermarkTarget = 0, partTarget = 0;
+  for (const AuditCell& c : audit.cells) {
+    if (c.cls != redCircle) continue;
+    auto words = labelWords(session->concept(c.concept).label);
+    bool watermark = std::find(words.begin(), words.end(), "watermark") != words.end();
+    std::printf("red_circle: concept %d \"%s\" %s, present %.2f vs %.2f, drop %.2f (p %.2g)\n",
+                c.concept, session->conceptName(c.concept).c_str(), auditCategoryName(c.category),
+                c.shareInClass, c.shareElsewhere, c.meanDrop, c.dropP);
+    if (watermark && c.category == AuditCategory::Bias) ++watermarkBias;
+    if (watermark && c.category == AuditCategory::Target) ++watermarkTarget;
+    if (!watermark && c.category == AuditCategory::Target) ++partTarget;
+  }
+  EXPECT_GE(watermarkBias, 1) << "no concept labelled watermark is a bias of red_circle";
+  EXPECT_EQ(watermarkTarget, 0);
+  EXPECT_GE(partTarget, 1) << "red or circle should be red_circle's target";
 }

@@ -4,6 +4,7 @@
 // keep their colours everywhere.
 #include <QApplication>
 #include <QCheckBox>
+#include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -16,6 +17,8 @@
 #include "model/preprocess.h"
 #include "test_models.h"
 #include "ui_fixtures.h"
+#include "ui/audit_categories_panel.h"
+#include "ui/audit_view.h"
 #include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
 #include "ui/concept_rendering_panel.h"
@@ -332,4 +335,39 @@ TEST(Views, TheConceptPageRendersAConceptAndShowsTheKeptRenderingAgain) {
   again.setSession(session);
   again.showConcept(1);
   ASSERT_TRUE(waitFor([&] { return again.hasImage(); }));
+}
+
+TEST(Views, TheAuditSortsConceptsIntoCategoriesAndExportsThem) {
+  Project p;
+  auto session = p.w.concepts();
+  ASSERT_NE(session, nullptr);
+  dx::ui::AuditView view;
+  view.categories()->setTasks(&p.w.tasks());
+  view.setSession(session);
+  view.showCategories();
+  view.resize(900, 600);
+  view.show();
+  auto* panel = view.categories();
+  ASSERT_TRUE(waitFor([&] { return panel->result() != nullptr; })) << panel->status().toStdString();
+  int shownCells = 0;
+  for (const auto& c : panel->result()->cells) shownCells += c.cls == panel->shownClass();
+  EXPECT_EQ(panel->table()->rowCount(), shownCells);
+  EXPECT_FALSE(panel->status().contains("Testing")) << panel->status().toStdString();
+
+  QString error;
+  const QString csv = p.tmp.filePath("audit.csv"), json = p.tmp.filePath("audit.json");
+  ASSERT_TRUE(panel->exportTo(csv, &error)) << error.toStdString();
+  ASSERT_TRUE(panel->exportTo(json, &error)) << error.toStdString();
+  QFile csvFile(csv), jsonFile(json);
+  ASSERT_TRUE(csvFile.open(QIODevice::ReadOnly));
+  EXPECT_TRUE(csvFile.readLine().startsWith("class,concept,name,category"));
+  ASSERT_TRUE(jsonFile.open(QIODevice::ReadOnly));
+  EXPECT_TRUE(jsonFile.readAll().contains("\"rule\""));
+  EXPECT_FALSE(panel->exportTo(p.tmp.filePath("missing/folder/audit.csv"), &error));
+  EXPECT_TRUE(error.contains("missing/folder")) << error.toStdString();
+
+  // A new session (another discovery) clears the old result and computes again.
+  view.setSession(nullptr);
+  EXPECT_EQ(panel->result(), nullptr);
+  EXPECT_EQ(panel->table()->rowCount(), 0);
 }

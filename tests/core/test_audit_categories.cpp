@@ -1,0 +1,170 @@
+// The audit's target / context / bias rule (analysis/audit_categories.h) on planted data: which
+// concepts co-occur with which class, which drive it, and how the label decides target vs bias.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/audit_categories.h"
+
+using namespace dx;
+
+TEST(AuditCategories, LabelWordsSkipConnectivesAndNegatedWords) {
+  EXPECT_EQ(labelWords("(red AND circle) OR NOT watermark"),
+            (std::vector<std::string>{"red", "circle"}));
+  EXPECT_EQ(labelWords("NOT watermark"), std::vector<std::string>{});
+  EXPECT_EQ(labelWords("sea shore OR sky"), (std::vector<std::string>{"sea shore", "sky"}));
+  EXPECT_EQ(labelWords(""), std::vector<std::string>{});
+}
+
+TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
+  EXPECT_TRUE(labelIsPartOfClass("red", "red_circle"));
+  EXPECT_TRUE(labelIsPartOfClass("red_circle", "red_circle"));
+  EXPECT_TRUE(labelIsPartOfClass("bg_dark", "striped_on_dark"));
+  EXPECT_TRUE(labelIsPartOfClass("watermark OR circle", "red_circle"));
+  EXPECT_FALSE(labelIsPartOfClass("watermark", "red_circle"));
+  EXPECT_FALSE(labelIsPartOfClass("NOT red", "red_circle"));
+  EXPECT_FALSE(labelIsPartOfClass("on", "striped_on_dark"));  // short words carry no meaning
+  EXPECT_TRUE(labelIsPartOfClass("other", "other"));
+  EXPECT_FALSE(labelIsPartOfClass("wheel", "car"));
+  EXPECT_TRUE(labelIsPartOfClass("Wheel", "car", {"wheel", "door"}));
+  EXPECT_FALSE(labelIsPartOfClass("", "car"));
+}
+
+TEST(AuditCategories, FisherTailMatchesScipy) {
+  // scipy.stats.hypergeom.sf(k - 1, M, n, N)
+  EXPECT_NEAR(fisherGreaterP(100, 30, 20, 12), 0.0018306094247240055, 1e-12);
+  EXPECT_NEAR(fisherGreaterP(100000, 30000, 10000, 3000), 0.5040987796704346, 1e-9);
+  EXPECT_NEAR(fisherGreaterP(100000, 30000, 10000, 3200), 2.4935050116233875e-06, 1e-12);
+  EXPECT_EQ(fisherGreaterP(100, 30, 20, 0), 1.0);
+  EXPECT_EQ(fisherGreaterP(100, 30, 20, 21), 0.0);
+}
+
+namespace {
+
+// 3 classes of 100 images. Concepts: 0 "red" in 90% of red_circle and 5% elsewhere, drives it;
+// 1 "watermark" the same, drives it; 2 unlabelled, the same, drives it; 3 "circle", the same,
+// switching it off does nothing on average; 4 "grass" in half of every class (no class);
+// 5 "square" in blue_square only, drives it.
+struct Planted {
+  AuditInputs inputs;
+  int switchOffCalls = 0;
+  bool onlyPresentImagesOfTheClass = true;
+};
+
+std::unique_ptr<Planted> planted() {
+  auto p = std::make_unique<Planted>();
+  AuditInputs& in = p->inputs;
+  in.classes = {"red_circle", "blue_square", "other"};
+  in.labels = {"red", "watermark", "", "circle", "grass", "square"};
+  in.concepts = 6;
+  std::mt19937 random(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  const int n = 300;
+  for (int img = 0; img < n; ++img) {
+    int k = img % 3;
+    in.trueClass.push_back(k);
+    in.predictedClass.push_back(k);
+    for (int i = 0; i < in.concepts; ++i) {
+      double rate = i <= 3 ? (k == 0 ? 0.9 : 0.05) : i == 4 ? 0.5 : (k == 1 ? 0.9 : 0.05);
+      in.present.push_back(u(random) < rate);
+    }
+  }
+  Planted* raw = p.get();
+  in.switchOff = [raw](int concept, int cls, const std::vector<int64_t>& images) {
+    ++raw->switchOffCalls;
+    std::mt19937 noise(uint32_t(concept * 10 + cls));
+    std::normal_distribution<double> g(0, 0.3);
+    std::vector<double> change;
+    for (int64_t img : images) {
+      if (raw->inputs.trueClass[size_t(img)] != cls || !raw->inputs.present[size_t(img) * 6 + size_t(concept)])
+        raw->onlyPresentImagesOfTheClass = false;
+      change.push_back((concept == 3 ? 0.0 : -1.0) + g(noise));
+    }
+    return change;
+  };
+  return p;
+}
+
+const AuditCell* find(const AuditResult& r, int concept, int cls) {
+  for (const auto& c : r.cells)
+    if (c.concept == concept && c.cls == cls) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(AuditCategories, PlantedConceptsFallIntoTheirCategories) {
+  auto p = planted();
+  AuditResult r = categorizeConcepts(p->inputs);
+  EXPECT_EQ(r.classSource, "true");
+  EXPECT_EQ(r.imagesWithClass, 300);
+  ASSERT_TRUE(find(r, 0, 0));
+  EXPECT_EQ(find(r, 0, 0)->category, AuditCategory::Target);
+  ASSERT_TRUE(find(r, 1, 0));
+  EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Bias);
+  EXPECT_GT(find(r, 1, 0)->meanDrop, 0.8);
+  EXPECT_LT(find(r, 1, 0)->dropP, 1e-6);
+  ASSERT_TRUE(find(r, 2, 0));
+  EXPECT_EQ(find(r, 2, 0)->category, AuditCategory::Unnamed);
+  ASSERT_TRUE(find(r, 3, 0));
+  EXPECT_EQ(find(r, 3, 0)->category, AuditCategory::Context);
+  EXPECT_FALSE(find(r, 3, 0)->drives);
+  ASSERT_TRUE(find(r, 5, 1));
+  EXPECT_EQ(find(r, 5, 1)->category, AuditCategory::Target);
+  for (int k = 0; k < 3; ++k) EXPECT_FALSE(find(r, 4, k)) << "present everywhere: no class's";
+  EXPECT_FALSE(find(r, 0, 1));
+  EXPECT_EQ(p->switchOffCalls, int(r.cells.size())) << "switch-off only on co-occurring cells";
+  EXPECT_TRUE(p->onlyPresentImagesOfTheClass);
+  // Sorted by class, then target, bias, unnamed, context.
+  EXPECT_EQ(r.cells.front().concept, 0);
+  EXPECT_EQ(r.cells[size_t(r.cells.size() - 1)].cls, 1);
+}
+
+TEST(AuditCategories, ThresholdsAndClassPartsChangeTheVerdict) {
+  auto p = planted();
+  AuditOptions strict;
+  strict.minEffect = 5;  // no drop of 5 logits: everything co-occurring is context
+  for (const auto& c : categorizeConcepts(p->inputs, strict).cells)
+    EXPECT_EQ(c.category, AuditCategory::Context);
+  AuditOptions parts;
+  parts.classParts = {{"watermark"}, {}, {}};
+  auto r = categorizeConcepts(p->inputs, parts);
+  EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Target);
+  AuditOptions rare;
+  rare.minShareInClass = 0.95;  // present in 90% only
+  EXPECT_TRUE(categorizeConcepts(p->inputs, rare).cells.empty());
+}
+
+TEST(AuditCategories, WithoutTrueClassesThePredictionsGroupTheImages) {
+  auto p = planted();
+  for (auto& k : p->inputs.trueClass) k = -1;
+  auto r = categorizeConcepts(p->inputs);
+  EXPECT_EQ(r.classSource, "predicted");
+  EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Bias);
+}
+
+TEST(AuditCategories, BadSizesAndCancelAreReported) {
+  auto p = planted();
+  AuditInputs bad = p->inputs;
+  bad.labels.pop_back();
+  EXPECT_THROW(categorizeConcepts(bad), UserError);
+  AuditOptions o;
+  o.cancel.cancel();
+  EXPECT_THROW(categorizeConcepts(p->inputs, o), Cancelled);
+}
+
+TEST(AuditCategories, JsonAndCsvCarryEveryCellAndTheRule) {
+  auto p = planted();
+  auto r = categorizeConcepts(p->inputs);
+  std::vector<std::string> names = {"red", "watermark", "concept 2", "circle", "grass", "square"};
+  auto j = auditJson(r, p->inputs.classes, names);
+  EXPECT_EQ(j["cells"].size(), r.cells.size());
+  EXPECT_NE(j["rule"].get<std::string>().find("Fisher"), std::string::npos);
+  EXPECT_EQ(j["cells"][0]["category"], "target");
+  std::string csv = auditCsv(r, p->inputs.classes, names);
+  EXPECT_EQ(size_t(std::count(csv.begin(), csv.end(), '\n')), r.cells.size() + 1);
+  EXPECT_NE(csv.find("\"red_circle\",1,\"watermark\",bias,"), std::string::npos);
+}
