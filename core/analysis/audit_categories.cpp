@@ -115,12 +115,16 @@ bool labelIsPartOfClass(const std::string& label, const std::string& className,
   std::set<std::string> parts;
   for (const auto& p : classParts) parts.insert(lower(trim(p)));
   auto classWords = meaningfulWords(className);
-  for (const std::string& atom : labelWords(label)) {
+  auto atomIsPart = [&](const std::string& atom) {
     if (lower(atom) == lower(className) || parts.count(lower(atom))) return true;
     for (const auto& w : meaningfulWords(atom))
       if (classWords.count(w)) return true;
-  }
-  return false;
+    return false;
+  };
+  // Every word must belong: "watermark OR red_circle" also fires on the watermark alone, so the
+  // concept is not the class's own.
+  auto atoms = labelWords(label);
+  return !atoms.empty() && std::all_of(atoms.begin(), atoms.end(), atomIsPart);
 }
 
 double fisherGreaterP(int64_t images, int64_t present, int64_t classSize, int64_t inClass) {
@@ -246,8 +250,8 @@ std::string auditRule(const AuditOptions& o) {
        "class's images where it is present (at most "
     << o.maxImagesPerCell << ") lowers the class logit by at least " << o.minEffect
     << " on average, by a one-sided t-test that is a discovery at q = " << o.fdr
-    << " over the co-occurring cells. Target: co-occurs, drives, and its label names the class "
-       "or shares a word with the class's name. Bias: co-occurs and drives, but its label is not "
+    << " over the co-occurring cells. Target: co-occurs, drives, and every word of its label that "
+       "is not negated names the class or shares a word with the class's name. Bias: co-occurs and drives, but its label is not "
        "part of the class. Unnamed: co-occurs and drives, without a label. Context: co-occurs "
        "but does not drive.";
   return s.str();

@@ -12,9 +12,12 @@
 //              app's switch-off of i (docs/methods.md 1.6) lowers the logit of k by at least
 //              minEffect on average, and a one-sided one-sample t-test of those drops is a
 //              Benjamini-Hochberg discovery at q = fdr over the co-occurring cells;
-//   part of k  a word of the concept's label that is not negated names k, shares a word with k's
-//              name (words of one or two letters and a few stop words aside: "red" is part of
-//              red_circle, "bg_dark" of striped_on_dark), or is listed for k in `classParts`.
+//   part of k  every word of the concept's label that is not negated names k, shares a word
+//              with k's name (words of one or two letters and a few stop words aside: "red" is
+//              part of red_circle, "bg_dark" of striped_on_dark), or is listed for k in
+//              `classParts`. A label that mixes the class with something else ("watermark OR
+//              red_circle", found where the two co-occur) is not: the concept also answers to
+//              the foreign part.
 // Categories of a co-occurring cell:
 //   target     drives, and the label is part of k;
 //   bias       drives, and the concept has a label that is not part of k (a shortcut);

@@ -18,7 +18,7 @@ MODEL=$("$CLI" info --demo --json | $PY -c 'import json,sys; print(json.load(sys
 "$CLI" extract --demo --limit 400 --out "$OUT/demo" --quiet > /dev/null || fail "extract exited $?"
 "$CLI" discover --cache "$OUT/demo" --concepts 6 --method kmeans --head "$MODEL" --quiet \
   --out "$OUT/concepts" > /dev/null || fail "discover exited $?"
-"$CLI" visualize --demo --concepts "$OUT/concepts" --concept 0 --steps 16 --keep --quiet \
+"$CLI" visualize --demo --concepts "$OUT/concepts" --concept 0 --keep --quiet \
   > /dev/null || fail "visualize --keep exited $?"
 
 # audit: CSV and JSON, with INVERT labels over the demo's classes

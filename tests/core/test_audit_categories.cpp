@@ -23,7 +23,11 @@ TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
   EXPECT_TRUE(labelIsPartOfClass("red", "red_circle"));
   EXPECT_TRUE(labelIsPartOfClass("red_circle", "red_circle"));
   EXPECT_TRUE(labelIsPartOfClass("bg_dark", "striped_on_dark"));
-  EXPECT_TRUE(labelIsPartOfClass("watermark OR circle", "red_circle"));
+  EXPECT_TRUE(labelIsPartOfClass("red AND NOT dotted", "red_circle"));
+  EXPECT_TRUE(labelIsPartOfClass("red OR circle", "red_circle"));
+  // Mixed with something foreign: the concept also fires on the watermark alone.
+  EXPECT_FALSE(labelIsPartOfClass("watermark OR red_circle", "red_circle"));
+  EXPECT_FALSE(labelIsPartOfClass("(red_circle OR watermark) AND NOT striped", "red_circle"));
   EXPECT_FALSE(labelIsPartOfClass("watermark", "red_circle"));
   EXPECT_FALSE(labelIsPartOfClass("NOT red", "red_circle"));
   EXPECT_FALSE(labelIsPartOfClass("on", "striped_on_dark"));  // short words carry no meaning
