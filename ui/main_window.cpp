@@ -153,6 +153,11 @@ void MainWindow::showView(View view) {
   }
 }
 
+void MainWindow::showAuditCategories() {
+  showView(View::Audit);
+  mAudit->showCategories();
+}
+
 void MainWindow::openConcept(int concept) {
   mDetail->showConcept(concept);
   mGallery->setCurrentConcept(concept);

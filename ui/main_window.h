@@ -51,6 +51,7 @@ class MainWindow : public QMainWindow {
   ThumbnailModel& thumbnails() { return *mThumbnails; }
   void showError(const QString& message);
   void showView(View view);
+  void showAuditCategories();  // the audit view's target / bias / context tab
   // Picks something sensible to show in the concept, image and audit views (for screenshots
   // and the first look at a project): the strongest concept and a misclassified image.
   void selectInterestingDefaults();

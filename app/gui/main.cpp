@@ -55,12 +55,15 @@ int main(int argc, char** argv) {
   QCommandLineOption model("model", "Open a Directrix model (.pt).", "file");
   QCommandLineOption images("images", "Open an image folder (or fashion-mnist[:train]).", "dir");
   QCommandLineOption shot("screenshot", "Render the window once loaded to FILE and exit.", "file");
-  QCommandLineOption view("view", "View to show: " + dx::ui::MainWindow::viewNames().join("|") + ".",
+  // "categories": the audit view's target / bias / context tab.
+  QCommandLineOption view("view", "View to show: " + dx::ui::MainWindow::viewNames().join("|") +
+                                      "|categories.",
                           "name", "images");
   QCommandLineOption present("presentation", "Start in presentation mode (large fonts).");
   cli.addOptions({demo, world, project, model, images, shot, view, present});
   cli.process(app);
-  int viewIndex = dx::ui::MainWindow::viewNames().indexOf(cli.value(view));
+  const bool categories = cli.value(view) == "categories";
+  int viewIndex = dx::ui::MainWindow::viewNames().indexOf(categories ? "audit" : cli.value(view));
   if (viewIndex < 0) {
     std::fprintf(stderr, "directrix: unknown --view %s; use one of %s\n",
                  qPrintable(cli.value(view)), qPrintable(dx::ui::MainWindow::viewNames().join(", ")));
@@ -74,9 +77,10 @@ int main(int argc, char** argv) {
 
   // Once everything asked for is loaded: show the chosen view, then maybe take the screenshot.
   QString shotFile = cli.value(shot);
-  auto ready = [&window, shotFile, viewIndex](int exitCode) {
+  auto ready = [&window, shotFile, viewIndex, categories](int exitCode) {
     window.selectInterestingDefaults();
     window.showView(static_cast<dx::ui::MainWindow::View>(viewIndex));
+    if (categories) window.showAuditCategories();
     if (!shotFile.isEmpty()) screenshotWhenReady(window, shotFile, exitCode);
   };
   QObject::connect(&workbench, &dx::app::Workbench::demoReady, &window, [ready] { ready(0); });

@@ -110,21 +110,35 @@ std::vector<std::string> labelWords(const std::string& label) {
   return atoms;
 }
 
-bool labelIsPartOfClass(const std::string& label, const std::string& className,
-                        const std::vector<std::string>& classParts) {
-  std::set<std::string> parts;
-  for (const auto& p : classParts) parts.insert(lower(trim(p)));
+bool wordIsPartOfClass(const std::string& word, const std::string& className,
+                       const std::vector<std::string>& classParts) {
+  if (lower(word) == lower(className)) return true;
+  for (const auto& p : classParts)
+    if (lower(trim(p)) == lower(word)) return true;
   auto classWords = meaningfulWords(className);
-  auto atomIsPart = [&](const std::string& atom) {
-    if (lower(atom) == lower(className) || parts.count(lower(atom))) return true;
-    for (const auto& w : meaningfulWords(atom))
-      if (classWords.count(w)) return true;
+  for (const auto& w : meaningfulWords(word))
+    if (classWords.count(w)) return true;
+  return false;
+}
+
+bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<std::string>& classes,
+                        const std::vector<std::vector<std::string>>& classParts) {
+  auto partsOf = [&](size_t k) {
+    return k < classParts.size() ? classParts[k] : std::vector<std::string>{};
+  };
+  auto partOfSomeClass = [&](const std::string& word) {
+    for (size_t k = 0; k < classes.size(); ++k)
+      if (wordIsPartOfClass(word, classes[k], partsOf(k))) return true;
     return false;
   };
-  // Every word must belong: "watermark OR red_circle" also fires on the watermark alone, so the
-  // concept is not the class's own.
-  auto atoms = labelWords(label);
-  return !atoms.empty() && std::all_of(atoms.begin(), atoms.end(), atomIsPart);
+  auto words = labelWords(label);
+  bool namesTheClass = std::any_of(words.begin(), words.end(), [&](const std::string& w) {
+    return wordIsPartOfClass(w, classes.at(cls), partsOf(cls));
+  });
+  // A word outside every class ("watermark" in "watermark OR red_circle", found where the two
+  // co-occur) makes the concept answer to something no class is made of. Words of other classes
+  // ("Sandal OR Sneaker OR Ankle boot") only say that the concept is shared.
+  return namesTheClass && std::all_of(words.begin(), words.end(), partOfSomeClass);
 }
 
 double fisherGreaterP(int64_t images, int64_t present, int64_t classSize, int64_t inClass) {
@@ -220,11 +234,9 @@ AuditResult categorizeConcepts(const AuditInputs& in, const AuditOptions& option
   for (size_t c = 0; c < cells.size(); ++c) {
     AuditCell& cell = cells[c];
     const std::string& label = in.labels[size_t(cell.concept)];
-    const auto& parts = size_t(cell.cls) < options.classParts.size()
-                            ? options.classParts[size_t(cell.cls)]
-                            : std::vector<std::string>{};
     cell.drives = dropFound[c] && cell.meanDrop >= options.minEffect;
-    cell.labelPartOfClass = labelIsPartOfClass(label, in.classes[size_t(cell.cls)], parts);
+    cell.labelPartOfClass =
+        labelIsPartOfClass(label, size_t(cell.cls), in.classes, options.classParts);
     if (!cell.drives) cell.category = AuditCategory::Context;
     else if (cell.labelPartOfClass) cell.category = AuditCategory::Target;
     else if (labelWords(label).empty()) cell.category = AuditCategory::Unnamed;
@@ -250,8 +262,9 @@ std::string auditRule(const AuditOptions& o) {
        "class's images where it is present (at most "
     << o.maxImagesPerCell << ") lowers the class logit by at least " << o.minEffect
     << " on average, by a one-sided t-test that is a discovery at q = " << o.fdr
-    << " over the co-occurring cells. Target: co-occurs, drives, and every word of its label that "
-       "is not negated names the class or shares a word with the class's name. Bias: co-occurs and drives, but its label is not "
+    << " over the co-occurring cells. Target: co-occurs, drives, and its label names the class "
+       "(a word of it that is not negated is the class's name or shares a word with it) and "
+       "nothing outside every class. Bias: co-occurs and drives, but its label is not "
        "part of the class. Unnamed: co-occurs and drives, without a label. Context: co-occurs "
        "but does not drive.";
   return s.str();

@@ -12,12 +12,13 @@
 //              app's switch-off of i (docs/methods.md 1.6) lowers the logit of k by at least
 //              minEffect on average, and a one-sided one-sample t-test of those drops is a
 //              Benjamini-Hochberg discovery at q = fdr over the co-occurring cells;
-//   part of k  every word of the concept's label that is not negated names k, shares a word
-//              with k's name (words of one or two letters and a few stop words aside: "red" is
-//              part of red_circle, "bg_dark" of striped_on_dark), or is listed for k in
-//              `classParts`. A label that mixes the class with something else ("watermark OR
-//              red_circle", found where the two co-occur) is not: the concept also answers to
-//              the foreign part.
+//   part of k  a word of the concept's label that is not negated belongs to k, and every such
+//              word belongs to some class. A word belongs to a class when it is the class's
+//              name, shares a word with it (words of one or two letters and a few stop words
+//              aside: "red" belongs to red_circle, "bg_dark" to striped_on_dark), or is listed
+//              for it in `classParts`. "watermark OR red_circle" (found where the two co-occur)
+//              is not part of red_circle: the concept answers to something no class is made
+//              of. "Sandal OR Sneaker OR Ankle boot" is part of Sandal: a shared concept.
 // Categories of a co-occurring cell:
 //   target     drives, and the label is part of k;
 //   bias       drives, and the concept has a label that is not part of k (a shortcut);
@@ -85,8 +86,10 @@ AuditResult categorizeConcepts(const AuditInputs& inputs, const AuditOptions& op
 
 // The words of a label that are not negated: "(red AND circle) OR NOT watermark" -> red, circle.
 std::vector<std::string> labelWords(const std::string& label);
-bool labelIsPartOfClass(const std::string& label, const std::string& className,
-                        const std::vector<std::string>& classParts = {});
+bool wordIsPartOfClass(const std::string& word, const std::string& className,
+                       const std::vector<std::string>& classParts = {});
+bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<std::string>& classes,
+                        const std::vector<std::vector<std::string>>& classParts = {});
 
 // One-sided Fisher exact test: P(X >= inClass) for X hypergeometric (population `images`,
 // `present` of them marked, `classSize` drawn).

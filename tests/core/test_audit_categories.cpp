@@ -20,21 +20,30 @@ TEST(AuditCategories, LabelWordsSkipConnectivesAndNegatedWords) {
 }
 
 TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
-  EXPECT_TRUE(labelIsPartOfClass("red", "red_circle"));
-  EXPECT_TRUE(labelIsPartOfClass("red_circle", "red_circle"));
-  EXPECT_TRUE(labelIsPartOfClass("bg_dark", "striped_on_dark"));
-  EXPECT_TRUE(labelIsPartOfClass("red AND NOT dotted", "red_circle"));
-  EXPECT_TRUE(labelIsPartOfClass("red OR circle", "red_circle"));
-  // Mixed with something foreign: the concept also fires on the watermark alone.
-  EXPECT_FALSE(labelIsPartOfClass("watermark OR red_circle", "red_circle"));
-  EXPECT_FALSE(labelIsPartOfClass("(red_circle OR watermark) AND NOT striped", "red_circle"));
-  EXPECT_FALSE(labelIsPartOfClass("watermark", "red_circle"));
-  EXPECT_FALSE(labelIsPartOfClass("NOT red", "red_circle"));
-  EXPECT_FALSE(labelIsPartOfClass("on", "striped_on_dark"));  // short words carry no meaning
-  EXPECT_TRUE(labelIsPartOfClass("other", "other"));
-  EXPECT_FALSE(labelIsPartOfClass("wheel", "car"));
-  EXPECT_TRUE(labelIsPartOfClass("Wheel", "car", {"wheel", "door"}));
-  EXPECT_FALSE(labelIsPartOfClass("", "car"));
+  const std::vector<std::string> world = {"red_circle", "blue_square", "striped_on_dark", "other"};
+  auto part = [&](const std::string& label, size_t k) { return labelIsPartOfClass(label, k, world); };
+  EXPECT_TRUE(part("red", 0));
+  EXPECT_TRUE(part("red_circle", 0));
+  EXPECT_TRUE(part("bg_dark", 2));
+  EXPECT_TRUE(part("red AND NOT dotted", 0));
+  EXPECT_TRUE(part("red OR circle", 0));
+  EXPECT_TRUE(part("other", 3));
+  // Shared with other classes: still the class's own.
+  EXPECT_TRUE(part("red_circle OR blue_square", 0));
+  EXPECT_TRUE(labelIsPartOfClass("Sandal OR Sneaker OR Ankle boot", 0,
+                                 {"Sandal", "Sneaker", "Ankle boot", "Bag"}));
+  // Mixed with a word of no class: the concept also fires on the watermark alone.
+  EXPECT_FALSE(part("watermark OR red_circle", 0));
+  EXPECT_FALSE(part("(red_circle OR watermark) AND NOT striped", 0));
+  EXPECT_FALSE(part("watermark", 0));
+  EXPECT_FALSE(part("blue_square", 0));  // another class's only
+  EXPECT_FALSE(part("NOT red", 0));
+  EXPECT_FALSE(part("on", 2));  // short words carry no meaning
+  EXPECT_FALSE(part("", 0));
+  EXPECT_FALSE(labelIsPartOfClass("wheel", 0, {"car", "bus"}));
+  EXPECT_TRUE(labelIsPartOfClass("Wheel", 0, {"car", "bus"}, {{"wheel", "door"}, {}}));
+  EXPECT_TRUE(wordIsPartOfClass("bg_dark", "striped_on_dark"));
+  EXPECT_FALSE(wordIsPartOfClass("wheel", "car"));
 }
 
 TEST(AuditCategories, FisherTailMatchesScipy) {
