@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   };
   std::string which = opt("case", "both"), method = opt("method", "eddp");
   size_t n = std::stoul(opt("images", "1000"));
-  int concepts = std::stoi(opt("concepts", "8")), steps = std::stoi(opt("steps", "256"));
+  int concepts = std::stoi(opt("concepts", "8")), steps = std::stoi(opt("steps", "512"));
   std::string modelPath = opt("model", "");
   gOptions.learningRate = std::stod(opt("lr", "0.05"));
   gOptions.frequencyDecay = std::stod(opt("decay", "1.0"));

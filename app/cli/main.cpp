@@ -58,7 +58,7 @@ const char kUsage[] =
     "           renders concept I of a folder written by discover as the image that drives it:\n"
     "           its detector w.x - b (decoder) or the movement along its signal vector s\n"
     "           (encoder) at the centre patch, by gradient ascent on a Fourier-parametrised\n"
-    "           image under random jitter, scale and rotation (default 256 steps, the model's\n"
+    "           image under random jitter, scale and rotation (default 512 steps, the model's\n"
     "           input size, seed 0); --images estimates the colour statistics from N images;\n"
     "           --keep stores it in DIR/renderings/, where the app's concept page shows it\n"
     "  audit    --model M | --demo  --concepts DIR [--cache C] [--images DIR] [--label]\n"

@@ -88,26 +88,87 @@ void checkInputs(const AuditInputs& in) {
 
 }  // namespace
 
-std::vector<std::string> labelWords(const std::string& label) {
+namespace {
+
+// A label as INVERT writes it (labeling/formula.h): literals joined left to right, parentheses
+// only wrapping what came before, so reading it as a left fold is exact.
+struct ParsedLabel {
+  std::vector<std::string> words;
+  std::vector<bool> negated;
+  std::vector<bool> conjunction;  // conjunction[k] joins literal k + 1 to what is before it
+};
+
+ParsedLabel parseLabel(const std::string& label) {
   std::string text = label;
   for (char& c : text)
     if (c == '(' || c == ')') c = ' ';
-  std::vector<std::string> atoms;
+  ParsedLabel parsed;
   std::istringstream in(text);
-  std::string word, atom;
+  std::string token, word;
   bool negated = false;
   auto flush = [&] {
-    if (!atom.empty() && !negated) atoms.push_back(atom);
-    atom.clear();
+    if (word.empty()) return;
+    parsed.words.push_back(word);
+    parsed.negated.push_back(negated);
+    word.clear();
     negated = false;
   };
-  while (in >> word) {
-    if (word == "AND" || word == "OR") flush();
-    else if (word == "NOT" && atom.empty()) negated = true;
-    else atom += (atom.empty() ? "" : " ") + word;
+  while (in >> token) {
+    if (token == "AND" || token == "OR") {
+      flush();
+      if (!parsed.words.empty()) parsed.conjunction.push_back(token == "AND");
+    } else if (token == "NOT" && word.empty()) {
+      negated = true;
+    } else {
+      word += (word.empty() ? "" : " ") + token;
+    }
   }
   flush();
-  return atoms;
+  parsed.conjunction.resize(parsed.words.empty() ? 0 : parsed.words.size() - 1, false);
+  return parsed;
+}
+
+bool evaluate(const ParsedLabel& f, const std::vector<bool>& literalValue) {
+  bool value = literalValue[0] != f.negated[0];
+  for (size_t k = 1; k < f.words.size(); ++k) {
+    bool next = literalValue[k] != f.negated[k];
+    value = f.conjunction[k - 1] ? (value && next) : (value || next);
+  }
+  return value;
+}
+
+// Whether the label can hold only where a word that belongs to some class holds: every
+// assignment of its words that makes it true sets one such word (checked exhaustively; labels
+// have a handful of words).
+bool impliesSomeClass(const ParsedLabel& f, const std::vector<bool>& wordBelongs) {
+  std::vector<std::string> distinct;
+  std::vector<size_t> slot;
+  for (const auto& w : f.words) {
+    auto at = std::find(distinct.begin(), distinct.end(), w);
+    slot.push_back(size_t(at - distinct.begin()));
+    if (at == distinct.end()) distinct.push_back(w);
+  }
+  if (distinct.size() > 16) return std::all_of(wordBelongs.begin(), wordBelongs.end(), [](bool b) { return b; });
+  for (uint32_t bits = 0; bits < (1u << distinct.size()); ++bits) {
+    std::vector<bool> value(f.words.size());
+    bool someClassWordTrue = false;
+    for (size_t k = 0; k < f.words.size(); ++k) {
+      value[k] = (bits >> slot[k]) & 1u;
+      if (value[k] && wordBelongs[k]) someClassWordTrue = true;
+    }
+    if (evaluate(f, value) && !someClassWordTrue) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> labelWords(const std::string& label) {
+  ParsedLabel parsed = parseLabel(label);
+  std::vector<std::string> words;
+  for (size_t k = 0; k < parsed.words.size(); ++k)
+    if (!parsed.negated[k]) words.push_back(parsed.words[k]);
+  return words;
 }
 
 bool wordIsPartOfClass(const std::string& word, const std::string& className,
@@ -126,7 +187,7 @@ bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<
   auto partsOf = [&](size_t k) {
     return k < classParts.size() ? classParts[k] : std::vector<std::string>{};
   };
-  auto partOfSomeClass = [&](const std::string& word) {
+  auto belongsToSomeClass = [&](const std::string& word) {
     for (size_t k = 0; k < classes.size(); ++k)
       if (wordIsPartOfClass(word, classes[k], partsOf(k))) return true;
     return false;
@@ -135,10 +196,15 @@ bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<
   bool namesTheClass = std::any_of(words.begin(), words.end(), [&](const std::string& w) {
     return wordIsPartOfClass(w, classes.at(cls), partsOf(cls));
   });
-  // A word outside every class ("watermark" in "watermark OR red_circle", found where the two
-  // co-occur) makes the concept answer to something no class is made of. Words of other classes
-  // ("Sandal OR Sneaker OR Ankle boot") only say that the concept is shared.
-  return namesTheClass && std::all_of(words.begin(), words.end(), partOfSomeClass);
+  if (!namesTheClass) return false;
+  // The label must not hold on something no class is made of: "watermark OR red_circle" (found
+  // where the two co-occur) holds on the watermark alone, "dotted_triangle AND bg_light" only on
+  // dotted triangles. Words of other classes ("Sandal OR Sneaker OR Ankle boot") only say that
+  // the concept is shared.
+  ParsedLabel parsed = parseLabel(label);
+  std::vector<bool> belongs;
+  for (const auto& w : parsed.words) belongs.push_back(belongsToSomeClass(w));
+  return impliesSomeClass(parsed, belongs);
 }
 
 double fisherGreaterP(int64_t images, int64_t present, int64_t classSize, int64_t inClass) {
@@ -264,7 +330,7 @@ std::string auditRule(const AuditOptions& o) {
     << " on average, by a one-sided t-test that is a discovery at q = " << o.fdr
     << " over the co-occurring cells. Target: co-occurs, drives, and its label names the class "
        "(a word of it that is not negated is the class's name or shares a word with it) and "
-       "nothing outside every class. Bias: co-occurs and drives, but its label is not "
+       "cannot hold without a word of some class. Bias: co-occurs and drives, but its label is not "
        "part of the class. Unnamed: co-occurs and drives, without a label. Context: co-occurs "
        "but does not drive.";
   return s.str();

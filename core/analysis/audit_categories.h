@@ -12,13 +12,14 @@
 //              app's switch-off of i (docs/methods.md 1.6) lowers the logit of k by at least
 //              minEffect on average, and a one-sided one-sample t-test of those drops is a
 //              Benjamini-Hochberg discovery at q = fdr over the co-occurring cells;
-//   part of k  a word of the concept's label that is not negated belongs to k, and every such
-//              word belongs to some class. A word belongs to a class when it is the class's
-//              name, shares a word with it (words of one or two letters and a few stop words
-//              aside: "red" belongs to red_circle, "bg_dark" to striped_on_dark), or is listed
-//              for it in `classParts`. "watermark OR red_circle" (found where the two co-occur)
-//              is not part of red_circle: the concept answers to something no class is made
-//              of. "Sandal OR Sneaker OR Ankle boot" is part of Sandal: a shared concept.
+//   part of k  a word of the concept's label that is not negated belongs to k, and the label
+//              cannot hold unless a word that belongs to some class holds. A word belongs to a
+//              class when it is the class's name, shares a word with it (words of one or two
+//              letters and a few stop words aside: "red" belongs to red_circle, "bg_dark" to
+//              striped_on_dark), or is listed for it in `classParts`. "watermark OR red_circle"
+//              (found where the two co-occur) is not part of red_circle: it holds on the
+//              watermark alone. "dotted_triangle AND bg_light" is part of dotted_triangle, and
+//              "Sandal OR Sneaker OR Ankle boot" of Sandal (a shared concept).
 // Categories of a co-occurring cell:
 //   target     drives, and the label is part of k;
 //   bias       drives, and the concept has a label that is not part of k (a shortcut);

@@ -32,6 +32,10 @@ TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
   EXPECT_TRUE(part("red_circle OR blue_square", 0));
   EXPECT_TRUE(labelIsPartOfClass("Sandal OR Sneaker OR Ankle boot", 0,
                                  {"Sandal", "Sneaker", "Ankle boot", "Bag"}));
+  // Narrowed by a word of no class: it still needs the class.
+  EXPECT_TRUE(part("red_circle AND bg_grass", 0));
+  EXPECT_TRUE(part("(red OR blue_square) AND bg_grass", 0));
+  EXPECT_FALSE(part("(red AND bg_grass) OR watermark", 0));
   // Mixed with a word of no class: the concept also fires on the watermark alone.
   EXPECT_FALSE(part("watermark OR red_circle", 0));
   EXPECT_FALSE(part("(red_circle OR watermark) AND NOT striped", 0));
