@@ -110,6 +110,7 @@ AuditCategoriesPanel::AuditCategoriesPanel(QWidget* parent)
 void AuditCategoriesPanel::setTasks(app::TaskLane* tasks) { mTasks = tasks; }
 
 void AuditCategoriesPanel::setSession(std::shared_ptr<const ConceptSession> session) {
+  if (mTasks) mTasks->cancel(this);  // a test of the previous concept set is of no use now
   mSession = std::move(session);
   mResult.reset();
   ++mGeneration;
@@ -126,6 +127,20 @@ void AuditCategoriesPanel::setSession(std::shared_ptr<const ConceptSession> sess
   if (mSession) compute();
 }
 
+std::vector<std::string> AuditCategoriesPanel::labels() const {
+  std::vector<std::string> out;
+  for (int i = 0; mSession && i < mSession->concepts(); ++i) out.push_back(mSession->concept(i).label);
+  return out;
+}
+
+void AuditCategoriesPanel::namesChanged() {
+  if (!mSession || !mResult) return;  // a running test applies the names when it ends
+  auto renamed = std::make_shared<AuditResult>(*mResult);
+  applyLabels(*renamed, labels(), mSession->classes());
+  mResult = renamed;
+  showResult();
+}
+
 void AuditCategoriesPanel::compute() {
   const int generation = mGeneration;
   auto session = mSession;
@@ -133,22 +148,41 @@ void AuditCategoriesPanel::compute() {
     if (generation == mGeneration && !mResult)
       mSummary->setText(tr("Testing concepts: %1 of %2…").arg(p.done).arg(p.total));
   });
-  auto work = [this, session, generation, progress](const CancelToken& cancel) {
+  auto work = [this, session, generation, progress,
+               names = labels()](const CancelToken& cancel) -> std::function<void()> {
     AuditOptions options;
     options.progress = progress;
     options.cancel = cancel;
-    auto result = std::make_shared<const AuditResult>(session->auditCategories(options));
-    return std::function<void()>([this, result, generation] {
+    std::shared_ptr<AuditResult> result;
+    QString failure;
+    try {
+      result = std::make_shared<AuditResult>(session->auditCategories(options, names));
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception& e) {
+      failure = QString::fromUtf8(e.what());
+    }
+    return [this, result, generation, failure] {
       if (generation != mGeneration) return;
+      if (!result) {
+        mSummary->setText(tr("Could not test the concepts: %1").arg(failure));
+        return;
+      }
+      applyLabels(*result, labels(), mSession->classes());  // names may have changed meanwhile
       mResult = result;
       if (!mClassChosen && mostTellingClass() >= 0) {
         const QSignalBlocker block(mClass);
         mClass->setCurrentIndex(mostTellingClass());
       }
       showResult();
-    });
+    };
   };
-  app::TaskLane::post(mTasks, this, tr("Sorting concepts into target, bias and context"), work);
+  auto dropped = [this, generation] {
+    if (generation == mGeneration && !mResult)
+      mSummary->setText(tr("Testing was cancelled; open the concept set again to test."));
+  };
+  app::TaskLane::post(mTasks, this, tr("Sorting concepts into target, bias and context"), work, 0,
+                      dropped);
 }
 
 int AuditCategoriesPanel::mostTellingClass() const {

@@ -2,10 +2,12 @@
 // The audit's categories (analysis/audit_categories.h): for a chosen class, the concepts that are
 // its target, its bias, unnamed drivers or its context, with the evidence behind each verdict
 // (presence in the class and elsewhere, the class logit's drop when the concept is switched off,
-// its p-value). Computed on the task lane whenever the concept set or its names change; exported
-// as CSV or JSON.
+// its p-value). Tested on the task lane whenever the concept set changes (names only re-sort the
+// verdicts); exported as CSV or JSON.
 #include <QWidget>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "analysis/audit_categories.h"
 
@@ -31,6 +33,9 @@ class AuditCategoriesPanel : public QWidget {
   void setTasks(app::TaskLane* tasks);
   // Recomputes the categories (on the lane); nullptr clears the panel.
   void setSession(std::shared_ptr<const ConceptSession> session);
+  // The concepts were renamed or named by INVERT: only the verdicts that depend on names change,
+  // so they are redone here without testing again.
+  void namesChanged();
   // The last result, or nullptr while computing or without a session.
   const AuditResult* result() const { return mResult.get(); }
   void showClass(int cls);
@@ -45,6 +50,7 @@ class AuditCategoriesPanel : public QWidget {
 
  private:
   void compute();
+  std::vector<std::string> labels() const;  // the session's labels, read on this thread
   void showResult();
   int mostTellingClass() const;  // the first class with a bias, else the one with most cells
   void askExport();

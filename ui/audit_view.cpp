@@ -124,9 +124,9 @@ void AuditView::setDocument(app::ProjectDocument* document) {
   mCategories->setTasks(mTasks);
   // Names decide target against bias: the categories follow renames and INVERT labels too.
   followConcepts(this, document, [this, document] { setSession(document->concepts()); },
-                 [this, document] {
+                 [this] {
                    showDetail();
-                   mCategories->setSession(document->concepts());
+                   mCategories->namesChanged();
                  });
 }
 

@@ -311,20 +311,40 @@ void MainWindow::exportReport() {
   if (QFileInfo(path).suffix().isEmpty()) path += ".html";
   auto tcav = mWorkbench.tcavReport();
   const std::string file = path.toStdString();
-  auto work = [session, tcav, file, path, this](const CancelToken& cancel) {
-    AuditOptions audit;
-    audit.cancel = cancel;
-    const AuditResult categories = session->auditCategories(audit);
-    HtmlReportOptions o;
-    o.audit = &categories;
-    if (tcav) o.tcav.push_back(reportTcav(*tcav));
-    o.cancel = cancel;
-    writeTextFile(file, htmlReport(*session, o));
-    return std::function<void()>(
-        [this, path] { statusBar()->showMessage(tr("Wrote the report %1").arg(path), 6000); });
+  // Names are copied here: renaming writes them while the report is written on a worker.
+  std::vector<std::string> labels;
+  std::vector<double> aucs;
+  for (int i = 0; i < session->concepts(); ++i) {
+    labels.push_back(session->concept(i).label);
+    aucs.push_back(session->concept(i).labelAuc);
+  }
+  auto work = [session, tcav, file, path, labels, aucs, this](const CancelToken& cancel) {
+    QString failure;
+    try {
+      AuditOptions audit;
+      audit.cancel = cancel;
+      const AuditResult categories = session->auditCategories(audit, labels);
+      HtmlReportOptions o;
+      o.audit = &categories;
+      o.labels = labels;
+      o.labelAucs = aucs;
+      if (tcav) o.tcav.push_back(reportTcav(*tcav));
+      o.cancel = cancel;
+      writeTextFile(file, htmlReport(*session, o));
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception& e) {
+      failure = QString::fromUtf8(e.what());
+    }
+    return std::function<void()>([this, path, failure] {
+      statusBar()->clearMessage();
+      if (!failure.isEmpty()) return showError(tr("Could not write the report: %1").arg(failure));
+      statusBar()->showMessage(tr("Wrote the report %1").arg(path), 6000);
+    });
   };
   statusBar()->showMessage(tr("Writing the report…"));
-  app::TaskLane::post(&mWorkbench.tasks(), this, tr("Writing the report"), work);
+  app::TaskLane::post(&mWorkbench.tasks(), this, tr("Writing the report"), work, 0,
+                      [this] { statusBar()->showMessage(tr("Report cancelled"), 4000); });
 }
 
 void MainWindow::setPresentationMode(bool on) {

@@ -36,7 +36,8 @@ Input readInput(const Arguments& a) {
   if (a.has("cache")) {
     ActivationCache cache(a.value("cache"));
     if (in.layer.empty()) in.layer = cache.layer();
-    in.source = a.value("cache") + "/activations.npy";
+    // Absolute, so that audit and report find the cache from any working directory.
+    in.source = std::filesystem::absolute(a.value("cache") + "/activations.npy").string();
     in.model = cache.modelPath();
     in.classes = cache.classes();
     in.inputHeight = cache.inputHeight();

@@ -29,9 +29,13 @@ std::string cacheDir(const Arguments& a, const std::string& concepts) {
   std::ifstream in(concepts + "/concepts.json");
   auto doc = nlohmann::json::parse(in, nullptr, false);
   std::string activations = doc.is_object() ? doc.value("activations", "") : "";
-  if (fs::path(activations).filename() == "activations.npy") return fs::path(activations).parent_path().string();
-  throw UserError("give --cache DIR, the activation cache " + concepts + " was discovered on "
-                  "(its concepts.json does not name one).");
+  fs::path recorded(activations);
+  if (recorded.filename() == "activations.npy" && fs::exists(recorded))
+    return recorded.parent_path().string();
+  throw UserError("give --cache DIR, the activation cache " + concepts + " was discovered on (" +
+                  (activations.empty() ? "its concepts.json does not name one"
+                                       : "the recorded " + activations + " is not there") +
+                  ").");
 }
 
 struct OpenedSession {
@@ -119,6 +123,13 @@ int runReport(const std::vector<std::string>& args) {
   auto valued = kSessionOptions;
   valued.insert({"tcav", "title", "patches"});
   Arguments a(args, valued, {"demo", "label", "quiet"});
+  std::vector<ReportTcav> tcav;  // read first: a bad file should not wait for the audit
+  for (const std::string& path : a.values("tcav")) {
+    std::ifstream in(path);
+    if (!in)
+      throw UserError("cannot read " + path + ": give --tcav the scores.json of a tcav run.");
+    tcav.push_back(reportTcavFromJson(nlohmann::json::parse(in, nullptr, false), path));
+  }
   TerminalProgress bar(!a.has("quiet"));
   CancelToken cancel;
   installInterruptHandler(cancel);
@@ -130,13 +141,7 @@ int runReport(const std::vector<std::string>& args) {
   o.audit = &audit;
   if (a.has("title")) o.title = a.value("title");
   o.patchesPerConcept = int(a.count("patches", size_t(o.patchesPerConcept)));
-  for (const std::string& path : a.values("tcav")) {
-    std::ifstream in(path);
-    auto doc = nlohmann::json::parse(in, nullptr, false);
-    if (!in && !fs::exists(path)) throw UserError(path + " does not exist: give --tcav the "
-                                                  "scores.json of a tcav run.");
-    o.tcav.push_back(reportTcavFromJson(doc, path));
-  }
+  o.tcav = tcav;
   o.progress = std::ref(bar);
   o.cancel = cancel;
   std::string html = htmlReport(s, o);

@@ -137,9 +137,9 @@ bool evaluate(const ParsedLabel& f, const std::vector<bool>& literalValue) {
   return value;
 }
 
-// Whether the label can hold only where a word that belongs to some class holds: every
-// assignment of its words that makes it true sets one such word (checked exhaustively; labels
-// have a handful of words).
+// Whether the label can hold only where one of the words marked in `wordBelongs` holds: every
+// assignment of its words that makes it true sets one of them (checked exhaustively; labels have
+// a handful of words).
 bool impliesSomeClass(const ParsedLabel& f, const std::vector<bool>& wordBelongs) {
   std::vector<std::string> distinct;
   std::vector<size_t> slot;
@@ -187,24 +187,27 @@ bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<
   auto partsOf = [&](size_t k) {
     return k < classParts.size() ? classParts[k] : std::vector<std::string>{};
   };
-  auto belongsToSomeClass = [&](const std::string& word) {
+  // A word that is exactly a class's name belongs to that class only ("blue_circle" is not part of
+  // red_circle although both are circles).
+  auto exactClass = [&](const std::string& word) -> int {
     for (size_t k = 0; k < classes.size(); ++k)
-      if (wordIsPartOfClass(word, classes[k], partsOf(k))) return true;
-    return false;
+      if (lower(word) == lower(classes[k])) return int(k);
+    return -1;
+  };
+  auto belongsToThisClass = [&](const std::string& word) {
+    int exact = exactClass(word);
+    return exact >= 0 ? size_t(exact) == cls : wordIsPartOfClass(word, classes.at(cls), partsOf(cls));
   };
   auto words = labelWords(label);
-  bool namesTheClass = std::any_of(words.begin(), words.end(), [&](const std::string& w) {
-    return wordIsPartOfClass(w, classes.at(cls), partsOf(cls));
-  });
-  if (!namesTheClass) return false;
-  // The label must not hold on something no class is made of: "watermark OR red_circle" (found
-  // where the two co-occur) holds on the watermark alone, "dotted_triangle AND bg_light" only on
-  // dotted triangles. Words of other classes ("Sandal OR Sneaker OR Ankle boot") only say that
-  // the concept is shared.
+  if (std::none_of(words.begin(), words.end(), belongsToThisClass)) return false;
+  // The label must not hold without the class: "watermark OR red_circle" (found where the two
+  // co-occur) holds on the watermark alone, "red OR bg_dark" on any dark background, while
+  // "dotted_triangle AND bg_light" needs a dotted triangle. Another class named outright
+  // ("Sandal OR Sneaker OR Ankle boot") only says that the concept is shared.
   ParsedLabel parsed = parseLabel(label);
-  std::vector<bool> belongs;
-  for (const auto& w : parsed.words) belongs.push_back(belongsToSomeClass(w));
-  return impliesSomeClass(parsed, belongs);
+  std::vector<bool> counts;
+  for (const auto& w : parsed.words) counts.push_back(belongsToThisClass(w) || exactClass(w) >= 0);
+  return impliesSomeClass(parsed, counts);
 }
 
 double fisherGreaterP(int64_t images, int64_t present, int64_t classSize, int64_t inClass) {
@@ -215,17 +218,33 @@ double fisherGreaterP(int64_t images, int64_t present, int64_t classSize, int64_
   auto logChoose = [](int64_t n, int64_t k) {
     return std::lgamma(double(n) + 1) - std::lgamma(double(k) + 1) - std::lgamma(double(n - k) + 1);
   };
-  // Sum the upper tail from its first term by the ratio of consecutive hypergeometric terms.
-  double term = std::exp(logChoose(present, inClass) + logChoose(images - present, classSize - inClass) -
-                         logChoose(images, classSize));
+  auto pmf = [&](int64_t x) {
+    return std::exp(logChoose(present, x) + logChoose(images - present, classSize - x) -
+                    logChoose(images, classSize));
+  };
+  // Each tail is summed from its end nearest the mode by the ratio of consecutive terms, so its
+  // first term never underflows where the tail itself is not negligible: the upper tail when
+  // inClass is above the mean, else one minus the lower tail.
+  const double mean = double(classSize) * double(present) / double(images);
   double sum = 0;
-  for (int64_t x = inClass; x <= highest && term > 0; ++x) {
+  if (double(inClass) > mean) {
+    double term = pmf(inClass);
+    for (int64_t x = inClass; x <= highest && term > 0; ++x) {
+      sum += term;
+      if (term < sum * 1e-17) break;
+      term *= double(present - x) * double(classSize - x) /
+              (double(x + 1) * double(images - present - classSize + x + 1));
+    }
+    return std::min(1.0, sum);
+  }
+  double term = pmf(inClass - 1);
+  for (int64_t x = inClass - 1; x >= lowest && term > 0; --x) {
     sum += term;
     if (term < sum * 1e-17) break;
-    term *= double(present - x) * double(classSize - x) /
-            (double(x + 1) * double(images - present - classSize + x + 1));
+    term *= double(x) * double(images - present - classSize + x) /
+            (double(present - x + 1) * double(classSize - x + 1));
   }
-  return std::min(1.0, sum);
+  return std::clamp(1.0 - sum, 0.0, 1.0);
 }
 
 AuditResult categorizeConcepts(const AuditInputs& in, const AuditOptions& options) {
@@ -297,24 +316,29 @@ AuditResult categorizeConcepts(const AuditInputs& in, const AuditOptions& option
       options.progress({"audit: switch-off tests", (long long)(c + 1), (long long)cells.size()});
   }
   auto dropFound = benjaminiHochberg(dropP, options.fdr);
-  for (size_t c = 0; c < cells.size(); ++c) {
-    AuditCell& cell = cells[c];
-    const std::string& label = in.labels[size_t(cell.concept)];
-    cell.drives = dropFound[c] && cell.meanDrop >= options.minEffect;
+  for (size_t c = 0; c < cells.size(); ++c)
+    cells[c].drives = dropFound[c] && cells[c].meanDrop >= options.minEffect;
+  result.cells = std::move(cells);
+  applyLabels(result, in.labels, in.classes);
+  return result;
+}
+
+void applyLabels(AuditResult& result, const std::vector<std::string>& labels,
+                 const std::vector<std::string>& classes) {
+  for (AuditCell& cell : result.cells) {
+    const std::string label = size_t(cell.concept) < labels.size() ? labels[size_t(cell.concept)] : "";
     cell.labelPartOfClass =
-        labelIsPartOfClass(label, size_t(cell.cls), in.classes, options.classParts);
+        labelIsPartOfClass(label, size_t(cell.cls), classes, result.options.classParts);
     if (!cell.drives) cell.category = AuditCategory::Context;
     else if (cell.labelPartOfClass) cell.category = AuditCategory::Target;
     else if (labelWords(label).empty()) cell.category = AuditCategory::Unnamed;
     else cell.category = AuditCategory::Bias;
   }
-  std::stable_sort(cells.begin(), cells.end(), [](const AuditCell& a, const AuditCell& b) {
+  std::stable_sort(result.cells.begin(), result.cells.end(), [](const AuditCell& a, const AuditCell& b) {
     if (a.cls != b.cls) return a.cls < b.cls;
     if (a.category != b.category) return categoryOrder(a.category) < categoryOrder(b.category);
     return a.meanDrop > b.meanDrop;
   });
-  result.cells = std::move(cells);
-  return result;
 }
 
 std::string auditRule(const AuditOptions& o) {

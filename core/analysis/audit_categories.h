@@ -9,17 +9,18 @@
 //              p_in >= minLift * p_out, and a one-sided Fisher exact test (present more often in k)
 //              that is a Benjamini-Hochberg discovery at q = fdr over every concept x class cell;
 //   drives     on the images of k where i is present (at most maxImagesPerCell, evenly spaced), the
-//              app's switch-off of i (docs/methods.md 1.6) lowers the logit of k by at least
-//              minEffect on average, and a one-sided one-sample t-test of those drops is a
+//              app's switch-off of i (docs/methods.md 1.6) lowers the logit of k, read against
+//              the mean logit of the other classes, by at least minEffect on average, and a one-sided one-sample t-test of those drops is a
 //              Benjamini-Hochberg discovery at q = fdr over the co-occurring cells;
 //   part of k  a word of the concept's label that is not negated belongs to k, and the label
-//              cannot hold unless a word that belongs to some class holds. A word belongs to a
-//              class when it is the class's name, shares a word with it (words of one or two
-//              letters and a few stop words aside: "red" belongs to red_circle, "bg_dark" to
-//              striped_on_dark), or is listed for it in `classParts`. "watermark OR red_circle"
-//              (found where the two co-occur) is not part of red_circle: it holds on the
-//              watermark alone. "dotted_triangle AND bg_light" is part of dotted_triangle, and
-//              "Sandal OR Sneaker OR Ankle boot" of Sandal (a shared concept).
+//              cannot hold unless a word that belongs to k, or another class's exact name, holds.
+//              A word belongs to k when it is k's name, shares a word with it (words of one or
+//              two letters and a few stop words aside: "red" belongs to red_circle, "bg_dark" to
+//              striped_on_dark), or is listed for k in `classParts`; another class's exact name
+//              belongs to that class only. "watermark OR red_circle" (found where the two
+//              co-occur) is not part of red_circle: it holds on the watermark alone.
+//              "dotted_triangle AND bg_light" is part of dotted_triangle, and "Sandal OR Sneaker
+//              OR Ankle boot" of Sandal (a shared concept).
 // Categories of a co-occurring cell:
 //   target     drives, and the label is part of k;
 //   bias       drives, and the concept has a label that is not part of k (a shortcut);
@@ -55,7 +56,7 @@ struct AuditCell {
   int concept = 0, cls = 0;
   AuditCategory category = AuditCategory::Context;
   double shareInClass = 0, shareElsewhere = 0, presenceP = 1;
-  double meanDrop = 0, dropP = 1;  // switch-off: mean fall of the class logit and its p
+  double meanDrop = 0, dropP = 1;  // switch-off: mean fall of the class's margin and its p
   int imagesTested = 0;
   bool drives = false, labelPartOfClass = false;
 };
@@ -67,8 +68,9 @@ struct AuditResult {
   AuditOptions options;          // without progress and cancel
 };
 
-// Per-image logit change of class `cls` when `concept` is switched off, for each of `images`
-// (after minus before, so a concept that drives the class gives negative values).
+// Per-image change of class `cls`'s logit against the mean of the other classes' when `concept` is
+// switched off, for each of `images` (after minus before: a concept that drives the class gives
+// negative values).
 using SwitchOffEffect =
     std::function<std::vector<double>(int concept, int cls, const std::vector<int64_t>& images)>;
 
@@ -84,6 +86,9 @@ struct AuditInputs {
 
 // Throws UserError when the inputs disagree in size, Cancelled when cancelled.
 AuditResult categorizeConcepts(const AuditInputs& inputs, const AuditOptions& options = {});
+// Recomputes the categories for new labels (one per concept; a rename), keeping the measurements.
+void applyLabels(AuditResult& result, const std::vector<std::string>& labels,
+                 const std::vector<std::string>& classes);
 
 // The words of a label that are not negated: "(red AND circle) OR NOT watermark" -> red, circle.
 std::vector<std::string> labelWords(const std::string& label);

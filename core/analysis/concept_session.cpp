@@ -182,7 +182,8 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
   }
   impl->strengths = readNpyTensor(dir + "/image_strength.npy");
   if (int(impl->concepts.size()) != impl->basis.concepts() ||
-      impl->strengths.size(0) != int64_t(cache->size()))
+      impl->strengths.dim() != 2 || impl->strengths.size(0) != int64_t(cache->size()) ||
+      impl->strengths.size(1) != int64_t(impl->concepts.size()))
     throw UserError(dir + ": the concept files disagree with each other or with the cache; run "
                     "Discover again.");
   impl->labelToClass = cache->labelToModelClass();
@@ -396,7 +397,8 @@ std::vector<int> ConceptSession::conceptsPushingTowards(size_t image, int64_t k,
   return out;
 }
 
-AuditResult ConceptSession::auditCategories(const AuditOptions& options) const {
+AuditResult ConceptSession::auditCategories(const AuditOptions& options,
+                                            std::vector<std::string> labels) const {
   AuditInputs in;
   in.concepts = concepts();
   auto present = (d->strengths > 0).to(torch::kUInt8).contiguous();
@@ -406,7 +408,9 @@ AuditResult ConceptSession::auditCategories(const AuditOptions& options) const {
     in.predictedClass.push_back(predictedClass(image));
   }
   in.classes = classes();
-  for (const auto& c : d->concepts) in.labels.push_back(c.label);
+  if (labels.size() == size_t(concepts())) in.labels = std::move(labels);
+  else
+    for (const auto& c : d->concepts) in.labels.push_back(c.label);
   in.switchOff = [this](int concept, int cls, const std::vector<int64_t>& images) {
     torch::NoGradGuard noGrad;
     std::vector<double> change;
@@ -419,13 +423,24 @@ AuditResult ConceptSession::auditCategories(const AuditOptions& options) const {
       auto index = torch::tensor(std::vector<int64_t>(images.begin() + long(start),
                                                       images.begin() + long(end)));
       auto head = d->head().rows(index);
-      auto before = head(z).select(1, cls), after = head(editConcepts(d->basis, z, {{concept, -1}})).select(1, cls);
+      // The class's logit against the mean of the others': a change every class shares moves
+      // no prediction.
+      auto margin = [cls](const at::Tensor& logits) {
+        auto k = logits.select(1, cls);
+        int64_t others = logits.size(1) - 1;
+        return others > 0 ? k - (logits.sum(1) - k) / double(others) : k;
+      };
+      auto before = margin(head(z)), after = margin(head(editConcepts(d->basis, z, {{concept, -1}})));
       auto delta = (after - before).to(torch::kCPU, torch::kDouble).contiguous();
       change.insert(change.end(), delta.data_ptr<double>(), delta.data_ptr<double>() + delta.numel());
     }
     return change;
   };
-  return categorizeConcepts(in, options);
+  try {
+    return categorizeConcepts(in, options);
+  } catch (const UserError& e) {
+    throw UserError(d->dir + ": " + e.what());
+  }
 }
 
 std::string ConceptSession::conceptName(int concept) const {

@@ -151,7 +151,10 @@ class ConceptSession {
   std::vector<int> conceptsPushingTowards(size_t image, int64_t k, int count = 5) const;
   // Target, context and bias concepts of every class (analysis/audit_categories.h), from the
   // concepts' presence, their labels and a switch-off test on the cached activations.
-  AuditResult auditCategories(const AuditOptions& options = {}) const;
+  // `labels` (one per concept) replace the concepts' own: a view passes a copy taken on its
+  // thread, since renaming writes the labels while this runs on a worker.
+  AuditResult auditCategories(const AuditOptions& options = {},
+                              std::vector<std::string> labels = {}) const;
   // The concept's label, or "concept i" when it has none.
   std::string conceptName(int concept) const;
 

@@ -1,6 +1,8 @@
 #include "report/html_report.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -8,6 +10,8 @@
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -90,7 +94,11 @@ void writeTextFile(const std::string& path, const std::string& text) {
   fs::path target(path);
   std::error_code ec;
   if (!target.parent_path().empty()) fs::create_directories(target.parent_path(), ec);
-  std::string tmp = path + ".tmp";
+  // A name of its own: two exports to the same file may run at once on the app's task lane.
+  static std::atomic<unsigned> counter{0};
+  std::ostringstream unique;
+  unique << path << ".tmp-" << ::getpid() << "-" << std::this_thread::get_id() << "-" << counter++;
+  const std::string tmp = unique.str();
   {
     std::ofstream out(tmp, std::ios::binary);
     out.write(text.data(), std::streamsize(text.size()));
@@ -109,6 +117,14 @@ void writeTextFile(const std::string& path, const std::string& text) {
 }
 
 namespace {
+
+std::string labelOf(const ConceptSession& s, const HtmlReportOptions& o, int i) {
+  return size_t(i) < o.labels.size() && o.labels.size() == size_t(s.concepts()) ? o.labels[size_t(i)]
+                                                                                 : s.concept(i).label;
+}
+double labelAucOf(const ConceptSession& s, const HtmlReportOptions& o, int i) {
+  return o.labelAucs.size() == size_t(s.concepts()) ? o.labelAucs[size_t(i)] : s.concept(i).labelAuc;
+}
 
 std::string fixed(double v, int digits) {
   std::ostringstream s;
@@ -216,11 +232,12 @@ void conceptCards(std::ostringstream& h, const ConceptSession& s, const HtmlRepo
   for (int i = 0; i < s.concepts(); ++i) {
     if (o.cancel.cancelled()) throw Cancelled();
     const ConceptInfo& c = s.concept(i);
+    const std::string label = labelOf(s, o, i);
     h << "<div class=\"card\" id=\"concept-" << i << "\"><h3>#" << i << " "
-      << htmlEscape(c.label.empty() ? "(no label)" : c.label) << "</h3><div class=\"meta\">present in "
+      << htmlEscape(label.empty() ? "(no label)" : label) << "</h3><div class=\"meta\">present in "
       << fixed(100 * c.imageFraction, 1) << "% of images, " << fixed(100 * c.patchFraction, 1)
       << "% of patches";
-    if (c.labelAuc >= 0) h << " · label AUC " << fixed(c.labelAuc, 3);
+    if (labelAucOf(s, o, i) >= 0) h << " · label AUC " << fixed(labelAucOf(s, o, i), 3);
     h << "</div><div class=\"patches\">";
     int shown = 0;
     for (const TopPatchInfo& t : c.top) {
@@ -256,7 +273,7 @@ std::string cellColour(double v, double scale) {
   return s.str();
 }
 
-void influenceSection(std::ostringstream& h, const ConceptSession& s) {
+void influenceSection(std::ostringstream& h, const ConceptSession& s, const HtmlReportOptions& o) {
   const auto& classes = s.classes();
   h << "<section id=\"influence\"><h2>Influence of concepts on classes</h2>";
   bool any = false;
@@ -277,7 +294,7 @@ void influenceSection(std::ostringstream& h, const ConceptSession& s) {
   h << "</tr>";
   for (int i = 0; i < s.concepts(); ++i) {
     const ConceptInfo& c = s.concept(i);
-    h << "<tr><td class=\"l\">#" << i << " " << htmlEscape(c.label) << "</td>";
+    h << "<tr><td class=\"l\">#" << i << " " << htmlEscape(labelOf(s, o, i)) << "</td>";
     for (size_t k = 0; k < classes.size(); ++k) {
       double v = k < c.influence.size() ? c.influence[k] : 0;
       bool star = k < c.significant.size() && c.significant[k];
@@ -289,7 +306,8 @@ void influenceSection(std::ostringstream& h, const ConceptSession& s) {
   h << "</table></section>\n";
 }
 
-void auditSection(std::ostringstream& h, const ConceptSession& s, const AuditResult* audit) {
+void auditSection(std::ostringstream& h, const ConceptSession& s, const HtmlReportOptions& o) {
+  const AuditResult* audit = o.audit;
   h << "<section id=\"audit\"><h2>Audit: target, bias and context per class</h2>";
   if (!audit) {
     h << "<p class=\"note\">Not computed.</p></section>\n";
@@ -308,7 +326,7 @@ void auditSection(std::ostringstream& h, const ConceptSession& s, const AuditRes
         << fixed(100 * c.shareInClass, 0) << "% of the class, " << fixed(100 * c.shareElsewhere, 0)
         << "% elsewhere; logit drop when off " << fixed(c.meanDrop, 2) << " (p " << general(c.dropP)
         << ")\">" << auditCategoryName(c.category) << ": #" << c.concept << " "
-        << htmlEscape(s.concept(c.concept).label) << "</span>";
+        << htmlEscape(labelOf(s, o, c.concept)) << "</span>";
     }
     if (!any) h << "<span class=\"note\">no concept co-occurs with it</span>";
     h << "</td></tr>";
@@ -358,8 +376,8 @@ std::string htmlReport(const ConceptSession& s, const HtmlReportOptions& o) {
        "</nav><main>\n";
   settingsSection(h, s, o);
   conceptCards(h, s, o);
-  influenceSection(h, s);
-  auditSection(h, s, o.audit);
+  influenceSection(h, s, o);
+  auditSection(h, s, o);
   tcavSection(h, o.tcav);
   h << "<p class=\"note\" id=\"image-check\">images not checked (scripts are off)</p></main>"
     << kImageCheck << "</body></html>\n";

@@ -38,6 +38,10 @@ struct HtmlReportOptions {
   std::string imagesDescription;  // where the images came from (a folder, a data set)
   const AuditResult* audit = nullptr;  // computed by the caller (ConceptSession::auditCategories)
   std::vector<ReportTcav> tcav;
+  // The concepts' labels and INVERT AUCs (< 0: the user's name), one per concept, copied on the
+  // thread that owns the session (renaming writes them); empty: read from the session.
+  std::vector<std::string> labels;
+  std::vector<double> labelAucs;
   int patchesPerConcept = 8;
   int patchPixels = 72;           // side of each embedded patch crop
   ProgressSink progress;

@@ -41,6 +41,8 @@ TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
   EXPECT_FALSE(part("(red_circle OR watermark) AND NOT striped", 0));
   EXPECT_FALSE(part("watermark", 0));
   EXPECT_FALSE(part("blue_square", 0));  // another class's only
+  EXPECT_FALSE(labelIsPartOfClass("blue_circle", 0, {"red_circle", "blue_circle"}));
+  EXPECT_FALSE(part("red OR bg_dark", 0));  // holds on any dark background
   EXPECT_FALSE(part("NOT red", 0));
   EXPECT_FALSE(part("on", 2));  // short words carry no meaning
   EXPECT_FALSE(part("", 0));
@@ -55,6 +57,11 @@ TEST(AuditCategories, FisherTailMatchesScipy) {
   EXPECT_NEAR(fisherGreaterP(100, 30, 20, 12), 0.0018306094247240055, 1e-12);
   EXPECT_NEAR(fisherGreaterP(100000, 30000, 10000, 3000), 0.5040987796704346, 1e-9);
   EXPECT_NEAR(fisherGreaterP(100000, 30000, 10000, 3200), 2.4935050116233875e-06, 1e-12);
+  // Below the mean the lower tail is summed: its far end would underflow to p = 0.
+  EXPECT_NEAR(fisherGreaterP(60000, 12000, 6000, 100), 1.0, 1e-12);
+  EXPECT_NEAR(fisherGreaterP(10000, 5000, 5000, 100), 1.0, 1e-12);
+  EXPECT_NEAR(fisherGreaterP(60000, 12000, 6000, 1190), 0.6386438580241369, 1e-9);
+  EXPECT_NEAR(fisherGreaterP(100, 30, 80, 25), 0.4009887932548527, 1e-12);
   EXPECT_EQ(fisherGreaterP(100, 30, 20, 0), 1.0);
   EXPECT_EQ(fisherGreaterP(100, 30, 20, 21), 0.0);
 }
@@ -144,11 +151,13 @@ TEST(AuditCategories, ThresholdsAndClassPartsChangeTheVerdict) {
   auto p = planted();
   AuditOptions strict;
   strict.minEffect = 5;  // no drop of 5 logits: everything co-occurring is context
-  for (const auto& c : categorizeConcepts(p->inputs, strict).cells)
-    EXPECT_EQ(c.category, AuditCategory::Context);
+  auto strictCells = categorizeConcepts(p->inputs, strict).cells;
+  ASSERT_GE(strictCells.size(), 5u);
+  for (const auto& c : strictCells) EXPECT_EQ(c.category, AuditCategory::Context);
   AuditOptions parts;
   parts.classParts = {{"watermark"}, {}, {}};
   auto r = categorizeConcepts(p->inputs, parts);
+  ASSERT_TRUE(find(r, 1, 0));
   EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Target);
   AuditOptions rare;
   rare.minShareInClass = 0.95;  // present in 90% only
@@ -160,7 +169,22 @@ TEST(AuditCategories, WithoutTrueClassesThePredictionsGroupTheImages) {
   for (auto& k : p->inputs.trueClass) k = -1;
   auto r = categorizeConcepts(p->inputs);
   EXPECT_EQ(r.classSource, "predicted");
+  ASSERT_TRUE(find(r, 1, 0));
   EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Bias);
+}
+
+TEST(AuditCategories, RenamingRedoesTheVerdictsWithoutTestingAgain) {
+  auto p = planted();
+  auto r = categorizeConcepts(p->inputs);
+  const int calls = p->switchOffCalls;
+  auto renamed = p->inputs.labels;
+  renamed[1] = "red";       // the watermark concept renamed as part of the class
+  renamed[0] = "";          // the red concept's name removed
+  applyLabels(r, renamed, p->inputs.classes);
+  EXPECT_EQ(p->switchOffCalls, calls);
+  ASSERT_TRUE(find(r, 1, 0) && find(r, 0, 0));
+  EXPECT_EQ(find(r, 1, 0)->category, AuditCategory::Target);
+  EXPECT_EQ(find(r, 0, 0)->category, AuditCategory::Unnamed);
 }
 
 TEST(AuditCategories, BadSizesAndCancelAreReported) {
