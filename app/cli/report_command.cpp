@@ -81,6 +81,20 @@ std::vector<std::string> conceptNames(const ConceptSession& s) {
   return names;
 }
 
+// The concept set reopened (openSession) and sorted into categories; Ctrl-C cancels.
+struct AuditedSession {
+  OpenedSession opened;
+  AuditResult audit;
+};
+
+AuditedSession openAndAudit(const Arguments& a, TerminalProgress& bar, const CancelToken& cancel) {
+  installInterruptHandler(cancel);
+  AuditedSession run{openSession(a, bar), {}};
+  const ConceptSession& s = *run.opened.session;
+  run.audit = s.auditCategories(auditOptions(a, s, bar, cancel));
+  return run;
+}
+
 void printAudit(const AuditResult& r, const ConceptSession& s) {
   int unlabelled = 0;
   for (int i = 0; i < s.concepts(); ++i) unlabelled += s.concept(i).label.empty();
@@ -105,11 +119,9 @@ void printAudit(const AuditResult& r, const ConceptSession& s) {
 int runAudit(const std::vector<std::string>& args) {
   Arguments a(args, kSessionOptions, {"demo", "label", "quiet"});
   TerminalProgress bar(!a.has("quiet"));
-  CancelToken cancel;
-  installInterruptHandler(cancel);
-  auto opened = openSession(a, bar);
-  const ConceptSession& s = *opened.session;
-  AuditResult r = s.auditCategories(auditOptions(a, s, bar, cancel));
+  AuditedSession run = openAndAudit(a, bar, CancelToken());
+  const ConceptSession& s = *run.opened.session;
+  const AuditResult& r = run.audit;
   std::string out = a.value("out");
   bool json = fs::path(out).extension() == ".json";
   writeTextFile(out, json ? auditJson(r, s.classes(), conceptNames(s)).dump(2) + "\n"
@@ -132,12 +144,11 @@ int runReport(const std::vector<std::string>& args) {
   }
   TerminalProgress bar(!a.has("quiet"));
   CancelToken cancel;
-  installInterruptHandler(cancel);
-  auto opened = openSession(a, bar);
-  const ConceptSession& s = *opened.session;
-  AuditResult audit = s.auditCategories(auditOptions(a, s, bar, cancel));
+  AuditedSession run = openAndAudit(a, bar, cancel);
+  const ConceptSession& s = *run.opened.session;
+  const AuditResult& audit = run.audit;
   HtmlReportOptions o;
-  o.imagesDescription = opened.imagesDescription;
+  o.imagesDescription = run.opened.imagesDescription;
   o.audit = &audit;
   if (a.has("title")) o.title = a.value("title");
   o.patchesPerConcept = int(a.count("patches", size_t(o.patchesPerConcept)));
@@ -149,7 +160,7 @@ int runReport(const std::vector<std::string>& args) {
   std::cout << "wrote " << a.value("out") << " (" << html.size() / 1024 << " KiB, "
             << s.concepts() << " concepts, " << audit.cells.size() << " audit cells, "
             << o.tcav.size() << " TCAV studies)\n";
-  if (opened.imagesDescription.empty())
+  if (run.opened.imagesDescription.empty())
     std::cout << "  no top patches: give --images (the images the cache was made from) to show "
                  "them\n";
   return 0;
