@@ -1,10 +1,10 @@
 #include "workbench.h"
 
+#include "project_file.h"
+
 #include <QDir>
 #include <QFile>
-#include <QSaveFile>
 #include <QFileInfo>
-#include <QJsonDocument>
 #include <utility>
 
 #include "labeling/concept_labeling.h"
@@ -332,29 +332,30 @@ bool Workbench::saveProject(const QString& path, const QJsonObject& uiState) {
     Q_EMIT error(tr("Nothing to save yet: open a model and images first."));
     return false;
   }
-  QJsonObject settings{{"method", QString::fromStdString(mSettings.method)},
-                       {"preset", QString::fromStdString(mSettings.preset)},
-                       {"concepts", mSettings.concepts},
-                       {"seed", QString::number(mSettings.seed)}};
-  QJsonObject doc{{"format", "directrix-project"}, {"version", 1},
-                  {"model", QFileInfo(mModelPath).absoluteFilePath()},
-                  {"images", QFileInfo::exists(mImagesSpec) ? QFileInfo(mImagesSpec).absoluteFilePath()
-                                                             : mImagesSpec},
-                  {"layer", mLayer}, {"discovery", settings},
-                  {"has_concepts", bool(mConcepts)}, {"ui", uiState}};
-  // The concept folder first (labels the user gave live there), then the project file through
-  // QSaveFile: on any failure the previous project file stays as it was.
+  ProjectFile project;
+  project.model = QFileInfo(mModelPath).absoluteFilePath();
+  project.images =
+      QFileInfo::exists(mImagesSpec) ? QFileInfo(mImagesSpec).absoluteFilePath() : mImagesSpec;
+  project.layer = mLayer;
+  project.method = QString::fromStdString(mSettings.method);
+  project.preset = QString::fromStdString(mSettings.preset);
+  project.concepts = mSettings.concepts;
+  project.seed = mSettings.seed;
+  project.hasConcepts = bool(mConcepts);
+  project.ui = uiState;
+  // The concept folder first (labels the user gave live there), then the project file: each is
+  // written atomically, so on any failure or kill the previous project still opens.
   try {
     if (mConcepts) mConcepts->save();
   } catch (const std::exception& e) {
     Q_EMIT error(tr("Project not saved: %1").arg(e.what()));
     return false;
   }
-  QSaveFile file(path);
-  if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(doc).toJson()) < 0 ||
-      !file.commit()) {
-    Q_EMIT error(tr("Could not write %1: %2. Free disk space or choose another folder.")
-                     .arg(path, file.errorString()));
+  QString why;
+  if (!writeProjectFile(path, project, &why)) {
+    Q_EMIT error(tr("Could not write %1: %2. The earlier project file is unchanged; free disk "
+                    "space or choose another folder.")
+                     .arg(path, why));
     return false;
   }
   mProjectPath = path;
@@ -363,27 +364,23 @@ bool Workbench::saveProject(const QString& path, const QJsonObject& uiState) {
 }
 
 void Workbench::openProject(const QString& path) {
-  QFile file(path);
-  QJsonParseError parse{};
-  QJsonObject doc;
-  if (file.open(QIODevice::ReadOnly)) doc = QJsonDocument::fromJson(file.readAll(), &parse).object();
-  if (doc.value("format").toString() != "directrix-project") {
-    Q_EMIT error(tr("%1 is not a Directrix project (.directrix): %2")
-                     .arg(path, file.isOpen() ? parse.errorString() : file.errorString()));
+  ProjectFile project;
+  QString why;
+  if (!readProjectFile(path, &project, &why)) {
+    Q_EMIT error(tr("%1 cannot be opened as a Directrix project: %2.").arg(path, why));
     return;
   }
-  QJsonObject settings = doc.value("discovery").toObject();
-  mSettings.method = settings.value("method").toString("eddp").toStdString();
-  mSettings.preset = settings.value("preset").toString("balanced").toStdString();
-  mSettings.concepts = settings.value("concepts").toInt(16);
-  mSettings.seed = settings.value("seed").toString("0").toULongLong();
+  mSettings.method = project.method.toStdString();
+  mSettings.preset = project.preset.toStdString();
+  mSettings.concepts = project.concepts;
+  mSettings.seed = project.seed;
   mProjectPath = path;
-  mUiState = doc.value("ui").toObject();
+  mUiState = project.ui;
   mProjectPending = true;
-  mProjectWantsConcepts = doc.value("has_concepts").toBool();
-  mLayer = doc.value("layer").toString();
-  mPendingImages = doc.value("images").toString();
-  openModel(doc.value("model").toString());
+  mProjectWantsConcepts = project.hasConcepts;
+  mLayer = project.layer;
+  mPendingImages = project.images;
+  openModel(project.model);
 }
 
 }  // namespace dx::app

@@ -13,6 +13,7 @@ PACKAGES=(
   python3 python3-torch python3-torchvision python3-numpy python3-sklearn python3-scipy python3-pil
   dataset-fashion-mnist
   xvfb xauth imagemagick chromium
+  librsvg2-bin desktop-file-utils appstream
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <QBoxLayout>
 #include <QComboBox>
 #include <QFile>
+#include <QSaveFile>
 #include <QFileDialog>
 #include <QHeaderView>
 #include <QLabel>
@@ -258,13 +259,13 @@ bool AuditCategoriesPanel::exportTo(const QString& path, QString* error) const {
   const std::string text = path.endsWith(QLatin1String(".json"), Qt::CaseInsensitive)
                                ? auditJson(*mResult, mSession->classes(), names).dump(2) + "\n"
                                : auditCsv(*mResult, mSession->classes(), names);
-  QFile file(path);
-  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
-      file.write(text.data(), qint64(text.size())) != qint64(text.size()) || !file.flush()) {
+  QSaveFile file(path);  // a failed export leaves the earlier file whole
+  if (!file.open(QIODevice::WriteOnly) ||
+      file.write(text.data(), qint64(text.size())) != qint64(text.size()) || !file.commit()) {
     if (error)
-      *error = tr("Cannot write %1: %2. Choose another folder or free some space.")
+      *error = tr("Cannot write %1: %2. Nothing earlier was changed; choose another folder or "
+                  "free some space.")
                    .arg(path, file.errorString());
-    file.close();
     return false;
   }
   return true;

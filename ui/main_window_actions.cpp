@@ -18,6 +18,7 @@
 #include <QTextStream>
 #include <QToolBar>
 
+#include "analysis/concept_set_files.h"
 #include "audit_view.h"
 #include "discovery/method_registry.h"
 #include "thumbnail_model.h"
@@ -29,7 +30,6 @@
 #include "main_window.h"
 
 #include <cmath>
-#include <filesystem>
 #include "widget_export.h"
 #include "report/html_report.h"
 #include "task_lane.h"
@@ -241,7 +241,13 @@ void MainWindow::exportCurrentView() {
             : page == mAudit  ? mAudit->exportImage(path)
             : page == mMatrix ? mMatrix->exportImage(path)
                               : exportWidget(page, path);
-  if (!ok) showError(tr("Could not write %1 (SVG needs Qt Svg; PNG always works).").arg(path));
+  if (ok) return;
+  const bool svg = path.endsWith(QLatin1String(".svg"), Qt::CaseInsensitive);
+  if (svg && !svgExportAvailable())
+    return showError(tr("Could not write %1: this build has no SVG support (Qt Svg); export a "
+                        "PNG instead.").arg(path));
+  showError(tr("Could not write %1. Nothing earlier was changed; free disk space or choose a "
+               "folder you can write to.").arg(path));
 }
 
 void MainWindow::exportConceptTable() {
@@ -282,22 +288,17 @@ void MainWindow::exportDirections() {
   if (!session) return showError(tr("Discover concepts first (F6)."));
   QString dir = QFileDialog::getExistingDirectory(this, tr("Export concept directions to"));
   if (dir.isEmpty()) return;
-  // Each file is copied beside its target and then renamed over it: a failed copy (full disk,
-  // read-only folder) leaves what was there before.
-  for (const char* name : {"decoders.npy", "biases.npy", "encoders.npy", "concepts.json"}) {
-    QString from = QString::fromStdString(session->dir()) + "/" + name, to = dir + "/" + name;
-    QString part = to + ".part";
-    QFile::remove(part);
-    std::error_code renameError;
-    const bool copied = QFile::copy(from, part);
-    if (copied) std::filesystem::rename(part.toStdString(), to.toStdString(), renameError);
-    if (!copied || renameError) {
-      QFile::remove(part);
-      return showError(tr("Could not copy %1 to %2. Free disk space or choose a writable folder.")
-                           .arg(from, to));
-    }
+  // The whole set as one transaction (core/analysis/concept_set_files.h): a full disk or a
+  // read-only folder leaves what was there before.
+  try {
+    copyConceptSet(session->dir(), dir.toStdString());
+  } catch (const std::exception& e) {
+    return showError(QString::fromStdString(e.what()));
   }
-  statusBar()->showMessage(tr("Wrote decoders.npy, biases.npy, encoders.npy to %1").arg(dir), 4000);
+  statusBar()->showMessage(
+      tr("Wrote decoders.npy, biases.npy, encoders.npy, image_strength.npy and concepts.json to %1")
+          .arg(dir),
+      4000);
 }
 
 // One self-contained HTML page (report/html_report.h), written on the task lane: the audit's

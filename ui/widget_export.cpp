@@ -1,9 +1,11 @@
 #include "widget_export.h"
 
 #include <QColor>
+#include <QFileInfo>
 #include <QImage>
 #include <QPainter>
 #include <QPixmap>
+#include <QSaveFile>
 #include <QWidget>
 
 #ifdef DIRECTRIX_HAVE_SVG
@@ -15,6 +17,15 @@ namespace {
 
 bool wantsSvg(const QString& path) {
   return path.endsWith(QStringLiteral(".svg"), Qt::CaseInsensitive);
+}
+
+// Through QSaveFile (a temporary file renamed over `path` once complete): a full disk never
+// leaves a truncated image where an earlier export was.
+bool saveImage(const QImage& image, const QString& path) {
+  QSaveFile file(path);
+  const QByteArray format = QFileInfo(path).suffix().toLower().toLatin1();
+  return file.open(QIODevice::WriteOnly) &&
+         image.save(&file, format.isEmpty() ? "png" : format.constData()) && file.commit();
 }
 
 }  // namespace
@@ -29,7 +40,7 @@ bool svgExportAvailable() {
 
 bool exportWidget(QWidget* widget, const QString& path) {
   if (!widget) return false;
-  if (!wantsSvg(path)) return widget->grab().save(path);  // grab() keeps the device pixel ratio
+  if (!wantsSvg(path)) return saveImage(widget->grab().toImage(), path);  // keeps the pixel ratio
   return exportPainting(widget->size(), 1.0, widget->palette().color(widget->backgroundRole()),
                         [widget](QPainter& p) { widget->render(&p); }, path,
                         widget->windowTitle());
@@ -41,8 +52,10 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
   if (size.isEmpty()) return false;
   if (wantsSvg(path)) {
 #ifdef DIRECTRIX_HAVE_SVG
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) return false;
     QSvgGenerator svg;
-    svg.setFileName(path);
+    svg.setOutputDevice(&file);
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle(title);
@@ -51,7 +64,7 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
     if (!p.begin(&svg)) return false;
     p.fillRect(QRect(QPoint(0, 0), size), background);
     paint(p);
-    return p.end();
+    return p.end() && file.commit();
 #else
     Q_UNUSED(title);
     return false;
@@ -68,7 +81,7 @@ bool exportPainting(const QSize& size, qreal devicePixelRatio, const QColor& bac
   p.setRenderHint(QPainter::Antialiasing);
   paint(p);
   p.end();
-  return image.save(path);
+  return saveImage(image, path);
 }
 
 }  // namespace dx::ui

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arguments.h"
+#include "base/atomic_file.h"
 #include "commands.h"
 #include "labeling/invert.h"
 #include "base/npy.h"
@@ -146,11 +147,7 @@ nlohmann::json formulaJson(const LabeledFormula& f, const std::vector<std::strin
 }
 
 void writeJson(const std::string& path, const nlohmann::json& doc) {
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::ofstream out(path);
-  out << doc.dump(2) << "\n";
-  if (!out) throw UserError(path + ": cannot be written; choose a writable output file.");
+  writeFileAtomically(path, doc.dump(2) + "\n");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/concept_session.h"
+#include "analysis/concept_set_files.h"
 #include "arguments.h"
 #include "commands.h"
 #include "labeling/concept_labeling.h"
@@ -26,9 +27,13 @@ const std::set<std::string> kSessionOptions = {"model", "device", "cache", "conc
 // --cache, or the cache whose activations.npy discover recorded in concepts.json.
 std::string cacheDir(const Arguments& a, const std::string& concepts) {
   if (a.has("cache")) return a.value("cache");
+  recoverConceptSet(concepts);
   std::ifstream in(concepts + "/concepts.json");
   auto doc = nlohmann::json::parse(in, nullptr, false);
-  std::string activations = doc.is_object() ? doc.value("activations", "") : "";
+  std::string activations = doc.is_object() && doc.contains("activations") &&
+                                    doc["activations"].is_string()
+                                ? doc["activations"].get<std::string>()
+                                : "";
   fs::path recorded(activations);
   if (recorded.filename() == "activations.npy" && fs::exists(recorded))
     return recorded.parent_path().string();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arguments.h"
+#include "base/atomic_file.h"
 #include "commands.h"
 #include "tcav/tcav.h"
 #include "activations/image_activations.h"
@@ -295,7 +296,9 @@ int runTcav(const std::vector<std::string>& args) {
               << "layer gives per-image scores.\n";
 
   std::string out = a.value("out");
-  fs::create_directories(out + "/cavs");
+  std::error_code ec;
+  fs::create_directories(out + "/cavs", ec);
+  if (ec) throwWriteError(out + "/cavs", ec.value());
   auto doc = resultJson(result, o, out);
   doc["runs"] = o.runs > 0 ? size_t(o.runs) : randomDirs.size();  // runs per trained concept
   const size_t trained = conceptDirs.size() + o.relative.size();
@@ -309,7 +312,7 @@ int runTcav(const std::vector<std::string>& args) {
   doc.update({{"model", in.model->path()}, {"layer", in.layer},
               {"class", in.model->meta().classes[size_t(k)]}, {"class_selection", selection},
               {"seconds", clock.seconds()}});
-  std::ofstream(out + "/scores.json") << doc.dump(2) << "\n";
+  writeFileAtomically(out + "/scores.json", doc.dump(2) + "\n");  // last: marks the folder done
   printSummary(result, doc);
   std::cout << "wrote " << out << "/scores.json in " << clock.seconds() << " s\n";
   return 0;

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "analysis/concept_set_files.h"
 #include "arguments.h"
+#include "base/atomic_file.h"
 #include "base/tensor_io.h"
 #include "commands.h"
 #include "model/concept_model.h"
@@ -26,16 +28,11 @@ struct ConceptDirection {
 };
 
 ConceptDirection readConcept(const std::string& dir, size_t index) {
-  std::ifstream in(dir + "/concepts.json");
-  if (!in)
+  if (!fs::exists(dir + "/concepts.json"))
     throw UserError(dir + " has no concepts.json: give --concepts the folder written by "
                     "`directrix-cli discover` (or saved by the app).");
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw UserError(dir + "/concepts.json is not valid JSON (" + e.what() + "); run discover again.");
-  }
+  // Types, ranges and the arrays' shapes checked (the cache's sizes are not known here).
+  nlohmann::json doc = readConceptFolder(dir, {});
   ConceptDirection c;
   c.layer = doc.value("layer", "");
   auto decoders = readNpyTensor(dir + "/decoders.npy");
@@ -46,24 +43,21 @@ ConceptDirection readConcept(const std::string& dir, size_t index) {
                     "--concept between 0 and " + std::to_string(decoders.size(0) - 1) + ".");
   c.directions = {decoders[int64_t(index)].to(at::kFloat), encoders[int64_t(index)].to(at::kFloat),
                   biases[int64_t(index)].item<double>()};
-  const auto& concepts = doc.value("concepts", nlohmann::json::array());
-  if (index < concepts.size()) {
-    const auto& top = concepts[index].value("top_patches", nlohmann::json::array());
-    if (!top.empty()) c.strongestRealPatch = top[0].value("score", std::nan(""));
-  }
+  const auto& top = doc["concepts"][index].value("top_patches", nlohmann::json::array());
+  if (!top.empty()) c.strongestRealPatch = top[0].value("score", std::nan(""));
   return c;
 }
 
 void writePng(const fs::path& out, const cv::Mat& image) {
-  if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
-  bool written = false;
+  std::vector<uchar> bytes;
+  bool encoded = false;
   try {
-    written = cv::imwrite(out.string(), image);
+    encoded = cv::imencode(out.extension().string(), image, bytes);
   } catch (const cv::Exception&) {
   }
-  if (!written)
-    throw UserError(out.string() + ": cannot be written (use a .png or .jpg name in a writable "
-                    "folder with free space).");
+  if (!encoded) throw UserError(out.string() + ": cannot be encoded; use a .png or .jpg name.");
+  writeFileAtomically(out.string(),
+                      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace

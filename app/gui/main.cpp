@@ -2,6 +2,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QIcon>
 #include <QTimer>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName("Directrix");
   QApplication::setOrganizationName("Directrix");
   QApplication::setApplicationVersion(QStringLiteral(PROJECT_VERSION));
+  // The installed icon theme and .desktop entry (resources/desktop, cmake/Install.cmake).
+  QGuiApplication::setDesktopFileName(QStringLiteral("org.directrix.Directrix"));
+  QApplication::setWindowIcon(QIcon::fromTheme(QStringLiteral("org.directrix.Directrix")));
 
   QCommandLineParser cli;
   cli.setApplicationDescription("Explore the concepts a vision network uses.");
@@ -61,7 +65,16 @@ int main(int argc, char** argv) {
                           "name", "images");
   QCommandLineOption present("presentation", "Start in presentation mode (large fonts).");
   cli.addOptions({demo, world, project, model, images, shot, view, present});
+  // A file manager opens a project by passing it alone (the .desktop entry's Exec=directrix %f).
+  cli.addPositionalArgument("project", "A saved project (.directrix) to open.", "[project]");
   cli.process(app);
+  const QStringList positional = cli.positionalArguments();
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "directrix: give at most one project file, not %lld\n",
+                 static_cast<long long>(positional.size()));
+    return 2;
+  }
+  const QString projectFile = cli.isSet(project) ? cli.value(project) : positional.value(0);
   const bool categories = cli.value(view) == "categories";
   int viewIndex = dx::ui::MainWindow::viewNames().indexOf(categories ? "audit" : cli.value(view));
   if (viewIndex < 0) {
@@ -94,8 +107,8 @@ int main(int argc, char** argv) {
                          if (c == dx::app::Workbench::Change::Activations) ready(0);
                        });
   }
-  if (cli.isSet(project)) {
-    workbench.openProject(cli.value(project));
+  if (!projectFile.isEmpty()) {
+    workbench.openProject(projectFile);
   } else if (cli.isSet(model)) {
     workbench.openModelThenImages(cli.value(model), cli.value(images));
   } else if (cli.isSet(world)) {

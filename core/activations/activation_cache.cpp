@@ -2,7 +2,12 @@
 
 #include <algorithm>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/hash.h"
 #include "base/progress.h"
 
@@ -58,6 +64,30 @@ std::vector<SkippedFile> readSkipped(const std::string& path) {
   return out;
 }
 
+// cache.json fields, read without trusting their types: a wrong type reads as absent.
+std::string textField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+int64_t intField(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+bool isComplete(const nlohmann::json& meta) {
+  auto it = meta.find("complete");
+  return it != meta.end() && it->is_boolean() && it->get<bool>();
+}
+
+// An array of the cache has the dtype and number of dimensions the readers rely on.
+void requireArray(const std::string& dir, const NpyMap& m, std::initializer_list<const char*> dtypes,
+                  size_t dims) {
+  bool dtypeOk = std::any_of(dtypes.begin(), dtypes.end(), [&](const char* d) { return m.descr() == d; });
+  if (!dtypeOk || m.shape().size() != dims)
+    throw UserError(m.path() + ": dtype " + m.descr() + " with " + std::to_string(m.shape().size()) +
+                    " dimensions is not what a Directrix cache holds; delete " + dir +
+                    " and extract again.");
+}
+
 const int64_t* int64Row(const NpyMap& m, size_t i) {
   return reinterpret_cast<const int64_t*>(m.row(i));
 }
@@ -66,24 +96,28 @@ const int64_t* int64Row(const NpyMap& m, size_t i) {
 
 bool cacheIsComplete(const std::string& dir, const std::string& key) {
   auto meta = readJson(dir + "/cache.json");
-  if (!meta.is_object() || meta.value("key", "") != key || !meta.value("complete", false))
-    return false;
+  if (!meta.is_object() || textField(meta, "key") != key || !isComplete(meta)) return false;
   for (const char* f : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy",
                         "files.txt", "classes.txt", "label_classes.txt"})
     if (!fs::exists(fs::path(dir) / f)) return false;
-  return meta.value("class_tokens", 0) == 0 || fs::exists(fs::path(dir) / "class_tokens.npy");
+  return intField(meta, "class_tokens") == 0 || fs::exists(fs::path(dir) / "class_tokens.npy");
 }
 
 ActivationCache::ActivationCache(const std::string& dir) : mDir(dir) {
+  if (!fs::exists(dir)) recoverInterruptedCacheWrite(dir);
   auto meta = readJson(dir + "/cache.json");
-  if (!meta.is_object() || !meta.value("complete", false))
+  if (!meta.is_object() || !isComplete(meta))
     throw UserError(dir + ": not a complete Directrix activation cache (no finished "
                     "cache.json). Run `directrix-cli extract` to create it.");
-  mKey = meta.value("key", "");
-  mLayer = meta.value("layer", "");
-  mModelPath = meta.value("model", "");
-  auto input = meta.value("input_size", std::vector<int>{});
-  if (input.size() == 2) mInputHeight = input[0], mInputWidth = input[1];
+  mKey = textField(meta, "key");
+  mLayer = textField(meta, "layer");
+  mModelPath = textField(meta, "model");
+  auto input = meta.find("input_size");
+  if (input != meta.end() && input->is_array() && input->size() == 2 &&
+      (*input)[0].is_number_integer() && (*input)[1].is_number_integer()) {
+    mInputHeight = (*input)[0].get<int>();
+    mInputWidth = (*input)[1].get<int>();
+  }
   mFiles = readLines(dir + "/files.txt");
   mClasses = readLines(dir + "/classes.txt");
   mLabelClasses = readLines(dir + "/label_classes.txt");
@@ -92,27 +126,101 @@ ActivationCache::ActivationCache(const std::string& dir) : mDir(dir) {
   mLogits = std::make_unique<NpyMap>(dir + "/logits.npy");
   mPredictions = std::make_unique<NpyMap>(dir + "/predictions.npy");
   mLabels = std::make_unique<NpyMap>(dir + "/labels.npy");
-  if (meta.value("class_tokens", 0) > 0) {
+  if (intField(meta, "class_tokens") > 0) {
     if (!fs::exists(dir + "/class_tokens.npy"))
       throw UserError(dir + ": class_tokens.npy is missing; the cache is incomplete. Run the "
                       "extraction again.");
     mClassTokens = std::make_unique<NpyMap>(dir + "/class_tokens.npy");
+    requireArray(dir, *mClassTokens, {npy::float32}, 3);
   }
+  validateArrays();
+}
+
+// Everything the readers index by is checked once here: shapes agree with files.txt and
+// classes.txt, and every prediction and label names a class that exists.
+void ActivationCache::validateArrays() const {
+  requireArray(mDir, *mActivations, {npy::float32, npy::float16}, 4);  // N x C x h x w
+  requireArray(mDir, *mLogits, {npy::float32}, 2);
+  requireArray(mDir, *mPredictions, {npy::int64}, 1);
+  requireArray(mDir, *mLabels, {npy::int64}, 1);
   for (const NpyMap* m : {mActivations.get(), mLogits.get(), mPredictions.get(), mLabels.get(),
                           mClassTokens ? mClassTokens.get() : mLabels.get()})
     if (m->rows() != mFiles.size())
-      throw UserError(dir + ": arrays and files.txt disagree in length; delete the folder and "
+      throw UserError(mDir + ": arrays and files.txt disagree in length; delete the folder and "
                       "extract again.");
+  if (mLogits->shape()[1] != mClasses.size())
+    throw UserError(mDir + ": logits.npy and classes.txt disagree on the classes; delete the "
+                    "folder and extract again.");
+  for (size_t i = 0; i < mFiles.size(); ++i) {
+    int64_t p = prediction(i), l = label(i);
+    if (p < 0 || p >= int64_t(mClasses.size()) || l < -1 || l >= int64_t(mLabelClasses.size()))
+      throw UserError(mDir + ": image " + std::to_string(i) + " has a prediction or label outside "
+                      "classes.txt / label_classes.txt; delete the folder and extract again.");
+  }
 }
 
 int64_t ActivationCache::prediction(size_t i) const { return *int64Row(*mPredictions, i); }
 int64_t ActivationCache::label(size_t i) const { return *int64Row(*mLabels, i); }
 
-CacheStaging::CacheStaging(const std::string& finalDir) : mFinal(finalDir) {
-  fs::path final = fs::absolute(finalDir).lexically_normal();
-  if (final.filename().empty()) final = final.parent_path();
-  mFinal = final.string();
-  mStaging = mFinal + ".partial-" + std::to_string(::getpid());
+namespace {
+
+std::string normalFolder(const std::string& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.string();
+}
+
+std::string hostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "host";
+  std::string host(name);
+  for (char& c : host)
+    if (c == '/' || c == '-') c = '_';
+  return host;
+}
+
+// Hidden, tool-specific names beside the cache `final` for a writer's staging folder and for a
+// previous cache it set aside: ".<final>.directrix-partial-<host>-<pid>". Nothing a user names
+// looks like this, and the host keeps writers on other machines (a shared home) apart.
+std::string writerFolder(const fs::path& final, const char* kind) {
+  return (final.parent_path() / ("." + final.filename().string() + ".directrix-" + kind + "-" +
+                                 hostName() + "-" + std::to_string(::getpid())))
+      .string();
+}
+
+// The pid of a writer folder of `finalName` made on this host, or 0 when `name` is not one.
+pid_t leftoverOwner(const std::string& name, const std::string& finalName, const char* kind) {
+  std::string prefix = "." + finalName + ".directrix-" + kind + "-" + hostName() + "-";
+  if (name.rfind(prefix, 0) != 0) return 0;
+  std::string digits = name.substr(prefix.size());
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return 0;
+  return static_cast<pid_t>(std::stol(digits));
+}
+
+}  // namespace
+
+void recoverInterruptedCacheWrite(const std::string& dir) {
+  fs::path final(normalFolder(dir));
+  std::error_code ec;
+  const std::string name = final.filename().string();
+  for (const auto& entry : fs::directory_iterator(final.parent_path(), ec)) {
+    std::string other = entry.path().filename().string();
+    pid_t partial = leftoverOwner(other, name, "partial");
+    pid_t old = leftoverOwner(other, name, "old");
+    pid_t owner = partial ? partial : old;
+    if (!owner || owner == ::getpid() || !processIsGone(owner)) continue;
+    std::error_code ignored;
+    // A writer killed between its two renames left the previous cache aside: put it back.
+    if (old && !fs::exists(final)) fs::rename(entry.path(), final, ignored);
+    else fs::remove_all(entry.path(), ignored);
+  }
+}
+
+CacheStaging::CacheStaging(const std::string& finalDir) : mFinal(normalFolder(finalDir)) {
+  recoverInterruptedCacheWrite(mFinal);
+  mStaging = writerFolder(mFinal, "partial");
   std::error_code ec;
   fs::remove_all(mStaging, ec);
   fs::create_directories(mStaging, ec);
@@ -129,14 +237,34 @@ CacheStaging::~CacheStaging() {
 }
 
 void CacheStaging::commit() {
+  syncDirectory(mStaging);
   std::error_code ec;
-  std::string old = mFinal + ".old-" + std::to_string(::getpid());
-  bool hadOld = fs::exists(mFinal);
-  if (hadOld) fs::rename(mFinal, old, ec);
-  if (!ec) fs::rename(mStaging, mFinal, ec);
-  if (ec) throw UserError(mFinal + ": cannot be replaced (" + ec.message() + ").");
+  if (fs::exists(mFinal)) {
+    // One atomic step: the new cache takes the name, the old one the staging name (Linux
+    // renameat2). A SIGKILL at any moment leaves a complete cache at mFinal.
+    if (::renameat2(AT_FDCWD, mStaging.c_str(), AT_FDCWD, mFinal.c_str(), RENAME_EXCHANGE) == 0) {
+      mCommitted = true;
+      fs::remove_all(mStaging, ec);
+      return;
+    }
+    // File systems without the exchange: set the old cache aside, then move the new one in;
+    // recoverInterruptedCacheWrite() puts the old one back if the process dies in between.
+    std::string old = writerFolder(mFinal, "old");
+    fs::rename(mFinal, old, ec);
+    if (ec) throwWriteError(mFinal, ec.value());
+    fs::rename(mStaging, mFinal, ec);
+    if (ec) {
+      std::error_code ignored;
+      fs::rename(old, mFinal, ignored);
+      throwWriteError(mFinal, ec.value());
+    }
+    mCommitted = true;
+    fs::remove_all(old, ec);
+    return;
+  }
+  fs::rename(mStaging, mFinal, ec);
+  if (ec) throwWriteError(mFinal, ec.value());
   mCommitted = true;
-  if (hadOld) fs::remove_all(old, ec);
 }
 
 std::vector<int64_t> ActivationCache::labelToModelClass() const {

@@ -65,6 +65,8 @@ class ActivationCache {
   std::vector<int64_t> labelToModelClass() const;
 
  private:
+  void validateArrays() const;
+
   std::string mDir, mKey, mLayer, mModelPath;
   int mInputHeight = 0, mInputWidth = 0;
   std::vector<std::string> mFiles, mClasses, mLabelClasses;
@@ -72,8 +74,14 @@ class ActivationCache {
   std::unique_ptr<NpyMap> mActivations, mLogits, mPredictions, mLabels, mClassTokens;
 };
 
-// Staging folder for a cache being written. commit() renames it over `finalDir`; destroying an
-// uncommitted writer removes the staging folder (cancel, error), leaving any old cache intact.
+// Staging folder for a cache being written. commit() swaps it with `finalDir` in one atomic
+// rename; destroying an uncommitted writer removes the staging folder (cancel, error), leaving
+// any old cache intact. Leftovers of writers that were killed are cleaned up (or, for a
+// previous cache set aside, put back) by the next writer.
+// Removes the staging folders of dead writers of `dir` and restores a cache one of them set
+// aside; called before writing and before reuse, so a killed extraction costs nothing.
+void recoverInterruptedCacheWrite(const std::string& dir);
+
 class CacheStaging {
  public:
   explicit CacheStaging(const std::string& finalDir);

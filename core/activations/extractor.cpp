@@ -3,10 +3,10 @@
 #include <torch/script.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "data/batch_loader.h"
 #include "data/image_folder.h"
 #include "model/preprocess.h"
@@ -113,14 +113,15 @@ class PinnedStaging {
 };
 
 void writeLines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l << '\n';
-  if (!out) throw UserError(path + ": cannot be written; check free disk space.");
+  std::string text;
+  for (const auto& l : lines) text += l + '\n';
+  writeFileAtomically(path, text);
 }
 
 void writeSkipped(const std::string& path, const std::vector<SkippedFile>& skipped) {
-  std::ofstream out(path);
-  for (const auto& s : skipped) out << s.path << '\t' << s.reason << '\n';
+  std::string text;
+  for (const auto& s : skipped) text += s.path + '\t' + s.reason + '\n';
+  writeFileAtomically(path, text);
 }
 
 void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const std::string& key,
@@ -136,7 +137,7 @@ void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const st
       {"preprocessing", describePreprocessing(r.model->meta().input)},
       {"input_size", {r.model->meta().input.height, r.model->meta().input.width}},
       {"images", rows}, {"seconds", seconds}};
-  std::ofstream(dir + "/cache.json") << j.dump(2) << '\n';
+  writeFileAtomically(dir + "/cache.json", j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -155,6 +156,7 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
   std::string key = extractionKey(r);
   Stopwatch clock;
   ExtractionResult result{fs::absolute(r.outDir).string(), key, 0, 0, false, 0};
+  recoverInterruptedCacheWrite(r.outDir);
   if (r.reuse && cacheIsComplete(r.outDir, key)) {
     result.reused = true;
     result.images = ActivationCache(r.outDir).size();

@@ -139,11 +139,8 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
 std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const ConceptModel> model,
                                                      std::shared_ptr<const ActivationCache> cache,
                                                      const std::string& dir) {
-  std::ifstream in(dir + "/concepts.json");
-  auto doc = nlohmann::json::parse(in, nullptr, false);
-  if (!in || doc.is_discarded() || !doc.contains("concepts"))
-    throw UserError(dir + "/concepts.json: missing or not a Directrix concept file; run "
-                    "Discover again to recreate it.");
+  const auto& shape = cache->activations().shape();  // N x C x h x w
+  auto doc = readConceptFolder(dir, {shape[0], shape[1], cache->classes().size(), shape[2], shape[3]});
   auto impl = std::make_unique<Impl>();
   impl->model = model;
   impl->cache = cache;

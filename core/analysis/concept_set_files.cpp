@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "analysis/concept_folder.h"
+#include "base/atomic_file.h"
 #include "base/progress.h"
 #include "base/tensor_io.h"
 
@@ -36,59 +38,72 @@ void writeAll(const ConceptSetFiles& files, const std::function<std::string(cons
   writeNpyTensor(stage("image_strength.npy"), files.imageStrength);
   if (files.labelPositives.defined())
     writeNpyTensor(stage("label_positives.npy"), files.labelPositives);
-  std::string path = stage("concepts.json");
-  std::ofstream out(path);
-  out << files.document.dump(1) << "\n";
-  out.close();
-  if (!out) throw UserError(path + ": write failed");
+  writeFileAtomically(stage("concepts.json"), files.document.dump(1) + "\n");
 }
 
-// Moves the staged files into place, the previous ones aside first (<name>.old); if a move
-// fails, the ones already moved are put back, so the folder holds either set, never a mix.
-void commitStaged(const std::string& dir, const std::vector<std::string>& staged) {
-  std::vector<std::string> replaced, placed;
-  try {
-    for (const auto& name : staged) {
-      std::string target = dir + "/" + name;
-      if (fs::exists(target)) {
-        fs::rename(target, target + ".old");
-        replaced.push_back(name);
-      }
-      fs::rename(target + ".tmp", target);
-      placed.push_back(name);
-    }
-  } catch (...) {
-    std::error_code ignored;
-    for (const auto& name : placed) fs::remove(dir + "/" + name, ignored);
-    for (const auto& name : replaced)
-      fs::rename(dir + "/" + name + ".old", dir + "/" + name, ignored);
-    throw;
-  }
-  std::error_code ignored;
-  for (const auto& name : replaced) fs::remove(dir + "/" + name + ".old", ignored);
-}
-
-}  // namespace
-
-void writeConceptSet(const std::string& dir, const ConceptSetFiles& files) {
+// Stages a set with `writeStaged` (which names each file it writes as <name>.tmp through
+// `stage`), then commits it through the journal; `remove` lists files the new set drops. The
+// folder's lock is held throughout, so no reader's recovery removes the staged files.
+void saveTransaction(const std::string& dir,
+                     const std::function<void(const std::function<std::string(const char*)>&)>&
+                         writeStaged,
+                     const std::vector<std::string>& remove) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throwWriteError(dir, ec.value());
+  ConceptFolderLock lock(dir);
+  recoverConceptSetLocked(dir);  // an earlier save's journal is finished before staging anew
   std::vector<std::string> staged;
   auto stage = [&](const char* name) {
     staged.emplace_back(name);
     return dir + "/" + name + ".tmp";
   };
+  nlohmann::json journal;
   try {
-    fs::create_directories(dir);
-    writeAll(files, stage);
-    commitStaged(dir, staged);
+    writeStaged(stage);
+    journal = {{"move", staged}, {"remove", remove}};
+    writeFileAtomically(dir + "/" + kConceptJournal, journal.dump() + "\n");
   } catch (const std::exception& e) {
-    std::error_code ignored;
-    for (const auto& name : staged) fs::remove(dir + "/" + name + ".tmp", ignored);
-    throw UserError("Could not save the concepts in " + dir + " (" + e.what() +
-                    "). Free disk space or make the folder writable, then save again.");
+    removeStagedConceptFiles(dir);
+    throw UserError("Could not save the concepts in " + dir + " (" + e.what() + ")");
   }
+  try {
+    applyConceptJournal(dir, journal);
+  } catch (const std::exception& e) {
+    throw UserError("The concepts in " + dir + " are saved, but moving them into place stopped (" +
+                    e.what() + "); opening the folder again finishes the save.");
+  }
+}
+
+}  // namespace
+
+void writeConceptSet(const std::string& dir, const ConceptSetFiles& files) {
   // INVERT's positives of an earlier save no longer describe these labels.
-  std::error_code ignored;
-  if (!files.labelPositives.defined()) fs::remove(dir + "/label_positives.npy", ignored);
+  std::vector<std::string> remove;
+  if (!files.labelPositives.defined()) remove.emplace_back("label_positives.npy");
+  saveTransaction(dir, [&](const auto& stage) { writeAll(files, stage); }, remove);
+}
+
+void copyConceptSet(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (fs::equivalent(from, to, ec)) return;  // exporting a folder onto itself changes nothing
+  recoverConceptSet(from);
+  std::vector<std::string> remove;
+  saveTransaction(
+      to,
+      [&](const auto& stage) {
+        for (const char* name : kConceptSetFiles) {
+          std::string source = from + "/" + name;
+          if (!fs::exists(source)) {
+            remove.emplace_back(name);
+            continue;
+          }
+          std::string staged = stage(name);
+          fs::copy_file(source, staged, fs::copy_options::overwrite_existing);
+          syncFile(staged);
+        }
+      },
+      remove);
 }
 
 }  // namespace dx

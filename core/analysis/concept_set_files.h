@@ -1,15 +1,20 @@
 #pragma once
 // The one writer of a concept set's folder, used by `directrix-cli discover` and by the GUI's
 // save (ConceptSession::save): decoders.npy, biases.npy, encoders.npy, image_strength.npy,
-// optionally label_positives.npy, and concepts.json. Every file is first written as
-// <name>.tmp and moved into place only once all are written, so a full disk or a read-only
-// folder leaves the previous set whole.
+// optionally label_positives.npy, and concepts.json.
+//
+// A save is a small transaction, so a full disk, a read-only folder or a SIGKILL never leaves
+// a mix of two sets: every file is first written (and fsynced) as <name>.tmp; then a journal
+// (.save-journal.json, written atomically) lists the moves; then the moves run and the journal
+// is deleted. Before the journal exists, the previous set is untouched; once it exists, the
+// save is decided, and whoever opens the folder next finishes the moves (recoverConceptSet).
 #include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/concept_folder.h"
 #include "analysis/influence_test_info.h"
 
 namespace dx {
@@ -31,5 +36,8 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
 
 // Throws UserError naming the folder and the fix; the previous files stay on failure.
 void writeConceptSet(const std::string& dir, const ConceptSetFiles& files);
+
+// Copies the concept set in `from` into `to` (an export), as one transaction like a save.
+void copyConceptSet(const std::string& from, const std::string& to);
 
 }  // namespace dx

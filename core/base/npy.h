@@ -21,8 +21,10 @@ size_t itemSize(const std::string& descr);
 
 class NpyWriter {
  public:
-  // Creates `path` for an array of `shape` (shape[0] = the maximum row count). Throws UserError.
-  NpyWriter(const std::string& path, const std::string& descr, std::vector<size_t> shape);
+  // Creates `path` for an array of `shape` (shape[0] = the maximum row count). Throws UserError
+  // naming `shownPath` (the file the user knows, when `path` is a temporary one) or `path`.
+  NpyWriter(const std::string& path, const std::string& descr, std::vector<size_t> shape,
+            const std::string& shownPath = "");
   ~NpyWriter();
   NpyWriter(const NpyWriter&) = delete;
   NpyWriter& operator=(const NpyWriter&) = delete;
@@ -66,7 +68,7 @@ class NpyMap {
   const uint8_t* mData = nullptr;
 };
 
-// Small whole-array helpers.
+// Small whole-array helpers; writeNpy replaces `path` atomically (base/atomic_file.h).
 void writeNpy(const std::string& path, const std::string& descr, const std::vector<size_t>& shape,
               const void* data);
 std::vector<float> readNpyFloat32(const std::string& path, std::vector<size_t>* shape = nullptr);

@@ -41,6 +41,9 @@ at::Tensor npyRows(const NpyMap& map, size_t first, size_t count) {
   bool half = map.descr() == npy::float16;
   if (!half && map.descr() != npy::float32)
     throw UserError("activations must be float32 or float16, not '" + map.descr() + "'.");
+  if (map.shape().empty() || first > map.rows() || count > map.rows() - first)
+    throw UserError(map.path() + ": rows " + std::to_string(first) + " to " +
+                    std::to_string(first + count) + " are outside the array.");
   std::vector<int64_t> shape(map.shape().begin(), map.shape().end());
   shape[0] = static_cast<int64_t>(count);
   auto view = torch::from_blob(const_cast<uint8_t*>(map.row(first)), shape,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "base/atomic_file.h"
 #include "base/stopwatch.h"
 
 namespace dx {
@@ -66,9 +67,7 @@ nlohmann::json describe(const ConceptWorld& world) {
 }
 
 void writeText(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out.flush()) throw UserError(path.string() + ": cannot be written; check free space.");
+  writeFileAtomically(path.string(), text);
 }
 
 // Writes image i and its masks; returns its concepts.csv row.

@@ -1,8 +1,6 @@
 #include "report/html_report.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -11,13 +9,12 @@
 #include <iomanip>
 #include <sstream>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "analysis/concept_session.h"
+#include "base/atomic_file.h"
 #include "base/hash.h"
 #include "tcav/tcav_study.h"
 
@@ -91,29 +88,7 @@ ReportTcav reportTcavFromJson(const nlohmann::json& j, const std::string& path) 
 }
 
 void writeTextFile(const std::string& path, const std::string& text) {
-  fs::path target(path);
-  std::error_code ec;
-  if (!target.parent_path().empty()) fs::create_directories(target.parent_path(), ec);
-  // A name of its own: two exports to the same file may run at once on the app's task lane.
-  static std::atomic<unsigned> counter{0};
-  std::ostringstream unique;
-  unique << path << ".tmp-" << ::getpid() << "-" << std::this_thread::get_id() << "-" << counter++;
-  const std::string tmp = unique.str();
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(text.data(), std::streamsize(text.size()));
-    out.flush();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw UserError("cannot write " + path + ": choose a writable folder with free space.");
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw UserError("cannot move the report into place at " + path + " (" + ec.message() +
-                    "): choose a writable folder.");
-  }
+  writeFileAtomically(path, text);
 }
 
 namespace {

@@ -52,8 +52,7 @@ struct HtmlReportOptions {
 // them the cards say so. Throws Cancelled when cancelled.
 std::string htmlReport(const ConceptSession& session, const HtmlReportOptions& options);
 
-// Writes `html` to `path` through a temporary file and a rename; UserError names the file and
-// the fix (a writable folder with free space).
+// Writes `text` to `path` atomically (base/atomic_file.h); UserError names the file and the fix.
 void writeTextFile(const std::string& path, const std::string& text);
 
 // Helpers, public for tests.

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/progress.h"
 #include "base/tensor_io.h"
 
@@ -211,9 +212,7 @@ void saveCav(const Cav& cav, const std::string& stem) {
   // JSON has no NaN: an untrained direction's accuracy is null.
   j["held_out_accuracy"] = std::isnan(cav.heldOutAccuracy) ? nlohmann::json()
                                                             : nlohmann::json(cav.heldOutAccuracy);
-  std::ofstream out(stem + ".json");
-  out << j.dump(2) << "\n";
-  if (!out) throw UserError(stem + ".json: cannot be written; check the folder and free space.");
+  writeFileAtomically(stem + ".json", j.dump(2) + "\n");
 }
 
 Cav loadCav(const std::string& stem) {

@@ -4,13 +4,13 @@
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "base/atomic_file.h"
 #include "base/hash.h"
 #include "base/progress.h"
 
@@ -82,43 +82,23 @@ ConceptRendering loadRendering(const std::string& path) {
 }
 
 void saveRendering(const std::string& path, const ConceptRendering& r) {
-  auto fail = [&](const std::string& why) {
-    throw UserError(path + ": the rendering could not be saved (" + why + "); free disk space or "
-                    "make the concept folder writable.");
-  };
-  std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
-  if (ec) fail(ec.message());
-  // Unique temporary names: the app and a CLI --keep may write the same rendering at once.
-  std::string tag = ".tmp" + std::to_string(::getpid()) + "-" +
-                    std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
-  std::string png = path + tag + ".png", json = path + tag + ".json";
-  struct Cleanup {
-    std::vector<std::string> files;
-    ~Cleanup() {
-      std::error_code ignored;
-      for (const auto& f : files) fs::remove(f, ignored);
-    }
-  } cleanup{{png, json}};  // whatever is left of them after a failure or the renames
-  bool written = false;
+  std::vector<uchar> png;
+  bool encoded = false;
   try {
-    written = cv::imwrite(png, r.image);
-  } catch (const cv::Exception& e) {
-    fail(e.what());
+    encoded = cv::imencode(".png", r.image, png);
+  } catch (const cv::Exception&) {
   }
-  if (!written) fail("the image could not be written");
-  {
-    std::ofstream out(json);
-    out << nlohmann::json{{"detector", r.detector}, {"steps", r.steps}, {"seed", r.seed},
-                          {"seconds", r.seconds}}
-               .dump(2)
-        << '\n';
-    if (!out) fail("the sidecar could not be written");
-  }
-  // The PNG first: loadRendering needs both, so a crash between the renames shows no rendering.
-  fs::rename(png, path, ec);
-  if (!ec) fs::rename(json, path + ".json", ec);
-  if (ec) fail(ec.message());
+  if (!encoded)
+    throw UserError(path + ": the rendering could not be encoded as PNG; render it again.");
+  // Each file atomically, the PNG first: loadRendering needs both, so a crash in between shows
+  // no rendering rather than half of one.
+  writeFileAtomically(path, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  writeFileAtomically(path + ".json", nlohmann::json{{"detector", r.detector},
+                                                     {"steps", r.steps},
+                                                     {"seed", r.seed},
+                                                     {"seconds", r.seconds}}
+                                              .dump(2) +
+                                          "\n");
 }
 
 }  // namespace dx

@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+
+#include "file_size_limit.h"
 #include <opencv2/imgcodecs.hpp>
 
 #include "data/demo.h"
@@ -162,12 +164,14 @@ TEST(Workbench, FailedSaveShowsAMessageAndKeepsThePreviousFiles) {
   QString conceptsJson = QString::fromStdString(w.concepts()->dir() + "/concepts.json");
   QByteArray projectBefore = read(project), conceptsBefore = read(conceptsJson);
   ASSERT_FALSE(projectBefore.isEmpty());
-  ASSERT_TRUE(QDir().mkpath(conceptsJson + ".tmp"));  // a folder where the new file must go
   document.renameConcept(0, "second name");
   QSignalSpy error(&w, &Workbench::error);
-  EXPECT_FALSE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{2}}}));
+  {
+    dx::test::FileSizeLimit full(512);  // a full disk, injected (file_size_limit.h)
+    EXPECT_FALSE(w.saveProject(project, QJsonObject{{"pinned", QJsonArray{2}}}));
+  }
   ASSERT_EQ(error.size(), 1);
-  EXPECT_TRUE(error.at(0).at(0).toString().contains("Free disk space"));
+  EXPECT_TRUE(error.at(0).at(0).toString().contains("free disk space", Qt::CaseInsensitive));
   EXPECT_EQ(read(project), projectBefore);
   EXPECT_EQ(read(conceptsJson), conceptsBefore);
   EXPECT_FALSE(QFile::exists(conceptsJson.left(conceptsJson.lastIndexOf('/')) + "/decoders.npy.tmp"));
