@@ -3,12 +3,13 @@
 # corpus and the regressions kept in tests/fuzz. Prints one line per target; exits non-zero when
 # a target crashed (the input is saved under $FUZZ_BUILD_DIR/crashes/<target>/: add it to
 # tests/fuzz/regressions/<target>/ once fixed).
-#   packaging/fuzz.sh SECONDS        (FUZZ_BUILD_DIR: the build folder, default build-fuzz)
+#   packaging/fuzz.sh SECONDS        (FUZZ_BUILD_DIR: the build folder, default build-fuzz;
+#                                     FUZZ_TARGETS: some of the targets, default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:?usage: packaging/fuzz.sh SECONDS}
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-TARGETS=(npy idx project_file cache_folder concept_folder model_meta image_tags image_decode)
+read -r -a TARGETS <<< "${FUZZ_TARGETS:-npy idx project_file cache_folder concept_folder model_meta image_tags image_decode}"
 
 CLANG=$(command -v clang++ || command -v clang++-14 || true)
 if [ -z "$CLANG" ]; then

@@ -161,6 +161,28 @@ bool impliesSomeClass(const ParsedLabel& f, const std::vector<bool>& wordBelongs
   return true;
 }
 
+// Whether every assignment of the label's words that makes it true sets `word` (so the concept
+// cannot fire without it). Exhaustive, like impliesSomeClass.
+bool labelRequires(const ParsedLabel& f, const std::string& word) {
+  std::vector<std::string> distinct;
+  std::vector<size_t> slot;
+  for (const auto& w : f.words) {
+    auto at = std::find(distinct.begin(), distinct.end(), w);
+    slot.push_back(size_t(at - distinct.begin()));
+    if (at == distinct.end()) distinct.push_back(w);
+  }
+  auto target = std::find(distinct.begin(), distinct.end(), word);
+  if (target == distinct.end() || distinct.size() > 16) return false;
+  const size_t targetSlot = size_t(target - distinct.begin());
+  for (uint32_t bits = 0; bits < (1u << distinct.size()); ++bits) {
+    if ((bits >> targetSlot) & 1u) continue;
+    std::vector<bool> value(f.words.size());
+    for (size_t k = 0; k < f.words.size(); ++k) value[k] = (bits >> slot[k]) & 1u;
+    if (evaluate(f, value)) return false;  // true without the word
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::string> labelWords(const std::string& label) {
@@ -205,6 +227,12 @@ bool labelIsPartOfClass(const std::string& label, size_t cls, const std::vector<
   // "dotted_triangle AND bg_light" needs a dotted triangle. Another class named outright
   // ("Sandal OR Sneaker OR Ankle boot") only says that the concept is shared.
   ParsedLabel parsed = parseLabel(label);
+  // A label that cannot hold without another class's object ("watermark AND red AND
+  // blue_square") describes where the two classes meet, not a part of this one.
+  for (const auto& w : parsed.words) {
+    int other = exactClass(w);
+    if (other >= 0 && size_t(other) != cls && labelRequires(parsed, w)) return false;
+  }
   std::vector<bool> counts;
   for (const auto& w : parsed.words) counts.push_back(belongsToThisClass(w) || exactClass(w) >= 0);
   return impliesSomeClass(parsed, counts);

@@ -213,6 +213,8 @@ void NpyMap::parseHeader(const std::string& path) {
   size_t nonZero = item;
   bool empty = false;
   for (size_t d : mShape) {
+    // No real array has 2^40 rows; an empty one claiming them would still make loops spin.
+    if (d > (size_t(1) << 40)) throw UserError(path + ": .npy shape (" + dims + ") is too large.");
     if (d == 0) {
       empty = true;
       continue;

@@ -41,6 +41,10 @@ TEST(AuditCategories, LabelIsPartOfAClassByNameByWordOrByTheUsersList) {
   EXPECT_FALSE(part("(red_circle OR watermark) AND NOT striped", 0));
   EXPECT_FALSE(part("watermark", 0));
   EXPECT_FALSE(part("blue_square", 0));  // another class's only
+  // Needs another class's object: where the two meet, not a part of this class.
+  EXPECT_FALSE(part("red AND blue_square", 0));
+  EXPECT_FALSE(part("watermark AND red AND blue_square", 0));
+  EXPECT_TRUE(part("red AND NOT blue_square", 0));
   EXPECT_FALSE(labelIsPartOfClass("blue_circle", 0, {"red_circle", "blue_circle"}));
   EXPECT_FALSE(part("red OR bg_dark", 0));  // holds on any dark background
   EXPECT_FALSE(part("NOT red", 0));

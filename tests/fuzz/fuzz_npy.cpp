@@ -9,8 +9,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     dx::NpyMap map(path.string());
     volatile uint8_t sum = 0;
-    for (size_t i = 0; i < map.rows(); ++i)
-      for (size_t b = 0; b < map.rowBytes(); ++b) sum += map.row(i)[b];
+    const size_t bytes = map.rows() * map.rowBytes();  // every byte the header promises
+    for (size_t b = 0; b < bytes; ++b) sum += map.data()[b];
     if (map.descr() == dx::npy::float32) (void)dx::readNpyFloat32(path.string());
   } catch (const dx::UserError&) {
   }
