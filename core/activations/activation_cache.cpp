@@ -170,27 +170,18 @@ std::string normalFolder(const std::string& dir) {
   return p.string();
 }
 
-std::string hostName() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0) return "host";
-  std::string host(name);
-  for (char& c : host)
-    if (c == '/' || c == '-') c = '_';
-  return host;
-}
-
 // Hidden, tool-specific names beside the cache `final` for a writer's staging folder and for a
 // previous cache it set aside: ".<final>.directrix-partial-<host>-<pid>". Nothing a user names
 // looks like this, and the host keeps writers on other machines (a shared home) apart.
 std::string writerFolder(const fs::path& final, const char* kind) {
   return (final.parent_path() / ("." + final.filename().string() + ".directrix-" + kind + "-" +
-                                 hostName() + "-" + std::to_string(::getpid())))
+                                 machineName() + "-" + std::to_string(::getpid())))
       .string();
 }
 
 // The pid of a writer folder of `finalName` made on this host, or 0 when `name` is not one.
 pid_t leftoverOwner(const std::string& name, const std::string& finalName, const char* kind) {
-  std::string prefix = "." + finalName + ".directrix-" + kind + "-" + hostName() + "-";
+  std::string prefix = "." + finalName + ".directrix-" + kind + "-" + machineName() + "-";
   if (name.rfind(prefix, 0) != 0) return 0;
   std::string digits = name.substr(prefix.size());
   if (digits.empty() || digits.size() > 9 ||
@@ -205,23 +196,31 @@ void recoverInterruptedCacheWrite(const std::string& dir) {
   fs::path final(normalFolder(dir));
   std::error_code ec;
   const std::string name = final.filename().string();
-  for (const auto& entry : fs::directory_iterator(final.parent_path(), ec)) {
-    std::string other = entry.path().filename().string();
+  std::vector<fs::path> entries;
+  for (fs::directory_iterator it(final.parent_path(), ec), end; !ec && it != end; it.increment(ec))
+    entries.push_back(it->path());
+  for (const auto& entry : entries) {
+    std::string other = entry.filename().string();
     pid_t partial = leftoverOwner(other, name, "partial");
     pid_t old = leftoverOwner(other, name, "old");
     pid_t owner = partial ? partial : old;
     if (!owner || owner == ::getpid() || !processIsGone(owner)) continue;
     std::error_code ignored;
     // A writer killed between its two renames left the previous cache aside: put it back.
-    if (old && !fs::exists(final)) fs::rename(entry.path(), final, ignored);
-    else fs::remove_all(entry.path(), ignored);
+    if (old && !fs::exists(final)) fs::rename(entry, final, ignored);
+    else fs::remove_all(entry, ignored);
   }
 }
 
 CacheStaging::CacheStaging(const std::string& finalDir) : mFinal(normalFolder(finalDir)) {
   recoverInterruptedCacheWrite(mFinal);
-  mStaging = writerFolder(mFinal, "partial");
+  // The commit replaces what is at the output path: only ever an earlier cache.
   std::error_code ec;
+  if (fs::exists(mFinal) && !(fs::is_directory(mFinal) && fs::is_empty(mFinal, ec)) &&
+      !fs::exists(mFinal + "/cache.json"))
+    throw UserError(mFinal + " exists and is not a Directrix activation cache; it would be "
+                    "replaced. Choose a new or empty folder for --out.");
+  mStaging = writerFolder(mFinal, "partial");
   fs::remove_all(mStaging, ec);
   fs::create_directories(mStaging, ec);
   if (ec)

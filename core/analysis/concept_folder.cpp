@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -50,7 +52,7 @@ bool isJournal(const nlohmann::json& j) {
 
 ConceptFolderLock::ConceptFolderLock(const std::string& dir) {
   // Without write access there is no lock, and no writer either.
-  mFd = ::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  mFd = ::open((dir + "/.lock").c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (mFd >= 0)
     while (::flock(mFd, LOCK_EX) != 0 && errno == EINTR) {
     }
@@ -76,6 +78,17 @@ void recoverConceptSetLocked(const std::string& dir) {
     throw UserError(dir + ": a save of these concepts was interrupted and cannot be finished (" +
                     e.what() + "). Make the folder writable and open it again, or discover "
                     "the concepts again.");
+  }
+}
+
+void discardOrRecoverBeforeSave(const std::string& dir) {
+  try {
+    recoverConceptSetLocked(dir);
+  } catch (const UserError&) {
+    // The new save replaces every file: an unusable journal only has to go.
+    std::error_code ignored;
+    fs::remove(dir + "/" + kConceptJournal, ignored);
+    removeStagedConceptFiles(dir);
   }
 }
 
@@ -135,6 +148,11 @@ class FolderCheck {
 };
 
 bool isNumber(const nlohmann::json& j) { return j.is_number(); }
+// Read into a float by the readers (concept_report.cpp): finite and within float's range.
+bool isFloat(const nlohmann::json& j) {
+  return j.is_number() && std::isfinite(j.get<double>()) &&
+         std::fabs(j.get<double>()) <= std::numeric_limits<float>::max();
+}
 bool isText(const nlohmann::json& j) { return j.is_string(); }
 bool isFlag(const nlohmann::json& j) { return j.is_boolean(); }
 bool isCount(const nlohmann::json& j) { return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0); }
@@ -146,11 +164,11 @@ void checkInfluence(const FolderCheck& check, const nlohmann::json& list, size_t
   for (const auto& cell : list) {
     if (!cell.is_object()) check.fail("concepts.json: " + where + "an influence entry is not an object");
     for (const char* key : {"logit_change", "change", "probability_change"})
-      check.field(cell, key, isNumber, where);
-    check.field(cell, "p_value", [](const auto& j) { return j.is_null() || j.is_number(); }, where);
+      check.field(cell, key, isFloat, where);
+    check.field(cell, "p_value", [](const auto& j) { return j.is_null() || isFloat(j); }, where);
     check.field(cell, "significant", isFlag, where);
     check.field(cell, "logit_change_per_image", [](const auto& j) {
-      return j.is_array() && j.size() == 5 && std::all_of(j.begin(), j.end(), isNumber);
+      return j.is_array() && j.size() == 5 && std::all_of(j.begin(), j.end(), isFloat);
     }, where);
   }
 }
@@ -168,7 +186,7 @@ void checkTopPatches(const FolderCheck& check, const nlohmann::json& list,
     check.field(p, "image", below(e.images), where + "a top patch's ");
     check.field(p, "row", below(e.mapHeight), where + "a top patch's ");
     check.field(p, "col", below(e.mapWidth), where + "a top patch's ");
-    check.field(p, "score", isNumber, where + "a top patch's ");
+    check.field(p, "score", isFloat, where + "a top patch's ");
   }
 }
 
@@ -227,7 +245,6 @@ nlohmann::json readConceptFolder(const std::string& dir, const ConceptFolderExpe
   check.shape("encoders.npy", check.array("encoders.npy", 2), {count, decoders[1]}, perConcept);
   check.shape("image_strength.npy", check.array("image_strength.npy", 2), {e.images, count},
               "one row per image of the cache, one column per concept");
-  return doc;
   return doc;
 }
 

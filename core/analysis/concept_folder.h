@@ -40,6 +40,9 @@ class ConceptFolderLock {
 // read-only folder, say). The Locked variant is for a caller that holds the lock.
 void recoverConceptSet(const std::string& dir);
 void recoverConceptSetLocked(const std::string& dir);
+// For a writer holding the lock: recovers, or drops a journal that cannot be finished (the save
+// that follows replaces every file).
+void discardOrRecoverBeforeSave(const std::string& dir);
 
 // What the cache a concept folder belongs to has: its images, channels, classes and the size
 // of its activation maps; 0 where the reader does not know (the arrays must still agree).

@@ -52,7 +52,7 @@ void saveTransaction(const std::string& dir,
   fs::create_directories(dir, ec);
   if (ec) throwWriteError(dir, ec.value());
   ConceptFolderLock lock(dir);
-  recoverConceptSetLocked(dir);  // an earlier save's journal is finished before staging anew
+  discardOrRecoverBeforeSave(dir);  // an earlier save's journal is finished before staging anew
   std::vector<std::string> staged;
   auto stage = [&](const char* name) {
     staged.emplace_back(name);
@@ -87,14 +87,15 @@ void writeConceptSet(const std::string& dir, const ConceptSetFiles& files) {
 void copyConceptSet(const std::string& from, const std::string& to) {
   std::error_code ec;
   if (fs::equivalent(from, to, ec)) return;  // exporting a folder onto itself changes nothing
-  recoverConceptSet(from);
+  // A whole, valid set or nothing: a missing source file must not remove the export's file.
+  readConceptFolder(from, {});
   std::vector<std::string> remove;
   saveTransaction(
       to,
       [&](const auto& stage) {
         for (const char* name : kConceptSetFiles) {
           std::string source = from + "/" + name;
-          if (!fs::exists(source)) {
+          if (!fs::exists(source)) {  // only the optional INVERT positives can be absent
             remove.emplace_back(name);
             continue;
           }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -19,34 +20,42 @@ namespace {
 
 const char kTempTag[] = ".tmp-";
 
-// Writes go to the file a symbolic link points to, so the link stays a link.
+// Writes go to the file a chain of symbolic links ends at, so the links stay links.
 std::string resolvedTarget(const std::string& path) {
   std::error_code ec;
   if (!fs::is_symlink(path, ec)) return path;
-  fs::path target = fs::read_symlink(path, ec);
-  if (ec) return path;
-  return (target.is_absolute() ? target : fs::path(path).parent_path() / target).string();
+  fs::path target = fs::weakly_canonical(path, ec);
+  return ec ? path : target.string();
+}
+
+bool allDigits(const std::string& s) {
+  return !s.empty() && s.size() <= 9 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 std::string uniqueTempName(const std::string& path) {
-  // Unique per process and call: two exports to one file may run at once on the app's lane.
+  // Unique per machine, process and call: two exports to one file may run at once on the app's
+  // lane, and a shared home may be written from two machines.
   static std::atomic<unsigned> counter{0};
   fs::path target(path);
-  return (target.parent_path() / ("." + target.filename().string() + kTempTag +
-                                  std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+  return (target.parent_path() / ("." + target.filename().string() + kTempTag + machineName() +
+                                  "-" + std::to_string(::getpid()) + "-" +
+                                  std::to_string(counter++)))
       .string();
 }
 
-// The pid in a temporary name ".<name>.tmp-<pid>-<n>", or 0.
+// The pid in a temporary name ".<name>.tmp-<host>-<pid>-<n>" made on this machine, or 0.
 pid_t tempOwner(const std::string& name) {
   size_t tag = name.rfind(kTempTag);
   if (name.empty() || name[0] != '.' || tag == std::string::npos) return 0;
   std::string rest = name.substr(tag + sizeof(kTempTag) - 1);
-  size_t dash = rest.find('-');
-  if (dash == std::string::npos || dash == 0 || dash > 9 || dash + 1 == rest.size()) return 0;
-  for (size_t i = 0; i < rest.size(); ++i)
-    if (i != dash && (rest[i] < '0' || rest[i] > '9')) return 0;
-  return pid_t(std::stol(rest.substr(0, dash)));
+  size_t last = rest.rfind('-');
+  if (last == std::string::npos || last == 0) return 0;
+  size_t middle = rest.rfind('-', last - 1);
+  if (middle == std::string::npos) return 0;
+  std::string host = rest.substr(0, middle), pid = rest.substr(middle + 1, last - middle - 1);
+  if (host != machineName() || !allDigits(pid) || !allDigits(rest.substr(last + 1))) return 0;
+  return pid_t(std::stol(pid));
 }
 
 void syncPath(const std::string& path, int flags) {
@@ -72,18 +81,28 @@ void syncParentBestEffort(const std::string& path) {
 
 }  // namespace
 
+std::string machineName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "host";
+  std::string host(name);
+  for (char& c : host)
+    if (c == '/' || c == '-' || c == '.') c = '_';
+  return host;
+}
+
 bool processIsGone(int pid) { return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH; }
 
 void removeStaleTemporaries(const std::string& dir, const std::string& name) {
   std::error_code ec;
   const std::string prefix = "." + name;
-  for (const auto& entry : fs::directory_iterator(dir.empty() ? "." : dir, ec)) {
-    std::string file = entry.path().filename().string();
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string file = it->path().filename().string();
     if (!name.empty() && file.rfind(prefix, 0) != 0) continue;
     pid_t owner = tempOwner(file);
     if (owner && owner != ::getpid() && processIsGone(owner)) {
       std::error_code ignored;
-      fs::remove(entry.path(), ignored);
+      fs::remove(it->path(), ignored);
     }
   }
 }
@@ -103,12 +122,13 @@ AtomicFile::AtomicFile(std::string path) : mPath(resolvedTarget(path)), mShownPa
   if (ec) throwWriteError(parent.string(), ec.value());
   removeStaleTemporaries(parent.string(), fs::path(mPath).filename().string());
   mTemp = uniqueTempName(mPath);
-  // The replaced file's permissions carry over (a private 0600 file stays private).
+  // A replaced file's permissions carry over (a private 0600 file stays private); a new file
+  // gets the user's umask, as any other program's would.
   struct stat old {};
-  mode_t mode = ::stat(mPath.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
-  mFd = ::open(mTemp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  const bool replacing = ::stat(mPath.c_str(), &old) == 0;
+  mFd = ::open(mTemp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, replacing ? 0600 : 0666);
   if (mFd < 0) throwWriteError(mShownPath, errno);
-  ::fchmod(mFd, mode);
+  if (replacing) ::fchmod(mFd, old.st_mode & 07777);
 }
 
 AtomicFile::~AtomicFile() {

@@ -42,6 +42,8 @@ void moveIntoPlace(const std::string& temporary, const std::string& path);
 void removeStaleTemporaries(const std::string& dir, const std::string& name = "");
 // True when no process `pid` exists on this machine.
 bool processIsGone(int pid);
+// This machine's host name, usable inside a file name ('-', '.', '/' replaced by '_').
+std::string machineName();
 
 // Flushes a file's or a folder's data to the disk; throws UserError naming `path`.
 void syncFile(const std::string& path);

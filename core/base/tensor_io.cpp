@@ -22,6 +22,10 @@ at::Tensor readNpyTensor(const std::string& path) {
   else
     throw UserError(path + ": dtype '" + d + "' is not supported; save float32, float16, int64, "
                     "int32, uint8 or bool arrays.");
+  // numpy bools are bytes; any byte other than 0 reads as true (a bool tensor of other byte
+  // values would be undefined).
+  if (type == torch::kBool)
+    return torch::from_blob(const_cast<uint8_t*>(map.data()), shape, torch::kByte).ne(0);
   auto view = torch::from_blob(const_cast<uint8_t*>(map.data()), shape, type);
   return type == torch::kHalf ? view.to(torch::kFloat) : view.clone();
 }

@@ -14,6 +14,7 @@
 
 #include "activations/activation_cache.h"
 #include "activations/extractor.h"
+#include "analysis/concept_folder.h"
 #include "analysis/concept_set_files.h"
 #include "base/atomic_file.h"
 #include "base/npy.h"
@@ -77,18 +78,15 @@ dx::ConceptSetFiles conceptSet(int64_t images, float value) {
   f.biases = torch::full({4}, value);
   f.encoders = torch::full({4, 8}, value);
   f.imageStrength = torch::full({images, 4}, value);
-  f.document = {{"format", "directrix-concepts"}, {"concepts", nlohmann::json::array()},
-                {"value", value}};
+  nlohmann::json concepts = nlohmann::json::array();
+  for (int i = 0; i < 4; ++i) concepts.push_back({{"label", "c" + std::to_string(i)}});
+  f.document = {{"format", "directrix-concepts"}, {"concepts", concepts}, {"value", value}};
   return f;
 }
 
 // The name CacheStaging gives a writer's folder beside `final` (activation_cache.cpp).
 std::string writerFolder(const std::string& final, const char* kind, pid_t pid) {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  std::string h(host);
-  for (char& c : h)
-    if (c == '/' || c == '-') c = '_';
+  const std::string h = dx::machineName();
   fs::path f(final);
   return (f.parent_path() / ("." + f.filename().string() + ".directrix-" + kind + "-" + h + "-" +
                              std::to_string(pid)))
@@ -243,6 +241,7 @@ TEST(WriteFaults, ACacheRewriteSwapsInOneStepAndKilledWritersAreCleanedUp) {
   TempDir d;
   const std::string final = d / "cache";
   fs::create_directories(final);
+  std::ofstream(final + "/cache.json") << "{}";  // only an earlier cache is ever replaced
   std::ofstream(final + "/marker") << "old";
   {
     dx::CacheStaging staging(final);
@@ -267,4 +266,37 @@ TEST(WriteFaults, ACacheRewriteSwapsInOneStepAndKilledWritersAreCleanedUp) {
   dx::recoverInterruptedCacheWrite(final);
   EXPECT_TRUE(fs::exists(writerFolder(final, "partial", getppid())));
   EXPECT_TRUE(fs::exists(final + ".old-" + std::to_string(dead)));
+}
+
+TEST(WriteFaults, ACacheNeverReplacesAFolderThatIsNotACache) {
+  TempDir d;
+  fs::create_directories(d.path() / "photos/imgs");
+  std::ofstream(d / "photos/imgs/a.png") << "an image";
+  std::string message;
+  try {
+    dx::CacheStaging staging(d / "photos");
+  } catch (const dx::UserError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("is not a Directrix activation cache"), std::string::npos) << message;
+  EXPECT_TRUE(fs::exists(d.path() / "photos/imgs/a.png"));
+  EXPECT_TRUE(leftovers(d.path()).empty());
+}
+
+TEST(WriteFaults, AnExportFromAnIncompleteSetChangesNothingAndABadJournalDoesNotBlockSaves) {
+  TempDir d;
+  dx::writeConceptSet(d / "export", conceptSet(10, 1.f));
+  auto before = snapshot(d.path() / "export");
+  fs::create_directories(d.path() / "broken");
+  EXPECT_NE(userErrorOf([&] { dx::copyConceptSet(d / "broken", d / "export"); }), "");
+  EXPECT_EQ(snapshot(d.path() / "export"), before);
+
+  // A journal naming a file outside the set: readers refuse it, a new save replaces it.
+  dx::writeFileAtomically(d / "export/.save-journal.json",
+                          R"({"move": ["../elsewhere"], "remove": []})");
+  EXPECT_NE(userErrorOf([&] { dx::recoverConceptSet(d / "export"); }).find("interrupted"),
+            std::string::npos);
+  dx::writeConceptSet(d / "export", conceptSet(10, 2.f));
+  EXPECT_TRUE(leftovers(d.path() / "export").empty());
+  EXPECT_EQ(dx::readConceptFolder(d / "export", {}).at("value"), 2.f);
 }
