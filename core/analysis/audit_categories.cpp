@@ -137,17 +137,28 @@ bool evaluate(const ParsedLabel& f, const std::vector<bool>& literalValue) {
   return value;
 }
 
+// The label's distinct words, and for each word occurrence the index of its distinct word (a
+// word repeated in a formula takes one truth value).
+struct WordSlots {
+  std::vector<std::string> distinct;
+  std::vector<size_t> slot;
+};
+
+WordSlots wordSlots(const ParsedLabel& f) {
+  WordSlots w;
+  for (const auto& word : f.words) {
+    auto at = std::find(w.distinct.begin(), w.distinct.end(), word);
+    w.slot.push_back(size_t(at - w.distinct.begin()));
+    if (at == w.distinct.end()) w.distinct.push_back(word);
+  }
+  return w;
+}
+
 // Whether the label can hold only where one of the words marked in `wordBelongs` holds: every
 // assignment of its words that makes it true sets one of them (checked exhaustively; labels have
 // a handful of words).
 bool impliesSomeClass(const ParsedLabel& f, const std::vector<bool>& wordBelongs) {
-  std::vector<std::string> distinct;
-  std::vector<size_t> slot;
-  for (const auto& w : f.words) {
-    auto at = std::find(distinct.begin(), distinct.end(), w);
-    slot.push_back(size_t(at - distinct.begin()));
-    if (at == distinct.end()) distinct.push_back(w);
-  }
+  const auto [distinct, slot] = wordSlots(f);
   if (distinct.size() > 16) return std::all_of(wordBelongs.begin(), wordBelongs.end(), [](bool b) { return b; });
   for (uint32_t bits = 0; bits < (1u << distinct.size()); ++bits) {
     std::vector<bool> value(f.words.size());
@@ -164,13 +175,7 @@ bool impliesSomeClass(const ParsedLabel& f, const std::vector<bool>& wordBelongs
 // Whether every assignment of the label's words that makes it true sets `word` (so the concept
 // cannot fire without it). Exhaustive, like impliesSomeClass.
 bool labelRequires(const ParsedLabel& f, const std::string& word) {
-  std::vector<std::string> distinct;
-  std::vector<size_t> slot;
-  for (const auto& w : f.words) {
-    auto at = std::find(distinct.begin(), distinct.end(), w);
-    slot.push_back(size_t(at - distinct.begin()));
-    if (at == distinct.end()) distinct.push_back(w);
-  }
+  const auto [distinct, slot] = wordSlots(f);
   auto target = std::find(distinct.begin(), distinct.end(), word);
   if (target == distinct.end() || distinct.size() > 16) return false;
   const size_t targetSlot = size_t(target - distinct.begin());
