@@ -10,6 +10,8 @@
 #include "model/concept_model.h"
 #include "data/demo.h"
 #include "activations/extractor.h"
+#include "activations/sharded_extraction.h"
+#include "job.h"
 #include "model/predictor.h"
 #include "data/source_factory.h"
 #include "terminal_progress.h"
@@ -44,13 +46,14 @@ nlohmann::json infoJson(const ConceptModel& m) {
 
 }  // namespace
 
-std::shared_ptr<ConceptModel> openModel(const Arguments& a) {
+std::shared_ptr<ConceptModel> openModel(const Arguments& a, int cudaIndex) {
   if (!a.has("model") && !a.has("demo"))
     throw UserError("give --model FILE.pt (a model exported with packaging/export_model.py) or "
                     "--demo.");
   std::string path = a.has("model") ? a.value("model") : demoModelPath();
   LoadOptions options;
   options.device = a.value("device", "auto");
+  options.cudaIndex = cudaIndex;
   return ConceptModel::load(path, options);
 }
 
@@ -93,12 +96,13 @@ int runInfo(const std::vector<std::string>& args) {
 
 int runExtract(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "images", "layer", "out", "limit", "device", "batch-size",
-                     "decode-workers"},
+                     "decode-workers", "rank-timeout"},
               {"demo", "float16", "force", "quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the cache.");
   installInterruptHandler(gCancel);
+  Job job = joinJob(a);
   ExtractionRequest r;
-  r.model = openModel(a);
+  r.model = openModel(a, job.group ? job.launch.localRank : -1);
   r.source = openImages(a);
   r.layer = a.value("layer");
   r.outDir = a.value("out");
@@ -107,8 +111,17 @@ int runExtract(const std::vector<std::string>& args) {
   r.batchSize = static_cast<int>(a.count("batch-size", 64));
   r.decodeWorkers = a.count("decode-workers", 0);
   r.reuse = !a.has("force");
-  TerminalProgress bar(!a.has("quiet"));
-  auto result = extractActivations(r, std::ref(bar), gCancel);
+  TerminalProgress bar(!a.has("quiet") && job.leader());
+  ExtractionResult result;
+  int keptShards = 0;
+  if (job.group) {
+    auto sharded = extractSharded(r, *job.group, job.silence, std::ref(bar), gCancel);
+    keptShards = sharded.keptShards;
+    result = sharded;
+  } else {
+    result = extractActivations(r, std::ref(bar), gCancel);
+  }
+  if (!job.leader()) return 0;  // rank 0 reports the merged cache
   const auto& layer = r.model->layer(r.layer);
   if (!a.has("quiet")) printSkipped(ActivationCache(result.dir).skipped());
   std::cout << (result.reused ? "up to date: " : "wrote: ") << result.dir << "\n  layer "
@@ -117,7 +130,10 @@ int runExtract(const std::vector<std::string>& args) {
             << ", key " << result.key;
   if (!result.reused)
     std::cout << ", " << result.skipped << " skipped, " << result.seconds << " s";
+  if (job.group) std::cout << ", " << job.launch.worldSize << " ranks";
   std::cout << "\n";
+  if (keptShards > 0)
+    std::cout << "  kept " << keptShards << " shard(s) that an earlier run had finished\n";
   return 0;
 }
 

@@ -25,8 +25,9 @@ int runAudit(const std::vector<std::string>& args);
 int runReport(const std::vector<std::string>& args);
 
 class Arguments;
-// --model FILE (or --demo) on --device; throws UserError naming the fix.
-std::shared_ptr<ConceptModel> openModel(const Arguments& a);
+// --model FILE (or --demo) on --device (GPU `cudaIndex` when >= 0: a rank's LOCAL_RANK);
+// throws UserError naming the fix.
+std::shared_ptr<ConceptModel> openModel(const Arguments& a, int cudaIndex = -1);
 // --images (a folder or fashion-mnist[:split]), or the demo's images with --demo.
 ImageSourcePtr openImages(const Arguments& a);
 // Ctrl-C cancels `token` (the job stops at its next batch or epoch boundary).

@@ -14,6 +14,8 @@
 #include "model/head_module.h"
 #include "base/stopwatch.h"
 #include "base/tensor_io.h"
+#include "distributed/launch.h"
+#include "job.h"
 #include "terminal_progress.h"
 
 namespace dx::cli {
@@ -67,27 +69,63 @@ std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
   return names;
 }
 
+// A job's ranks share the images out (docs/architecture.md "Several processes"): a data-parallel
+// method fits every rank's share and sums the statistics; any other method fits on rank 0 alone.
+// Returns false on the ranks that have nothing more to do once the fit is done.
+bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitOptions& options,
+              ConceptBasis& basis) {
+  if (!job.group) {
+    basis = method.fit(in.activations, options);
+    return true;
+  }
+  const int64_t images = in.activations.size(0);
+  if (images < job.launch.worldSize)
+    throw UserError(std::to_string(images) + " images cannot be shared out over " +
+                    std::to_string(job.launch.worldSize) + " ranks; use fewer ranks.");
+  if (!method.dataParallel()) {
+    if (!job.leader()) {
+      std::cout << job.launch.describe() << ": " << method.name()
+                << " does not fit data-parallel yet; rank 0 fits it alone\n";
+      return false;
+    }
+    basis = method.fit(in.activations, options);
+    return true;
+  }
+  Share share = shareOf(size_t(images), job.launch.rank, job.launch.worldSize);
+  options.parallel.reduction = std::make_shared<GroupReduction>(*job.group);
+  options.parallel.firstImage = int64_t(share.begin);
+  options.parallel.images = images;
+  HeadFunction head = std::move(options.head);  // the whole cache's head: for the report only
+  basis = method.fit(in.activations.narrow(0, int64_t(share.begin), int64_t(share.size())),
+                     options);
+  options.head = std::move(head);
+  options.parallel = {};
+  return job.leader();  // rank 0 writes the report from the merged cache
+}
+
 }  // namespace
 
 int runDiscover(const std::vector<std::string>& args) {
   Arguments a(args, {"activations", "cache", "head", "layer", "concepts", "method", "preset",
                      "seed", "out", "top", "influence-images", "influence-step", "influence-null",
-                     "null-draws", "fdr", "min-effect"},
+                     "null-draws", "fdr", "min-effect", "rank-timeout"},
               {"quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the concepts.");
   if (!a.has("concepts")) throw UserError("give --concepts I, the number of concepts to find.");
   Input in = readInput(a);
+  Job job = joinJob(a);
   auto method = makeConceptMethod(a.value("method", "eddp"));
   FitOptions options;
   options.concepts = static_cast<int>(a.count("concepts", 8));
   options.seed = a.count("seed", 0);
   options.preset = a.value("preset", "balanced");
   options.head = headFor(a, in);
-  TerminalProgress bar(!a.has("quiet"));
+  TerminalProgress bar(!a.has("quiet") && job.leader());
   options.progress = std::ref(bar);
   installInterruptHandler(options.cancel);
   Stopwatch clock;
-  ConceptBasis basis = method->fit(in.activations, options);
+  ConceptBasis basis;
+  if (!fitOnJob(job, *method, in, options, basis)) return 0;
   std::string out = a.value("out");
   ReportOptions report;
   report.topPatches = static_cast<int>(a.count("top", 64));
@@ -119,6 +157,12 @@ int runDiscover(const std::vector<std::string>& args) {
   doc["encoder"] = method->encoderMeaning();
   doc["rule"] = "concept i is present at patch x when decoders[i].x - biases[i] > 0";
   doc["seconds"] = clock.seconds();
+  if (job.group) {
+    doc["ranks"] = job.launch.worldSize;
+    doc["data_parallel"] = method->dataParallel();
+    doc["communication"] = {{"payload_bytes_per_rank", job.group->payloadBytes()},
+                            {"reductions", job.group->reductions()}};
+  }
   doc["influence_images"] = summary.influenceImages;
   writeConceptSet(out, {basis.decoders, basis.biases, basis.encoders, summary.imageStrength,
                         at::Tensor(), doc});

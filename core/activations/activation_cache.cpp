@@ -27,6 +27,7 @@ std::string cacheKey(const CacheKeyParts& p) {
   h.update("directrix-cache-v1").update(p.modelHash).update(p.layer);
   h.update(p.sourceFingerprint).update(p.preprocessing).update(p.dtype);
   h.update(std::to_string(p.limit));
+  if (!p.shard.empty()) h.update("shard").update(p.shard);
   return h.hex();
 }
 
@@ -192,6 +193,20 @@ pid_t leftoverOwner(const std::string& name, const std::string& finalName, const
 
 }  // namespace
 
+std::string cacheShardsFolder(const std::string& dir) {
+  fs::path final(normalFolder(dir));
+  return (final.parent_path() / ("." + final.filename().string() + ".directrix-shards")).string();
+}
+
+void checkCacheDestination(const std::string& dir) {
+  std::string final = normalFolder(dir);
+  std::error_code ec;
+  if (fs::exists(final) && !(fs::is_directory(final) && fs::is_empty(final, ec)) &&
+      !fs::exists(final + "/cache.json"))
+    throw UserError(final + " exists and is not a Directrix activation cache; it would be "
+                    "replaced. Choose a new or empty folder for --out.");
+}
+
 void recoverInterruptedCacheWrite(const std::string& dir) {
   fs::path final(normalFolder(dir));
   std::error_code ec;
@@ -214,12 +229,8 @@ void recoverInterruptedCacheWrite(const std::string& dir) {
 
 CacheStaging::CacheStaging(const std::string& finalDir) : mFinal(normalFolder(finalDir)) {
   recoverInterruptedCacheWrite(mFinal);
-  // The commit replaces what is at the output path: only ever an earlier cache.
+  checkCacheDestination(mFinal);
   std::error_code ec;
-  if (fs::exists(mFinal) && !(fs::is_directory(mFinal) && fs::is_empty(mFinal, ec)) &&
-      !fs::exists(mFinal + "/cache.json"))
-    throw UserError(mFinal + " exists and is not a Directrix activation cache; it would be "
-                    "replaced. Choose a new or empty folder for --out.");
   mStaging = writerFolder(mFinal, "partial");
   fs::remove_all(mStaging, ec);
   fs::create_directories(mStaging, ec);

@@ -25,6 +25,7 @@ namespace dx {
 struct CacheKeyParts {
   std::string modelHash, layer, sourceFingerprint, preprocessing, dtype;
   size_t limit = 0;
+  std::string shard;  // empty for a whole extraction; "first+count" for one shard of it
 };
 
 // The key: any change to the model file, layer, file list (names, sizes, times), preprocessing,
@@ -81,6 +82,14 @@ class ActivationCache {
 // Removes the staging folders of dead writers of `dir` and restores a cache one of them set
 // aside; called before writing and before reuse, so a killed extraction costs nothing.
 void recoverInterruptedCacheWrite(const std::string& dir);
+
+// Throws UserError unless `dir` is missing, empty or a cache: a commit replaces what is there
+// (only ever an earlier cache).
+void checkCacheDestination(const std::string& dir);
+
+// ".<dir>.directrix-shards" beside the cache `dir`: where the ranks of a multi-process
+// extraction keep their shards until rank 0 merges them (same filesystem as the cache).
+std::string cacheShardsFolder(const std::string& dir);
 
 class CacheStaging {
  public:

@@ -18,10 +18,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t imageCount(const ExtractionRequest& r) {
+// Images in the whole (limited) list.
+size_t listedImages(const ExtractionRequest& r) {
   size_t n = r.source->size();
   return r.limit > 0 ? std::min(n, r.limit) : n;
 }
+
+// One past the last image this request extracts.
+size_t endImage(const ExtractionRequest& r) {
+  size_t n = listedImages(r);
+  return r.count > 0 ? std::min(n, r.first + r.count) : n;
+}
+
+bool isShard(const ExtractionRequest& r) { return r.first > 0 || r.count > 0; }
 
 void refuseOutputInsideImages(const ExtractionRequest& r) {
   auto folder = std::dynamic_pointer_cast<const ImageFolder>(r.source);
@@ -142,10 +151,13 @@ void writeCacheJson(const std::string& dir, const ExtractionRequest& r, const st
 
 }  // namespace
 
+size_t listedImageCount(const ExtractionRequest& r) { return listedImages(r); }
+
 std::string extractionKey(const ExtractionRequest& r) {
   return cacheKey({r.model->fileHash(), r.model->layer(r.layer).name, r.source->fingerprint(),
                    describePreprocessing(r.model->meta().input),
-                   r.float16 ? "float16" : "float32", imageCount(r)});
+                   r.float16 ? "float16" : "float32", listedImages(r),
+                   isShard(r) ? std::to_string(r.first) + "+" + std::to_string(r.count) : ""});
 }
 
 ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSink& progress,
@@ -163,14 +175,20 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
     return result;
   }
   refuseOutputInsideImages(r);
-  size_t n = imageCount(r);
+  const size_t end = endImage(r);
+  if (r.first >= end)
+    throw UserError(r.source->description() + ": no images from index " + std::to_string(r.first) +
+                    " on (the list has " + std::to_string(listedImages(r)) + ").");
+  const size_t n = end - r.first;
   const auto& spec = r.model->meta().input;
   CacheStaging staging(r.outDir);
   CacheWriter writer(staging.dir(), n, layer, r.model->meta().classes.size(), r.float16);
   std::vector<std::string> files;
   std::vector<int64_t> labels;
-  std::vector<SkippedFile> skipped = r.source->skipped();
-  BatchLoader loader(r.source, spec, n, static_cast<size_t>(r.batchSize), 2, r.decodeWorkers);
+  // Files the source refused while listing belong to the first shard only.
+  std::vector<SkippedFile> skipped = r.first == 0 ? r.source->skipped() : std::vector<SkippedFile>{};
+  BatchLoader loader(r.source, spec, end, static_cast<size_t>(r.batchSize), 2, r.decodeWorkers,
+                     r.first);
   PinnedStaging pinned(r.model->deviceName());
   torch::NoGradGuard noGrad;
   size_t done = 0;

@@ -19,6 +19,9 @@ struct ExtractionRequest {
   std::string layer;       // name or node; empty = deepest offered layer
   std::string outDir;      // cache folder; must not lie inside an image folder
   size_t limit = 0;        // 0 = every image
+  // One shard of a multi-process extraction: the images [first, first + count) of the (limited)
+  // list; count 0 = to the end. A shard's cache has its own key.
+  size_t first = 0, count = 0;
   bool float16 = false;    // store activations as float16 (half the disk)
   int batchSize = 64;
   size_t decodeWorkers = 0;  // image decoding threads; 0 = BatchLoader::defaultDecodeWorkers()
@@ -38,6 +41,9 @@ struct ExtractionResult {
 ExtractionResult extractActivations(const ExtractionRequest& request,
                                     const ProgressSink& progress = {},
                                     const CancelToken& cancel = {});
+
+// The images the request's whole list holds (its limit applied, its shard ignored).
+size_t listedImageCount(const ExtractionRequest& request);
 
 // The key extractActivations would use for `request`.
 std::string extractionKey(const ExtractionRequest& request);

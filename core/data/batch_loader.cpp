@@ -10,9 +10,9 @@ size_t BatchLoader::defaultDecodeWorkers() {
   return std::max<size_t>(1, std::thread::hardware_concurrency() / 4);
 }
 
-BatchLoader::BatchLoader(ImageSourcePtr source, InputSpec spec, size_t count, size_t batchSize,
-                         size_t depth, size_t workers)
-    : mSource(std::move(source)), mSpec(std::move(spec)), mCount(count),
+BatchLoader::BatchLoader(ImageSourcePtr source, InputSpec spec, size_t end, size_t batchSize,
+                         size_t depth, size_t workers, size_t begin)
+    : mSource(std::move(source)), mSpec(std::move(spec)), mBegin(std::min(begin, end)), mEnd(end),
       mBatchSize(std::max<size_t>(1, batchSize)) {
   if (workers == 0) workers = defaultDecodeWorkers();
   workers = std::max<size_t>(1, std::min(workers, batches()));
@@ -56,8 +56,8 @@ void BatchLoader::run() {
         if (mStop || mError || mClaimed >= batches()) break;
         index = mClaimed++;
       }
-      size_t first = index * mBatchSize;
-      LoadedBatch b = load(first, std::min(mCount, first + mBatchSize));
+      size_t first = mBegin + index * mBatchSize;
+      LoadedBatch b = load(first, std::min(mEnd, first + mBatchSize));
       std::lock_guard<std::mutex> lock(mMutex);
       mReady.emplace(index, std::move(b));
       mChanged.notify_all();

@@ -24,9 +24,10 @@ struct LoadedBatch {
 
 class BatchLoader {
  public:
+  // Loads the images [begin, end) of `source` in batches of batchSize counted from begin.
   // workers: decoding threads; 0 chooses defaultDecodeWorkers().
-  BatchLoader(ImageSourcePtr source, InputSpec spec, size_t count, size_t batchSize,
-              size_t depth = 2, size_t workers = 0);
+  BatchLoader(ImageSourcePtr source, InputSpec spec, size_t end, size_t batchSize,
+              size_t depth = 2, size_t workers = 0, size_t begin = 0);
   ~BatchLoader();  // stops and joins the threads
   // Next batch in order; nullopt after the last one. Rethrows a worker's exception.
   std::optional<LoadedBatch> next();
@@ -39,11 +40,11 @@ class BatchLoader {
  private:
   void run();
   LoadedBatch load(size_t first, size_t end) const;
-  size_t batches() const { return (mCount + mBatchSize - 1) / mBatchSize; }
+  size_t batches() const { return (mEnd - mBegin + mBatchSize - 1) / mBatchSize; }
 
   ImageSourcePtr mSource;
   InputSpec mSpec;
-  size_t mCount, mBatchSize, mDepth;
+  size_t mBegin, mEnd, mBatchSize, mDepth;
   std::mutex mMutex;
   std::condition_variable mChanged;
   std::map<size_t, LoadedBatch> mReady;  // decoded batches by index, not yet delivered

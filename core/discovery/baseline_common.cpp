@@ -39,9 +39,12 @@ Patches checkedPatches(const at::Tensor& activations, const FitOptions& options,
                     ". Ask for 1 or more concepts.");
   checkShapeAndType(activations, method);
   Patches patches(activations, options.keepPatchesBytes, options.patchBlockRows);
-  if (patches.rows() < concepts)
+  if (options.parallel.active())
+    patches.share(options.parallel.reduction, options.parallel.firstImage * patches.perImage(),
+                  options.parallel.images * patches.perImage());
+  if (patches.globalRows() < concepts)
     throw UserError(method + " needs at least as many patches as concepts; got " +
-                    std::to_string(patches.rows()) + " patches for " + std::to_string(concepts) +
+                    std::to_string(patches.globalRows()) + " patches for " + std::to_string(concepts) +
                     " concepts. Use more images or fewer concepts.");
   // min and max propagate NaN and show any Inf: two fast reductions instead of an isfinite mask.
   auto [lo, hi] = patches.range();
@@ -78,13 +81,19 @@ constexpr int64_t kBins = 4096;
 // Per-detector score range [lo, hi] over all patches (two I-vectors), in row blocks.
 std::pair<at::Tensor, at::Tensor> scoreRange(const Patches& patches,
                                              const at::Tensor& decoders) {
-  at::Tensor lo, hi;
+  at::Tensor lo = torch::full({decoders.size(0)}, INFINITY, decoders.options());
+  at::Tensor hi = torch::full({decoders.size(0)}, -INFINITY, decoders.options());
   patches.forEachBlock([&](int64_t, const at::Tensor& x) {
     at::Tensor s = x.matmul(decoders.t());
-    at::Tensor blockLo = std::get<0>(s.min(0)), blockHi = std::get<0>(s.max(0));
-    lo = lo.defined() ? torch::minimum(lo, blockLo) : blockLo;
-    hi = hi.defined() ? torch::maximum(hi, blockHi) : blockHi;
+    lo = torch::minimum(lo, std::get<0>(s.min(0)));
+    hi = torch::maximum(hi, std::get<0>(s.max(0)));
   });
+  if (patches.shared()) {  // over every process: max of (-lo, hi)
+    at::Tensor both = torch::cat({-lo, hi});
+    patches.reduceMax(both);
+    lo = -both.narrow(0, 0, lo.numel());
+    hi = both.narrow(0, lo.numel(), hi.numel());
+  }
   return {lo, hi};
 }
 
@@ -110,6 +119,8 @@ std::pair<at::Tensor, at::Tensor> scoreHistograms(const Patches& patches,
     at::Tensor ownBins = (bin.gather(1, slot) + slot * kBins).masked_select(used);
     own += torch::bincount(ownBins, {}, concepts * kBins);
   });
+  patches.reduceSum(all);
+  patches.reduceSum(own);
   return {all.view({concepts, kBins}), own.view({concepts, kBins})};
 }
 
@@ -168,7 +179,9 @@ double meanChannelVariance(const Patches& patches) {
     sumSquares +=
         std::pow(at::linalg_vector_norm(x - mean, 2, {}, false, at::kDouble).item<double>(), 2);
   });
-  return sumSquares / double(patches.rows() * patches.channels());
+  at::Tensor total = torch::tensor({sumSquares}, torch::kDouble);
+  patches.reduceSum(total);
+  return total.item<double>() / double(patches.globalRows() * patches.channels());
 }
 
 }  // namespace dx::baselines

@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "base/progress.h"
+#include "discovery/reduction.h"
 
 namespace dx {
 
@@ -76,6 +77,9 @@ struct FitOptions {
   int64_t patchBlockRows = 0;  // rows per streamed block; 0: about 128 MB of float32 each
   ProgressSink progress;          // stage, epoch, loss terms
   CancelToken cancel;
+  // The activations are this process's share of a data-parallel fit (methods that support it
+  // say so in ConceptMethod::dataParallel); inactive by default.
+  DataParallel parallel;
 };
 
 class ConceptMethod {
@@ -88,6 +92,9 @@ class ConceptMethod {
   // activations: N x C x h x w float32 (post-ReLU for NMF). Throws UserError on bad input
   // (too few patches, NaN, negative values for NMF), Cancelled when cancelled.
   virtual ConceptBasis fit(const at::Tensor& activations, const FitOptions& options) const = 0;
+  // True when fit() accepts FitOptions::parallel: every process fits its share and the statistics
+  // are summed, giving the single-process result within rounding.
+  virtual bool dataParallel() const { return false; }
 };
 
 // A method of conceptMethodNames() (method_registry.h); throws UserError listing them.

@@ -41,6 +41,8 @@ ConceptBasis KMeansMethod::fit(const at::Tensor& activations, const FitOptions& 
   return basis;
 }
 
+bool KMeansMethod::dataParallel() const { return true; }
+
 std::unique_ptr<ConceptMethod> makeKMeansMethod() { return std::make_unique<KMeansMethod>(); }
 
 }  // namespace dx

@@ -38,11 +38,14 @@ at::Tensor sqDistances(const at::Tensor& sample, const at::Tensor& sqNorms,
 // carry real probability mass), a local optimum Lloyd cannot leave. Runs on the CPU, where the
 // seeded generator lives. Returns k x C on the device of `patches`.
 at::Tensor plusPlusSeeds(const Patches& patches, int k, at::Generator& gen) {
-  const int64_t total = patches.rows();
+  // Data-parallel: the same seeded sample of every process's patches, on every process.
+  const int64_t total = patches.globalRows();
   const int64_t n = std::min(total, kSeedPointsPerCentroid * k);
   const int64_t trials = 2 + int64_t(std::log(double(k)));
-  at::Tensor sample = n < total ? patches.at(torch::randperm(total, gen, torch::kLong).narrow(0, 0, n))
-                                : patches.block(0, total);
+  at::Tensor sample =
+      n < total ? patches.gather(torch::randperm(total, gen, torch::kLong).narrow(0, 0, n))
+      : patches.shared() ? patches.gather(torch::arange(total, torch::kLong))
+                         : patches.block(0, total);
   auto device = sample.device();
   sample = sample.cpu().contiguous();
   at::Tensor sqNorms = rowNorms(sample).pow(2);
@@ -93,24 +96,53 @@ Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::T
         .copy_(geometry == Geometry::Euclidean ? sqNorms.narrow(0, begin, rows) - best : 1 - best);
     a.sums.index_add_(0, label, x);
   });
+  patches.reduceSum(a.sums);  // data-parallel: every process's members
   return a;
 }
 
 // Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
 // every concept ends up describing some data.
+// The global indices of the `m` worst-fitting patches over every process.
+at::Tensor worstPatches(const Patches& patches, const at::Tensor& misfit, int64_t m) {
+  if (!patches.shared()) return std::get<1>(misfit.topk(m));
+  // Each process offers its m worst (misfit, global index) in its own slot; one sum of the
+  // offers gives every process all of them, and the best m of those are the global worst.
+  const Reduction& reduction = *patches.reduction();
+  at::Tensor offers = torch::full({2, reduction.parts() * m}, 0.0, torch::kDouble);
+  offers[0].fill_(-INFINITY);
+  int64_t local = std::min<int64_t>(m, misfit.numel());
+  if (local > 0) {
+    auto [top, where] = misfit.topk(local);
+    offers[0].narrow(0, reduction.part() * m, local).copy_(top.cpu());
+    offers[1].narrow(0, reduction.part() * m, local).copy_(where.cpu() + patches.offset());
+  }
+  offers[0].clamp_min_(-1e300);  // -inf + 0 stays -inf, but the sum must not see inf - inf
+  reduction.sum(offers);
+  at::Tensor best = std::get<1>(offers[0].topk(m));
+  return offers[1].index_select(0, best).to(torch::kLong);
+}
+
 void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const Patches& patches,
                  const at::Tensor& misfit) {
   at::Tensor empty = (counts == 0).nonzero().flatten().cpu();
   if (empty.numel() == 0) return;
-  at::Tensor worst = std::get<1>(misfit.topk(empty.numel()));
+  at::Tensor worst = worstPatches(patches, misfit, empty.numel());
   centroids.index_copy_(0, empty.to(centroids.device()),
-                        patches.at(worst).to(centroids.device()));
+                        patches.gather(worst).to(centroids.device()));
+}
+
+// Members per centroid over every process.
+at::Tensor memberCounts(const Patches& patches, const at::Tensor& labels, int k) {
+  at::Tensor counts = torch::bincount(labels, {}, k);
+  if (counts.numel() < k) counts = torch::zeros({k}, labels.options());  // no local rows
+  patches.reduceSum(counts);
+  return counts;
 }
 
 at::Tensor updatedCentroids(const Patches& patches, const Assignment& a, int k,
                             Geometry geometry) {
   const at::Tensor& sums = a.sums;
-  at::Tensor counts = torch::bincount(a.labels, {}, k);
+  at::Tensor counts = memberCounts(patches, a.labels, k);
   at::Tensor centroids = geometry == Geometry::Euclidean
                              ? sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype())
                              : unitRows(sums);
@@ -146,13 +178,15 @@ Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,
     double shift = (moved - result.centroids).pow(2).sum().item<double>();
     result.centroids = moved;
     Assignment next = assign(patches, sqNorms, result.centroids, geometry);
-    bool stable = torch::equal(next.labels, a.labels);
+    at::Tensor changed = torch::tensor({int64_t(!torch::equal(next.labels, a.labels))});
+    patches.reduceSum(changed);  // stable only when no process saw a label change
+    bool stable = changed.item<int64_t>() == 0;
     a = next;
     progress.step(++result.iterations);
     if (stable || shift <= tolerance) break;
   }
-  result.labels = a.labels;
-  result.counts = torch::bincount(a.labels, {}, k);
+  result.labels = a.labels;  // this process's patches
+  result.counts = memberCounts(patches, a.labels, k);
   return result;
 }
 

@@ -69,13 +69,15 @@ at::Tensor Patches::rawAt(const at::Tensor& index) const {
 at::Tensor Patches::at(const at::Tensor& index) const { return apply(rawAt(index)); }
 
 at::Tensor Patches::mean() const {
-  if (mMatrix.defined()) return mMatrix.mean(0);
+  if (mMatrix.defined() && !shared()) return mMatrix.mean(0);
   at::Tensor sum;
   forEachBlock([&](int64_t, const at::Tensor& x) {
     auto s = x.sum(0, false, torch::kDouble);
     sum = sum.defined() ? sum + s : s;
   });
-  return (sum / double(std::max<int64_t>(mRows, 1))).to(torch::kFloat);
+  if (!sum.defined()) sum = torch::zeros({mChannels}, torch::kDouble);
+  reduceSum(sum);
+  return (sum / double(std::max<int64_t>(globalRows(), 1))).to(torch::kFloat);
 }
 
 std::pair<double, double> Patches::range() const {
@@ -87,7 +89,43 @@ std::pair<double, double> Patches::range() const {
     lo = std::min(lo, a);
     hi = std::max(hi, b);
   });
+  if (shared()) {  // one max over (NaN seen, -min, max)
+    at::Tensor all = torch::tensor({nan ? 1.0 : 0.0, -lo, hi}, torch::kDouble);
+    reduceMax(all);
+    nan = all[0].item<double>() > 0;
+    lo = -all[1].item<double>();
+    hi = all[2].item<double>();
+  }
   return nan ? std::make_pair(double(NAN), double(NAN)) : std::make_pair(lo, hi);
+}
+
+void Patches::share(std::shared_ptr<const Reduction> reduction, int64_t offset,
+                    int64_t globalRows) {
+  mReduction = std::move(reduction);
+  mOffset = offset;
+  mGlobalRows = globalRows;
+}
+
+void Patches::reduceSum(at::Tensor& t) const {
+  if (mReduction) mReduction->sum(t);
+}
+
+void Patches::reduceMax(at::Tensor& t) const {
+  if (mReduction) mReduction->max(t);
+}
+
+at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
+  if (!shared()) return at(globalIndex);
+  // Each process fills the rows it holds and leaves zeros elsewhere; the sum is every row, exact
+  // (x + 0 == x), on every process.
+  at::Tensor index = globalIndex.to(torch::kCPU, torch::kLong);
+  at::Tensor mine = (index >= mOffset).logical_and(index < mOffset + mRows);
+  at::Tensor where = mine.nonzero().flatten();
+  at::Tensor rows = torch::zeros({index.numel(), mChannels}, torch::kFloat);
+  if (where.numel() > 0)
+    rows.index_copy_(0, where, at(index.index_select(0, where) - mOffset).to(torch::kCPU));
+  reduceSum(rows);
+  return rows.to(mActivations.device());
 }
 
 Patches Patches::mapped(std::function<at::Tensor(const at::Tensor&)> transform,

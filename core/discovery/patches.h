@@ -10,6 +10,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "discovery/reduction.h"
+
 namespace dx {
 
 class Patches {
@@ -36,13 +38,28 @@ class Patches {
   void forEachBlock(const std::function<void(int64_t, const at::Tensor&)>& f) const;
   // The rows with these indices (int64, any device), in that order.
   at::Tensor at(const at::Tensor& index) const;
-  // Per-channel mean (float32): kept, the matrix's mean; streamed, accumulated in float64 block
-  // by block (equal within float32 rounding).
+  // Per-channel mean (float32) over every process's patches: kept, the matrix's mean; streamed or
+  // shared, accumulated in float64 block by block (equal within float32 rounding).
   at::Tensor mean() const;
   // The kept P x C matrix (after the transform), undefined when streamed.
   const at::Tensor& matrix() const { return mMatrix; }
-  // min and max over every value (NaN when any value is NaN).
+  // min and max over every value of every process (NaN when any value is NaN).
   std::pair<double, double> range() const;
+
+  // Data-parallel fits: these patches become rows [offset, offset + rows()) of `globalRows`
+  // patches shared out over processes; `reduction` sums across them. Blocks, forEachBlock and at()
+  // still serve this process's rows (local indices); mean() and range() cover every process.
+  void share(std::shared_ptr<const Reduction> reduction, int64_t offset, int64_t globalRows);
+  bool shared() const { return mReduction != nullptr; }
+  const Reduction* reduction() const { return mReduction.get(); }
+  int64_t globalRows() const { return mReduction ? mGlobalRows : mRows; }
+  int64_t offset() const { return mReduction ? mOffset : 0; }
+  // Sums (max) `t` over the processes in place; nothing to do in a single process.
+  void reduceSum(at::Tensor& t) const;
+  void reduceMax(at::Tensor& t) const;
+  // The rows with these global indices (int64), whichever process holds them, on every process
+  // (all must call it with the same indices). In a single process, at(index).
+  at::Tensor gather(const at::Tensor& globalIndex) const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)
   // applied to every block and gathered row (once, to the whole matrix, when kept).
   // `channels` is the transform's output width (-1: unchanged).
@@ -58,6 +75,8 @@ class Patches {
   at::Tensor mMatrix;       // P x C float32 when kept
   std::function<at::Tensor(const at::Tensor&)> mTransform;
   int64_t mRows = 0, mChannels = 0, mPerImage = 1, mBlockRows = 1;
+  std::shared_ptr<const Reduction> mReduction;  // set by share()
+  int64_t mOffset = 0, mGlobalRows = 0;
 };
 
 }  // namespace dx

@@ -24,7 +24,8 @@ at::Tensor covariance(const Patches& patches, const at::Tensor& mean,
     cov += centred.t().matmul(centred).to(torch::kFloat64);
     progress.step(++block);
   });
-  return cov / double(std::max<int64_t>(patches.rows() - 1, 1));
+  patches.reduceSum(cov);  // data-parallel: every process's share
+  return cov / double(std::max<int64_t>(patches.globalRows() - 1, 1));
 }
 
 // Component signs are arbitrary; fix them so the largest-magnitude loading is positive, which
@@ -70,6 +71,8 @@ ConceptBasis PcaMethod::fit(const at::Tensor& activations, const FitOptions& opt
   basis.encoders = components.clone();
   return basis;
 }
+
+bool PcaMethod::dataParallel() const { return true; }
 
 std::unique_ptr<ConceptMethod> makePcaMethod() { return std::make_unique<PcaMethod>(); }
 

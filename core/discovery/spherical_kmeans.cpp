@@ -16,6 +16,7 @@ at::Tensor clusterMeans(const Patches& centred, const baselines::Clustering& clu
   centred.forEachBlock([&](int64_t begin, const at::Tensor& x) {
     sums.index_add_(0, clusters.labels.narrow(0, begin, x.size(0)), x);
   });
+  centred.reduceSum(sums);  // counts are already over every process
   return sums / clusters.counts.clamp_min(1).unsqueeze(1).to(sums.dtype());
 }
 
@@ -45,6 +46,8 @@ ConceptBasis SphericalKMeansMethod::fit(const at::Tensor& activations,
   basis.encoders = clusterMeans(centred, clusters);
   return basis;
 }
+
+bool SphericalKMeansMethod::dataParallel() const { return true; }
 
 std::unique_ptr<ConceptMethod> makeSphericalKMeansMethod() {
   return std::make_unique<SphericalKMeansMethod>();

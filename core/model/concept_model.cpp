@@ -2,6 +2,8 @@
 
 #include <torch/script.h>
 #include <torch/cuda.h>
+
+#include <cstdlib>
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 
@@ -34,7 +36,7 @@ std::string shapeText(const at::IntArrayRef& sizes) {
   return o.str();
 }
 
-torch::Device parseDevice(const std::string& name, const std::string& path) {
+torch::Device namedDevice(const std::string& name, const std::string& path) {
   if (name == "auto") return torch::Device(bestAvailableDevice());
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {
@@ -44,6 +46,16 @@ torch::Device parseDevice(const std::string& name, const std::string& path) {
     return torch::kCUDA;
   }
   throw UserError("unknown device \"" + name + "\"; use auto, cpu or cuda.");
+}
+
+torch::Device parseDevice(const LoadOptions& options, const std::string& path) {
+  torch::Device device = namedDevice(options.device, path);
+  if (!device.is_cuda() || options.cudaIndex < 0) return device;
+  if (options.cudaIndex >= int(torch::cuda::device_count()))
+    throw UserError(path + ": GPU " + std::to_string(options.cudaIndex) + " (LOCAL_RANK) was "
+                    "asked for, but this node has " + std::to_string(torch::cuda::device_count()) +
+                    "; start one rank per GPU.");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cudaIndex));
 }
 
 torch::jit::Module loadArchive(const std::string& path, std::string& metaText) {
@@ -195,6 +207,9 @@ torch::jit::Module optimized(const torch::jit::Module& m, const ModelMeta& meta)
 void configureTorchThreads() {
   static const bool done = [] {
     unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    // OMP_NUM_THREADS wins, as in PyTorch: torchrun sets it when several ranks share a node.
+    if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && std::atoi(omp) > 0)
+      n = static_cast<unsigned>(std::atoi(omp));
     at::set_num_threads(static_cast<int>(n));
     return true;
   }();
@@ -208,7 +223,7 @@ std::shared_ptr<ConceptModel> ConceptModel::load(const std::string& path,
   configureTorchThreads();
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  impl->device = parseDevice(options.device, path);
+  impl->device = parseDevice(options, path);
   std::string metaText;
   impl->module = loadArchive(path, metaText);
   if (metaText.empty())

@@ -22,6 +22,7 @@ namespace dx {
 
 struct LoadOptions {
   std::string device = "auto";  // "auto" (CUDA when available), "cpu" or "cuda"
+  int cudaIndex = -1;           // which GPU on a CUDA device (LOCAL_RANK of a job); -1: default
   bool optimize = true;         // freeze + optimise for inference (validated like the original)
 };
 

@@ -1,0 +1,126 @@
+#include "distributed/process_group.h"
+
+// ProcessGroupGloo.hpp declares the Gloo group only when the build has Gloo, which Debian's
+// LibTorch has (libtorch_cpu exports c10d::ProcessGroupGloo).
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#include <torch/torch.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+
+#include "base/progress.h"
+
+namespace dx {
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;  // Directrix's keys, under their own prefix
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+namespace {
+
+std::string where(const Launch& launch) {
+  return launch.masterAddr + ":" + std::to_string(launch.masterPort);
+}
+
+// Collectives run on the CPU: Gloo takes host tensors, and what crosses is small.
+at::Tensor hostCopy(const at::Tensor& t) { return t.to(torch::kCPU).contiguous(); }
+
+// c10d reports a peer that went away as a Gloo or socket error; say what it means here.
+[[noreturn]] void rethrowLost(const Launch& launch, const std::string& operation,
+                              const std::exception& e) {
+  throw UserError(launch.describe() + ": " + operation + " failed: another rank stopped or did "
+                  "not answer in time (" + e.what() + "). Look at the other ranks' messages; "
+                  "rerun the same command on every rank.");
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(const Launch& launch, std::chrono::milliseconds timeout)
+    : mLaunch(launch), mImpl(std::make_unique<Impl>()) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(launch.masterPort);
+  // As PyTorch's env:// rendezvous: rank 0 hosts the store unless torchrun's agent does.
+  options.isServer = launch.rank == 0 && !launch.agentHostsStore;
+  options.numWorkers = launch.agentHostsStore ? c10::nullopt : c10::optional<std::size_t>(launch.worldSize);
+  options.waitWorkers = !launch.agentHostsStore;
+  options.multiTenant = true;
+  options.timeout = timeout;
+  try {
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(launch.masterAddr, options);
+    mImpl->store = c10::make_intrusive<c10d::PrefixStore>("directrix/" + launch.restart, tcp);
+    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+    // GLOO_SOCKET_IFNAME picks the network interface, as in PyTorch; else the host's name.
+    const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+    gloo->devices.push_back(interface && *interface
+                                ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                                : c10d::ProcessGroupGloo::createDefaultDevice());
+    mImpl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        c10::make_intrusive<c10d::PrefixStore>("gloo", mImpl->store), launch.rank,
+        launch.worldSize, gloo);
+  } catch (const std::exception& e) {
+    throw UserError(launch.describe() + ": could not join the job at " + where(launch) + " (" +
+                    e.what() + "). Check that rank 0 runs, that MASTER_ADDR names its host, "
+                    "that MASTER_PORT is free there, and that every rank was started.");
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::allReduceSum(at::Tensor& t) { allReduce(t, int(c10d::ReduceOp::SUM)); }
+void ProcessGroup::allReduceMax(at::Tensor& t) { allReduce(t, int(c10d::ReduceOp::MAX)); }
+
+void ProcessGroup::allReduce(at::Tensor& t, int op) {
+  std::vector<at::Tensor> buffers{hostCopy(t)};
+  mPayloadBytes += int64_t(buffers[0].nbytes());
+  ++mReductions;
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp(static_cast<c10d::ReduceOp::RedOpType>(op));
+  try {
+    mImpl->group->allreduce(buffers, options)->wait();
+  } catch (const std::exception& e) {
+    rethrowLost(mLaunch, "a reduction over ranks", e);
+  }
+  t.copy_(buffers[0]);
+}
+
+void ProcessGroup::broadcast(at::Tensor& t, int root) {
+  std::vector<at::Tensor> buffers{hostCopy(t)};
+  mPayloadBytes += int64_t(buffers[0].nbytes());
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  try {
+    mImpl->group->broadcast(buffers, options)->wait();
+  } catch (const std::exception& e) {
+    rethrowLost(mLaunch, "a broadcast from rank " + std::to_string(root), e);
+  }
+  t.copy_(buffers[0]);
+}
+
+void ProcessGroup::barrier() {
+  try {
+    mImpl->group->barrier()->wait();
+  } catch (const std::exception& e) {
+    rethrowLost(mLaunch, "waiting for every rank", e);
+  }
+}
+
+void ProcessGroup::set(const std::string& key, const std::string& value) {
+  mImpl->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::optional<std::string> ProcessGroup::read(const std::string& key) {
+  if (!mImpl->store->check({key})) return std::nullopt;
+  auto bytes = mImpl->store->get(key);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+int64_t ProcessGroup::add(const std::string& key, int64_t delta) {
+  return mImpl->store->add(key, delta);
+}
+
+}  // namespace dx

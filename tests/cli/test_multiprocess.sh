@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Extraction launched like torchrun, with 2 and 3 ranks on loopback (ports chosen free): the merged
+# cache's arrays and file list are byte-identical to one process's; a rank killed mid-shard fails
+# the job with a message naming it and its shard, leaving no complete-looking cache; the rerun
+# keeps the shard that was finished and gives the same bytes again.
+#   test_multiprocess.sh DIRECTRIX_CLI WORK_DIR
+set -euo pipefail
+cli=$1 work=$2
+fail() { echo "FAIL: $*" >&2; exit 1; }
+rm -rf "$work" && mkdir -p "$work"
+pids=()
+trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2> /dev/null; done; true' EXIT
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# run_ranks WORLD LOGPREFIX ARGS...: every rank runs the same command; waits for all; returns
+# the number of ranks that failed.
+run_ranks() {
+  local world=$1 log=$2; shift 2
+  local port failed=0
+  port=$(free_port)
+  pids=()
+  for ((r = 0; r < world; r++)); do
+    RANK=$r LOCAL_RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+      "$cli" "$@" > "$log.$r.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  pids=()
+  return $failed
+}
+same_bytes() {  # same_bytes A B: the arrays and lists one process and the ranks wrote
+  for f in activations.npy logits.npy predictions.npy labels.npy files.txt skipped.tsv \
+           classes.txt label_classes.txt; do
+    cmp -s "$1/$f" "$2/$f" || fail "$2/$f differs from the single-process $1/$f"
+  done
+}
+
+common=(extract --demo --limit 1000 --batch-size 64 --quiet --rank-timeout 20)
+"$cli" "${common[@]}" --out "$work/single" > "$work/single.log" 2>&1 || fail "single: $(cat "$work/single.log")"
+for world in 2 3; do
+  run_ranks "$world" "$work/w$world" "${common[@]}" --out "$work/w$world" ||
+    fail "$world ranks failed: $(cat "$work"/w$world.*.log)"
+  same_bytes "$work/single" "$work/w$world"
+  grep -q "$world ranks" "$work/w$world.0.log" || fail "rank 0 did not report the job: $(cat "$work/w$world.0.log")"
+  [ ! -e "$work/.w$world.directrix-shards" ] || fail "the shards of $world ranks were left behind"
+  echo "ok: $world ranks wrote the single-process bytes"
+done
+
+# Rank 1 dies (SIGKILL) in the middle of its shard: rank 0 names it and its shard.
+port=$(free_port)
+slow=(extract --demo --limit 6000 --batch-size 4 --rank-timeout 3 --out "$work/killed")
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${slow[@]}" \
+  > "$work/killed.0.log" 2>&1 &
+rank0=$!
+pids=($rank0)
+RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${slow[@]}" \
+  > "$work/killed.1.log" 2>&1 &
+rank1=$!
+pids+=($rank1)
+for _ in $(seq 600); do  # until rank 1 is writing its shard
+  compgen -G "$work/.killed.directrix-shards/*-images-3000-6000*" > /dev/null && break
+  compgen -G "$work/.killed.directrix-shards/.*-images-3000-6000*" > /dev/null && break
+  sleep 0.05
+done
+sleep 0.3
+kill -KILL "$rank1"
+wait "$rank1" || true
+if wait "$rank0"; then fail "rank 0 succeeded although rank 1 died"; fi
+pids=()
+grep -q "rank 1 (shard 1: images 3000-5999) stopped answering" "$work/killed.0.log" ||
+  fail "rank 0's message does not name rank 1 and its shard: $(cat "$work/killed.0.log")"
+[ ! -e "$work/killed/cache.json" ] || fail "a cache that looks complete was left after the failure"
+echo "ok: $(grep -o 'rank 1 (shard.*answering' "$work/killed.0.log")"
+
+# The rerun keeps rank 0's finished shard and gives the single-process bytes (first 6000 images).
+"$cli" extract --demo --limit 6000 --batch-size 4 --quiet --out "$work/single6000" > /dev/null 2>&1 ||
+  fail "single 6000"
+run_ranks 2 "$work/rerun" "${slow[@]}" --quiet || fail "rerun failed: $(cat "$work"/rerun.*.log)"
+grep -q "kept 1 shard" "$work/rerun.0.log" || fail "the rerun did not keep shard 0: $(cat "$work/rerun.0.log")"
+same_bytes "$work/single6000" "$work/killed"
+echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
+
+# Data-parallel discovery: 2 ranks share the images of the cache; PCA and k-means equal the
+# single-process fit within float rounding. NMF is not data-parallel: rank 0 fits it alone.
+close() {  # close A B: decoders, biases and encoders agree to 1e-4 of their largest value
+  /usr/bin/python3 - "$1" "$2" <<'PY' || fail "$2 differs from the single-process fit $1"
+import sys, numpy as np
+a, b = sys.argv[1], sys.argv[2]
+for n in ("decoders", "biases", "encoders"):
+    x, y = np.load(f"{a}/{n}.npy"), np.load(f"{b}/{n}.npy")
+    d = float(np.abs(x - y).max() / (np.abs(x).max() + 1e-12))
+    if d >= 1e-4:
+        sys.exit(f"{n}: relative difference {d:.2e}")
+PY
+}
+fit=(discover --cache "$work/single" --concepts 6 --quiet --influence-images 16 --rank-timeout 60)
+for method in pca kmeans nmf; do
+  "$cli" "${fit[@]}" --method $method --out "$work/$method-1" > /dev/null 2>&1 || fail "$method on 1 process"
+  run_ranks 2 "$work/$method" "${fit[@]}" --method $method --out "$work/$method-2" ||
+    fail "$method on 2 ranks: $(cat "$work/$method".*.log)"
+  close "$work/$method-1" "$work/$method-2"
+  /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d['ranks'] != 2)" \
+    "$work/$method-2/concepts.json" || fail "$method: concepts.json does not record the 2 ranks"
+done
+grep -q "rank 0 fits it alone" "$work/nmf.1.log" || fail "rank 1 did not say that NMF fits on rank 0"
+echo "ok: PCA and k-means on 2 ranks equal one process's fit; NMF ran on rank 0"

@@ -1,0 +1,235 @@
+// Several processes (docs/architecture.md "Several processes"): the launch variables, the shares,
+// the merge of extraction shards (byte-identical to one process), data-parallel fits equal to the
+// single-process fit, and c10d sums between two ranks on loopback.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <fstream>
+#include <future>
+#include <map>
+#include <sstream>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "activations/cache_merge.h"
+#include "activations/sharded_extraction.h"
+#include "data/demo.h"
+#include "discovery/concept_method.h"
+#include "distributed/launch.h"
+#include "distributed/process_group.h"
+#include "temp_dir.h"
+#include "thread_reduction.h"
+
+using dx::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+dx::Launch launchWith(const std::map<std::string, std::string>& vars) {
+  return dx::launchFromEnvironment([&](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+std::string errorOf(const std::map<std::string, std::string>& vars) {
+  try {
+    launchWith(vars);
+  } catch (const dx::UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string bytesOf(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// 90 images of 10 channels on 3 x 3 positions, clustered around 4 directions.
+at::Tensor clusteredActivations() {
+  auto gen = at::detail::createCPUGenerator(11);
+  auto centres = 3 * torch::rand({4, 10}, gen);
+  auto which = torch::randint(4, {90 * 9}, gen);
+  auto patches = torch::relu(centres.index_select(0, which) + 0.3 * torch::randn({90 * 9, 10}, gen));
+  return patches.view({90, 3, 3, 10}).permute({0, 3, 1, 2}).contiguous();
+}
+
+double largestDifference(const dx::ConceptBasis& a, const dx::ConceptBasis& b) {
+  double d = 0;
+  for (auto [x, y] : {std::pair{a.decoders, b.decoders}, std::pair{a.biases, b.biases},
+                      std::pair{a.encoders, b.encoders}})
+    d = std::max(d, ((x - y).abs().max() / (y.abs().max() + 1e-12)).item<double>());
+  return d;
+}
+
+}  // namespace
+
+TEST(Launch, ReadsTheTorchrunVariablesAndNamesWhatIsMissing) {
+  EXPECT_FALSE(launchWith({}).distributed());
+  auto l = launchWith({{"RANK", "2"}, {"WORLD_SIZE", "3"}, {"LOCAL_RANK", "1"},
+                       {"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29500"}});
+  EXPECT_TRUE(l.distributed());
+  EXPECT_EQ(l.rank, 2);
+  EXPECT_EQ(l.worldSize, 3);
+  EXPECT_EQ(l.localRank, 1);
+  EXPECT_EQ(l.masterAddr, "node0");
+  EXPECT_EQ(l.masterPort, 29500);
+  EXPECT_FALSE(launchWith({{"RANK", "0"}, {"WORLD_SIZE", "1"}}).distributed());
+  EXPECT_NE(errorOf({{"RANK", "0"}}).find("WORLD_SIZE"), std::string::npos);
+  EXPECT_NE(errorOf({{"RANK", "3"}, {"WORLD_SIZE", "3"}}).find("[0, WORLD_SIZE)"), std::string::npos);
+  EXPECT_NE(errorOf({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK=x"), std::string::npos);
+  EXPECT_NE(errorOf({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}).find("MASTER_ADDR"),
+            std::string::npos);
+  EXPECT_NE(errorOf({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}}).find("MASTER_PORT"),
+            std::string::npos);
+  EXPECT_NE(errorOf({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"},
+                     {"MASTER_PORT", "70000"}}).find("not a port"), std::string::npos);
+}
+
+TEST(Launch, SharesCoverEveryItemInOrderAndShardsCutAtBatches) {
+  for (size_t count : {0, 1, 7, 100, 101})
+    for (int world : {1, 2, 3, 5}) {
+      size_t next = 0;
+      for (int r = 0; r < world; ++r) {
+        auto s = dx::shareOf(count, r, world);
+        EXPECT_EQ(s.begin, next);
+        EXPECT_LE(s.size(), count / size_t(world) + 1);
+        next = s.end;
+        auto shard = dx::extractionShard(count, 8, r, world);
+        EXPECT_EQ(shard.begin % 8, 0u);
+        EXPECT_TRUE(shard.end % 8 == 0 || shard.end == count);
+      }
+      EXPECT_EQ(next, count);
+    }
+  auto last = dx::extractionShard(1000, 64, 2, 3);  // 16 batches: 6, 5, 5
+  EXPECT_EQ(last.begin, 704u);
+  EXPECT_EQ(last.end, 1000u);
+}
+
+TEST(CacheMerge, ShardsMergeIntoTheSingleProcessBytes) {
+  TempDir d;
+  dx::ExtractionRequest r;
+  r.model = dx::ConceptModel::load(dx::demoModelPath());
+  r.source = dx::demoImages();
+  r.limit = 300;
+  r.batchSize = 32;
+  r.outDir = d / "single";
+  auto whole = dx::extractActivations(r);
+  dx::CacheMergeRequest merge;
+  for (int rank = 0; rank < 3; ++rank) {
+    auto s = dx::extractionShard(300, 32, rank, 3);
+    dx::ExtractionRequest shard = r;
+    shard.first = s.begin;
+    shard.count = s.size();
+    shard.outDir = d / ("shard" + std::to_string(rank));
+    EXPECT_NE(dx::extractActivations(shard).key, whole.key);  // a shard has its own key
+    merge.shardDirs.push_back(shard.outDir);
+  }
+  merge.outDir = d / "merged";
+  merge.key = whole.key;
+  merge.listedImages = 300;
+  dx::mergeCacheShards(merge);
+  for (auto name : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy", "files.txt",
+                    "skipped.tsv", "classes.txt", "label_classes.txt"})
+    EXPECT_EQ(bytesOf(d.path() / "merged" / name), bytesOf(d.path() / "single" / name)) << name;
+  EXPECT_TRUE(dx::cacheIsComplete(d / "merged", whole.key));
+  // Shards of another extraction do not merge.
+  dx::ExtractionRequest other = r;
+  other.layer = r.model->meta().layers.front().name;
+  other.outDir = d / "other";
+  other.limit = 40;
+  dx::extractActivations(other);
+  merge.shardDirs = {d / "shard0", d / "other"};
+  merge.outDir = d / "refused";
+  try {
+    dx::mergeCacheShards(merge);
+    ADD_FAILURE() << "shards of two extractions were merged";
+  } catch (const dx::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(d / "refused"));
+}
+
+TEST(DataParallelFit, SharesSummedOverThreeProcessesGiveTheSingleProcessFit) {
+  auto z = clusteredActivations();
+  for (bool streamed : {false, true})
+    for (const char* name : {"pca", "kmeans", "spherical-kmeans"}) {
+      auto method = dx::makeConceptMethod(name);
+      ASSERT_TRUE(method->dataParallel()) << name;
+      dx::FitOptions o;
+      o.concepts = 4;
+      o.seed = 5;
+      if (streamed) {
+        o.keepPatchesBytes = 0;
+        o.patchBlockRows = 100;  // blocks cut through images
+      }
+      auto single = method->fit(z, o);
+      dx::test::ThreadReductionHub hub(3);
+      std::vector<std::future<dx::ConceptBasis>> parts;
+      for (int part = 0; part < 3; ++part)
+        parts.push_back(std::async(std::launch::async, [&, part] {
+          auto share = dx::shareOf(90, part, 3);
+          dx::FitOptions mine = o;
+          mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
+                           int64_t(share.begin), 90};
+          return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
+        }));
+      for (auto& p : parts) {
+        auto fit = p.get();
+        EXPECT_LT(largestDifference(fit, single), 1e-4) << name << (streamed ? " streamed" : "");
+      }
+    }
+}
+
+TEST(DataParallelFit, OtherMethodsSayTheyFitOnOneProcess) {
+  for (const char* name : {"eddp", "nmf", "sae"})
+    EXPECT_FALSE(dx::makeConceptMethod(name)->dataParallel()) << name;
+}
+
+TEST(ProcessGroup, TwoRanksOnLoopbackSumAndMaxAndCountTheirPayload) {
+  int port = freePort();
+  auto rank = [port](int r) {
+    dx::Launch l;
+    l.rank = r;
+    l.worldSize = 2;
+    l.masterAddr = "127.0.0.1";
+    l.masterPort = port;
+    dx::ProcessGroup group(l, std::chrono::seconds(30));
+    at::Tensor t = torch::full({3}, double(r + 1), torch::kDouble);
+    group.allReduceSum(t);
+    at::Tensor m = torch::tensor({float(r), float(-r)});
+    group.allReduceMax(m);
+    group.set("note/" + std::to_string(r), "hello");
+    group.barrier();
+    auto note = group.read("note/" + std::to_string(1 - r));
+    group.barrier();
+    return std::make_tuple(t, m, note.value_or(""), group.payloadBytes());
+  };
+  auto other = std::async(std::launch::async, rank, 1);
+  auto [t0, m0, note0, bytes0] = rank(0);
+  auto [t1, m1, note1, bytes1] = other.get();
+  EXPECT_TRUE(torch::equal(t0, torch::full({3}, 3.0, torch::kDouble)));
+  EXPECT_TRUE(torch::equal(t1, t0));
+  EXPECT_TRUE(torch::equal(m0, torch::tensor({1.0f, 0.0f})));
+  EXPECT_EQ(note0, "hello");
+  EXPECT_EQ(note1, "hello");
+  EXPECT_EQ(bytes0, 3 * 8 + 2 * 4);
+}

@@ -1,0 +1,61 @@
+#pragma once
+// A Reduction over threads of one process (tests only): each thread plays one process of a
+// data-parallel fit, so the fitting code's sums can be checked without starting processes.
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "discovery/reduction.h"
+
+namespace dx::test {
+
+class ThreadReductionHub {
+ public:
+  explicit ThreadReductionHub(int parts) : mParts(parts) {}
+  int parts() const { return mParts; }
+
+  // Every part calls this with tensors of the same shape; each gets the combination of all.
+  void combine(at::Tensor& t, bool maximum) {
+    std::unique_lock<std::mutex> lock(mMutex);
+    const long generation = mGeneration;
+    at::Tensor mine = t.to(torch::kCPU).contiguous();
+    mAccumulator = !mAccumulator.defined() ? mine.clone()
+                   : maximum               ? torch::maximum(mAccumulator, mine)
+                                           : mAccumulator + mine;
+    if (++mArrived == mParts) {
+      mResult = mAccumulator;
+      mAccumulator = at::Tensor();
+      mArrived = 0;
+      ++mGeneration;
+      mChanged.notify_all();
+    } else {
+      mChanged.wait(lock, [&] { return mGeneration != generation; });
+    }
+    t.copy_(mResult);
+  }
+
+ private:
+  int mParts;
+  std::mutex mMutex;
+  std::condition_variable mChanged;
+  at::Tensor mAccumulator, mResult;
+  int mArrived = 0;
+  long mGeneration = 0;
+};
+
+class ThreadReduction : public Reduction {
+ public:
+  ThreadReduction(ThreadReductionHub& hub, int part) : mHub(&hub), mPart(part) {}
+  void sum(at::Tensor& t) const override { mHub->combine(t, false); }
+  void max(at::Tensor& t) const override { mHub->combine(t, true); }
+  int part() const override { return mPart; }
+  int parts() const override { return mHub->parts(); }
+
+ private:
+  ThreadReductionHub* mHub;
+  int mPart;
+};
+
+}  // namespace dx::test
