@@ -19,6 +19,7 @@ const char kUsage[] =
     "           layers (name, node, shape), classes and input preprocessing of a model\n"
     "  extract  --model M --images DIR --layer L --out DIR [--limit N] [--device cpu|cuda]\n"
     "           [--float16] [--batch-size B] [--decode-workers W] [--force] [--quiet]\n"
+    "           [--rank-timeout S]\n"
     "           activations of layer L (default: the deepest) for every image, cached as .npy\n"
     "           (W decoding threads run beside the forward pass; default: a quarter of the cores)\n"
     "  predict  --model M --images DIR [--limit N] [--device cpu|cuda] [--top K] [--quiet]\n"
@@ -26,7 +27,7 @@ const char kUsage[] =
     "  discover --activations A.npy | --cache DIR  --concepts I [--head H.pt] [--layer L]\n"
     "           [--method METHODS] [--seed S] [--top K]\n"
     "           [--preset PRESETS]\n"
-    "           [--influence-images N] --out DIR\n"
+    "           [--influence-images N] [--rank-timeout S] --out DIR\n"
     "           concept directions: decoders.npy, biases.npy, encoders.npy, concepts.json\n"
     "           (fractions, influence per class with p-values, top patches), image_strength.npy\n"
     "  conceptworld --split train|test [--count N] [--seed S] [--no-watermark] --out DIR\n"
@@ -76,7 +77,11 @@ const char kUsage[] =
     "           settings, model and data fingerprints\n"
     "\n"
     "--demo replaces --model (and --images, unless given) with the Fashion-MNIST demo.\n"
-    "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n";
+    "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n"
+    "extract and discover run as one job over several processes when RANK, WORLD_SIZE,\n"
+    "MASTER_ADDR and MASTER_PORT are set (as torchrun and srun wrappers set them): extract\n"
+    "shards the images and merges one cache; discover shares the images out (EDDP fits on\n"
+    "rank 0); a rank silent for S seconds (default 300) fails the job.\n";
 
 // The usage text with the registry's method and preset names filled in.
 std::string usage() {

@@ -45,14 +45,31 @@ struct Factors {
   at::Tensor parts;         // V, I x C
 };
 
-// scikit-learn's "random" start: |N(0, 1)| scaled so U V has the mean of X.
-Factors randomStart(const at::Tensor& patches, int concepts, at::Generator& gen) {
-  double scale = std::sqrt(patches.mean().item<double>() / concepts);
+// The patches NMF fits (see kMaxFitPatches), drawn with the seeded generator from every process's
+// patches. In a data-parallel fit this process keeps those it holds: `columns` are their places
+// in the whole sample, which pick their columns of the random start.
+struct FitSample {
+  at::Tensor rows;     // n x C (this process's part)
+  at::Tensor columns;  // undefined in a single process
+  int64_t size = 0;    // the whole sample's size
+};
+
+// scikit-learn's "random" start: |N(0, 1)| scaled so U V has the mean of X. Every process draws
+// the whole start and keeps its columns, so the start is the single-process one.
+Factors randomStart(const FitSample& sample, const Patches& patches, int concepts,
+                    at::Generator& gen) {
+  at::Tensor sum = sample.rows.sum(at::kDouble).reshape({1});
+  patches.reduceSum(sum);
+  double mean = sum.item<double>() / double(sample.size * sample.rows.size(1));
+  double scale = std::sqrt(mean / concepts);
   auto draw = [&](int64_t cols) {
     return (torch::randn({concepts, cols}, gen, torch::kFloat32).abs() * scale)
-        .to(patches.device());
+        .to(sample.rows.device());
   };
-  return {draw(patches.size(0)), draw(patches.size(1))};
+  at::Tensor coefficients = draw(sample.size);
+  if (sample.columns.defined())
+    coefficients = coefficients.index_select(1, sample.columns.to(coefficients.device()));
+  return {coefficients.contiguous(), draw(sample.rows.size(1))};
 }
 
 // One HALS sweep for min ||T - factor^T other||^2 over factor >= 0, given
@@ -78,21 +95,40 @@ double relativeError(double normSq, const Factors& f, const at::Tensor& coeffici
   return std::sqrt(std::max(normSq - 2 * crossTerm + gramTerm, 0.0) / normSq);
 }
 
-at::Tensor fitSample(const Patches& patches, at::Generator& gen) {
-  if (patches.rows() <= kMaxFitPatches) return patches.block(0, patches.rows());
-  return patches.at(torch::randperm(patches.rows(), gen, torch::kLong).narrow(0, 0, kMaxFitPatches));
+FitSample fitSample(const Patches& patches, at::Generator& gen) {
+  const int64_t total = patches.globalRows();
+  at::Tensor order;
+  if (total > kMaxFitPatches)
+    order = torch::randperm(total, gen, torch::kLong).narrow(0, 0, kMaxFitPatches);
+  if (!patches.shared())
+    return {order.defined() ? patches.at(order) : patches.block(0, total), {}, total};
+  at::Tensor index = order.defined() ? order : torch::arange(total, torch::kLong);
+  at::Tensor mine = (index >= patches.offset()).logical_and(index < patches.offset() + patches.rows());
+  at::Tensor columns = mine.nonzero().flatten();
+  at::Tensor rows = columns.numel() > 0
+                        ? patches.at(index.index_select(0, columns) - patches.offset())
+                        : torch::zeros({0, patches.channels()}, torch::kFloat);
+  return {rows, columns, index.numel()};
 }
 
-Factors factorise(const at::Tensor& patches, const FitOptions& options, at::Generator& gen) {
+// Data-parallel (reductions through `all`): each process updates the coefficients of its own
+// patches; the parts' update needs U^T X and U^T U over every patch, which are sums.
+Factors factorise(const FitSample& sample, const Patches& all, const FitOptions& options,
+                  at::Generator& gen) {
   baselines::SerialTorch serial;  // HALS is many small row updates (see baseline_common.h)
-  Factors f = randomStart(patches, options.concepts, gen);
+  const at::Tensor& patches = sample.rows;
+  Factors f = randomStart(sample, all, options.concepts, gen);
   baselines::StageProgress progress(options, "nmf (HALS)", kMaxIterations);
-  double normSq = patches.pow(2).sum(at::kDouble).item<double>();
+  at::Tensor normSqSum = patches.pow(2).sum(at::kDouble).reshape({1});
+  all.reduceSum(normSqSum);
+  double normSq = normSqSum.item<double>();
   double previous = INFINITY;
   for (int iteration = 1; iteration <= kMaxIterations; ++iteration) {
     halsSweep(f.coefficients, f.parts.matmul(patches.t()), f.parts.matmul(f.parts.t()));
     at::Tensor coefficientsTimesX = f.coefficients.matmul(patches);
     at::Tensor coefficientsGram = f.coefficients.matmul(f.coefficients.t());
+    all.reduceSum(coefficientsTimesX);
+    all.reduceSum(coefficientsGram);
     halsSweep(f.parts, coefficientsTimesX, coefficientsGram);
     double error = relativeError(normSq, f, coefficientsTimesX, coefficientsGram);
     progress.step(iteration);
@@ -108,15 +144,22 @@ Factors factorise(const at::Tensor& patches, const FitOptions& options, at::Gene
 // so several concepts coexist in a patch and "largest coefficient" would be too strict; half the
 // typical dominant strength is the midpoint between absent (u = 0) and typically present. A
 // concept that dominates no patch falls back to half its strongest occurrence.
-at::Tensor dominanceThresholds(const at::Tensor& coefficients) {
+at::Tensor dominanceThresholds(const at::Tensor& coefficients, const Patches& all) {
   const int64_t concepts = coefficients.size(0);
-  at::Tensor dominant = coefficients.argmax(0);
-  at::Tensor strength = coefficients.gather(0, dominant.unsqueeze(0)).squeeze(0);
-  at::Tensor sums =
-      torch::zeros({concepts}, coefficients.options()).index_add_(0, dominant, strength);
-  at::Tensor counts = torch::bincount(dominant, {}, concepts).to(torch::kFloat32);
-  at::Tensor typical =
-      torch::where(counts > 0, sums / counts.clamp_min(1), std::get<0>(coefficients.max(1)));
+  at::Tensor sums = torch::zeros({concepts}, coefficients.options());
+  at::Tensor counts = torch::zeros({concepts}, coefficients.options());
+  at::Tensor strongest = torch::zeros({concepts}, coefficients.options());
+  if (coefficients.size(1) > 0) {  // a process may hold none of the sample
+    at::Tensor dominant = coefficients.argmax(0);
+    at::Tensor strength = coefficients.gather(0, dominant.unsqueeze(0)).squeeze(0);
+    sums.index_add_(0, dominant, strength);
+    counts = torch::bincount(dominant, {}, concepts).to(torch::kFloat32);
+    strongest = std::get<0>(coefficients.max(1));
+  }
+  all.reduceSum(sums);
+  all.reduceSum(counts);
+  all.reduceMax(strongest);
+  at::Tensor typical = torch::where(counts > 0, sums / counts.clamp_min(1), strongest);
   return 0.5f * typical;
 }
 
@@ -137,16 +180,18 @@ ConceptBasis NmfMethod::fit(const at::Tensor& activations, const FitOptions& opt
   Patches patches = baselines::checkedPatches(activations, options, name());
   checkNonNegative(patches);
   at::Generator gen = baselines::seededGenerator(options.seed);
-  Factors f = factorise(fitSample(patches, gen), options, gen);
+  Factors f = factorise(fitSample(patches, gen), patches, options, gen);
   at::Tensor gram = f.parts.matmul(f.parts.t());
   at::Tensor ridge = kRidge * torch::eye(options.concepts, gram.options());
   ConceptBasis basis;
   basis.method = name();
   basis.decoders = torch::linalg::solve(gram + ridge, f.parts, true);
-  basis.biases = dominanceThresholds(f.coefficients);
+  basis.biases = dominanceThresholds(f.coefficients, patches);
   basis.encoders = f.parts;
   return basis;
 }
+
+bool NmfMethod::dataParallel() const { return true; }
 
 std::unique_ptr<ConceptMethod> makeNmfMethod() { return std::make_unique<NmfMethod>(); }
 

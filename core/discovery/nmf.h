@@ -20,6 +20,7 @@ class NmfMethod : public ConceptMethod {
   std::string decoderMeaning() const override;
   std::string encoderMeaning() const override;
   ConceptBasis fit(const at::Tensor& activations, const FitOptions& options) const override;
+  bool dataParallel() const override;
 };
 
 }  // namespace dx

@@ -57,10 +57,10 @@ at::Tensor topK(const at::Tensor& pre, int64_t k) {
 // leaves; spread seeds avoid it.
 TopKAutoencoder initialised(const Patches& patches, const at::Tensor& mean, double scale,
                             int concepts, at::Generator& gen) {
-  const int64_t total = patches.rows();
+  const int64_t total = patches.globalRows();
   const int64_t sampled = std::min<int64_t>(total, 256 * int64_t(concepts));
   at::Tensor rows = torch::randperm(total, gen, torch::kLong).narrow(0, 0, sampled);
-  at::Tensor directions = baselines::unitRows(patches.at(rows) - mean);
+  at::Tensor directions = baselines::unitRows(patches.gather(rows) - mean);
   directions = baselines::plusPlusSeeds(directions, concepts, gen);
   TopKAutoencoder ae;
   ae.encoderWeight = directions.clone().requires_grad_();
@@ -77,8 +77,11 @@ class IdleLatents {
   IdleLatents(int64_t concepts, int64_t batch, const at::Tensor& like)
       : mIdle(torch::zeros({concepts}, like.options().dtype(torch::kLong))),
         mPatience(std::max<int64_t>(1, kDeadAfterPatches / batch)) {}
-  void record(const at::Tensor& z) {
-    mIdle = torch::where((z > 0).any(0), torch::zeros_like(mIdle), mIdle + 1);
+  // `z`: this process's rows of the minibatch; a latent fired when it fired on any process.
+  void record(const at::Tensor& z, const Patches& patches) {
+    at::Tensor fired = (z > 0).any(0).to(torch::kFloat);
+    patches.reduceMax(fired);
+    mIdle = torch::where(fired > 0, torch::zeros_like(mIdle), mIdle + 1);
   }
   at::Tensor dead() const { return mIdle >= mPatience; }
 
@@ -89,14 +92,18 @@ class IdleLatents {
 
 // AuxK: the top k_aux = C / 2 dead latents reconstruct the main error e (detached), as a
 // normalised MSE, so dead latents get gradient towards data the live ones explain badly.
+// Data-parallel: this process's share of the minibatch's mean (`batch` rows in all); the
+// normaliser, a constant, is summed over every process.
 at::Tensor auxKLoss(const TopKAutoencoder& ae, const at::Tensor& pre, const at::Tensor& error,
-                    const at::Tensor& dead) {
+                    const at::Tensor& dead, int64_t batch, const Patches& patches) {
   int64_t deadCount = dead.sum().item<int64_t>();
   if (deadCount == 0) return {};
   int64_t kAux = std::min(deadCount, std::max<int64_t>(1, pre.size(1) / 2));
   at::Tensor z = topK(pre.masked_fill(~dead, -INFINITY), kAux);
   at::Tensor e = error.detach();
-  return (e - ae.decode(z)).pow(2).sum(1).mean() / e.pow(2).sum(1).mean().clamp_min(1e-12f);
+  at::Tensor normaliser = e.pow(2).sum().reshape({1});
+  patches.reduceSum(normaliser);
+  return (e - ae.decode(z)).pow(2).sum() / normaliser.clamp_min(1e-12f * double(batch));
 }
 
 void setLearningRate(torch::optim::Adam& adam, double rate) {
@@ -104,26 +111,41 @@ void setLearningRate(torch::optim::Adam& adam, double rate) {
     static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate);
 }
 
-// One Adam step on the minibatch x (normalised), then decoder columns back to unit norm.
+// One Adam step on the minibatch (`batch` rows; x normalised: this process's rows of it), then
+// decoder columns back to unit norm. Data-parallel: each process's loss is its rows' share of the
+// minibatch mean, so the summed gradients are the single-process gradient.
 void trainStep(TopKAutoencoder& ae, torch::optim::Adam& adam, IdleLatents& idle,
-               const at::Tensor& x) {
+               const at::Tensor& x, int64_t batch, const Patches& patches) {
   at::Tensor pre = ae.preActivation(x);
   at::Tensor z = topK(pre, ae.k);
   at::Tensor error = x - ae.decode(z) - ae.decoderBias;
-  at::Tensor loss = error.pow(2).sum(1).mean();
-  at::Tensor aux = auxKLoss(ae, pre, error, idle.dead());
+  at::Tensor loss = error.pow(2).sum() / double(batch);
+  at::Tensor aux = auxKLoss(ae, pre, error, idle.dead(), batch, patches);
   if (aux.defined()) loss = loss + kAuxWeight * aux;
   adam.zero_grad();
   loss.backward();
+  if (patches.shared())
+    for (auto& p : ae.parameters()) {
+      at::Tensor grad = p.grad().defined() ? p.grad() : torch::zeros_like(p);
+      patches.reduceSum(grad);
+      p.mutable_grad() = grad;
+    }
   adam.step();
   torch::NoGradGuard noGrad;
-  idle.record(z);
+  idle.record(z, patches);
   ae.decoderWeight.div_(ae.decoderWeight.norm(2, {0}, true).clamp_min(1e-12f));
+}
+
+// This process's rows among the global indices `rows` (local indices, in minibatch order).
+at::Tensor ownRows(const Patches& patches, const at::Tensor& rows) {
+  if (!patches.shared()) return rows;
+  at::Tensor mine = (rows >= patches.offset()).logical_and(rows < patches.offset() + patches.rows());
+  return rows.masked_select(mine) - patches.offset();
 }
 
 void train(TopKAutoencoder& ae, const Patches& patches, double scale, at::Generator& gen,
            const FitOptions& options) {
-  const int64_t total = patches.rows(), batch = std::min(kBatch, total);
+  const int64_t total = patches.globalRows(), batch = std::min(kBatch, total);
   const int64_t stepsPerEpoch = (total + batch - 1) / batch;
   const int64_t epochs =
       std::max<int64_t>(kMinEpochs, (kMinSteps + stepsPerEpoch - 1) / stepsPerEpoch);
@@ -138,7 +160,8 @@ void train(TopKAutoencoder& ae, const Patches& patches, double scale, at::Genera
       if (step >= decayStart)
         setLearningRate(adam, kLearningRate * (steps - step) / (steps - decayStart));
       at::Tensor rows = order.narrow(0, begin, std::min(batch, total - begin));
-      trainStep(ae, adam, idle, patches.at(rows).to(ae.encoderBias.device()) / scale);
+      trainStep(ae, adam, idle, patches.at(ownRows(patches, rows)).to(ae.encoderBias.device()) / scale,
+                rows.numel(), patches);
     }
     progress.step(epoch + 1);
   }
@@ -186,6 +209,8 @@ ConceptBasis SparseAutoencoderMethod::fit(const at::Tensor& activations,
   basis.encoders = (ae.decoderWeight.detach() * scale).t().contiguous();
   return basis;
 }
+
+bool SparseAutoencoderMethod::dataParallel() const { return true; }
 
 std::unique_ptr<ConceptMethod> makeSparseAutoencoderMethod() {
   return std::make_unique<SparseAutoencoderMethod>();

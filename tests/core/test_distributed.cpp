@@ -107,17 +107,20 @@ TEST(Launch, ReadsTheTorchrunVariablesAndNamesWhatIsMissing) {
 TEST(Launch, SharesCoverEveryItemInOrderAndShardsCutAtBatches) {
   for (size_t count : {0, 1, 7, 100, 101})
     for (int world : {1, 2, 3, 5}) {
-      size_t next = 0;
+      size_t next = 0, nextShard = 0;
       for (int r = 0; r < world; ++r) {
         auto s = dx::shareOf(count, r, world);
         EXPECT_EQ(s.begin, next);
         EXPECT_LE(s.size(), count / size_t(world) + 1);
         next = s.end;
-        auto shard = dx::extractionShard(count, 8, r, world);
-        EXPECT_EQ(shard.begin % 8, 0u);
+        auto shard = dx::extractionShard(count, 8, r, world);  // whole batches of 8
+        EXPECT_EQ(shard.begin, nextShard);
+        EXPECT_TRUE(shard.begin % 8 == 0 || shard.begin == count);
         EXPECT_TRUE(shard.end % 8 == 0 || shard.end == count);
+        nextShard = shard.end;
       }
       EXPECT_EQ(next, count);
+      EXPECT_EQ(nextShard, count);
     }
   auto last = dx::extractionShard(1000, 64, 2, 3);  // 16 batches: 6, 5, 5
   EXPECT_EQ(last.begin, 704u);
@@ -168,10 +171,16 @@ TEST(CacheMerge, ShardsMergeIntoTheSingleProcessBytes) {
   EXPECT_FALSE(fs::exists(d / "refused"));
 }
 
-TEST(DataParallelFit, SharesSummedOverThreeProcessesGiveTheSingleProcessFit) {
+// Each thread fits its share of the images with every statistic summed over the parts. One part
+// is the single-process arithmetic but for the channel mean, summed in float64 (equal to 1e-5; the
+// SAE's steps amplify that to 2e-4); three parts sum in another order, so the fits agree within
+// rounding: 1e-4 for PCA and k-means; NMF's stopping rule (relative improvement below
+// 1e-5) and the SAE's thousands of Adam steps turn that rounding into up to a sweep or a step
+// apart, so 1e-2 and 2e-2 there (the SAE also differs by 6e-3 between streamed and kept fits).
+TEST(DataParallelFit, SharesSummedOverProcessesGiveTheSingleProcessFit) {
   auto z = clusteredActivations();
   for (bool streamed : {false, true})
-    for (const char* name : {"pca", "kmeans", "spherical-kmeans"}) {
+    for (const char* name : {"pca", "kmeans", "spherical-kmeans", "nmf", "sae"}) {
       auto method = dx::makeConceptMethod(name);
       ASSERT_TRUE(method->dataParallel()) << name;
       dx::FitOptions o;
@@ -182,25 +191,29 @@ TEST(DataParallelFit, SharesSummedOverThreeProcessesGiveTheSingleProcessFit) {
         o.patchBlockRows = 100;  // blocks cut through images
       }
       auto single = method->fit(z, o);
-      dx::test::ThreadReductionHub hub(3);
-      std::vector<std::future<dx::ConceptBasis>> parts;
-      for (int part = 0; part < 3; ++part)
-        parts.push_back(std::async(std::launch::async, [&, part] {
-          auto share = dx::shareOf(90, part, 3);
-          dx::FitOptions mine = o;
-          mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
-                           int64_t(share.begin), 90};
-          return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
-        }));
-      for (auto& p : parts) {
-        auto fit = p.get();
-        EXPECT_LT(largestDifference(fit, single), 1e-4) << name << (streamed ? " streamed" : "");
+      for (int count : {1, 3}) {
+        dx::test::ThreadReductionHub hub(count);
+        std::vector<std::future<dx::ConceptBasis>> parts;
+        for (int part = 0; part < count; ++part)
+          parts.push_back(std::async(std::launch::async, [&, part] {
+            auto share = dx::shareOf(90, part, count);
+            dx::FitOptions mine = o;
+            mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
+                             int64_t(share.begin), 90};
+            return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
+          }));
+        std::string kind = std::string(name);
+        double tolerance = count == 1 ? (kind == "sae" ? 2e-3 : 1e-5)
+                           : kind == "nmf" ? 1e-2 : kind == "sae" ? 2e-2 : 1e-4;
+        for (auto& p : parts)
+          EXPECT_LT(largestDifference(p.get(), single), tolerance)
+              << name << ", " << count << " parts" << (streamed ? ", streamed" : "");
       }
     }
 }
 
-TEST(DataParallelFit, OtherMethodsSayTheyFitOnOneProcess) {
-  for (const char* name : {"eddp", "nmf", "sae"})
+TEST(DataParallelFit, EddpSaysItFitsOnOneProcess) {
+  for (const char* name : {"eddp"})
     EXPECT_FALSE(dx::makeConceptMethod(name)->dataParallel()) << name;
 }
 
