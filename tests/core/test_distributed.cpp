@@ -20,10 +20,12 @@
 #include "discovery/concept_method.h"
 #include "distributed/launch.h"
 #include "distributed/process_group.h"
+#include "basis_difference.h"
 #include "temp_dir.h"
 #include "thread_reduction.h"
 
 using dx::test::TempDir;
+using dx::test::largestDifference;
 namespace fs = std::filesystem;
 
 namespace {
@@ -70,14 +72,6 @@ at::Tensor clusteredActivations() {
   auto which = torch::randint(4, {90 * 9}, gen);
   auto patches = torch::relu(centres.index_select(0, which) + 0.3 * torch::randn({90 * 9, 10}, gen));
   return patches.view({90, 3, 3, 10}).permute({0, 3, 1, 2}).contiguous();
-}
-
-double largestDifference(const dx::ConceptBasis& a, const dx::ConceptBasis& b) {
-  double d = 0;
-  for (auto [x, y] : {std::pair{a.decoders, b.decoders}, std::pair{a.biases, b.biases},
-                      std::pair{a.encoders, b.encoders}})
-    d = std::max(d, ((x - y).abs().max() / (y.abs().max() + 1e-12)).item<double>());
-  return d;
 }
 
 }  // namespace

@@ -9,9 +9,11 @@
 #include "discovery/concept_method.h"
 #include "discovery/method_registry.h"
 #include "discovery/patches.h"
+#include "basis_difference.h"
 #include "temp_dir.h"
 
 using dx::test::TempDir;
+using dx::test::largestDifference;
 
 namespace {
 
@@ -23,14 +25,6 @@ at::Tensor activations() {
   auto dictionary = torch::rand({5, 12}, gen);
   auto patches = torch::relu(codes.matmul(dictionary) + 0.05 * torch::randn({300 * 16, 12}, gen));
   return patches.view({300, 4, 4, 12}).permute({0, 3, 1, 2}).contiguous();
-}
-
-double largestDifference(const dx::ConceptBasis& a, const dx::ConceptBasis& b) {
-  double d = 0;
-  for (auto [x, y] : {std::pair{a.decoders, b.decoders}, std::pair{a.biases, b.biases},
-                      std::pair{a.encoders, b.encoders}})
-    d = std::max(d, ((x - y).abs().max() / (y.abs().max() + 1e-12)).item<double>());
-  return d;
 }
 
 }  // namespace
