@@ -16,7 +16,8 @@ namespace dx {
 Share extractionShard(size_t listedImages, size_t batchSize, int rank, int worldSize);
 
 // Called by every rank with the same request. `silence`: how long a rank may go without a sign
-// of life before the job fails with a message naming it and its shard.
+// of life before the job fails with a message naming it and its shard. Rank 0's result describes
+// the merged cache; the other ranks' carry its folder and key only.
 // `result.keptShards` counts the shards an earlier run had finished (not extracted again).
 struct ShardedExtractionResult : ExtractionResult {
   int keptShards = 0;

@@ -100,28 +100,27 @@ Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::T
   return a;
 }
 
-// Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
-// every concept ends up describing some data.
 // The global indices of the `m` worst-fitting patches over every process.
 at::Tensor worstPatches(const Patches& patches, const at::Tensor& misfit, int64_t m) {
   if (!patches.shared()) return std::get<1>(misfit.topk(m));
-  // Each process offers its m worst (misfit, global index) in its own slot; one sum of the
-  // offers gives every process all of them, and the best m of those are the global worst.
+  // Each process offers its m worst (misfit, global index) in its own slot and -inf / -1 in the
+  // others' slots; one max gives every process all the offers, and the best m are the global worst.
   const Reduction& reduction = *patches.reduction();
-  at::Tensor offers = torch::full({2, reduction.parts() * m}, 0.0, torch::kDouble);
-  offers[0].fill_(-INFINITY);
+  at::Tensor offers = torch::full({2, reduction.parts() * m}, -INFINITY, torch::kDouble);
+  offers[1].fill_(-1);
   int64_t local = std::min<int64_t>(m, misfit.numel());
   if (local > 0) {
     auto [top, where] = misfit.topk(local);
     offers[0].narrow(0, reduction.part() * m, local).copy_(top.cpu());
     offers[1].narrow(0, reduction.part() * m, local).copy_(where.cpu() + patches.offset());
   }
-  offers[0].clamp_min_(-1e300);  // -inf + 0 stays -inf, but the sum must not see inf - inf
-  reduction.sum(offers);
+  reduction.max(offers);
   at::Tensor best = std::get<1>(offers[0].topk(m));
   return offers[1].index_select(0, best).to(torch::kLong);
 }
 
+// Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
+// every concept ends up describing some data.
 void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const Patches& patches,
                  const at::Tensor& misfit) {
   at::Tensor empty = (counts == 0).nonzero().flatten().cpu();
@@ -134,7 +133,6 @@ void reseedEmpty(at::Tensor& centroids, const at::Tensor& counts, const Patches&
 // Members per centroid over every process.
 at::Tensor memberCounts(const Patches& patches, const at::Tensor& labels, int k) {
   at::Tensor counts = torch::bincount(labels, {}, k);
-  if (counts.numel() < k) counts = torch::zeros({k}, labels.options());  // no local rows
   patches.reduceSum(counts);
   return counts;
 }
@@ -171,11 +169,14 @@ Clustering lloydKMeans(const Patches& patches, int k, Geometry geometry,
   double tolerance = kTolerance * meanChannelVariance(patches);
   Clustering result;
   result.centroids = plusPlusSeeds(patches, k, gen);
+  patches.fromFirst(result.centroids);  // data-parallel: one process's seeds for all
   Assignment a = assign(patches, sqNorms, result.centroids, geometry);
   while (result.iterations < kMaxIterations) {
     progress.checkCancelled();
     at::Tensor moved = updatedCentroids(patches, a, k, geometry);
-    double shift = (moved - result.centroids).pow(2).sum().item<double>();
+    at::Tensor shiftSum = (moved - result.centroids).pow(2).sum().to(torch::kDouble).reshape({1});
+    patches.fromFirst(shiftSum);  // every process stops at the same iteration
+    double shift = shiftSum.item<double>();
     result.centroids = moved;
     Assignment next = assign(patches, sqNorms, result.centroids, geometry);
     at::Tensor changed = torch::tensor({int64_t(!torch::equal(next.labels, a.labels))});

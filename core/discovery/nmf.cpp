@@ -58,9 +58,12 @@ struct FitSample {
 // the whole start and keeps its columns, so the start is the single-process one.
 Factors randomStart(const FitSample& sample, const Patches& patches, int concepts,
                     at::Generator& gen) {
-  at::Tensor sum = sample.rows.sum(at::kDouble).reshape({1});
-  patches.reduceSum(sum);
-  double mean = sum.item<double>() / double(sample.size * sample.rows.size(1));
+  double mean = sample.rows.mean().item<double>();
+  if (patches.shared()) {
+    at::Tensor sum = sample.rows.sum(at::kDouble).reshape({1});
+    patches.reduceSum(sum);
+    mean = sum.item<double>() / double(sample.size * sample.rows.size(1));
+  }
   double scale = std::sqrt(mean / concepts);
   auto draw = [&](int64_t cols) {
     return (torch::randn({concepts, cols}, gen, torch::kFloat32).abs() * scale)
@@ -112,11 +115,11 @@ FitSample fitSample(const Patches& patches, at::Generator& gen) {
 }
 
 // Data-parallel (reductions through `all`): each process updates the coefficients of its own
-// patches; the parts' update needs U^T X and U^T U over every patch, which are sums.
+// sample patches; the parts' update needs U^T X and U^T U over every patch, which are sums.
 Factors factorise(const FitSample& sample, const Patches& all, const FitOptions& options,
                   at::Generator& gen) {
   baselines::SerialTorch serial;  // HALS is many small row updates (see baseline_common.h)
-  const at::Tensor& patches = sample.rows;
+  const at::Tensor& patches = sample.rows;  // this process's part of the sample
   Factors f = randomStart(sample, all, options.concepts, gen);
   baselines::StageProgress progress(options, "nmf (HALS)", kMaxIterations);
   at::Tensor normSqSum = patches.pow(2).sum(at::kDouble).reshape({1});
@@ -130,7 +133,10 @@ Factors factorise(const FitSample& sample, const Patches& all, const FitOptions&
     all.reduceSum(coefficientsTimesX);
     all.reduceSum(coefficientsGram);
     halsSweep(f.parts, coefficientsTimesX, coefficientsGram);
-    double error = relativeError(normSq, f, coefficientsTimesX, coefficientsGram);
+    at::Tensor errorValue = torch::tensor({relativeError(normSq, f, coefficientsTimesX,
+                                                         coefficientsGram)}, torch::kDouble);
+    all.fromFirst(errorValue);  // every process stops after the same sweep
+    double error = errorValue.item<double>();
     progress.step(iteration);
     if (previous - error < kTolerance * previous) break;
     previous = error;

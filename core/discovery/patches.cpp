@@ -114,6 +114,10 @@ void Patches::reduceMax(at::Tensor& t) const {
   if (mReduction) mReduction->max(t);
 }
 
+void Patches::fromFirst(at::Tensor& t) const {
+  if (mReduction) mReduction->fromFirst(t);
+}
+
 at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
   if (!shared()) return at(globalIndex);
   // Each process fills the rows it holds and leaves zeros elsewhere; the sum is every row, exact

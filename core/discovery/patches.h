@@ -57,6 +57,8 @@ class Patches {
   // Sums (max) `t` over the processes in place; nothing to do in a single process.
   void reduceSum(at::Tensor& t) const;
   void reduceMax(at::Tensor& t) const;
+  // Every process gets the first process's `t` (Reduction::fromFirst); nothing in one process.
+  void fromFirst(at::Tensor& t) const;
   // The rows with these global indices (int64), whichever process holds them, on every process
   // (all must call it with the same indices). In a single process, at(index).
   at::Tensor gather(const at::Tensor& globalIndex) const;

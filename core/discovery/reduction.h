@@ -18,6 +18,13 @@ class Reduction {
   // This process's place among the processes, and how many there are.
   virtual int part() const = 0;
   virtual int parts() const = 0;
+  // Every process gets part 0's `t`: a sum to which the others add zeros (exact). For values that
+  // decide what happens next (seeds, stopping), which every process must decide alike even when
+  // their thread counts round differently.
+  void fromFirst(at::Tensor& t) const {
+    if (part() != 0) t.zero_();
+    sum(t);
+  }
 };
 
 // Where one process's share sits among all patches.

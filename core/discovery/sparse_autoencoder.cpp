@@ -101,6 +101,8 @@ at::Tensor auxKLoss(const TopKAutoencoder& ae, const at::Tensor& pre, const at::
   int64_t kAux = std::min(deadCount, std::max<int64_t>(1, pre.size(1) / 2));
   at::Tensor z = topK(pre.masked_fill(~dead, -INFINITY), kAux);
   at::Tensor e = error.detach();
+  if (!patches.shared())
+    return (e - ae.decode(z)).pow(2).sum(1).mean() / e.pow(2).sum(1).mean().clamp_min(1e-12f);
   at::Tensor normaliser = e.pow(2).sum().reshape({1});
   patches.reduceSum(normaliser);
   return (e - ae.decode(z)).pow(2).sum() / normaliser.clamp_min(1e-12f * double(batch));
@@ -119,7 +121,8 @@ void trainStep(TopKAutoencoder& ae, torch::optim::Adam& adam, IdleLatents& idle,
   at::Tensor pre = ae.preActivation(x);
   at::Tensor z = topK(pre, ae.k);
   at::Tensor error = x - ae.decode(z) - ae.decoderBias;
-  at::Tensor loss = error.pow(2).sum() / double(batch);
+  at::Tensor loss = patches.shared() ? error.pow(2).sum() / double(batch)
+                                     : error.pow(2).sum(1).mean();
   at::Tensor aux = auxKLoss(ae, pre, error, idle.dead(), batch, patches);
   if (aux.defined()) loss = loss + kAuxWeight * aux;
   adam.zero_grad();

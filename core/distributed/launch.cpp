@@ -31,6 +31,8 @@ std::string Launch::describe() const {
 Launch launchFromEnvironment(const std::function<const char*(const char*)>& lookup) {
   auto get = lookup ? lookup : [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
   Launch launch;
+  if (const char* single = get("DIRECTRIX_SINGLE_PROCESS"); single && std::string(single) == "1")
+    return launch;
   long rank = readCount(get, "RANK"), world = readCount(get, "WORLD_SIZE");
   if (rank < 0 && world < 0) return launch;
   if (rank < 0 || world < 0)

@@ -22,7 +22,8 @@ struct Launch {
 };
 
 // Reads the launch variables through `lookup` (the process environment by default; tests pass
-// their own). Throws UserError naming the variable when one is set but the set is incomplete or
+// their own). DIRECTRIX_SINGLE_PROCESS=1 ignores them (a command started from inside another
+// job's rank inherits its variables). Throws UserError naming the variable when one is set but the set is incomplete or
 // malformed (RANK without WORLD_SIZE, RANK >= WORLD_SIZE, a port out of range).
 Launch launchFromEnvironment(
     const std::function<const char*(const char*)>& lookup = nullptr);

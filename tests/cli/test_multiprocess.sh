@@ -15,15 +15,15 @@ free_port() {
   /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 # run_ranks WORLD LOGPREFIX ARGS...: every rank runs the same command; waits for all; returns
-# the number of ranks that failed.
+# the number of ranks that failed. RANK_THREADS, when set, becomes the ranks' OMP_NUM_THREADS.
 run_ranks() {
   local world=$1 log=$2; shift 2
   local port failed=0
   port=$(free_port)
   pids=()
   for ((r = 0; r < world; r++)); do
-    RANK=$r LOCAL_RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-      "$cli" "$@" > "$log.$r.log" 2>&1 &
+    env ${RANK_THREADS:+OMP_NUM_THREADS=$RANK_THREADS} RANK=$r LOCAL_RANK=$r WORLD_SIZE=$world \
+      MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "$@" > "$log.$r.log" 2>&1 &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
@@ -40,6 +40,8 @@ same_bytes() {  # same_bytes A B: the arrays and lists one process and the ranks
 common=(extract --demo --limit 1000 --batch-size 64 --quiet --rank-timeout 20)
 "$cli" "${common[@]}" --out "$work/single" > "$work/single.log" 2>&1 || fail "single: $(cat "$work/single.log")"
 for world in 2 3; do
+  # 2 ranks on one thread each, as torchrun starts them: the bytes do not depend on threads.
+  RANK_THREADS=$([ "$world" = 2 ] && echo 1 || true)
   run_ranks "$world" "$work/w$world" "${common[@]}" --out "$work/w$world" ||
     fail "$world ranks failed: $(cat "$work"/w$world.*.log)"
   same_bytes "$work/single" "$work/w$world"
@@ -47,6 +49,21 @@ for world in 2 3; do
   [ ! -e "$work/.w$world.directrix-shards" ] || fail "the shards of $world ranks were left behind"
   echo "ok: $world ranks wrote the single-process bytes"
 done
+RANK_THREADS=""
+# A rank that lists other images (here: another --limit) fails the job before any work.
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" extract --demo --quiet \
+    --limit $((1000 + r)) --rank-timeout 20 --out "$work/mismatch" > "$work/mismatch.$r.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+pids=()
+[ "$failed" = 2 ] || fail "ranks with different image lists did not both fail"
+grep -q "computed another cache key" "$work/mismatch.0.log" ||
+  fail "rank 0 does not say that rank 1 lists other images: $(cat "$work/mismatch.0.log")"
+echo "ok: ranks that disagree on the images fail with: $(grep -o 'rank 1 failed.*key' "$work/mismatch.0.log")"
 
 # Rank 1 dies (SIGKILL) in the middle of its shard: rank 0 names it and its shard.
 port=$(free_port)
@@ -73,6 +90,30 @@ grep -q "rank 1 (shard 1: images 3000-5999) stopped answering" "$work/killed.0.l
   fail "rank 0's message does not name rank 1 and its shard: $(cat "$work/killed.0.log")"
 [ ! -e "$work/killed/cache.json" ] || fail "a cache that looks complete was left after the failure"
 echo "ok: $(grep -o 'rank 1 (shard.*answering' "$work/killed.0.log")"
+
+# Rank 0 stops (Ctrl-C) while rank 1 extracts: rank 1 hears it at its next batch and stops with
+# rank 0's message instead of finishing a shard nobody will merge.
+port=$(free_port)
+stopped=(extract --demo --limit 6000 --batch-size 4 --rank-timeout 20 --out "$work/stopped")
+RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${stopped[@]}" \
+  > "$work/stopped.0.log" 2>&1 &
+rank0=$!
+RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${stopped[@]}" \
+  > "$work/stopped.1.log" 2>&1 &
+rank1=$!
+pids=($rank0 $rank1)
+for _ in $(seq 600); do
+  compgen -G "$work/.stopped.directrix-shards/.*-images-3000-6000*" > /dev/null && break
+  sleep 0.05
+done
+kill -INT "$rank0"
+if wait "$rank0"; then fail "rank 0 ignored Ctrl-C"; fi
+if wait "$rank1"; then fail "rank 1 finished although rank 0 stopped"; fi
+pids=()
+grep -q "rank 0 of 2 was cancelled" "$work/stopped.1.log" ||
+  fail "rank 1 does not report rank 0's stop: $(cat "$work/stopped.1.log")"
+[ ! -e "$work/stopped/cache.json" ] || fail "a cache was left after the stop"
+echo "ok: rank 1 stopped with: $(grep -o 'error: .*' "$work/stopped.1.log")"
 
 # The rerun keeps rank 0's finished shard and gives the single-process bytes (first 6000 images).
 "$cli" extract --demo --limit 6000 --batch-size 4 --quiet --out "$work/single6000" > /dev/null 2>&1 ||

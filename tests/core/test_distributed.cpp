@@ -87,6 +87,11 @@ TEST(Launch, ReadsTheTorchrunVariablesAndNamesWhatIsMissing) {
   EXPECT_EQ(l.masterAddr, "node0");
   EXPECT_EQ(l.masterPort, 29500);
   EXPECT_FALSE(launchWith({{"RANK", "0"}, {"WORLD_SIZE", "1"}}).distributed());
+  EXPECT_FALSE(launchWith({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"DIRECTRIX_SINGLE_PROCESS", "1"}})
+                   .distributed());
+  EXPECT_TRUE(launchWith({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"},
+                          {"MASTER_PORT", "1"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}})
+                  .agentHostsStore);
   EXPECT_NE(errorOf({{"RANK", "0"}}).find("WORLD_SIZE"), std::string::npos);
   EXPECT_NE(errorOf({{"RANK", "3"}, {"WORLD_SIZE", "3"}}).find("[0, WORLD_SIZE)"), std::string::npos);
   EXPECT_NE(errorOf({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK=x"), std::string::npos);
@@ -204,6 +209,31 @@ TEST(DataParallelFit, SharesSummedOverProcessesGiveTheSingleProcessFit) {
               << name << ", " << count << " parts" << (streamed ? ", streamed" : "");
       }
     }
+}
+
+// Fewer distinct patches than clusters: Lloyd leaves clusters empty and moves them to the
+// worst-fitting patches, which must be the worst over every process.
+TEST(DataParallelFit, EmptyClustersMoveToTheGlobalWorstPatches) {
+  auto gen = at::detail::createCPUGenerator(3);
+  auto points = torch::tensor({{0.f, 0.f, 1.f}, {4.f, 0.f, 0.f}, {0.f, 9.f, 0.f}});
+  auto which = torch::randint(3, {60 * 4}, gen);
+  auto z = (points.index_select(0, which) + 0.01 * torch::randn({60 * 4, 3}, gen))
+               .view({60, 2, 2, 3}).permute({0, 3, 1, 2}).contiguous();
+  auto method = dx::makeConceptMethod("kmeans");
+  dx::FitOptions o;
+  o.concepts = 6;
+  auto single = method->fit(z, o);
+  dx::test::ThreadReductionHub hub(3);
+  std::vector<std::future<dx::ConceptBasis>> parts;
+  for (int part = 0; part < 3; ++part)
+    parts.push_back(std::async(std::launch::async, [&, part] {
+      auto share = dx::shareOf(60, part, 3);
+      dx::FitOptions mine = o;
+      mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
+                       int64_t(share.begin), 60};
+      return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
+    }));
+  for (auto& p : parts) EXPECT_LT(largestDifference(p.get(), single), 1e-4);
 }
 
 TEST(DataParallelFit, EddpSaysItFitsOnOneProcess) {

@@ -21,6 +21,10 @@ class ThreadReductionHub {
     std::unique_lock<std::mutex> lock(mMutex);
     const long generation = mGeneration;
     at::Tensor mine = t.to(torch::kCPU).contiguous();
+    // Gloo refuses mismatched sums; so does this stand-in.
+    TORCH_CHECK(!mAccumulator.defined() || (mAccumulator.sizes() == mine.sizes() &&
+                                            mAccumulator.dtype() == mine.dtype()),
+                "parts reduced tensors of different shapes or types");
     mAccumulator = !mAccumulator.defined() ? mine.clone()
                    : maximum               ? torch::maximum(mAccumulator, mine)
                                            : mAccumulator + mine;
