@@ -100,23 +100,33 @@ Assignment assign(const Patches& patches, const at::Tensor& sqNorms, const at::T
   return a;
 }
 
+// The `m` largest `misfits` (rows of `indices`), ties to the lowest index: a rule that does not
+// depend on how the patches are shared out, so every process and a single process pick alike.
+at::Tensor worstOf(const at::Tensor& misfits, const at::Tensor& indices, int64_t m) {
+  at::Tensor byIndex = std::get<1>(indices.sort());
+  at::Tensor order = std::get<1>(at::sort(misfits.index_select(0, byIndex), /*stable=*/true,
+                                          /*dim=*/0, /*descending=*/true));
+  return indices.index_select(0, byIndex.index_select(0, order.narrow(0, 0, m)));
+}
+
 // The global indices of the `m` worst-fitting patches over every process.
 at::Tensor worstPatches(const Patches& patches, const at::Tensor& misfit, int64_t m) {
-  if (!patches.shared()) return std::get<1>(misfit.topk(m));
+  at::Tensor local = misfit.to(torch::kCPU, torch::kDouble);
+  at::Tensor rows = torch::arange(local.numel(), torch::kLong) + patches.offset();
+  if (!patches.shared()) return worstOf(local, rows, m).to(misfit.device());
   // Each process offers its m worst (misfit, global index) in its own slot and -inf / -1 in the
   // others' slots; one max gives every process all the offers, and the best m are the global worst.
   const Reduction& reduction = *patches.reduction();
   at::Tensor offers = torch::full({2, reduction.parts() * m}, -INFINITY, torch::kDouble);
   offers[1].fill_(-1);
-  int64_t local = std::min<int64_t>(m, misfit.numel());
-  if (local > 0) {
-    auto [top, where] = misfit.topk(local);
-    offers[0].narrow(0, reduction.part() * m, local).copy_(top.cpu());
-    offers[1].narrow(0, reduction.part() * m, local).copy_(where.cpu() + patches.offset());
+  int64_t count = std::min<int64_t>(m, local.numel());
+  if (count > 0) {
+    at::Tensor mine = worstOf(local, rows, count);
+    offers[0].narrow(0, reduction.part() * m, count).copy_(local.index_select(0, mine - patches.offset()));
+    offers[1].narrow(0, reduction.part() * m, count).copy_(mine);
   }
   reduction.max(offers);
-  at::Tensor best = std::get<1>(offers[0].topk(m));
-  return offers[1].index_select(0, best).to(torch::kLong);
+  return worstOf(offers[0], offers[1].to(torch::kLong), m);
 }
 
 // Clusters left without members move to the worst-fitting patches (as scikit-learn does), so
