@@ -58,7 +58,10 @@ at::Generator generator(uint64_t seed) { return at::make_generator<at::CPUGenera
 }  // namespace
 
 TEST(Cav, LogisticRegressionMatchesSklearn) {
-  for (const auto& c : reference()["logistic"]) {
+  // The reference must outlive the loop: a range over reference()["logistic"] would walk a
+  // destroyed temporary (found by AddressSanitizer).
+  const auto ref = reference();
+  for (const auto& c : ref["logistic"]) {
     auto x = tensorOf(c["x"]), y = tensorOf(c["y"]);
     auto model = fitLogisticRegression(x, y, c["c"].get<double>());
     auto expected = tensorOf(c["coef"], torch::kDouble);
