@@ -63,6 +63,7 @@ QAreaSeries* histogramArea(const std::vector<int>& counts, double min, double wi
     upper->append(min + double(b + 1) * width, counts[b]);
   }
   auto* area = new QAreaSeries(upper);
+  upper->setParent(area);  // QAreaSeries does not own its line series (found by LeakSanitizer)
   area->setName(name);
   area->setPen(QPen(colour, 1));
   colour.setAlpha(140);

@@ -95,6 +95,8 @@ QChart* tcavChart(const TcavReport& r, const QPalette& palette) {
   lower->append({{left, r.randomMean - r.randomStd}, {right, r.randomMean - r.randomStd}});
   upper->append({{left, r.randomMean + r.randomStd}, {right, r.randomMean + r.randomStd}});
   auto* band = new QAreaSeries(upper, lower);
+  upper->setParent(band);  // QAreaSeries does not own its line series (found by LeakSanitizer)
+  lower->setParent(band);
   QColor grey = palette.color(QPalette::Mid);
   grey.setAlpha(60);
   band->setBrush(grey);
