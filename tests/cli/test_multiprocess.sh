@@ -37,6 +37,23 @@ same_bytes() {  # same_bytes A B: the arrays and lists one process and the ranks
   done
 }
 
+# start_pair NAME ARGS...: ranks 0 and 1 of a 2-rank job in the background (pids in rank0 and
+# rank1, logs NAME.0.log and NAME.1.log); returns once rank 1 writes its shard of images 3000-5999.
+start_pair() {
+  local name=$1 port
+  shift
+  port=$(free_port)
+  RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "$@" > "$work/$name.0.log" 2>&1 &
+  rank0=$!
+  RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "$@" > "$work/$name.1.log" 2>&1 &
+  rank1=$!
+  pids=($rank0 $rank1)
+  for _ in $(seq 600); do
+    compgen -G "$work/.$name.directrix-shards/.*-images-3000-6000*" > /dev/null && return
+    sleep 0.05
+  done
+}
+
 common=(extract --demo --limit 1000 --batch-size 64 --quiet --rank-timeout 20)
 "$cli" "${common[@]}" --out "$work/single" > "$work/single.log" 2>&1 || fail "single: $(cat "$work/single.log")"
 for world in 2 3; do
@@ -66,21 +83,8 @@ grep -q "computed another cache key" "$work/mismatch.0.log" ||
 echo "ok: ranks that disagree on the images fail with: $(grep -o 'rank 1 failed.*key' "$work/mismatch.0.log")"
 
 # Rank 1 dies (SIGKILL) in the middle of its shard: rank 0 names it and its shard.
-port=$(free_port)
 slow=(extract --demo --limit 6000 --batch-size 4 --rank-timeout 3 --out "$work/killed")
-RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${slow[@]}" \
-  > "$work/killed.0.log" 2>&1 &
-rank0=$!
-pids=($rank0)
-RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${slow[@]}" \
-  > "$work/killed.1.log" 2>&1 &
-rank1=$!
-pids+=($rank1)
-for _ in $(seq 600); do  # until rank 1 is writing its shard
-  compgen -G "$work/.killed.directrix-shards/*-images-3000-6000*" > /dev/null && break
-  compgen -G "$work/.killed.directrix-shards/.*-images-3000-6000*" > /dev/null && break
-  sleep 0.05
-done
+start_pair killed "${slow[@]}"
 sleep 0.3
 kill -KILL "$rank1"
 { wait "$rank1"; } 2> /dev/null || true
@@ -93,19 +97,7 @@ echo "ok: $(grep -o 'rank 1 (shard.*answering' "$work/killed.0.log")"
 
 # Rank 0 stops (Ctrl-C) while rank 1 extracts: rank 1 hears it at its next batch and stops with
 # rank 0's message instead of finishing a shard nobody will merge.
-port=$(free_port)
-stopped=(extract --demo --limit 6000 --batch-size 4 --rank-timeout 20 --out "$work/stopped")
-RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${stopped[@]}" \
-  > "$work/stopped.0.log" 2>&1 &
-rank0=$!
-RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$cli" "${stopped[@]}" \
-  > "$work/stopped.1.log" 2>&1 &
-rank1=$!
-pids=($rank0 $rank1)
-for _ in $(seq 600); do
-  compgen -G "$work/.stopped.directrix-shards/.*-images-3000-6000*" > /dev/null && break
-  sleep 0.05
-done
+start_pair stopped extract --demo --limit 6000 --batch-size 4 --rank-timeout 20 --out "$work/stopped"
 kill -INT "$rank0"
 if wait "$rank0"; then fail "rank 0 ignored Ctrl-C"; fi
 if wait "$rank1"; then fail "rank 1 finished although rank 0 stopped"; fi
