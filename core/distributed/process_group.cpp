@@ -88,19 +88,6 @@ void ProcessGroup::allReduce(at::Tensor& t, int op) {
   t.copy_(buffers[0]);
 }
 
-void ProcessGroup::broadcast(at::Tensor& t, int root) {
-  std::vector<at::Tensor> buffers{hostCopy(t)};
-  mPayloadBytes += int64_t(buffers[0].nbytes());
-  c10d::BroadcastOptions options;
-  options.rootRank = root;
-  try {
-    mImpl->group->broadcast(buffers, options)->wait();
-  } catch (const std::exception& e) {
-    rethrowLost(mLaunch, "a broadcast from rank " + std::to_string(root), e);
-  }
-  t.copy_(buffers[0]);
-}
-
 void ProcessGroup::barrier() {
   try {
     mImpl->group->barrier()->wait();

@@ -32,8 +32,6 @@ class ProcessGroup {
   // (statistics and gradients, not data, cross the network). Float32, float64 or int64.
   void allReduceSum(at::Tensor& t);
   void allReduceMax(at::Tensor& t);
-  // Every rank receives rank `root`'s `t` (same shape and dtype on every rank).
-  void broadcast(at::Tensor& t, int root);
   void barrier();
   // Bytes of tensors this rank has passed to collectives (the payload; a ring all-reduce sends
   // about 2 (W - 1) / W times it per rank).
