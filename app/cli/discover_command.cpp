@@ -69,8 +69,8 @@ std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
   return names;
 }
 
-// A job's ranks share the images out (docs/architecture.md "Several processes"): a data-parallel
-// method fits every rank's share and sums the statistics; any other method fits on rank 0 alone.
+// A job's ranks share the images out (docs/architecture.md "Several processes"): every method
+// fits data-parallel, each rank its share, the statistics and gradients summed over the ranks.
 // Returns false on the ranks that have nothing more to do once the fit is done.
 bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitOptions& options,
               ConceptBasis& basis) {
@@ -82,20 +82,15 @@ bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitO
   if (images < job.launch.worldSize)
     throw UserError(std::to_string(images) + " images cannot be shared out over " +
                     std::to_string(job.launch.worldSize) + " ranks; use fewer ranks.");
-  if (!method.dataParallel()) {
-    if (!job.leader()) {
-      std::cout << job.launch.describe() << ": " << method.name()
-                << " does not fit data-parallel yet; rank 0 fits it alone\n";
-      return false;
-    }
-    basis = method.fit(in.activations, options);
-    return true;
-  }
+  if (!method.dataParallel())
+    throw UserError(method.name() + " cannot fit over several processes; run it without RANK "
+                    "and WORLD_SIZE.");
   Share share = shareOf(size_t(images), job.launch.rank, job.launch.worldSize);
   options.parallel.reduction = std::make_shared<GroupReduction>(*job.group);
   options.parallel.firstImage = int64_t(share.begin);
   options.parallel.images = images;
-  HeadFunction head = std::move(options.head);  // the whole cache's head: for the report only
+  HeadFunction head = std::move(options.head);  // the whole cache's head: for the report
+  if (head) options.head = head.rows(int64_t(share.begin), int64_t(share.size()));  // EDDP's URA
   basis = method.fit(in.activations.narrow(0, int64_t(share.begin), int64_t(share.size())),
                      options);
   options.head = std::move(head);

@@ -11,6 +11,7 @@
 #include "discovery/baselines.h"
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
+#include "discovery/eddp_sharing.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
@@ -31,14 +32,25 @@ struct Data {
   at::Tensor mean;         // per channel
   at::Tensor transform;    // C x r: standardised features are (x - mean) transform
   bool pooledHead = false;
+  // Data-parallel (eddp_sharing.h): `activations` are this process's images firstImage ..
+  // firstImage + N - 1 of `images` over every process. One process: null, 0 and N.
+  const Reduction* reduction = nullptr;
+  int64_t firstImage = 0, images = 0;
 };
+
+// Every process takes process 0's parameters (they decide what happens next; see
+// Reduction::fromFirst). Nothing to do in one process.
+void agree(Parameters& p, const Data& d) {
+  if (!d.reduction) return;
+  for (auto* t : {&p.directions, &p.logMagnitudes, &p.biases}) d.reduction->fromFirst(*t);
+}
 
 // Per-channel standardisation (the paper's stage a): diag(1 / sigma). The floor on sigma is
 // relative to the layer's scale, so a channel that barely varies is not blown up into a unit one
 // (and its raw-space weight w / sigma stays bounded).
 at::Tensor channelStandardisation(const Patches& patches) {
   at::Tensor sigma;
-  if (patches.kept()) {
+  if (patches.kept() && !patches.shared()) {
     sigma = patches.matrix().std(0);
   } else {
     auto mean = patches.mean();
@@ -47,7 +59,9 @@ at::Tensor channelStandardisation(const Patches& patches) {
       auto s = (x - mean).pow(2).sum(0, false, torch::kDouble);
       squares = squares.defined() ? squares + s : s;
     });
-    sigma = (squares / double(std::max<int64_t>(patches.rows() - 1, 1))).sqrt().to(torch::kFloat);
+    if (!squares.defined()) squares = torch::zeros({patches.channels()}, torch::kDouble);
+    patches.reduceSum(squares);  // data-parallel: every process's patches
+    sigma = (squares / double(std::max<int64_t>(patches.globalRows() - 1, 1))).sqrt().to(torch::kFloat);
   }
   double scale = sigma.pow(2).mean().sqrt().item<double>();
   return torch::diag(1.0 / sigma.clamp_min(std::max(1e-3 * scale, 1e-12)));
@@ -111,42 +125,99 @@ struct StageRun {
   Parameters& params;
 };
 
-at::Tensor batchLoss(StageRun& run, const at::Tensor& images, const at::Tensor& kappa,
+// This process's images of one minibatch (every image of it in a single process).
+struct Batch {
+  at::Tensor images;       // local image indices, in batch order, on the activations' device
+  at::Tensor rows;         // data-parallel: their patches' rows among the batch's patches
+  at::Tensor kappa;        // URA's kappa for each of them
+  int64_t size = 0;        // images in the whole batch
+  int64_t patches = 0;     // patches in the whole batch
+  int64_t uraImages = 0;   // URA reads the batch's first uraImages images ...
+  int64_t uraMine = 0;     // ... the first uraMine of this process's images among them
+};
+
+Batch batchOf(const Data& d, const at::Tensor& images, const at::Tensor& kappa) {
+  Batch b;
+  auto device = d.activations.device();
+  int64_t perImage = d.activations.size(2) * d.activations.size(3);
+  b.size = images.size(0);
+  b.patches = b.size * perImage;
+  // Every image when the head pools globally (cheap), else the first 32.
+  b.uraImages = d.pooledHead ? b.size : std::min<int64_t>(b.size, 32);
+  if (!d.reduction) {
+    b.images = images.to(device), b.kappa = kappa.to(device), b.uraMine = b.uraImages;
+    return b;
+  }
+  auto local = images - d.firstImage;
+  auto positions = local.ge(0).logical_and(local.lt(d.activations.size(0))).nonzero().flatten();
+  b.images = local.index_select(0, positions).to(device);
+  b.kappa = kappa.index_select(0, positions).to(device);
+  b.rows = (positions.unsqueeze(1) * perImage + torch::arange(perImage)).flatten().to(device);
+  b.uraMine = positions.lt(b.uraImages).sum().item<int64_t>();
+  return b;
+}
+
+// URA on the batch's first images (docs/methods.md 1.4); data-parallel, each process's images'
+// entropies summed.
+at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
+                    const at::Tensor& w, const at::Tensor& b, const at::Tensor& encoders,
+                    const eddp::BatchSharing& sharing) {
+  const EddpStage& s = run.stage;
+  auto [wRaw, bRaw] = s.standardised ? toRaw(w, b, run.data) : std::make_pair(w, b);
+  auto subset = a.slice(0, 0, batch.uraMine);
+  auto kappa = batch.kappa.slice(0, 0, batch.uraMine);
+  auto head = run.options.head.rows(batch.images.slice(0, 0, batch.uraMine));
+  if (!sharing.shared())
+    return eddp::uraLoss(head, subset, run.data.pooledHead, wRaw, bRaw, encoders, kappa);
+  auto entropies = batch.uraMine == 0
+                       ? torch::zeros({0}, w.options())
+                       : eddp::uraEntropies(head, subset, run.data.pooledHead, wRaw, bRaw,
+                                            encoders, kappa);
+  return -sharing.sum(entropies.sum()) / double(batch.uraImages);
+}
+
+at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& sharing,
                      std::vector<double>& terms) {
   const EddpStage& s = run.stage;
   // Only this batch's images are read (from a mapped cache, its pages alone).
-  auto a = run.data.activations.index_select(0, images).to(torch::kFloat);
+  auto a = run.data.activations.index_select(0, batch.images).to(torch::kFloat);
   auto x = patchesOf(a);
+  if (s.standardised) x = standardise(x, run.data);
+  // The parameters as this process's patches read them (gradients summed over processes) ...
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
-  if (s.standardised) x = standardise(x, run.data);
+  // ... and as the terms of the whole batch read them, which every process computes alike.
+  auto wAll = sharing.shared() ? decoders({sharing.replicated(run.params.directions),
+                                           sharing.replicated(run.params.logMagnitudes), {}},
+                                          s.orthogonal)
+                               : w;
+  auto bAll = sharing.replicated(b);
+  auto z = sharing.gatherRows(x.matmul(w.t()), batch.rows, batch.patches);  // P x I readings
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
-  auto signals = s.constrained ? eddp::batchSignalVectors(x, w, b) : at::Tensor();
-  auto y = torch::sigmoid(x.matmul(w.t()) - b);
+  at::Tensor signals;
+  if (s.constrained)
+    signals = eddp::batchSignalVectors(z, wAll, bAll, [&](const at::Tensor& c) {
+      if (!sharing.shared()) return x.t().matmul(c);
+      return sharing.sum(x.t().matmul(sharing.enterLocal(c).index_select(0, batch.rows)));
+    });
+  auto y = torch::sigmoid(z - bAll);
   int64_t i = w.size(0);
   double gamma = run.preset.gamma;
+  auto none = torch::zeros({}, y.options());
   std::vector<std::pair<double, at::Tensor>> weighted = {
       {s.sparsity, eddp::sparsityLoss(y)},
       {s.sparsityBound, eddp::sparsityBoundLoss(y)},
       {s.maxActivation, eddp::maxActivationLoss(y)},
-      {s.maxMargin, eddp::maxMarginLoss(w)},
+      {s.maxMargin, eddp::maxMarginLoss(wAll)},
       {s.inactive, eddp::inactiveClassifierLoss(y, s.tau, gamma)},
-      {s.excessive, eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma)}};
-  if (s.filterSignal > 0) weighted.push_back({s.filterSignal,
-                                              eddp::filterSignalOrthogonality(w, signals)});
-  else weighted.push_back({0, torch::zeros({}, y.options())});
-  if (s.kurtosis > 0) weighted.push_back({s.kurtosis, eddp::positiveKurtosisLoss(x, w, b)});
-  else weighted.push_back({0, torch::zeros({}, y.options())});
+      {s.excessive, eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma)},
+      {s.filterSignal, s.filterSignal > 0 ? eddp::filterSignalOrthogonality(wAll, signals) : none},
+      {s.kurtosis, s.kurtosis > 0 ? eddp::positiveKurtosisOfReadings(z, bAll) : none}};
   if (s.ura > 0 && run.options.head) {
-    auto [wRaw, bRaw] = s.standardised ? toRaw(w, b, run.data) : std::make_pair(w, b);
-    auto encoders = s.constrained ? signals : at::Tensor();
-    auto subset = run.data.pooledHead ? a : a.slice(0, 0, std::min<int64_t>(a.size(0), 32));
-    auto k = kappa.slice(0, 0, subset.size(0));
-    auto head = run.options.head.rows(images.slice(0, 0, subset.size(0)));
-    weighted.push_back({s.ura, eddp::uraLoss(head, subset, run.data.pooledHead, wRaw, bRaw,
-                                             encoders, k)});
+    auto encoders = s.constrained ? sharing.enterLocal(signals) : at::Tensor();
+    weighted.push_back({s.ura, batchUra(run, batch, a, w, b, encoders, sharing)});
   } else {
-    weighted.push_back({0, torch::zeros({}, y.options())});
+    weighted.push_back({0, none});
   }
   auto total = torch::zeros({}, y.options());
   terms.resize(weighted.size());
@@ -186,6 +257,26 @@ std::vector<at::Tensor> trainable(Parameters& p) {
   return list;
 }
 
+// Process 0's `value` on every process (itself in one process).
+double agreed(double value, const Data& d) {
+  if (!d.reduction) return value;
+  auto t = torch::tensor({value}, torch::kDouble);
+  d.reduction->fromFirst(t);
+  return t.item<double>();
+}
+
+// Data-parallel: every process takes process 0's epoch loss and terms, so that all decide the
+// schedule alike even where their replicated sums round differently.
+void agreeOnEpoch(const Data& d, double& loss, std::vector<double>& terms) {
+  if (!d.reduction) return;
+  std::vector<double> values{loss};
+  values.insert(values.end(), terms.begin(), terms.end());
+  auto t = torch::tensor(values, torch::kDouble);
+  d.reduction->fromFirst(t);
+  loss = t[0].item<double>();
+  for (size_t k = 0; k < terms.size(); ++k) terms[k] = t[int64_t(k) + 1].item<double>();
+}
+
 // Runs one stage and leaves the parameters at its best epoch (lowest epoch loss); returns that
 // loss. A loss that is not finite ends the fit with a UserError: nothing is returned or saved.
 double runStage(StageRun run, uint64_t seed) {
@@ -193,8 +284,7 @@ double runStage(StageRun run, uint64_t seed) {
   auto params = trainable(run.params);
   torch::optim::Adam adam(params, torch::optim::AdamOptions(s.lr));
   auto gen = at::detail::createCPUGenerator(seed);
-  int64_t n = run.data.activations.size(0);
-  auto device = run.data.activations.device();
+  int64_t n = run.data.images;  // over every process: every process draws the same batches
   double best = INFINITY, lr = s.lr;
   int sinceBest = 0, sincePlateau = 0;
   Parameters bestParams = snapshot(run.params);
@@ -213,21 +303,24 @@ double runStage(StageRun run, uint64_t seed) {
     for (int64_t start = 0; start < n; start += run.preset.batchImages, ++batches) {
       if (run.options.cancel.cancelled()) throw Cancelled();
       auto images = order.slice(0, start, std::min(n, start + run.preset.batchImages));
-      auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen).to(device);
+      auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen);
       adam.zero_grad();
-      auto loss = batchLoss(run, images.to(device), kappa, terms);
+      eddp::BatchSharing sharing(run.data.reduction);
+      auto loss = batchLoss(run, batchOf(run.data, images, kappa), sharing, terms);
       double value = loss.item<double>();
       if (!std::isfinite(value))
         throw UserError("EDDP stage " + s.name + ", epoch " + std::to_string(epoch) +
                         ": the loss became " + (std::isnan(value) ? "NaN" : "infinite") +
                         "; nothing was saved. Check the activations for NaN or extreme values, "
                         "or use fewer concepts.");
-      loss.backward();
+      sharing.backward(loss);
+      sharing.sumGradients(params);
       adam.step();
       epochLoss += value;
     }
     epochLoss /= std::max(1, batches);
     for (auto& t : terms) t /= std::max(1, batches);
+    agreeOnEpoch(run.data, epochLoss, terms);
     if (run.options.progress) {
       auto p = clock.progress(describe(s.name, epoch, epochLoss, terms), epoch, epochs);
       run.options.progress(p);
@@ -251,6 +344,7 @@ double runStage(StageRun run, uint64_t seed) {
   }
   for (auto& t : params) t.requires_grad_(false);
   restore(run.params, bestParams);
+  agree(run.params, run.data);
   return best;
 }
 
@@ -272,7 +366,7 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
 double coverageScore(const EddpStage& s, const Parameters& p, const Patches& standardised,
                      double gamma) {
   torch::NoGradGuard noGrad;
-  auto x = standardised.block(0, std::min<int64_t>(standardised.rows(), 50000));
+  auto x = standardised.leading(std::min<int64_t>(standardised.globalRows(), 50000));
   auto y = torch::sigmoid(x.matmul(decoders(p, s.orthogonal).t()) - p.biases);
   auto i = y.size(1);
   auto score = s.sparsity * eddp::sparsityLoss(y) + s.sparsityBound * eddp::sparsityBoundLoss(y) +
@@ -319,7 +413,7 @@ int64_t detectorToReseed(const at::Tensor& fires, const at::Tensor& shares) {
 int reseedDetectors(Parameters& p, const EddpStage& s, const Patches& standardised,
                     uint64_t seed, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
-  auto sample = standardised.block(0, std::min<int64_t>(standardised.rows(), 100000));
+  auto sample = standardised.leading(std::min<int64_t>(standardised.globalRows(), 100000));
   int reseeded = 0;
   for (int64_t concepts = p.biases.size(0); reseeded < concepts / 4 + 1;) {
     auto fires = sample.matmul(decoders(p, s.orthogonal).t()) - p.biases > 0;  // P x I
@@ -382,6 +476,7 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
   bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
   if (preset.partitionStarts) {
     best = bestPartitionStart(preset, options, standardised);
+    agree(best, data);
     torch::AutoGradMode enable(true);
     runStage({s, preset, options, data, best}, seed);
   } else for (const auto& start : preset.starts)
@@ -389,14 +484,18 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
       uint64_t initSeed = options.seed + 7919 * uint64_t(restart);
       Parameters p = initialise(standardised, options.concepts, start, orthonormal, initSeed,
                                 options.cancel);
+      agree(p, data);
       torch::AutoGradMode enable(true);
       double loss = runStage({s, preset, options, data, p}, seed + 7919 * uint64_t(restart));
-      if (preset.scoreStartsByCoverage) loss = coverageScore(s, p, standardised, preset.gamma);
+      if (preset.scoreStartsByCoverage)
+        loss = agreed(coverageScore(s, p, standardised, preset.gamma), data);
       if (loss < bestLoss) bestLoss = loss, best = p;
     }
   for (int round = 0; round < preset.reseedRounds; ++round) {
-    if (reseedDetectors(best, s, standardised, seed + 31 * uint64_t(round), options.cancel) == 0)
-      break;
+    int reseeded = reseedDetectors(best, s, standardised, seed + 31 * uint64_t(round),
+                                   options.cancel);
+    agree(best, data);
+    if (agreed(reseeded, data) == 0) break;
     torch::AutoGradMode enable(true);
     runStage({s, preset, options, data, best}, seed + 31 * uint64_t(round));
   }
@@ -415,8 +514,10 @@ class EddpMethod : public ConceptMethod {
            "the activations (w_i . s_i = 1), estimated on the positives of the final detectors";
   }
 
+  bool dataParallel() const override { return true; }
+
   ConceptBasis fit(const at::Tensor& activations, const FitOptions& options) const override {
-    checkActivations(activations, options.concepts, name());
+    if (!options.parallel.active()) checkActivations(activations, options.concepts, name());
     torch::NoGradGuard noGrad;
     EddpPreset preset = eddpPreset(options.preset);
     // One intra-op thread for small batches: waking a second thread for each of the many small
@@ -424,15 +525,23 @@ class EddpMethod : public ConceptMethod {
     auto serial = preset.batchImages <= 256 ? std::make_unique<baselines::SerialTorch>() : nullptr;
     Data data;
     data.activations = activations;
-    Patches patches(activations, options.keepPatchesBytes, options.patchBlockRows);
+    // Data-parallel: this process's share of every image (eddp_sharing.h); checked over all.
+    Patches patches = options.parallel.active()
+                          ? baselines::checkedPatches(activations, options, name())
+                          : Patches(activations, options.keepPatchesBytes, options.patchBlockRows);
+    data.reduction = patches.reduction();
+    data.firstImage = options.parallel.active() ? options.parallel.firstImage : 0;
+    data.images = options.parallel.active() ? options.parallel.images : activations.size(0);
     data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);
+    patches.fromFirst(data.transform);  // an eigenbasis: every process must hold the same one
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, activations.size(0));
       data.pooledHead = !options.head.hasContext() &&
                         eddp::headPoolsGlobally(options.head.rows(0, probe),
                                                 data.activations.slice(0, 0, probe).to(torch::kFloat).clone());
+      data.pooledHead = agreed(data.pooledHead ? 1 : 0, data) > 0;  // process 0 has image 0
     }
     bool canOrthogonalise = options.concepts <= data.transform.size(1);
     bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;

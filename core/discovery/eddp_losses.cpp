@@ -64,7 +64,10 @@ at::Tensor filterSignalOrthogonality(const at::Tensor& decoders, const at::Tenso
 
 at::Tensor positiveKurtosisLoss(const at::Tensor& patches, const at::Tensor& decoders,
                                 const at::Tensor& biases) {
-  auto z = patches.matmul(decoders.t());                         // P x I
+  return positiveKurtosisOfReadings(patches.matmul(decoders.t()), biases);
+}
+
+at::Tensor positiveKurtosisOfReadings(const at::Tensor& z, const at::Tensor& biases) {
   auto m = (z.detach() > biases.detach()).to(z.scalar_type());  // positives, not differentiated
   auto count = m.sum(0).clamp_min(1);
   auto centred = m * (z - (m * z).sum(0) / count);

@@ -32,5 +32,7 @@ at::Tensor filterSignalOrthogonality(const at::Tensor& decoders, const at::Tenso
 // to Gaussian (kurtosis 0). Minimising it singles out the filter that reads its factor alone.
 at::Tensor positiveKurtosisLoss(const at::Tensor& patches, const at::Tensor& decoders,
                                 const at::Tensor& biases);
+// The same from the readings z = X W^T (P x I).
+at::Tensor positiveKurtosisOfReadings(const at::Tensor& readings, const at::Tensor& biases);
 
 }  // namespace dx::eddp

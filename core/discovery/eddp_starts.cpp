@@ -17,8 +17,8 @@ at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen) {
 }
 
 at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen) {
-  if (x.rows() <= most) return x.block(0, x.rows());
-  return x.at(torch::randperm(x.rows(), gen).slice(0, 0, most));
+  if (x.globalRows() <= most) return x.leading(x.globalRows());
+  return x.gather(torch::randperm(x.globalRows(), gen).slice(0, 0, most));
 }
 
 namespace {
@@ -94,14 +94,15 @@ at::Tensor pcaWhitening(const at::Tensor& patches) {
 }
 
 at::Tensor pcaWhitening(const Patches& patches) {
-  if (patches.kept()) return pcaWhitening(patches.matrix());
+  if (patches.kept() && !patches.shared()) return pcaWhitening(patches.matrix());
   auto mean = patches.mean().to(torch::kDouble);
   auto covariance = torch::zeros({patches.channels(), patches.channels()}, mean.options());
   patches.forEachBlock([&](int64_t, const at::Tensor& chunk) {
     auto centred = chunk.to(torch::kDouble) - mean;
     covariance += centred.t().matmul(centred);
   });
-  covariance /= double(std::max<int64_t>(1, patches.rows() - 1));
+  patches.reduceSum(covariance);  // data-parallel: every process's patches
+  covariance /= double(std::max<int64_t>(1, patches.globalRows() - 1));
   return whiteningOf(covariance).to(torch::kFloat);
 }
 

@@ -132,6 +132,11 @@ at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
   return rows.to(mActivations.device());
 }
 
+at::Tensor Patches::leading(int64_t count) const {
+  if (!shared()) return block(0, count);
+  return gather(torch::arange(count, torch::kLong));
+}
+
 Patches Patches::mapped(std::function<at::Tensor(const at::Tensor&)> transform,
                         int64_t channels) const {
   Patches p = *this;

@@ -62,6 +62,9 @@ class Patches {
   // The rows with these global indices (int64), whichever process holds them, on every process
   // (all must call it with the same indices). In a single process, at(index).
   at::Tensor gather(const at::Tensor& globalIndex) const;
+  // The first `count` rows among every process's patches, on every process (all must call it
+  // alike). In a single process, block(0, count).
+  at::Tensor leading(int64_t count) const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)
   // applied to every block and gathered row (once, to the whole matrix, when kept).
   // `channels` is the transform's output width (-1: unchanged).

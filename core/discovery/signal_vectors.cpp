@@ -28,6 +28,7 @@ at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decod
     sumX += x.t().matmul(m);   // X^T M
     sumXZ += x.t().matmul(mz);  // X^T (M .* Z)
   });
+  for (auto* sum : {&n, &sumZ, &sumZZ, &sumX, &sumXZ}) patches.reduceSum(*sum);  // data-parallel
   auto count = n.clamp_min(1);
   auto meanZ = sumZ / count;
   auto varZ = sumZZ / count - meanZ * meanZ;
@@ -42,14 +43,20 @@ at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decod
 
 at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                               const at::Tensor& biases) {
-  auto z = patches.matmul(decoders.t());                      // P x I
+  return batchSignalVectors(patches.matmul(decoders.t()), decoders, biases,
+                            [&patches](const at::Tensor& c) { return patches.t().matmul(c); });
+}
+
+at::Tensor batchSignalVectors(const at::Tensor& readings, const at::Tensor& decoders,
+                              const at::Tensor& biases, const CrossProduct& crossProduct) {
+  const at::Tensor& z = readings;                             // P x I
   auto m = (z.detach() > biases.detach()).to(z.scalar_type());  // positives, not differentiated
   auto count = m.sum(0).clamp_min(1);
   auto meanZ = (m * z).sum(0) / count;
   auto centredZ = m * (z - meanZ);
   auto varZ = (centredZ * centredZ).sum(0) / count;
   // sum_p m (x - mean x)(z - mean z) = X^T (M .* (z - mean z)): the mean of x drops out.
-  auto cov = patches.t().matmul(centredZ) / count;           // D x I
+  auto cov = crossProduct(centredZ) / count;                 // D x I
   auto signals = (cov / varZ.clamp_min(1e-12)).t();          // I x D
   auto fallback = decoders / decoders.pow(2).sum(1, true).clamp_min(1e-12);
   auto usable = ((m.sum(0) >= 2) & (varZ.detach() > 1e-12)).unsqueeze(1);

@@ -4,6 +4,8 @@
 // latent factors anti-correlated over all data):
 //   s_i = cov_{p in P_i}[x_p, z_pi] / var_{p in P_i}[z_pi],  z_pi = w_i . x_p,  P_i = {w_i . x_p >
 // b_i} so that w_i . s_i = 1. Every sum is a matrix product with the mask M (P x I).
+#include <functional>
+
 #include <ATen/core/Tensor.h>
 
 #include "discovery/patches.h"
@@ -22,5 +24,10 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
 // mask is held fixed): the joint stage's signal vectors as a function of its filters.
 at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                               const at::Tensor& biases);
+// The same from the batch's readings z = X W^T (P x I); crossProduct(c) is X^T c (D x I) for a
+// P x I tensor c. For data-parallel steps (eddp_sharing.h), where X is spread over processes.
+using CrossProduct = std::function<at::Tensor(const at::Tensor&)>;
+at::Tensor batchSignalVectors(const at::Tensor& readings, const at::Tensor& decoders,
+                              const at::Tensor& biases, const CrossProduct& crossProduct);
 
 }  // namespace dx::eddp

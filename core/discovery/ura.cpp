@@ -18,6 +18,12 @@ at::Tensor uraShift(const at::Tensor& x, const at::Tensor& decoders, const at::T
 at::Tensor uraLoss(const HeadFunction& head, const at::Tensor& activations, bool pooled,
                    const at::Tensor& decoders, const at::Tensor& biases,
                    const at::Tensor& encoders, const at::Tensor& kappa) {
+  return -uraEntropies(head, activations, pooled, decoders, biases, encoders, kappa).mean();
+}
+
+at::Tensor uraEntropies(const HeadFunction& head, const at::Tensor& activations, bool pooled,
+                        const at::Tensor& decoders, const at::Tensor& biases,
+                        const at::Tensor& encoders, const at::Tensor& kappa) {
   at::Tensor shifted;
   if (pooled) {
     // dx is affine in x, so the mean of the shifted patches is the shifted mean (docs/methods.md
@@ -32,8 +38,7 @@ at::Tensor uraLoss(const HeadFunction& head, const at::Tensor& activations, bool
   }
   auto logits = head(shifted);
   auto logp = torch::log_softmax(logits, 1);
-  auto entropy = -(logp.exp() * logp).sum(1);
-  return -entropy.mean();
+  return -(logp.exp() * logp).sum(1);
 }
 
 bool headPoolsGlobally(const HeadFunction& head, const at::Tensor& probe) {

@@ -21,6 +21,10 @@ at::Tensor uraShift(const at::Tensor& x, const at::Tensor& decoders, const at::T
 at::Tensor uraLoss(const HeadFunction& head, const at::Tensor& activations, bool pooled,
                    const at::Tensor& decoders, const at::Tensor& biases,
                    const at::Tensor& encoders, const at::Tensor& kappa);
+// The n entropies H(softmax(head(X'))) whose mean uraLoss negates.
+at::Tensor uraEntropies(const HeadFunction& head, const at::Tensor& activations, bool pooled,
+                        const at::Tensor& decoders, const at::Tensor& biases,
+                        const at::Tensor& encoders, const at::Tensor& kappa);
 
 // True when head(A) equals head(mean over positions of A, as n x C x 1 x 1) on a probe:
 // then URA may use the pooled shortcut.

@@ -237,11 +237,6 @@ TEST(DataParallelFit, EmptyClustersAreReseededAlikeOnEveryProcess) {
   for (auto& p : parts) EXPECT_LT(largestDifference(p.get(), single), 1e-4);
 }
 
-TEST(DataParallelFit, EddpSaysItFitsOnOneProcess) {
-  for (const char* name : {"eddp"})
-    EXPECT_FALSE(dx::makeConceptMethod(name)->dataParallel()) << name;
-}
-
 TEST(ProcessGroup, TwoRanksOnLoopbackSumAndMaxAndCountTheirPayload) {
   int port = freePort();
   auto rank = [port](int r) {

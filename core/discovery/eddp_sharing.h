@@ -1,0 +1,57 @@
+#pragma once
+// EDDP's minibatch steps over several processes (docs/architecture.md "Several processes";
+// issue: data-parallel discovery). EDDP's losses are not sums over patches (the inactive and
+// excessive terms read each detector's share of the batch, the sparsity bound is a ratio of
+// sums, stage d's signal vectors are covariances over the batch's positives), so summing each
+// process's gradient of its own loss is not the gradient of the batch's loss. Instead:
+//   - each process reads its images of the batch and computes their readings z = x W^T;
+//   - the readings of the whole batch (P x I, small) are gathered on every process, and every
+//     process evaluates the same batch loss on them ("replicated" computations);
+//   - sums over patches that need the patches themselves (X^T c, URA's head entropies) are
+//     computed per process and summed;
+//   - backward: a replicated tensor that a per-process computation read gets its gradient
+//     summed over processes before it flows on (`enterLocal`, `backward`); parameters read by
+//     replicated computations take their gradient on process 0 alone (`replicated`), and the
+//     processes' parameter gradients are summed (`sumGradients`).
+// The result is the single-process gradient of the same batch, up to float rounding. In a single
+// process every function here is the identity, so the graph is the single-process one.
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "discovery/reduction.h"
+
+namespace dx::eddp {
+
+class BatchSharing {
+ public:
+  explicit BatchSharing(const Reduction* reduction = nullptr) : mReduction(reduction) {}
+  bool shared() const { return mReduction != nullptr; }
+  const Reduction* reduction() const { return mReduction; }
+
+  // `parameter` as read by a replicated computation: its gradient there is counted once.
+  at::Tensor replicated(const at::Tensor& parameter) const;
+  // The whole batch's rows on every process: `local` (this process's rows) placed at `rows`
+  // (int64 indices among `total` rows) and summed with the other processes' rows. The value is
+  // exact (a sum with zeros); the gradient goes back to this process's rows.
+  at::Tensor gatherRows(const at::Tensor& local, const at::Tensor& rows, int64_t total) const;
+  // The sum over processes of `local`; the gradient of the sum is each process's gradient.
+  at::Tensor sum(const at::Tensor& local) const;
+  // `replicatedValue` read by a per-process computation: the same value, whose gradient from
+  // every process is summed (in `backward`) before it flows into the replicated graph.
+  at::Tensor enterLocal(const at::Tensor& replicatedValue);
+  // loss.backward() with the summed gradients of every enterLocal boundary propagated through
+  // the replicated graph (latest boundary first, so each has every contribution when it runs).
+  void backward(const at::Tensor& loss);
+  // Sums every parameter's gradient over the processes (undefined gradients count as zeros).
+  void sumGradients(std::vector<at::Tensor>& parameters) const;
+
+ private:
+  struct Boundary {
+    at::Tensor source, leaf;
+  };
+  const Reduction* mReduction;
+  std::vector<Boundary> mBoundaries;
+};
+
+}  // namespace dx::eddp
