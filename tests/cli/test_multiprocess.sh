@@ -116,8 +116,8 @@ same_bytes "$work/single6000" "$work/killed"
 echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
 
 # Data-parallel discovery: 2 ranks share the images of the cache; PCA, k-means and NMF equal the
-# single-process fit within float rounding (1e-4 of the largest value), the SAE within 2e-2 (its
-# Adam steps amplify the rounding of summed gradients). EDDP is not data-parallel: rank 0 fits it.
+# single-process fit within float rounding (1e-4 of the largest value), EDDP (quick) within 1e-3
+# and the SAE within 2e-2 (their Adam steps carry the rounding of summed statistics on).
 close() {  # close A B TOLERANCE
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "$2 differs from the single-process fit $1"
 import sys, numpy as np
@@ -135,9 +135,12 @@ for method in pca kmeans nmf sae eddp; do
   "$cli" "${fit[@]}" --method $method --out "$work/$method-1" > /dev/null 2>&1 || fail "$method on 1 process"
   run_ranks 2 "$work/$method" "${fit[@]}" --method $method --out "$work/$method-2" ||
     fail "$method on 2 ranks: $(cat "$work/$method".*.log)"
-  close "$work/$method-1" "$work/$method-2" "$([ $method = sae ] && echo 2e-2 || echo 1e-4)"
-  /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d['ranks'] != 2)" \
-    "$work/$method-2/concepts.json" || fail "$method: concepts.json does not record the 2 ranks"
+  tolerance=1e-4
+  [ $method = eddp ] && tolerance=1e-3
+  [ $method = sae ] && tolerance=2e-2
+  close "$work/$method-1" "$work/$method-2" $tolerance
+  /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1]))
+sys.exit(d['ranks'] != 2 or not d['data_parallel'])" "$work/$method-2/concepts.json" ||
+    fail "$method: concepts.json does not record a data-parallel fit on 2 ranks"
 done
-grep -q "rank 0 fits it alone" "$work/eddp.1.log" || fail "rank 1 did not say that EDDP fits on rank 0"
-echo "ok: PCA, k-means, NMF and the SAE on 2 ranks equal one process's fit; EDDP ran on rank 0"
+echo "ok: PCA, k-means, NMF, the SAE and EDDP on 2 ranks equal one process's fit"
