@@ -1,5 +1,6 @@
 #include "widget_export.h"
 
+#include <QBuffer>
 #include <QColor>
 #include <QFileInfo>
 #include <QImage>
@@ -21,11 +22,18 @@ bool wantsSvg(const QString& path) {
 
 // Through QSaveFile (a temporary file renamed over `path` once complete): a full disk never
 // leaves a truncated image where an earlier export was.
+// Encoded in memory, then written: a full disk fails in our write, not inside the encoder. Qt's
+// PNG writer leaves libpng by longjmp on a write error, past the destructors of its image copies
+// (LeakSanitizer found them leaked).
 bool saveImage(const QImage& image, const QString& path) {
-  QSaveFile file(path);
   const QByteArray format = QFileInfo(path).suffix().toLower().toLatin1();
-  return file.open(QIODevice::WriteOnly) &&
-         image.save(&file, format.isEmpty() ? "png" : format.constData()) && file.commit();
+  QByteArray bytes;
+  QBuffer buffer(&bytes);
+  if (!buffer.open(QIODevice::WriteOnly) ||
+      !image.save(&buffer, format.isEmpty() ? "png" : format.constData()))
+    return false;
+  QSaveFile file(path);
+  return file.open(QIODevice::WriteOnly) && file.write(bytes) == bytes.size() && file.commit();
 }
 
 }  // namespace

@@ -173,7 +173,9 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
                        ? torch::zeros({0}, w.options())
                        : eddp::uraEntropies(head, subset, run.data.pooledHead, wRaw, bRaw,
                                             encoders, kappa);
-  return -sharing.sum(entropies.sum()) / double(batch.uraImages);
+  // One dtype on every process (a process without URA images has no head output to take it from).
+  return -sharing.sum(entropies.sum().to(torch::kDouble)).to(w.scalar_type()) /
+         double(batch.uraImages);
 }
 
 at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& sharing,
@@ -194,12 +196,15 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
   auto bAll = sharing.replicated(b);
   auto z = sharing.gatherRows(x.matmul(w.t()), batch.rows, batch.patches);  // P x I readings
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
+  // (One process: from the patches, as before sharing existed, so its results are unchanged.)
   at::Tensor signals;
   if (s.constrained)
-    signals = eddp::batchSignalVectors(z, wAll, bAll, [&](const at::Tensor& c) {
-      if (!sharing.shared()) return x.t().matmul(c);
-      return sharing.sum(x.t().matmul(sharing.enterLocal(c).index_select(0, batch.rows)));
-    });
+    signals = !sharing.shared()
+                  ? eddp::batchSignalVectors(x, w, b)
+                  : eddp::batchSignalVectors(z, wAll, bAll, [&](const at::Tensor& c) {
+                      auto own = sharing.enterLocal(c).index_select(0, batch.rows);
+                      return sharing.sum(x.t().matmul(own));
+                    });
   auto y = torch::sigmoid(z - bAll);
   int64_t i = w.size(0);
   double gamma = run.preset.gamma;
@@ -212,7 +217,9 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
       {s.inactive, eddp::inactiveClassifierLoss(y, s.tau, gamma)},
       {s.excessive, eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma)},
       {s.filterSignal, s.filterSignal > 0 ? eddp::filterSignalOrthogonality(wAll, signals) : none},
-      {s.kurtosis, s.kurtosis > 0 ? eddp::positiveKurtosisOfReadings(z, bAll) : none}};
+      {s.kurtosis, s.kurtosis <= 0         ? none
+                   : !sharing.shared() ? eddp::positiveKurtosisLoss(x, w, b)
+                                       : eddp::positiveKurtosisOfReadings(z, bAll)}};
   if (s.ura > 0 && run.options.head) {
     auto encoders = s.constrained ? sharing.enterLocal(signals) : at::Tensor();
     weighted.push_back({s.ura, batchUra(run, batch, a, w, b, encoders, sharing)});
@@ -255,6 +262,16 @@ std::vector<at::Tensor> trainable(Parameters& p) {
   std::vector<at::Tensor> list{p.directions, p.logMagnitudes, p.biases};
   for (auto& t : list) t.requires_grad_(true);
   return list;
+}
+
+// Whether the fit was cancelled on any process: all stop at the same batch rather than some
+// waiting at the next sum for one that stopped.
+bool cancelledAnywhere(const StageRun& run) {
+  bool cancelled = run.options.cancel.cancelled();
+  if (!run.data.reduction) return cancelled;
+  auto flag = torch::tensor({cancelled ? 1.0f : 0.0f});
+  run.data.reduction->max(flag);
+  return flag.item<float>() > 0;
 }
 
 // Process 0's `value` on every process (itself in one process).
@@ -301,7 +318,7 @@ double runStage(StageRun run, uint64_t seed) {
     double epochLoss = 0;
     int batches = 0;
     for (int64_t start = 0; start < n; start += run.preset.batchImages, ++batches) {
-      if (run.options.cancel.cancelled()) throw Cancelled();
+      if (cancelledAnywhere(run)) throw Cancelled();
       auto images = order.slice(0, start, std::min(n, start + run.preset.batchImages));
       auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen);
       adam.zero_grad();
@@ -535,7 +552,12 @@ class EddpMethod : public ConceptMethod {
     data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);
-    patches.fromFirst(data.transform);  // an eigenbasis: every process must hold the same one
+    if (data.reduction) {  // an eigenbasis: every process must hold process 0's
+      auto width = int64_t(agreed(double(data.transform.size(1)), data));
+      if (data.transform.size(1) != width)  // its rank cut fell elsewhere: take process 0's
+        data.transform = torch::zeros({data.transform.size(0), width}, data.transform.options());
+      patches.fromFirst(data.transform);
+    }
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, activations.size(0));
       data.pooledHead = !options.head.hasContext() &&

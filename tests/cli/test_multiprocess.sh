@@ -116,7 +116,7 @@ same_bytes "$work/single6000" "$work/killed"
 echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
 
 # Data-parallel discovery: 2 ranks share the images of the cache; PCA, k-means and NMF equal the
-# single-process fit within float rounding (1e-4 of the largest value), EDDP (quick) within 1e-3
+# single-process fit within float rounding (1e-4 of the largest value), EDDP (quick) within 1e-2
 # and the SAE within 2e-2 (their Adam steps carry the rounding of summed statistics on).
 close() {  # close A B TOLERANCE
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "$2 differs from the single-process fit $1"
@@ -136,7 +136,7 @@ for method in pca kmeans nmf sae eddp; do
   run_ranks 2 "$work/$method" "${fit[@]}" --method $method --out "$work/$method-2" ||
     fail "$method on 2 ranks: $(cat "$work/$method".*.log)"
   tolerance=1e-4
-  [ $method = eddp ] && tolerance=1e-3
+  [ $method = eddp ] && tolerance=1e-2
   [ $method = sae ] && tolerance=2e-2
   close "$work/$method-1" "$work/$method-2" $tolerance
   /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1]))

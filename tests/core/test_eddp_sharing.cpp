@@ -112,18 +112,27 @@ TEST(EddpSharing, GradientsOverProcessesEqualTheSingleProcessGradient) {
 // for quick (measured 2e-5), 1e-2 for balanced (measured 5e-3: its 960 steps per start also
 // carry the rounding of the whitening's summed covariance).
 TEST(EddpSharing, DataParallelFitsEqualTheSingleProcessFit) {
-  auto z = clusteredActivations(90);
   auto weights = torch::randn({10, 3}, at::detail::createCPUGenerator(2));
+  dx::HeadFunction pooling = [weights](const at::Tensor& a) {
+    return a.mean({2, 3}).matmul(weights);
+  };
+  dx::HeadFunction maxPooling = [weights](const at::Tensor& a) {
+    return a.amax({2, 3}).matmul(weights);
+  };
   struct Case {
     const char* preset;
-    dx::HeadFunction head;
+    dx::HeadFunction head;  // pooling: URA on every image; max pooling: on each batch's first 32
+    int64_t images;
+    std::vector<int> parts;
   };
-  // A pooling head (URA on every image) and a max-pooling one (URA on each batch's first 32).
-  std::vector<Case> cases{
-      {"quick", [weights](const at::Tensor& a) { return a.mean({2, 3}).matmul(weights); }},
-      {"quick", [weights](const at::Tensor& a) { return a.amax({2, 3}).matmul(weights); }},
-      {"balanced", [weights](const at::Tensor& a) { return a.mean({2, 3}).matmul(weights); }}};
+  // 300 images over 7 parts: two 256-image batches per epoch, and parts that hold none of a
+  // batch's images or none of its first 32.
+  std::vector<Case> cases{{"quick", pooling, 90, {2, 3}},
+                          {"quick", maxPooling, 90, {2, 3}},
+                          {"quick", maxPooling, 300, {7}},
+                          {"balanced", pooling, 90, {2, 3}}};
   for (const auto& c : cases) {
+    auto z = clusteredActivations(c.images);
     dx::FitOptions o;
     o.concepts = 4;
     o.seed = 3;
@@ -131,11 +140,43 @@ TEST(EddpSharing, DataParallelFitsEqualTheSingleProcessFit) {
     o.head = c.head;
     auto single = dx::makeConceptMethod("eddp")->fit(z, o);
     double tolerance = std::string(c.preset) == "balanced" ? 1e-2 : 1e-3;
-    for (int count : {2, 3})
+    for (int count : c.parts)
       for (const auto& basis : fitInParts(z, o, count))
         EXPECT_LT(dx::test::largestDifference(basis, single), tolerance)
-            << c.preset << ", " << count << " parts";
+            << c.preset << ", " << c.images << " images, " << count << " parts";
   }
+}
+
+// A cancel seen by one process stops every process at the same batch (none waits at a sum).
+TEST(EddpSharing, ACancelOnOneProcessStopsThemAll) {
+  auto z = clusteredActivations(90);
+  dx::FitOptions o;
+  o.concepts = 4;
+  o.preset = "quick";
+  dx::test::ThreadReductionHub hub(2);
+  std::vector<std::future<bool>> parts;
+  for (int part = 0; part < 2; ++part)
+    parts.push_back(std::async(std::launch::async, [&, part] {
+      auto share = dx::shareOf(90, part, 2);
+      dx::FitOptions mine = o;
+      mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
+                       int64_t(share.begin), 90};
+      int steps = 0;
+      if (part == 1) {  // its own token: cancels in stage a's third epoch, the other goes on
+        mine.cancel = dx::CancelToken();
+        mine.progress = [&mine, &steps](const dx::Progress&) {
+          if (++steps == 3) mine.cancel.cancel();
+        };
+      }
+      try {
+        dx::makeConceptMethod("eddp")->fit(z.narrow(0, int64_t(share.begin),
+                                                    int64_t(share.size())), mine);
+      } catch (const dx::Cancelled&) {
+        return true;
+      }
+      return false;
+    }));
+  for (auto& p : parts) EXPECT_TRUE(p.get());
 }
 
 TEST(EddpSharing, EddpSaysItFitsDataParallel) {
