@@ -99,6 +99,10 @@ void mergeCacheShards(const CacheMergeRequest& r) {
   checkShardsFit(shards, r.shardDirs);
   size_t rows = 0;
   for (const auto& s : shards) rows += s->size();
+  if (rows == 0)  // the single-process message (extractor.cpp)
+    throw UserError((r.source.empty() ? r.outDir : r.source) + ": none of the " +
+                    std::to_string(r.listedImages) +
+                    " images could be used (see the skipped list); check the files.");
 
   CacheStaging staging(r.outDir);
   const std::string& out = staging.dir();

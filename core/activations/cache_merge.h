@@ -14,10 +14,12 @@ struct CacheMergeRequest {
   std::string key;                     // the whole extraction's key
   size_t listedImages = 0;             // images the whole extraction looked at (usable or not)
   double seconds = 0;                  // wall time of the whole job, for cache.json
+  std::string source;                  // the image source's description, for messages
 };
 
 // Throws UserError naming the shard when shards do not fit together (another layer, dtype,
-// class list or shape) or a shard is not a complete cache.
+// class list or shape) or a shard is not a complete cache, and, as one process would, when no
+// shard holds a usable image (a shard may be empty: every file of its range corrupt).
 void mergeCacheShards(const CacheMergeRequest& request);
 
 }  // namespace dx

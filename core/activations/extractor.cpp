@@ -211,7 +211,9 @@ ExtractionResult extractActivations(const ExtractionRequest& r, const ProgressSi
     if (progress) progress(clock.progress(stage, static_cast<long long>(done), static_cast<long long>(n)));
   }
   if (cancel.cancelled()) throw Cancelled();
-  if (writer.rows() == 0)
+  // A shard may hold no usable image (every file in its range corrupt): it is written empty and
+  // the merge decides, as one process would over the whole list (cache_merge.h).
+  if (writer.rows() == 0 && !isShard(r))
     throw UserError(r.source->description() + ": none of the " + std::to_string(n) +
                     " images could be used (see the skipped list); check the files.");
   writer.finish(staging.dir(), labels);

@@ -35,6 +35,7 @@ void mergeShards(const ExtractionRequest& r, const std::string& key, int worldSi
   merge.key = key;
   merge.listedImages = listed;
   merge.seconds = seconds;
+  merge.source = r.source->description();
   mergeCacheShards(merge);
   std::error_code ignored;
   fs::remove_all(cacheShardsFolder(r.outDir), ignored);

@@ -10,18 +10,23 @@
 #include <map>
 #include <sstream>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "activations/activation_cache.h"
 #include "activations/cache_merge.h"
 #include "activations/sharded_extraction.h"
 #include "data/demo.h"
+#include "data/image_folder.h"
 #include "discovery/concept_method.h"
 #include "distributed/launch.h"
 #include "distributed/process_group.h"
 #include "basis_difference.h"
 #include "temp_dir.h"
+#include "test_models.h"
 #include "thread_reduction.h"
 
 using dx::test::TempDir;
@@ -168,6 +173,61 @@ TEST(CacheMerge, ShardsMergeIntoTheSingleProcessBytes) {
     EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(d / "refused"));
+}
+
+// Four readable images, then four corrupt files: with batches of 4 over 2 ranks, rank 1's shard
+// holds no usable image. It is written empty and the merge equals one process, which skips the
+// corrupt files; with no usable image anywhere the merge fails as one process does.
+TEST(CacheMerge, AShardWithNoUsableImageMergesLikeOneProcess) {
+  TempDir d;
+  fs::create_directories(d.path() / "images" / "a");
+  fs::create_directories(d.path() / "images" / "b");
+  cv::Mat img(24, 24, CV_8UC3);
+  for (int i = 0; i < 4; ++i) {
+    cv::randu(img, 0, 255);
+    cv::imwrite(d / ("images/a/img" + std::to_string(i) + ".png"), img);
+    std::ofstream(d / ("images/b/bad" + std::to_string(i) + ".png"), std::ios::binary)
+        << "\x89PNG\r\n\x1a\n broken";
+  }
+  auto extractInShards = [&](const fs::path& images, const std::string& name) {
+    dx::ExtractionRequest r;
+    r.model = dx::ConceptModel::load(dx::test::testModel("good_rgb.pt"));
+    r.source = std::make_shared<dx::ImageFolder>(images);
+    r.layer = "conv1";
+    r.batchSize = 4;
+    dx::CacheMergeRequest merge;
+    for (int rank = 0; rank < 2; ++rank) {
+      auto s = dx::extractionShard(r.source->size(), 4, rank, 2);
+      if (s.size() == 0) continue;  // an empty share writes nothing (sharded_extraction.cpp)
+      dx::ExtractionRequest shard = r;
+      shard.first = s.begin;
+      shard.count = s.size();
+      shard.outDir = d / (name + "-shard" + std::to_string(rank));
+      dx::extractActivations(shard);
+      merge.shardDirs.push_back(shard.outDir);
+    }
+    merge.outDir = d / (name + "-merged");
+    r.outDir = d / (name + "-single");
+    merge.listedImages = r.source->size();
+    merge.source = r.source->description();
+    return std::make_pair(r, merge);
+  };
+  auto [r, merge] = extractInShards(d.path() / "images", "mixed");
+  EXPECT_EQ(dx::ActivationCache(merge.shardDirs[1]).size(), 0u);
+  merge.key = dx::extractActivations(r).key;
+  dx::mergeCacheShards(merge);
+  for (auto name : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy", "files.txt",
+                    "skipped.tsv"})
+    EXPECT_EQ(bytesOf(d.path() / "mixed-merged" / name), bytesOf(d.path() / "mixed-single" / name))
+        << name;
+  auto [none, nothing] = extractInShards(d.path() / "images" / "b", "bad");
+  try {
+    dx::mergeCacheShards(nothing);
+    ADD_FAILURE() << "a cache without images was merged";
+  } catch (const dx::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("none of the 4 images"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(d / "bad-merged"));
 }
 
 // Each thread fits its share of the images with every statistic summed over the parts. One part
