@@ -21,19 +21,19 @@ bool wantsSvg(const QString& path) {
 }
 
 // Through QSaveFile (a temporary file renamed over `path` once complete): a full disk never
-// leaves a truncated image where an earlier export was.
-// Encoded in memory, then written: a full disk fails in our write, not inside the encoder. Qt's
-// PNG writer leaves libpng by longjmp on a write error, past the destructors of its image copies
-// (LeakSanitizer found them leaked).
+// leaves a truncated image where an earlier export was. The image is encoded in memory and then
+// written, so a full disk fails in our write, not inside the encoder: Qt's PNG writer leaves
+// libpng by longjmp on a write error, past the destructors of its image copies (LeakSanitizer
+// found them leaked).
 bool saveImage(const QImage& image, const QString& path) {
+  QSaveFile file(path);
+  if (!file.open(QIODevice::WriteOnly)) return false;
   const QByteArray format = QFileInfo(path).suffix().toLower().toLatin1();
   QByteArray bytes;
   QBuffer buffer(&bytes);
-  if (!buffer.open(QIODevice::WriteOnly) ||
-      !image.save(&buffer, format.isEmpty() ? "png" : format.constData()))
-    return false;
-  QSaveFile file(path);
-  return file.open(QIODevice::WriteOnly) && file.write(bytes) == bytes.size() && file.commit();
+  return buffer.open(QIODevice::WriteOnly) &&
+         image.save(&buffer, format.isEmpty() ? "png" : format.constData()) &&
+         file.write(bytes) == bytes.size() && file.commit();
 }
 
 }  // namespace

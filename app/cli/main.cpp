@@ -80,8 +80,8 @@ const char kUsage[] =
     "--images takes a folder (one sub-folder per class, or flat) or fashion-mnist[:train|:test].\n"
     "extract and discover run as one job over several processes when RANK, WORLD_SIZE,\n"
     "MASTER_ADDR and MASTER_PORT are set (as torchrun and srun wrappers set them): extract\n"
-    "shards the images and merges one cache; discover shares the images out (EDDP fits on\n"
-    "rank 0); a rank silent for S seconds (default 300) fails the job.\n";
+    "shards the images and merges one cache; discover shares the images out (every method\n"
+    "fits data-parallel); a rank silent for S seconds (default 300) fails the job.\n";
 
 // The usage text with the registry's method and preset names filled in.
 std::string usage() {

@@ -20,7 +20,8 @@ struct ExtractionRequest {
   std::string outDir;      // cache folder; must not lie inside an image folder
   size_t limit = 0;        // 0 = every image
   // One shard of a multi-process extraction: the images [first, first + count) of the (limited)
-  // list; count 0 = to the end. A shard's cache has its own key.
+  // list; count 0 = to the end. A shard's cache has its own key; a shard with no usable image
+  // is written empty (0 rows) and the merge decides (cache_merge.h).
   size_t first = 0, count = 0;
   bool float16 = false;    // store activations as float16 (half the disk)
   int batchSize = 64;

@@ -214,6 +214,14 @@ TEST(CacheMerge, AShardWithNoUsableImageMergesLikeOneProcess) {
   };
   auto [r, merge] = extractInShards(d.path() / "images", "mixed");
   EXPECT_EQ(dx::ActivationCache(merge.shardDirs[1]).size(), 0u);
+  dx::ExtractionRequest rerun = r;  // the empty shard is complete: a rerun keeps it
+  auto s1 = dx::extractionShard(8, 4, 1, 2);
+  rerun.first = s1.begin;
+  rerun.count = s1.size();
+  rerun.outDir = merge.shardDirs[1];
+  auto again = dx::extractActivations(rerun);
+  EXPECT_TRUE(again.reused);
+  EXPECT_EQ(again.images, 0u);
   merge.key = dx::extractActivations(r).key;
   dx::mergeCacheShards(merge);
   for (auto name : {"activations.npy", "logits.npy", "predictions.npy", "labels.npy", "files.txt",

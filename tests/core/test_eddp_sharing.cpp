@@ -154,29 +154,27 @@ TEST(EddpSharing, ACancelOnOneProcessStopsThemAll) {
   o.concepts = 4;
   o.preset = "quick";
   dx::test::ThreadReductionHub hub(2);
-  std::vector<std::future<bool>> parts;
+  std::vector<std::future<int>> parts;  // epochs each part finished, -1: it was not cancelled
   for (int part = 0; part < 2; ++part)
     parts.push_back(std::async(std::launch::async, [&, part] {
       auto share = dx::shareOf(90, part, 2);
       dx::FitOptions mine = o;
       mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
                        int64_t(share.begin), 90};
-      int steps = 0;
-      if (part == 1) {  // its own token: cancels in stage a's third epoch, the other goes on
-        mine.cancel = dx::CancelToken();
-        mine.progress = [&mine, &steps](const dx::Progress&) {
-          if (++steps == 3) mine.cancel.cancel();
-        };
-      }
+      mine.cancel = dx::CancelToken();  // each its own: part 1 cancels in stage a's third epoch
+      int epochs = 0;
+      mine.progress = [&mine, &epochs, part](const dx::Progress&) {
+        if (++epochs == 3 && part == 1) mine.cancel.cancel();
+      };
       try {
         dx::makeConceptMethod("eddp")->fit(z.narrow(0, int64_t(share.begin),
                                                     int64_t(share.size())), mine);
       } catch (const dx::Cancelled&) {
-        return true;
+        return epochs;
       }
-      return false;
+      return -1;
     }));
-  for (auto& p : parts) EXPECT_TRUE(p.get());
+  for (auto& p : parts) EXPECT_EQ(p.get(), 3);  // both stopped at the next minibatch
 }
 
 TEST(EddpSharing, EddpSaysItFitsDataParallel) {

@@ -1,8 +1,10 @@
 #pragma once
 // A Reduction over threads of one process (tests only): each thread plays one process of a
 // data-parallel fit, so the fitting code's sums can be checked without starting processes.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include <torch/torch.h>
@@ -34,8 +36,10 @@ class ThreadReductionHub {
       mArrived = 0;
       ++mGeneration;
       mChanged.notify_all();
-    } else {
-      mChanged.wait(lock, [&] { return mGeneration != generation; });
+    } else if (!mChanged.wait_for(lock, std::chrono::seconds(600),
+                                  [&] { return mGeneration != generation; })) {
+      // A part that stopped early (a bug under test) fails the test instead of hanging it.
+      throw std::runtime_error("a part of the threaded reduction never arrived (600 s)");
     }
     t.copy_(mResult);
   }
