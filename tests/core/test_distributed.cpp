@@ -25,6 +25,7 @@
 #include "distributed/launch.h"
 #include "distributed/process_group.h"
 #include "basis_difference.h"
+#include "fit_in_parts.h"
 #include "temp_dir.h"
 #include "test_models.h"
 #include "thread_reduction.h"
@@ -259,21 +260,11 @@ TEST(DataParallelFit, SharesSummedOverProcessesGiveTheSingleProcessFit) {
       }
       auto single = method->fit(z, o);
       for (int count : {1, 3}) {
-        dx::test::ThreadReductionHub hub(count);
-        std::vector<std::future<dx::ConceptBasis>> parts;
-        for (int part = 0; part < count; ++part)
-          parts.push_back(std::async(std::launch::async, [&, part] {
-            auto share = dx::shareOf(90, part, count);
-            dx::FitOptions mine = o;
-            mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
-                             int64_t(share.begin), 90};
-            return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
-          }));
         std::string kind = std::string(name);
         double tolerance = count == 1 ? (kind == "sae" ? 2e-3 : 1e-5)
                            : kind == "nmf" ? 1e-2 : kind == "sae" ? 2e-2 : 1e-4;
-        for (auto& p : parts)
-          EXPECT_LT(largestDifference(p.get(), single), tolerance)
+        for (const auto& basis : dx::test::fitInParts(*method, z, o, count))
+          EXPECT_LT(largestDifference(basis, single), tolerance)
               << name << ", " << count << " parts" << (streamed ? ", streamed" : "");
       }
     }
@@ -292,17 +283,8 @@ TEST(DataParallelFit, EmptyClustersAreReseededAlikeOnEveryProcess) {
   dx::FitOptions o;
   o.concepts = 6;
   auto single = method->fit(z, o);
-  dx::test::ThreadReductionHub hub(3);
-  std::vector<std::future<dx::ConceptBasis>> parts;
-  for (int part = 0; part < 3; ++part)
-    parts.push_back(std::async(std::launch::async, [&, part] {
-      auto share = dx::shareOf(60, part, 3);
-      dx::FitOptions mine = o;
-      mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
-                       int64_t(share.begin), 60};
-      return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
-    }));
-  for (auto& p : parts) EXPECT_LT(largestDifference(p.get(), single), 1e-4);
+  for (const auto& basis : dx::test::fitInParts(*method, z, o, 3))
+    EXPECT_LT(largestDifference(basis, single), 1e-4);
 }
 
 TEST(ProcessGroup, TwoRanksOnLoopbackSumAndMaxAndCountTheirPayload) {

@@ -11,6 +11,7 @@
 #include "discovery/eddp_sharing.h"
 #include "distributed/launch.h"
 #include "basis_difference.h"
+#include "fit_in_parts.h"
 #include "thread_reduction.h"
 
 namespace {
@@ -54,26 +55,6 @@ at::Tensor clusteredActivations(int64_t images) {
   auto patches =
       torch::relu(centres.index_select(0, which) + 0.3 * torch::randn({images * 9, 10}, gen));
   return patches.view({images, 3, 3, 10}).permute({0, 3, 1, 2}).contiguous();
-}
-
-// EDDP fitted by `count` threads, each on its share of the images.
-std::vector<dx::ConceptBasis> fitInParts(const at::Tensor& z, const dx::FitOptions& o, int count) {
-  auto method = dx::makeConceptMethod("eddp");
-  dx::test::ThreadReductionHub hub(count);
-  std::vector<std::future<dx::ConceptBasis>> parts;
-  const int64_t images = z.size(0);
-  for (int part = 0; part < count; ++part)
-    parts.push_back(std::async(std::launch::async, [&, part] {
-      auto share = dx::shareOf(size_t(images), part, count);
-      dx::FitOptions mine = o;
-      mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
-                       int64_t(share.begin), images};
-      if (o.head) mine.head = o.head.rows(int64_t(share.begin), int64_t(share.size()));
-      return method->fit(z.narrow(0, int64_t(share.begin), int64_t(share.size())), mine);
-    }));
-  std::vector<dx::ConceptBasis> bases;
-  for (auto& p : parts) bases.push_back(p.get());
-  return bases;
 }
 
 }  // namespace
@@ -138,10 +119,11 @@ TEST(EddpSharing, DataParallelFitsEqualTheSingleProcessFit) {
     o.seed = 3;
     o.preset = c.preset;
     o.head = c.head;
-    auto single = dx::makeConceptMethod("eddp")->fit(z, o);
+    auto eddp = dx::makeConceptMethod("eddp");
+    auto single = eddp->fit(z, o);
     double tolerance = std::string(c.preset) == "balanced" ? 1e-2 : 1e-3;
     for (int count : c.parts)
-      for (const auto& basis : fitInParts(z, o, count))
+      for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count))
         EXPECT_LT(dx::test::largestDifference(basis, single), tolerance)
             << c.preset << ", " << c.images << " images, " << count << " parts";
   }
