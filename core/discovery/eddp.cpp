@@ -36,7 +36,13 @@ struct Data {
   // firstImage + N - 1 of `images` over every process. One process: null, 0 and N.
   const Reduction* reduction = nullptr;
   int64_t firstImage = 0, images = 0;
+  at::Tensor imageEnds;  // data-parallel: where each process's images end (int64, CPU)
 };
+
+// The process that holds each of these global image indices (data-parallel).
+at::Tensor ownerOf(const Data& d, const at::Tensor& images) {
+  return torch::bucketize(images, d.imageEnds, /*out_int32=*/false, /*right=*/true);
+}
 
 // Every process takes process 0's parameters (they decide what happens next; see
 // Reduction::fromFirst). Nothing to do in one process.
@@ -83,10 +89,8 @@ at::Tensor decoders(const Parameters& p, bool orthogonal) {
 // of eddp_starts.h's starts, orthonormalised where the stage keeps W orthogonal, and biases halfway
 // between the projections of the patches each direction claims (largest projection) and the
 // rest's, so each fires on its own cluster.
-Parameters initialise(const Patches& standardised, int concepts, const std::string& start,
+Parameters initialise(const at::Tensor& sample, int concepts, const std::string& start,
                       bool orthonormal, uint64_t seed, const CancelToken& cancel) {
-  auto gen = at::detail::createCPUGenerator(seed);
-  auto sample = eddp::sampleRows(standardised, 100000, gen);
   auto directions = eddp::startDirections(start, sample, concepts, seed, cancel);
   auto units = orthonormal ? orthonormalRows(directions)
                            : directions / directions.norm(2, {1}, true).clamp_min(1e-12);
@@ -129,9 +133,9 @@ struct StageRun {
 struct Batch {
   at::Tensor images;       // local image indices, in batch order, on the activations' device
   at::Tensor rows;         // data-parallel: their patches' rows among the batch's patches
+  at::Tensor owner;        // data-parallel: the process holding each of the batch's patches
   at::Tensor kappa;        // URA's kappa for each of them
   int64_t size = 0;        // images in the whole batch
-  int64_t patches = 0;     // patches in the whole batch
   int64_t uraImages = 0;   // URA reads the batch's first uraImages images ...
   int64_t uraMine = 0;     // ... the first uraMine of this process's images among them
 };
@@ -141,7 +145,6 @@ Batch batchOf(const Data& d, const at::Tensor& images, const at::Tensor& kappa) 
   auto device = d.activations.device();
   int64_t perImage = d.activations.size(2) * d.activations.size(3);
   b.size = images.size(0);
-  b.patches = b.size * perImage;
   // Every image when the head pools globally (cheap), else the first 32.
   b.uraImages = d.pooledHead ? b.size : std::min<int64_t>(b.size, 32);
   if (!d.reduction) {
@@ -149,7 +152,9 @@ Batch batchOf(const Data& d, const at::Tensor& images, const at::Tensor& kappa) 
     return b;
   }
   auto local = images - d.firstImage;
-  auto positions = local.ge(0).logical_and(local.lt(d.activations.size(0))).nonzero().flatten();
+  auto imageOwner = ownerOf(d, images);
+  auto positions = imageOwner.eq(d.reduction->part()).nonzero().flatten();
+  b.owner = imageOwner.repeat_interleave(perImage);
   b.images = local.index_select(0, positions).to(device);
   b.kappa = kappa.index_select(0, positions).to(device);
   b.rows = (positions.unsqueeze(1) * perImage + torch::arange(perImage)).flatten().to(device);
@@ -194,7 +199,7 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
                                           s.orthogonal)
                                : w;
   auto bAll = sharing.replicated(b);
-  auto z = sharing.gatherRows(x.matmul(w.t()), batch.rows, batch.patches);  // P x I readings
+  auto z = sharing.gatherRows(x.matmul(w.t()), batch.owner);  // P x I readings
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
   // (One process: from the patches, as before sharing existed, so its results are unchanged.)
   at::Tensor signals;
@@ -202,7 +207,7 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
     signals = !sharing.shared()
                   ? eddp::batchSignalVectors(x, w, b)
                   : eddp::batchSignalVectors(z, wAll, bAll, [&](const at::Tensor& c) {
-                      auto own = sharing.enterLocal(c).index_select(0, batch.rows);
+                      auto own = sharing.ownRows(c, batch.rows, batch.owner);
                       return sharing.sum(x.t().matmul(own));
                     });
   auto y = torch::sigmoid(z - bAll);
@@ -479,6 +484,41 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
   return params;
 }
 
+struct Start {
+  Parameters params;
+  uint64_t restart = 0;
+};
+
+// Every start of the preset from every restart's seed, in order. Data-parallel: start j's
+// k-means or ICA runs on process j mod W alone (on the sample every process gathered) and is
+// shared from there, so the starts run side by side instead of repeated on every process.
+std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& options,
+                                 const Data& data, const Patches& standardised, bool orthonormal) {
+  std::vector<Start> starts;
+  const int parts = data.reduction ? data.reduction->parts() : 1;
+  const int64_t width = standardised.channels();
+  for (const auto& start : preset.starts)
+    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
+      uint64_t initSeed = options.seed + 7919 * uint64_t(restart);
+      auto gen = at::detail::createCPUGenerator(initSeed);
+      auto sample = eddp::sampleRows(standardised, 100000, gen);  // every process takes part
+      const int source = int(starts.size()) % parts;
+      Parameters p;
+      if (!data.reduction || data.reduction->part() == source) {
+        p = initialise(sample, options.concepts, start, orthonormal, initSeed, options.cancel);
+      } else {
+        auto o = sample.options();
+        p = {torch::zeros({options.concepts, width}, o), torch::zeros({options.concepts}, o),
+             torch::zeros({options.concepts}, o)};
+      }
+      if (data.reduction)
+        for (auto* t : {&p.directions, &p.logMagnitudes, &p.biases})
+          data.reduction->fromPart(*t, source);
+      starts.push_back({p, uint64_t(restart)});
+    }
+  return starts;
+}
+
 // Stage a from every start of the preset, each from several seeds, keeping the run with the
 // lowest loss (or coverageScore): from some seeds k-means finds a partition that training cannot
 // repair (synthetic data, seeds 1 and 3), and a poor partition ends with a visibly higher loss.
@@ -496,18 +536,17 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
     agree(best, data);
     torch::AutoGradMode enable(true);
     runStage({s, preset, options, data, best}, seed);
-  } else for (const auto& start : preset.starts)
-    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
-      uint64_t initSeed = options.seed + 7919 * uint64_t(restart);
-      Parameters p = initialise(standardised, options.concepts, start, orthonormal, initSeed,
-                                options.cancel);
-      agree(p, data);
+  } else {
+    auto starts = initialStarts(preset, options, data, standardised, orthonormal);
+    for (size_t j = 0; j < starts.size(); ++j) {
+      Parameters& p = starts[j].params;
       torch::AutoGradMode enable(true);
-      double loss = runStage({s, preset, options, data, p}, seed + 7919 * uint64_t(restart));
+      double loss = runStage({s, preset, options, data, p}, seed + 7919 * starts[j].restart);
       if (preset.scoreStartsByCoverage)
         loss = agreed(coverageScore(s, p, standardised, preset.gamma), data);
       if (loss < bestLoss) bestLoss = loss, best = p;
     }
+  }
   for (int round = 0; round < preset.reseedRounds; ++round) {
     int reseeded = reseedDetectors(best, s, standardised, seed + 31 * uint64_t(round),
                                    options.cancel);
@@ -549,6 +588,10 @@ class EddpMethod : public ConceptMethod {
     data.reduction = patches.reduction();
     data.firstImage = options.parallel.active() ? options.parallel.firstImage : 0;
     data.images = options.parallel.active() ? options.parallel.images : activations.size(0);
+    if (data.reduction) {
+      auto counts = data.reduction->countsOf(activations.size(0));
+      data.imageEnds = torch::tensor(counts).cumsum(0);
+    }
     data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);

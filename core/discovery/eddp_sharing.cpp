@@ -9,16 +9,29 @@ at::Tensor BatchSharing::replicated(const at::Tensor& parameter) const {
   return parameter.detach();
 }
 
-at::Tensor BatchSharing::gatherRows(const at::Tensor& local, const at::Tensor& rows,
-                                    int64_t total) const {
+namespace {
+
+// The inverse of a permutation p: inverse[p[k]] = k.
+at::Tensor inversePermutation(const at::Tensor& permutation) {
+  return torch::empty_like(permutation)
+      .index_copy_(0, permutation, torch::arange(permutation.numel(), permutation.options()));
+}
+
+}  // namespace
+
+at::Tensor BatchSharing::gatherRows(const at::Tensor& local, const at::Tensor& owner) const {
   if (!shared()) return local;
-  auto sizes = local.sizes().vec();
-  sizes[0] = total;
-  auto placed = torch::zeros(sizes, local.options()).index_copy(0, rows, local);
-  at::Tensor whole = placed.detach().clone();
-  mReduction->sum(whole);
-  // whole + 0 with placed's gradient: exact value, gradient to this process's rows.
-  return whole + (placed - placed.detach());
+  auto counts = torch::bincount(owner, {}, mReduction->parts());
+  std::vector<int64_t> rows(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());
+  auto gathered = mReduction->allGather(local.detach(), rows);
+  // This process's rows as `local` itself, so the gradient reaches them; the values are equal.
+  int64_t before = 0;
+  for (int k = 0; k < mReduction->part(); ++k) before += rows[size_t(k)];
+  const int64_t mine = local.size(0), after = gathered.size(0) - before - mine;
+  auto withMine = torch::cat({gathered.narrow(0, 0, before), local,
+                              gathered.narrow(0, before + mine, after)});
+  auto byBatch = inversePermutation(positionsByOwner(owner, mReduction->parts()));
+  return withMine.index_select(0, byBatch.to(local.device()));
 }
 
 at::Tensor BatchSharing::sum(const at::Tensor& local) const {
@@ -35,23 +48,46 @@ at::Tensor BatchSharing::enterLocal(const at::Tensor& replicatedValue) {
   return leaf;
 }
 
+at::Tensor BatchSharing::ownRows(const at::Tensor& replicatedValue, const at::Tensor& rows,
+                                 const at::Tensor& owner) {
+  if (!shared() || !replicatedValue.requires_grad()) return replicatedValue.index_select(0, rows);
+  auto leaf = replicatedValue.index_select(0, rows).detach().requires_grad_(true);
+  mBoundaries.push_back({replicatedValue, leaf, owner});
+  return leaf;
+}
+
+// The gradient of a boundary's source over every process: a sum, or for ownRows each process's
+// rows gathered (the other rows' gradients are zero on that process).
+at::Tensor BatchSharing::summedGradient(const Boundary& b) const {
+  at::Tensor grad = b.leaf.grad().defined() ? b.leaf.grad().clone() : torch::zeros_like(b.leaf);
+  if (!b.owner.defined()) {
+    mReduction->sum(grad);
+    return grad;
+  }
+  return mReduction->gatherOwned(grad, b.owner);
+}
+
 void BatchSharing::backward(const at::Tensor& loss) {
   loss.backward({}, /*retain_graph=*/!mBoundaries.empty());
   for (size_t k = mBoundaries.size(); k-- > 0;) {
-    Boundary& b = mBoundaries[k];
-    at::Tensor grad = b.leaf.grad().defined() ? b.leaf.grad().clone() : torch::zeros_like(b.leaf);
-    mReduction->sum(grad);
-    b.source.backward(grad, /*retain_graph=*/k > 0);
+    const Boundary& b = mBoundaries[k];
+    b.source.backward(summedGradient(b), /*retain_graph=*/k > 0);
   }
   mBoundaries.clear();
 }
 
 void BatchSharing::sumGradients(std::vector<at::Tensor>& parameters) const {
   if (!shared()) return;
+  // One message for every parameter: the step's latency is paid once.
+  std::vector<at::Tensor> flat;
+  for (auto& p : parameters)
+    flat.push_back((p.grad().defined() ? p.grad() : torch::zeros_like(p)).flatten());
+  auto all = torch::cat(flat);
+  mReduction->sum(all);
+  int64_t at = 0;
   for (auto& p : parameters) {
-    at::Tensor grad = p.grad().defined() ? p.grad() : torch::zeros_like(p);
-    mReduction->sum(grad);
-    p.mutable_grad() = grad;
+    p.mutable_grad() = all.narrow(0, at, p.numel()).view_as(p).to(p.scalar_type()).clone();
+    at += p.numel();
   }
 }
 

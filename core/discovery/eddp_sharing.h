@@ -5,8 +5,9 @@
 // sums, stage d's signal vectors are covariances over the batch's positives), so summing each
 // process's gradient of its own loss is not the gradient of the batch's loss. Instead:
 //   - each process reads its images of the batch and computes their readings z = x W^T;
-//   - the readings of the whole batch (P x I, small) are gathered on every process, and every
-//     process evaluates the same batch loss on them ("replicated" computations);
+//   - the readings of the whole batch (P x I, small) are gathered on every process (an
+//     all-gather: each process sends its own rows), and every process evaluates the same batch
+//     loss on them ("replicated" computations);
 //   - sums over patches that need the patches themselves (X^T c, URA's head entropies) are
 //     computed per process and summed;
 //   - backward: a replicated tensor that a per-process computation read gets its gradient
@@ -31,15 +32,19 @@ class BatchSharing {
 
   // `parameter` as read by a replicated computation: its gradient there is counted once.
   at::Tensor replicated(const at::Tensor& parameter) const;
-  // The whole batch's rows on every process: `local` (this process's rows) placed at `rows`
-  // (int64 indices among `total` rows) and summed with the other processes' rows. The value is
-  // exact (a sum with zeros); the gradient goes back to this process's rows.
-  at::Tensor gatherRows(const at::Tensor& local, const at::Tensor& rows, int64_t total) const;
+  // The whole batch's rows on every process: `owner` (int64, CPU) names the process holding each
+  // row, `local` holds this process's rows in batch order. Values exact; the gradient goes back
+  // to this process's rows.
+  at::Tensor gatherRows(const at::Tensor& local, const at::Tensor& owner) const;
   // The sum over processes of `local`; the gradient of the sum is each process's gradient.
   at::Tensor sum(const at::Tensor& local) const;
   // `replicatedValue` read by a per-process computation: the same value, whose gradient from
   // every process is summed (in `backward`) before it flows into the replicated graph.
   at::Tensor enterLocal(const at::Tensor& replicatedValue);
+  // enterLocal(replicatedValue).index_select(0, rows) where `rows` are this process's rows (as
+  // `owner` says): only those rows' gradients exist, so `backward` gathers instead of summing.
+  at::Tensor ownRows(const at::Tensor& replicatedValue, const at::Tensor& rows,
+                     const at::Tensor& owner);
   // loss.backward() with the summed gradients of every enterLocal boundary propagated through
   // the replicated graph (latest boundary first, so each has every contribution when it runs).
   void backward(const at::Tensor& loss);
@@ -49,7 +54,9 @@ class BatchSharing {
  private:
   struct Boundary {
     at::Tensor source, leaf;
+    at::Tensor owner;  // defined: `leaf` is this process's rows of `source` (ownRows)
   };
+  at::Tensor summedGradient(const Boundary& b) const;
   const Reduction* mReduction;
   std::vector<Boundary> mBoundaries;
 };

@@ -104,6 +104,11 @@ void Patches::share(std::shared_ptr<const Reduction> reduction, int64_t offset,
   mReduction = std::move(reduction);
   mOffset = offset;
   mGlobalRows = globalRows;
+  mPartEnds = mReduction->countsOf(mRows);
+  for (size_t k = 1; k < mPartEnds.size(); ++k) mPartEnds[k] += mPartEnds[k - 1];
+  const int part = mReduction->part();
+  TORCH_CHECK(mPartEnds.back() == globalRows && mPartEnds[size_t(part)] == offset + mRows,
+              "data-parallel patches: the processes' shares are not consecutive in process order");
 }
 
 void Patches::reduceSum(at::Tensor& t) const {
@@ -120,16 +125,15 @@ void Patches::fromFirst(at::Tensor& t) const {
 
 at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
   if (!shared()) return at(globalIndex);
-  // Each process fills the rows it holds and leaves zeros elsewhere; the sum is every row, exact
-  // (x + 0 == x), on every process.
+  // Each process sends the rows it holds (an all-gather); every process puts them in order.
   at::Tensor index = globalIndex.to(torch::kCPU, torch::kLong);
-  at::Tensor mine = (index >= mOffset).logical_and(index < mOffset + mRows);
-  at::Tensor where = mine.nonzero().flatten();
-  at::Tensor rows = torch::zeros({index.numel(), mChannels}, torch::kFloat);
-  if (where.numel() > 0)
-    rows.index_copy_(0, where, at(index.index_select(0, where) - mOffset).to(torch::kCPU));
-  reduceSum(rows);
-  return rows.to(mActivations.device());
+  at::Tensor owner = torch::bucketize(index, torch::tensor(mPartEnds), /*out_int32=*/false,
+                                      /*right=*/true);
+  at::Tensor mine = owner.eq(mReduction->part()).nonzero().flatten();
+  at::Tensor rows = mine.numel() > 0
+                        ? at(index.index_select(0, mine) - mOffset).to(torch::kCPU, torch::kFloat)
+                        : torch::zeros({0, mChannels}, torch::kFloat);
+  return mReduction->gatherOwned(rows, owner).to(mActivations.device());
 }
 
 at::Tensor Patches::leading(int64_t count) const {

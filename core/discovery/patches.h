@@ -6,6 +6,7 @@
 // are converted once and kept (repeated passes are then cheaper); every block holds the same
 // values either way, so a fit gives the same result streamed or in memory.
 #include <functional>
+#include <vector>
 #include <utility>
 
 #include <ATen/core/Tensor.h>
@@ -47,7 +48,8 @@ class Patches {
   std::pair<double, double> range() const;
 
   // Data-parallel fits: these patches become rows [offset, offset + rows()) of `globalRows`
-  // patches shared out over processes; `reduction` sums across them. Blocks, forEachBlock and at()
+  // patches shared out over processes, in process order (every process calls it: it learns the
+  // others' row counts); `reduction` sums across them. Blocks, forEachBlock and at()
   // still serve this process's rows (local indices); mean() and range() cover every process.
   void share(std::shared_ptr<const Reduction> reduction, int64_t offset, int64_t globalRows);
   bool shared() const { return mReduction != nullptr; }
@@ -82,6 +84,7 @@ class Patches {
   int64_t mRows = 0, mChannels = 0, mPerImage = 1, mBlockRows = 1;
   std::shared_ptr<const Reduction> mReduction;  // set by share()
   int64_t mOffset = 0, mGlobalRows = 0;
+  std::vector<int64_t> mPartEnds;  // shared: where each process's rows end among all rows
 };
 
 }  // namespace dx

@@ -10,6 +10,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "base/progress.h"
@@ -88,6 +89,28 @@ void ProcessGroup::allReduce(at::Tensor& t, int op) {
   t.copy_(buffers[0]);
 }
 
+at::Tensor ProcessGroup::allGather(const at::Tensor& local, const std::vector<int64_t>& counts) {
+  TORCH_CHECK(int(counts.size()) == size() && local.size(0) == counts[size_t(rank())],
+              "allGather: this rank's row count differs from the agreed counts");
+  int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+  auto sizes = local.sizes().vec();
+  sizes[0] = most;
+  std::vector<at::Tensor> input{torch::zeros(sizes, local.options().device(torch::kCPU))};
+  input[0].narrow(0, 0, local.size(0)).copy_(local);
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  for (int r = 0; r < size(); ++r) outputs[0].push_back(torch::empty_like(input[0]));
+  mPayloadBytes += int64_t(input[0].nbytes());
+  ++mReductions;
+  try {
+    mImpl->group->allgather(outputs, input)->wait();
+  } catch (const std::exception& e) {
+    rethrowLost(mLaunch, "gathering rows from every rank", e);
+  }
+  std::vector<at::Tensor> rows;
+  for (int r = 0; r < size(); ++r) rows.push_back(outputs[0][size_t(r)].narrow(0, 0, counts[size_t(r)]));
+  return torch::cat(rows).to(local.device());
+}
+
 void ProcessGroup::barrier() {
   try {
     mImpl->group->barrier()->wait();
@@ -98,6 +121,9 @@ void ProcessGroup::barrier() {
 
 void ProcessGroup::set(const std::string& key, const std::string& value) {
   mImpl->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+  // TCPStore's set does not wait for the store's answer; a check on the same connection does,
+  // and the store answers in order, so the value is visible to every rank once this returns.
+  mImpl->store->check({key});
 }
 
 std::optional<std::string> ProcessGroup::read(const std::string& key) {

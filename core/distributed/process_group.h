@@ -32,14 +32,17 @@ class ProcessGroup {
   // (statistics and gradients, not data, cross the network). Float32, float64 or int64.
   void allReduceSum(at::Tensor& t);
   void allReduceMax(at::Tensor& t);
+  // Every rank's rows in rank order (Reduction::allGather): rank k passes counts[k] rows. Gloo
+  // gathers equal shapes, so each rank's rows travel padded to the largest count.
+  at::Tensor allGather(const at::Tensor& local, const std::vector<int64_t>& counts);
   void barrier();
   // Bytes of tensors this rank has passed to collectives (the payload; a ring all-reduce sends
   // about 2 (W - 1) / W times it per rank).
   int64_t payloadBytes() const { return mPayloadBytes; }
-  int64_t reductions() const { return mReductions; }  // all-reduces so far
+  int64_t reductions() const { return mReductions; }  // collectives so far
 
-  // The job's key-value store, for statuses (set never blocks; read returns nullopt when the key
-  // is not set yet).
+  // The job's key-value store, for statuses (set returns once the store holds the value; read
+  // returns nullopt when the key is not set yet).
   void set(const std::string& key, const std::string& value);
   std::optional<std::string> read(const std::string& key);
   int64_t add(const std::string& key, int64_t delta);
@@ -58,6 +61,9 @@ class GroupReduction : public Reduction {
   explicit GroupReduction(ProcessGroup& group) : mGroup(&group) {}
   void sum(at::Tensor& t) const override { mGroup->allReduceSum(t); }
   void max(at::Tensor& t) const override { mGroup->allReduceMax(t); }
+  at::Tensor allGather(const at::Tensor& local, const std::vector<int64_t>& counts) const override {
+    return mGroup->allGather(local, counts);
+  }
   int part() const override { return mGroup->rank(); }
   int parts() const override { return mGroup->size(); }
 

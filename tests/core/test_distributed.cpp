@@ -287,7 +287,7 @@ TEST(DataParallelFit, EmptyClustersAreReseededAlikeOnEveryProcess) {
     EXPECT_LT(largestDifference(basis, single), 1e-4);
 }
 
-TEST(ProcessGroup, TwoRanksOnLoopbackSumAndMaxAndCountTheirPayload) {
+TEST(ProcessGroup, TwoRanksOnLoopbackSumMaxGatherAndCountTheirPayload) {
   int port = freePort();
   auto rank = [port](int r) {
     dx::Launch l;
@@ -300,19 +300,27 @@ TEST(ProcessGroup, TwoRanksOnLoopbackSumAndMaxAndCountTheirPayload) {
     group.allReduceSum(t);
     at::Tensor m = torch::tensor({float(r), float(-r)});
     group.allReduceMax(m);
+    // Rank 0 holds 3 rows, rank 1 one: every rank gets all 4 in rank order.
+    at::Tensor rows = r == 0 ? torch::arange(6, torch::kFloat).view({3, 2}) : torch::full({1, 2}, 9.0f);
+    at::Tensor gathered = group.allGather(rows, {3, 1});
     group.set("note/" + std::to_string(r), "hello");
     group.barrier();
     auto note = group.read("note/" + std::to_string(1 - r));
     group.barrier();
-    return std::make_tuple(t, m, note.value_or(""), group.payloadBytes());
+    return std::make_tuple(t, m, gathered, note.value_or(""), group.payloadBytes());
   };
   auto other = std::async(std::launch::async, rank, 1);
-  auto [t0, m0, note0, bytes0] = rank(0);
-  auto [t1, m1, note1, bytes1] = other.get();
+  auto [t0, m0, g0, note0, bytes0] = rank(0);
+  auto [t1, m1, g1, note1, bytes1] = other.get();
   EXPECT_TRUE(torch::equal(t0, torch::full({3}, 3.0, torch::kDouble)));
   EXPECT_TRUE(torch::equal(t1, t0));
   EXPECT_TRUE(torch::equal(m0, torch::tensor({1.0f, 0.0f})));
   EXPECT_EQ(note0, "hello");
   EXPECT_EQ(note1, "hello");
-  EXPECT_EQ(bytes0, 3 * 8 + 2 * 4);
+  auto expected = torch::tensor({0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 9.0f, 9.0f}).view({4, 2});
+  EXPECT_TRUE(torch::equal(g0, expected));
+  EXPECT_TRUE(torch::equal(g1, expected));
+  // The sums' bytes, then the gather's: each rank's rows padded to the larger count (3 x 2).
+  EXPECT_EQ(bytes0, 3 * 8 + 2 * 4 + 3 * 2 * 4);
+  EXPECT_EQ(bytes1, bytes0);
 }

@@ -22,15 +22,16 @@ struct Gradients {
 
 // A loss shaped like EDDP's: nonlinear in statistics of the whole batch (column means of the
 // readings, a covariance X^T c), a replicated parameter read (b), and a per-process term that
-// reads a replicated statistic (cov). `rows`: this process's rows among `total`.
+// reads a replicated statistic (cov). `owner`: the process holding each row; `rows`: this
+// process's rows, in order.
 Gradients gradientsOf(dx::eddp::BatchSharing& sharing, const at::Tensor& x, const at::Tensor& rows,
-                      int64_t total, at::Tensor w, at::Tensor b) {
+                      const at::Tensor& owner, at::Tensor w, at::Tensor b) {
   torch::AutoGradMode enable(true);
   w = w.clone().requires_grad_(true), b = b.clone().requires_grad_(true);
-  auto z = sharing.gatherRows(x.matmul(w), rows, total);
+  auto z = sharing.gatherRows(x.matmul(w), owner);
   auto c = z - z.mean(0);
   auto own = [&](const at::Tensor& t) {
-    return sharing.shared() ? sharing.enterLocal(t).index_select(0, rows) : t;
+    return sharing.shared() ? sharing.ownRows(t, rows, owner) : t;
   };
   auto cov = sharing.sum(x.t().matmul(own(c)));  // D x I
   auto y = torch::sigmoid(z - sharing.replicated(b));
@@ -66,17 +67,21 @@ TEST(EddpSharing, GradientsOverProcessesEqualTheSingleProcessGradient) {
   // The batch's rows in a shuffled order: each process holds a scattered subset.
   auto order = torch::randperm(23, gen);
   dx::eddp::BatchSharing alone;
-  auto single = gradientsOf(alone, x, torch::arange(23), 23, w, b);
+  auto single = gradientsOf(alone, x, torch::arange(23), {}, w, b);
   for (int count : {2, 3}) {
+    auto owner = torch::empty({23}, torch::kLong);
+    for (int part = 0; part < count; ++part) {
+      auto share = dx::shareOf(23, part, count);
+      owner.index_fill_(0, order.narrow(0, int64_t(share.begin), int64_t(share.size())), part);
+    }
     dx::test::ThreadReductionHub hub(count);
     std::vector<std::future<Gradients>> parts;
     for (int part = 0; part < count; ++part)
       parts.push_back(std::async(std::launch::async, [&, part] {
-        auto share = dx::shareOf(23, part, count);
-        auto rows = order.narrow(0, int64_t(share.begin), int64_t(share.size()));
+        auto rows = owner.eq(part).nonzero().flatten();
         dx::test::ThreadReduction reduction(hub, part);
         dx::eddp::BatchSharing sharing(&reduction);
-        return gradientsOf(sharing, x.index_select(0, rows), rows, 23, w, b);
+        return gradientsOf(sharing, x.index_select(0, rows), rows, owner, w, b);
       }));
     for (auto& p : parts) {
       auto g = p.get();

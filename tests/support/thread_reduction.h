@@ -18,6 +18,26 @@ class ThreadReductionHub {
   explicit ThreadReductionHub(int parts) : mParts(parts) {}
   int parts() const { return mParts; }
 
+  // Every part calls this with its rows; each gets every part's rows in part order.
+  at::Tensor gather(const at::Tensor& local, int part, const std::vector<int64_t>& counts) {
+    TORCH_CHECK(int(counts.size()) == mParts && local.size(0) == counts[size_t(part)],
+                "a part's row count differs from the agreed counts");
+    std::unique_lock<std::mutex> lock(mMutex);
+    const long generation = mGeneration;
+    if (mPieces.empty()) mPieces.resize(size_t(mParts));
+    mPieces[size_t(part)] = local.to(torch::kCPU).contiguous().clone();
+    if (++mArrived == mParts) {
+      mResult = torch::cat(mPieces);
+      mPieces.clear();
+      mArrived = 0;
+      ++mGeneration;
+      mChanged.notify_all();
+    } else {
+      awaitGeneration(lock, generation);
+    }
+    return mResult.to(local.device(), mResult.scalar_type(), false, /*copy=*/true);  // one each
+  }
+
   // Every part calls this with tensors of the same shape; each gets the combination of all.
   void combine(at::Tensor& t, bool maximum) {
     std::unique_lock<std::mutex> lock(mMutex);
@@ -36,17 +56,23 @@ class ThreadReductionHub {
       mArrived = 0;
       ++mGeneration;
       mChanged.notify_all();
-    } else if (!mChanged.wait_for(lock, std::chrono::seconds(600),
-                                  [&] { return mGeneration != generation; })) {
-      // A part that stopped early (a bug under test) fails the test instead of hanging it.
-      throw std::runtime_error("a part of the threaded reduction never arrived (600 s)");
+    } else {
+      awaitGeneration(lock, generation);
     }
     t.copy_(mResult);
   }
 
  private:
+  void awaitGeneration(std::unique_lock<std::mutex>& lock, long generation) {
+    // A part that stopped early (a bug under test) fails the test instead of hanging it.
+    if (!mChanged.wait_for(lock, std::chrono::seconds(600),
+                           [&] { return mGeneration != generation; }))
+      throw std::runtime_error("a part of the threaded reduction never arrived (600 s)");
+  }
+
   int mParts;
   std::mutex mMutex;
+  std::vector<at::Tensor> mPieces;
   std::condition_variable mChanged;
   at::Tensor mAccumulator, mResult;
   int mArrived = 0;
@@ -58,6 +84,9 @@ class ThreadReduction : public Reduction {
   ThreadReduction(ThreadReductionHub& hub, int part) : mHub(&hub), mPart(part) {}
   void sum(at::Tensor& t) const override { mHub->combine(t, false); }
   void max(at::Tensor& t) const override { mHub->combine(t, true); }
+  at::Tensor allGather(const at::Tensor& local, const std::vector<int64_t>& counts) const override {
+    return mHub->gather(local, mPart, counts);
+  }
   int part() const override { return mPart; }
   int parts() const override { return mHub->parts(); }
 
