@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time of extraction and of a data-parallel fit with 1 rank and with 2 ranks launched like
 # torchrun on this machine (loopback), the ratio between them, and the bytes each rank sent to
-# the fit's all-reduces (the payload; a ring all-reduce moves about 2 (W - 1) / W times it).
+# the fit's collectives (the payload: all-reduces and all-gathers; a ring all-reduce moves about
+# 2 (W - 1) / W times it).
 # Usage: bench/multiprocess_bench.sh [BUILD_DIR] [IMAGES] [METHOD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ d2=$(ranks 2 "$WORK/d2" discover --cache "$WORK/c1" --method "$METHOD" --concept
 bytes=$(/usr/bin/python3 -c "import json; print(json.load(open('$WORK/k2/concepts.json'))['communication']['payload_bytes_per_rank'])")
 passes=$(/usr/bin/python3 -c "import json; print(json.load(open('$WORK/k2/concepts.json'))['communication']['reductions'])")
 echo "discover $METHOD  1 rank ${d1} s   2 ranks ${d2} s   speed-up $(awk -v a="$d1" -v b="$d2" 'BEGIN { printf "%.2f", a / b }')x"
-echo "  all-reduce payload per rank: $bytes bytes in $passes reductions"
+echo "  payload per rank: $bytes bytes in $passes collectives"
 /usr/bin/python3 - "$WORK/k1" "$WORK/k2" <<'PY'
 import sys, numpy as np
 a, b = sys.argv[1], sys.argv[2]

@@ -162,8 +162,8 @@ Batch batchOf(const Data& d, const at::Tensor& images, const at::Tensor& kappa) 
   return b;
 }
 
-// URA on the batch's first images (docs/methods.md 1.4); data-parallel, each process's images'
-// entropies summed.
+// URA on the batch's first images (docs/methods.md 1.4); data-parallel, this process's images'
+// share of it.
 at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
                     const at::Tensor& w, const at::Tensor& b, const at::Tensor& encoders,
                     const eddp::BatchSharing& sharing) {
@@ -178,11 +178,12 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
                        ? torch::zeros({0}, w.options())
                        : eddp::uraEntropies(head, subset, run.data.pooledHead, wRaw, bRaw,
                                             encoders, kappa);
-  // One dtype on every process (a process without URA images has no head output to take it from).
-  return -sharing.sum(entropies.sum().to(torch::kDouble)).to(w.scalar_type()) /
-         double(batch.uraImages);
+  // This process's share of the batch's term (its value is summed in runStage's step message).
+  return -entropies.sum().to(w.scalar_type()) / double(batch.uraImages);
 }
 
+// The batch's loss and each term's value (`terms`, in describe()'s order). Data-parallel, the URA
+// term is this process's share (batchUra).
 at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& sharing,
                      std::vector<double>& terms) {
   const EddpStage& s = run.stage;
@@ -232,10 +233,10 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
     weighted.push_back({0, none});
   }
   auto total = torch::zeros({}, y.options());
-  terms.resize(weighted.size());
+  terms.assign(weighted.size(), 0.0);
   for (size_t t = 0; t < weighted.size(); ++t) {
     if (weighted[t].first != 0) total = total + weighted[t].first * weighted[t].second;
-    terms[t] += weighted[t].second.item<double>();
+    terms[t] = weighted[t].second.item<double>();
   }
   return total;
 }
@@ -269,14 +270,20 @@ std::vector<at::Tensor> trainable(Parameters& p) {
   return list;
 }
 
-// Whether the fit was cancelled on any process: all stop at the same batch rather than some
-// waiting at the next sum for one that stopped.
-bool cancelledAnywhere(const StageRun& run) {
-  bool cancelled = run.options.cancel.cancelled();
-  if (!run.data.reduction) return cancelled;
-  auto flag = torch::tensor({cancelled ? 1.0f : 0.0f});
-  run.data.reduction->max(flag);
-  return flag.item<float>() > 0;
+constexpr size_t kUraTerm = 8;  // describe()'s "ura"
+
+// Data-parallel, after the backward pass: sums the gradients over the processes in one message
+// with this process's share of URA and whether it was cancelled. Completes `value` and the URA
+// term with the whole batch's URA, and stops every process at the same batch when any was
+// cancelled (rather than some waiting at the next sum for one that stopped).
+void finishSharedStep(const StageRun& run, const eddp::BatchSharing& sharing,
+                      std::vector<at::Tensor>& params, double& value, std::vector<double>& terms) {
+  const double mine = terms[kUraTerm];
+  auto summed = sharing.sumGradients(
+      params, {mine, run.options.cancel.cancelled() ? 1.0 : 0.0});
+  if (summed[1] > 0) throw Cancelled();
+  terms[kUraTerm] = summed[0];
+  if (run.stage.ura > 0 && run.options.head) value += run.stage.ura * (summed[0] - mine);
 }
 
 // Process 0's `value` on every process (itself in one process).
@@ -323,22 +330,28 @@ double runStage(StageRun run, uint64_t seed) {
     double epochLoss = 0;
     int batches = 0;
     for (int64_t start = 0; start < n; start += run.preset.batchImages, ++batches) {
-      if (cancelledAnywhere(run)) throw Cancelled();
+      if (!run.data.reduction && run.options.cancel.cancelled()) throw Cancelled();
       auto images = order.slice(0, start, std::min(n, start + run.preset.batchImages));
       auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen);
       adam.zero_grad();
       eddp::BatchSharing sharing(run.data.reduction);
-      auto loss = batchLoss(run, batchOf(run.data, images, kappa), sharing, terms);
+      std::vector<double> batchTerms;
+      auto loss = batchLoss(run, batchOf(run.data, images, kappa), sharing, batchTerms);
       double value = loss.item<double>();
+      if (run.data.reduction) {  // the whole batch's value is known after the step's message
+        sharing.backward(loss);
+        finishSharedStep(run, sharing, params, value, batchTerms);
+      }
       if (!std::isfinite(value))
         throw UserError("EDDP stage " + s.name + ", epoch " + std::to_string(epoch) +
                         ": the loss became " + (std::isnan(value) ? "NaN" : "infinite") +
                         "; nothing was saved. Check the activations for NaN or extreme values, "
                         "or use fewer concepts.");
-      sharing.backward(loss);
-      sharing.sumGradients(params);
+      if (!run.data.reduction) sharing.backward(loss);
       adam.step();
       epochLoss += value;
+      terms.resize(batchTerms.size());
+      for (size_t t = 0; t < batchTerms.size(); ++t) terms[t] += batchTerms[t];
     }
     epochLoss /= std::max(1, batches);
     for (auto& t : terms) t /= std::max(1, batches);

@@ -76,19 +76,26 @@ void BatchSharing::backward(const at::Tensor& loss) {
   mBoundaries.clear();
 }
 
-void BatchSharing::sumGradients(std::vector<at::Tensor>& parameters) const {
-  if (!shared()) return;
-  // One message for every parameter: the step's latency is paid once.
+std::vector<double> BatchSharing::sumGradients(std::vector<at::Tensor>& parameters,
+                                               std::vector<double> values) const {
+  if (!shared()) return values;
+  // One message per step: the gradients and the values, in float64. Gathered and summed here in
+  // process order, so every process holds the same bits (and a small all-gather answers sooner
+  // than Gloo's all-reduce of the same bytes: 0.4 ms against 0.9-1.8 ms for 8 KB on loopback).
   std::vector<at::Tensor> flat;
   for (auto& p : parameters)
-    flat.push_back((p.grad().defined() ? p.grad() : torch::zeros_like(p)).flatten());
-  auto all = torch::cat(flat);
-  mReduction->sum(all);
+    flat.push_back((p.grad().defined() ? p.grad() : torch::zeros_like(p)).flatten().to(torch::kDouble));
+  flat.push_back(torch::tensor(values, torch::kDouble));
+  auto mine = torch::cat(flat).unsqueeze(0);
+  std::vector<int64_t> counts(size_t(mReduction->parts()), 1);
+  auto all = mReduction->allGather(mine, counts).sum(0);
   int64_t at = 0;
   for (auto& p : parameters) {
-    p.mutable_grad() = all.narrow(0, at, p.numel()).view_as(p).to(p.scalar_type()).clone();
+    p.mutable_grad() = all.narrow(0, at, p.numel()).view_as(p).to(p.scalar_type());
     at += p.numel();
   }
+  for (auto& v : values) v = all[at++].item<double>();
+  return values;
 }
 
 }  // namespace dx::eddp

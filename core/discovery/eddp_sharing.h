@@ -13,7 +13,10 @@
 //   - backward: a replicated tensor that a per-process computation read gets its gradient
 //     summed over processes before it flows on (`enterLocal`, `backward`); parameters read by
 //     replicated computations take their gradient on process 0 alone (`replicated`), and the
-//     processes' parameter gradients are summed (`sumGradients`).
+//     processes' parameter gradients are summed (`sumGradients`);
+//   - a term that is a plain sum over images (URA's entropies) stays this process's share in the
+//     loss it differentiates (the sum's gradient is each share's); its value is summed with the
+//     gradients, which keeps a step to two messages: the readings and the gradients.
 // The result is the single-process gradient of the same batch, up to float rounding. In a single
 // process every function here is the identity, so the graph is the single-process one.
 #include <vector>
@@ -48,8 +51,10 @@ class BatchSharing {
   // loss.backward() with the summed gradients of every enterLocal boundary propagated through
   // the replicated graph (latest boundary first, so each has every contribution when it runs).
   void backward(const at::Tensor& loss);
-  // Sums every parameter's gradient over the processes (undefined gradients count as zeros).
-  void sumGradients(std::vector<at::Tensor>& parameters) const;
+  // Sums every parameter's gradient over the processes (undefined gradients count as zeros) and
+  // returns `values` summed likewise, in the same message.
+  std::vector<double> sumGradients(std::vector<at::Tensor>& parameters,
+                                   std::vector<double> values = {}) const;
 
  private:
   struct Boundary {
