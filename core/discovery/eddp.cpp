@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <memory>
+#include <string>
 #include <sstream>
 
 #include "discovery/baseline_common.h"
@@ -283,7 +285,9 @@ void finishSharedStep(const StageRun& run, const eddp::BatchSharing& sharing,
       params, {mine, run.options.cancel.cancelled() ? 1.0 : 0.0});
   if (summed[1] > 0) throw Cancelled();
   terms[kUraTerm] = summed[0];
-  if (run.stage.ura > 0 && run.options.head) value += run.stage.ura * (summed[0] - mine);
+  // (Unchanged when this process holds the whole term: inf - inf would turn into NaN.)
+  if (run.stage.ura > 0 && run.options.head && summed[0] != mine)
+    value += run.stage.ura * (summed[0] - mine);
 }
 
 // Process 0's `value` on every process (itself in one process).
@@ -502,33 +506,81 @@ struct Start {
   uint64_t restart = 0;
 };
 
-// Every start of the preset from every restart's seed, in order. Data-parallel: start j's
-// k-means or ICA runs on process j mod W alone (on the sample every process gathered) and is
-// shared from there, so the starts run side by side instead of repeated on every process.
+struct StartPlan {
+  std::string kind;
+  int restart = 0;
+};
+
+// Data-parallel: whether any process failed its start; every process stops alike (the one that
+// failed with its own error, the others naming it) instead of waiting for it at the next sum.
+void agreeOnStartFailures(const Reduction& reduction, const std::exception_ptr& failure,
+                          bool cancelled) {
+  auto status = torch::zeros({reduction.parts()}, torch::kDouble);
+  status[reduction.part()] = cancelled ? 1.0 : failure ? 2.0 : 0.0;
+  reduction.sum(status);
+  if (failure) std::rethrow_exception(failure);
+  for (int k = 0; k < reduction.parts(); ++k) {
+    if (status[k].item<double>() == 1.0) throw Cancelled();
+    if (status[k].item<double>() == 2.0)
+      throw UserError("EDDP: process " + std::to_string(k) + " failed while computing a start; "
+                      "its message says why.");
+  }
+}
+
+// Every start of the preset from every restart's seed, in order. Data-parallel, the starts go in
+// rounds of W: every process draws the round's samples (each gathered from the processes that
+// hold its rows), process k runs the round's k-th start (k-means or ICA) on its sample alone, and
+// each result is shared from its process, so the starts run side by side.
 std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& options,
                                  const Data& data, const Patches& standardised, bool orthonormal) {
-  std::vector<Start> starts;
+  std::vector<StartPlan> plans;
+  for (const auto& kind : preset.starts)
+    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart)
+      plans.push_back({kind, restart});
   const int parts = data.reduction ? data.reduction->parts() : 1;
-  const int64_t width = standardised.channels();
-  for (const auto& start : preset.starts)
-    for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
-      uint64_t initSeed = options.seed + 7919 * uint64_t(restart);
-      auto gen = at::detail::createCPUGenerator(initSeed);
-      auto sample = eddp::sampleRows(standardised, 100000, gen);  // every process takes part
-      const int source = int(starts.size()) % parts;
-      Parameters p;
-      if (!data.reduction || data.reduction->part() == source) {
-        p = initialise(sample, options.concepts, start, orthonormal, initSeed, options.cancel);
-      } else {
-        auto o = sample.options();
-        p = {torch::zeros({options.concepts, width}, o), torch::zeros({options.concepts}, o),
-             torch::zeros({options.concepts}, o)};
-      }
-      if (data.reduction)
-        for (auto* t : {&p.directions, &p.logMagnitudes, &p.biases})
-          data.reduction->fromPart(*t, source);
-      starts.push_back({p, uint64_t(restart)});
+  const int part = data.reduction ? data.reduction->part() : 0;
+  auto seedOf = [&](const StartPlan& plan) { return options.seed + 7919 * uint64_t(plan.restart); };
+  std::vector<Start> starts;
+  for (size_t round = 0; round < plans.size(); round += size_t(parts)) {
+    const size_t inRound = std::min(plans.size() - round, size_t(parts));
+    at::Tensor sample;
+    at::TensorOptions o;
+    for (size_t k = 0; k < inRound; ++k) {  // every process takes part in every draw
+      auto gen = at::detail::createCPUGenerator(seedOf(plans[round + k]));
+      auto drawn = eddp::sampleRows(standardised, 100000, gen);
+      o = drawn.options();
+      if (int(k) == part) sample = drawn;
     }
+    Parameters own;
+    std::exception_ptr failure;
+    bool cancelled = false;
+    if (sample.defined()) {
+      const StartPlan& plan = plans[round + size_t(part)];
+      try {
+        own = initialise(sample, options.concepts, plan.kind, orthonormal, seedOf(plan),
+                         options.cancel);
+      } catch (const Cancelled&) {
+        failure = std::current_exception(), cancelled = true;
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    if (!data.reduction) {
+      if (failure) std::rethrow_exception(failure);
+      starts.push_back({own, uint64_t(plans[round].restart)});
+      continue;
+    }
+    agreeOnStartFailures(*data.reduction, failure, cancelled);
+    for (size_t k = 0; k < inRound; ++k) {
+      Parameters p = int(k) == part ? own
+                                    : Parameters{torch::zeros({options.concepts, standardised.channels()}, o),
+                                                 torch::zeros({options.concepts}, o),
+                                                 torch::zeros({options.concepts}, o)};
+      for (auto* t : {&p.directions, &p.logMagnitudes, &p.biases})
+        data.reduction->fromPart(*t, int(k));
+      starts.push_back({p, uint64_t(plans[round + k].restart)});
+    }
+  }
   return starts;
 }
 

@@ -85,7 +85,7 @@ std::vector<double> BatchSharing::sumGradients(std::vector<at::Tensor>& paramete
   std::vector<at::Tensor> flat;
   for (auto& p : parameters)
     flat.push_back((p.grad().defined() ? p.grad() : torch::zeros_like(p)).flatten().to(torch::kDouble));
-  flat.push_back(torch::tensor(values, torch::kDouble));
+  flat.push_back(torch::tensor(values, torch::kDouble).to(parameters.empty() ? torch::Device(torch::kCPU) : flat.front().device()));
   auto mine = torch::cat(flat).unsqueeze(0);
   std::vector<int64_t> counts(size_t(mReduction->parts()), 1);
   auto all = mReduction->allGather(mine, counts).sum(0);

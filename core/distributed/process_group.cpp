@@ -93,7 +93,18 @@ at::Tensor ProcessGroup::allGather(const at::Tensor& local, const std::vector<in
   TORCH_CHECK(int(counts.size()) == size() && local.size(0) == counts[size_t(rank())],
               "allGather: this rank's row count differs from the agreed counts");
   int64_t most = std::max<int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+  int64_t total = 0, before = 0;
+  for (int r = 0; r < size(); ++r) total += counts[size_t(r)], before += r < rank() ? counts[size_t(r)] : 0;
   auto sizes = local.sizes().vec();
+  if (int64_t(size()) * most > 2 * total) {
+    // Rows held mostly by one rank (a leading block): padding every rank to the largest count
+    // would move more than a sum of the rows placed among zeros (exact: x + 0 == x).
+    sizes[0] = total;
+    auto placed = torch::zeros(sizes, local.options().device(torch::kCPU));
+    placed.narrow(0, before, local.size(0)).copy_(local);
+    allReduceSum(placed);
+    return placed.to(local.device());
+  }
   sizes[0] = most;
   std::vector<at::Tensor> input{torch::zeros(sizes, local.options().device(torch::kCPU))};
   input[0].narrow(0, 0, local.size(0)).copy_(local);

@@ -33,7 +33,8 @@ class ProcessGroup {
   void allReduceSum(at::Tensor& t);
   void allReduceMax(at::Tensor& t);
   // Every rank's rows in rank order (Reduction::allGather): rank k passes counts[k] rows. Gloo
-  // gathers equal shapes, so each rank's rows travel padded to the largest count.
+  // gathers equal shapes, so each rank's rows travel padded to the largest count; when that would
+  // move more than a sum of the rows placed among zeros (one rank holds most), it is that sum.
   at::Tensor allGather(const at::Tensor& local, const std::vector<int64_t>& counts);
   void barrier();
   // Bytes of tensors this rank has passed to collectives (the payload; a ring all-reduce sends

@@ -324,3 +324,32 @@ TEST(ProcessGroup, TwoRanksOnLoopbackSumMaxGatherAndCountTheirPayload) {
   EXPECT_EQ(bytes0, 3 * 8 + 2 * 4 + 3 * 2 * 4);
   EXPECT_EQ(bytes1, bytes0);
 }
+
+// Rows held mostly by one rank travel as a sum of rows placed among zeros (less than padding
+// every rank to the largest count); the result is the same rows in rank order.
+TEST(ProcessGroup, ThreeRanksGatherRowsThatOneRankMostlyHolds) {
+  int port = freePort();
+  const std::vector<int64_t> counts{5, 0, 1};
+  auto rank = [port, &counts](int r) {
+    dx::Launch l;
+    l.rank = r;
+    l.worldSize = 3;
+    l.masterAddr = "127.0.0.1";
+    l.masterPort = port;
+    dx::ProcessGroup group(l, std::chrono::seconds(30));
+    at::Tensor rows = r == 0   ? torch::arange(10, torch::kDouble).view({5, 2})
+                      : r == 2 ? torch::full({1, 2}, -1.0, torch::kDouble)
+                               : torch::zeros({0, 2}, torch::kDouble);
+    auto gathered = group.allGather(rows, counts);
+    return std::make_pair(gathered, group.payloadBytes());
+  };
+  auto one = std::async(std::launch::async, rank, 1);
+  auto two = std::async(std::launch::async, rank, 2);
+  auto [g0, bytes0] = rank(0);
+  auto expected = torch::cat({torch::arange(10, torch::kDouble).view({5, 2}),
+                              torch::full({1, 2}, -1.0, torch::kDouble)});
+  EXPECT_TRUE(torch::equal(g0, expected));
+  EXPECT_TRUE(torch::equal(one.get().first, expected));
+  EXPECT_TRUE(torch::equal(two.get().first, expected));
+  EXPECT_EQ(bytes0, 6 * 2 * 8);  // the 6 rows once, not 3 ranks x 5 padded rows
+}
