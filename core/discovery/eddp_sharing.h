@@ -16,7 +16,8 @@
 //     processes' parameter gradients are summed (`sumGradients`);
 //   - a term that is a plain sum over images (URA's entropies) stays this process's share in the
 //     loss it differentiates (the sum's gradient is each share's); its value is summed with the
-//     gradients, which keeps a step to two messages: the readings and the gradients.
+//     gradients: a step of stage a takes two messages (the readings, the gradients); stage d adds
+//     three (X^T c and the gradients of its two enterLocal/ownRows boundaries).
 // The result is the single-process gradient of the same batch, up to float rounding. In a single
 // process every function here is the identity, so the graph is the single-process one.
 #include <vector>
