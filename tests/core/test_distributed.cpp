@@ -287,15 +287,23 @@ TEST(DataParallelFit, EmptyClustersAreReseededAlikeOnEveryProcess) {
     EXPECT_LT(largestDifference(basis, single), 1e-4);
 }
 
+namespace {
+
+dx::Launch loopbackLaunch(int rank, int worldSize, int port) {
+  dx::Launch l;
+  l.rank = rank;
+  l.worldSize = worldSize;
+  l.masterAddr = "127.0.0.1";
+  l.masterPort = port;
+  return l;
+}
+
+}  // namespace
+
 TEST(ProcessGroup, TwoRanksOnLoopbackSumMaxGatherAndCountTheirPayload) {
   int port = freePort();
   auto rank = [port](int r) {
-    dx::Launch l;
-    l.rank = r;
-    l.worldSize = 2;
-    l.masterAddr = "127.0.0.1";
-    l.masterPort = port;
-    dx::ProcessGroup group(l, std::chrono::seconds(30));
+    dx::ProcessGroup group(loopbackLaunch(r, 2, port), std::chrono::seconds(30));
     at::Tensor t = torch::full({3}, double(r + 1), torch::kDouble);
     group.allReduceSum(t);
     at::Tensor m = torch::tensor({float(r), float(-r)});
@@ -331,12 +339,7 @@ TEST(ProcessGroup, ThreeRanksGatherRowsThatOneRankMostlyHolds) {
   int port = freePort();
   const std::vector<int64_t> counts{5, 0, 1};
   auto rank = [port, &counts](int r) {
-    dx::Launch l;
-    l.rank = r;
-    l.worldSize = 3;
-    l.masterAddr = "127.0.0.1";
-    l.masterPort = port;
-    dx::ProcessGroup group(l, std::chrono::seconds(30));
+    dx::ProcessGroup group(loopbackLaunch(r, 3, port), std::chrono::seconds(30));
     at::Tensor rows = r == 0   ? torch::arange(10, torch::kDouble).view({5, 2})
                       : r == 2 ? torch::full({1, 2}, -1.0, torch::kDouble)
                                : torch::zeros({0, 2}, torch::kDouble);
