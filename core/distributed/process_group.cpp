@@ -96,6 +96,7 @@ at::Tensor ProcessGroup::allGather(const at::Tensor& local, const std::vector<in
   int64_t total = 0, before = 0;
   for (int r = 0; r < size(); ++r) total += counts[size_t(r)], before += r < rank() ? counts[size_t(r)] : 0;
   auto sizes = local.sizes().vec();
+  if (total == 0) return local.clone();  // nothing to move (every rank agrees: same counts)
   if (int64_t(size()) * most > 2 * total) {
     // Rows held mostly by one rank (a leading block): padding every rank to the largest count
     // would move more than a sum of the rows placed among zeros (exact: x + 0 == x).

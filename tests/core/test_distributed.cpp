@@ -354,5 +354,5 @@ TEST(ProcessGroup, ThreeRanksGatherRowsThatOneRankMostlyHolds) {
   EXPECT_TRUE(torch::equal(g0, expected));
   EXPECT_TRUE(torch::equal(one.get().first, expected));
   EXPECT_TRUE(torch::equal(two.get().first, expected));
-  EXPECT_EQ(bytes0, 6 * 2 * 8);  // the 6 rows once, not 3 ranks x 5 padded rows
+  EXPECT_EQ(bytes0, 6 * 2 * 8);  // the 6 rows placed among zeros, not the padded 5 rows each
 }
