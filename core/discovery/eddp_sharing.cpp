@@ -83,9 +83,12 @@ std::vector<double> BatchSharing::sumGradients(std::vector<at::Tensor>& paramete
   // process order, so every process holds the same bits (and a small all-gather answers sooner
   // than Gloo's all-reduce of the same bytes: 0.4 ms against 0.9-1.8 ms for 8 KB on loopback).
   std::vector<at::Tensor> flat;
-  for (auto& p : parameters)
-    flat.push_back((p.grad().defined() ? p.grad() : torch::zeros_like(p)).flatten().to(torch::kDouble));
-  flat.push_back(torch::tensor(values, torch::kDouble).to(parameters.empty() ? torch::Device(torch::kCPU) : flat.front().device()));
+  for (auto& p : parameters) {
+    auto grad = p.grad().defined() ? p.grad() : torch::zeros_like(p);
+    flat.push_back(grad.flatten().to(torch::kDouble));
+  }
+  auto device = flat.empty() ? torch::Device(torch::kCPU) : flat.front().device();
+  flat.push_back(torch::tensor(values, torch::kDouble).to(device));
   auto mine = torch::cat(flat).unsqueeze(0);
   std::vector<int64_t> counts(size_t(mReduction->parts()), 1);
   auto all = mReduction->allGather(mine, counts).sum(0);
