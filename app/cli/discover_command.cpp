@@ -9,6 +9,7 @@
 #include "arguments.h"
 #include "commands.h"
 #include "discovery/concept_method.h"
+#include "discovery/patches.h"
 #include "analysis/concept_report.h"
 #include "analysis/concept_set_files.h"
 #include "model/head_module.h"
@@ -85,15 +86,21 @@ bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitO
   if (!method.dataParallel())
     throw UserError(method.name() + " cannot fit over several processes; run it without RANK "
                     "and WORLD_SIZE.");
-  Share share = shareOf(size_t(images), job.launch.rank, job.launch.worldSize);
+  // Shares of whole fold blocks: exact sums then see the one-process blocks (Patches::exactSums).
+  const auto unit = Patches(in.activations, 0, options.patchBlockRows).foldImages();
+  if ((images + unit - 1) / unit < job.launch.worldSize)
+    throw UserError(std::to_string(images) + " images make " +
+                    std::to_string((images + unit - 1) / unit) + " blocks of " +
+                    std::to_string(unit) + ", too few to share out over " +
+                    std::to_string(job.launch.worldSize) + " ranks; use fewer ranks.");
+  Share share = shareOf(size_t(images), job.launch.rank, job.launch.worldSize, size_t(unit));
   options.parallel.reduction = std::make_shared<GroupReduction>(*job.group);
   options.parallel.firstImage = int64_t(share.begin);
   options.parallel.images = images;
-  HeadFunction head = std::move(options.head);  // the whole cache's head: for the report
-  if (head) options.head = head.rows(int64_t(share.begin), int64_t(share.size()));  // EDDP's URA
+  options.parallel.allImages = in.activations;  // EDDP's steps read their batches from it
+  // The head stays the whole cache's: EDDP's URA reads any image of a batch.
   basis = method.fit(in.activations.narrow(0, int64_t(share.begin), int64_t(share.size())),
                      options);
-  options.head = std::move(head);
   options.parallel = {};
   return job.leader();  // rank 0 writes the report from the merged cache
 }

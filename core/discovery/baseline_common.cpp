@@ -3,15 +3,59 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <utility>
 #include <vector>
 
 namespace dx::baselines {
 
-SerialTorch::SerialTorch() : mSaved(at::get_num_threads()) { at::set_num_threads(1); }
-SerialTorch::~SerialTorch() { at::set_num_threads(mSaved); }
+namespace {
+
+// OpenBLAS keeps its own threads, which at::set_num_threads does not reach where LibTorch calls
+// the system BLAS (Debian's). One BLAS thread too while a fit runs serially: its products then
+// round the same whatever the thread count (EDDP's data-parallel fits give the one-process bits
+// only if they do: a 3-party fit in one process differed by 4e-3 while OpenBLAS ran 2 threads),
+// and idle BLAS threads stop spinning in sched_yield (about a quarter of a fit's samples under
+// perf). Process-wide, so counted: the first SerialTorch pins it, the last restores it. Without
+// OpenBLAS (MKL follows at::set_num_threads) there is nothing to do.
+struct BlasThreads {
+  using Set = void (*)(int);
+  using Get = int (*)();
+  Set set = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  Get get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  std::mutex mutex;
+  int users = 0, saved = 1;
+
+  void pin() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (set && get && users++ == 0) saved = get(), set(1);
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (set && get && --users == 0) set(saved);
+  }
+};
+
+BlasThreads& blasThreads() {
+  static BlasThreads threads;
+  return threads;
+}
+
+}  // namespace
+
+SerialTorch::SerialTorch() : mSaved(at::get_num_threads()) {
+  at::set_num_threads(1);
+  blasThreads().pin();
+}
+
+SerialTorch::~SerialTorch() {
+  blasThreads().release();
+  at::set_num_threads(mSaved);
+}
 
 
 namespace {

@@ -28,8 +28,8 @@ at::Generator seededGenerator(uint64_t seed);
 
 // Progress of one stage of a fit: step() reports `done` of `total` units (with rate and time
 // left) and throws Cancelled when the token is set; checkCancelled() only does the latter.
-// Runs LibTorch on one intra-op thread while alive. Loops of many small element-wise ops (HALS
-// row updates over ~1e5 entries) are several times slower with 2 threads than with 1 on this
+// Runs LibTorch (and OpenBLAS) on one thread while alive. Loops of many small element-wise ops
+// (HALS row updates over ~1e5 entries) are several times slower with 2 threads than with 1 on this
 // class of machine: waking the pool costs more than the op (measured in bench/fit_bench).
 class SerialTorch {
  public:

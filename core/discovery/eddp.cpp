@@ -13,7 +13,6 @@
 #include "discovery/baselines.h"
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
-#include "discovery/eddp_sharing.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
@@ -29,22 +28,28 @@ struct Parameters {
   at::Tensor directions, logMagnitudes, biases;
 };
 
+// Data-parallel fits (issue: data-parallel discovery; docs/architecture.md "Several processes").
+// The passes whose cost grows with the number of images are shared out: each process reads its
+// share of the images for the mean, the whitening or standardisation, the start samples, the
+// coverage scores and the final signal vectors, and the sums are exact (Patches::exactSums), so
+// they carry the one-process bits. The Adam steps are "replicated steps": every process reads
+// the whole minibatch (256 images) from the cache, which every process sees, and takes the
+// same step. A step's cost does not grow with the data (960 steps per start whatever the
+// number of images), and summing per-process gradients instead rounds differently from one
+// process: the balanced preset's steps amplify a 1e-7 difference to a different solution
+// (measured on the demo at 2,000 images: decoders 1 rank vs 2 ranks differed by about their
+// own size), so with replicated steps a fit over W processes gives the bits of one process.
 struct Data {
   at::Tensor activations;  // N x C x h x w raw: float32 or float16, maybe a read-only mapping
+  at::Tensor stepImages;   // the images the steps read: all of them (data-parallel: allImages)
   at::Tensor mean;         // per channel
   at::Tensor transform;    // C x r: standardised features are (x - mean) transform
   bool pooledHead = false;
-  // Data-parallel (eddp_sharing.h): `activations` are this process's images firstImage ..
-  // firstImage + N - 1 of `images` over every process. One process: null, 0 and N.
+  // Data-parallel: `activations` are this process's images firstImage .. firstImage + N - 1 of
+  // `images` over every process. One process: null, 0 and N.
   const Reduction* reduction = nullptr;
   int64_t firstImage = 0, images = 0;
-  at::Tensor imageEnds;  // data-parallel: where each process's images end (int64, CPU)
 };
-
-// The process that holds each of these global image indices (data-parallel).
-at::Tensor ownerOf(const Data& d, const at::Tensor& images) {
-  return torch::bucketize(images, d.imageEnds, /*out_int32=*/false, /*right=*/true);
-}
 
 // Every process takes process 0's parameters (they decide what happens next; see
 // Reduction::fromFirst). Nothing to do in one process.
@@ -57,20 +62,12 @@ void agree(Parameters& p, const Data& d) {
 // relative to the layer's scale, so a channel that barely varies is not blown up into a unit one
 // (and its raw-space weight w / sigma stays bounded).
 at::Tensor channelStandardisation(const Patches& patches) {
-  at::Tensor sigma;
-  if (patches.kept() && !patches.shared()) {
-    sigma = patches.matrix().std(0);
-  } else {
-    auto mean = patches.mean();
-    at::Tensor squares;
-    patches.forEachBlock([&](int64_t, const at::Tensor& x) {
-      auto s = (x - mean).pow(2).sum(0, false, torch::kDouble);
-      squares = squares.defined() ? squares + s : s;
-    });
-    if (!squares.defined()) squares = torch::zeros({patches.channels()}, torch::kDouble);
-    patches.reduceSum(squares);  // data-parallel: every process's patches
-    sigma = (squares / double(std::max<int64_t>(patches.globalRows() - 1, 1))).sqrt().to(torch::kFloat);
-  }
+  auto mean = patches.mean();
+  auto squares = patches.exactSum(
+      [&mean](const at::Tensor& x) { return (x - mean).pow(2).sum(0, false, torch::kDouble); });
+  auto sigma = (squares / double(std::max<int64_t>(patches.globalRows() - 1, 1)))
+                   .sqrt()
+                   .to(patches.activations().device(), torch::kFloat);
   double scale = sigma.pow(2).mean().sqrt().item<double>();
   return torch::diag(1.0 / sigma.clamp_min(std::max(1e-3 * scale, 1e-12)));
 }
@@ -131,89 +128,43 @@ struct StageRun {
   Parameters& params;
 };
 
-// This process's images of one minibatch (every image of it in a single process).
+// One minibatch: its images (indices among every image), each with URA's kappa.
 struct Batch {
-  at::Tensor images;       // local image indices, in batch order, on the activations' device
-  at::Tensor rows;         // data-parallel: their patches' rows among the batch's patches
-  at::Tensor owner;        // data-parallel: the process holding each of the batch's patches
-  at::Tensor kappa;        // URA's kappa for each of them
-  int64_t size = 0;        // images in the whole batch
-  int64_t uraImages = 0;   // URA reads the batch's first uraImages images ...
-  int64_t uraMine = 0;     // ... the first uraMine of this process's images among them
+  at::Tensor images;      // on the step images' device, in batch order
+  at::Tensor kappa;       // URA's kappa for each of them
+  int64_t uraImages = 0;  // URA reads the batch's first uraImages images
 };
 
 Batch batchOf(const Data& d, const at::Tensor& images, const at::Tensor& kappa) {
-  Batch b;
-  auto device = d.activations.device();
-  int64_t perImage = d.activations.size(2) * d.activations.size(3);
-  b.size = images.size(0);
+  auto device = d.stepImages.device();
   // Every image when the head pools globally (cheap), else the first 32.
-  b.uraImages = d.pooledHead ? b.size : std::min<int64_t>(b.size, 32);
-  if (!d.reduction) {
-    b.images = images.to(device), b.kappa = kappa.to(device), b.uraMine = b.uraImages;
-    return b;
-  }
-  auto local = images - d.firstImage;
-  auto imageOwner = ownerOf(d, images);
-  auto positions = imageOwner.eq(d.reduction->part()).nonzero().flatten();
-  b.owner = imageOwner.repeat_interleave(perImage);
-  b.images = local.index_select(0, positions).to(device);
-  b.kappa = kappa.index_select(0, positions).to(device);
-  b.rows = (positions.unsqueeze(1) * perImage + torch::arange(perImage)).flatten().to(device);
-  b.uraMine = positions.lt(b.uraImages).sum().item<int64_t>();
-  return b;
+  int64_t ura = d.pooledHead ? images.size(0) : std::min<int64_t>(images.size(0), 32);
+  return {images.to(device), kappa.to(device), ura};
 }
 
-// URA on the batch's first images (docs/methods.md 1.4); data-parallel, this process's images'
-// share of it.
+// URA on the batch's first images (docs/methods.md 1.4).
 at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
-                    const at::Tensor& w, const at::Tensor& b, const at::Tensor& encoders,
-                    const eddp::BatchSharing& sharing) {
+                    const at::Tensor& w, const at::Tensor& b, const at::Tensor& encoders) {
   const EddpStage& s = run.stage;
   auto [wRaw, bRaw] = s.standardised ? toRaw(w, b, run.data) : std::make_pair(w, b);
-  auto subset = a.slice(0, 0, batch.uraMine);
-  auto kappa = batch.kappa.slice(0, 0, batch.uraMine);
-  auto head = run.options.head.rows(batch.images.slice(0, 0, batch.uraMine));
-  if (!sharing.shared())
-    return eddp::uraLoss(head, subset, run.data.pooledHead, wRaw, bRaw, encoders, kappa);
-  auto entropies = batch.uraMine == 0
-                       ? torch::zeros({0}, w.options())
-                       : eddp::uraEntropies(head, subset, run.data.pooledHead, wRaw, bRaw,
-                                            encoders, kappa);
-  // This process's share of the batch's term (its value is summed in runStage's step message).
-  return -entropies.sum().to(w.scalar_type()) / double(batch.uraImages);
+  auto head = run.options.head.rows(batch.images.slice(0, 0, batch.uraImages));
+  return eddp::uraLoss(head, a.slice(0, 0, batch.uraImages), run.data.pooledHead, wRaw, bRaw,
+                       encoders, batch.kappa.slice(0, 0, batch.uraImages));
 }
 
-// The batch's loss and each term's value (`terms`, in describe()'s order). Data-parallel, the URA
-// term is this process's share (batchUra).
-at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& sharing,
-                     std::vector<double>& terms) {
+// The batch's loss and each term's value (`terms`, in describe()'s order).
+at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& terms) {
   const EddpStage& s = run.stage;
   // Only this batch's images are read (from a mapped cache, its pages alone).
-  auto a = run.data.activations.index_select(0, batch.images).to(torch::kFloat);
+  auto a = run.data.stepImages.index_select(0, batch.images).to(torch::kFloat);
   auto x = patchesOf(a);
   if (s.standardised) x = standardise(x, run.data);
-  // The parameters as this process's patches read them (gradients summed over processes) ...
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
-  // ... and as the terms of the whole batch read them, which every process computes alike.
-  auto wAll = sharing.shared() ? decoders({sharing.replicated(run.params.directions),
-                                           sharing.replicated(run.params.logMagnitudes), {}},
-                                          s.orthogonal)
-                               : w;
-  auto bAll = sharing.replicated(b);
-  auto z = sharing.gatherRows(x.matmul(w.t()), batch.owner);  // P x I readings
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
-  // (One process: from the patches, as before sharing existed, so its results are unchanged.)
   at::Tensor signals;
-  if (s.constrained)
-    signals = !sharing.shared()
-                  ? eddp::batchSignalVectors(x, w, b)
-                  : eddp::batchSignalVectors(z, wAll, bAll, [&](const at::Tensor& c) {
-                      auto own = sharing.ownRows(c, batch.rows, batch.owner);
-                      return sharing.sum(x.t().matmul(own));
-                    });
-  auto y = torch::sigmoid(z - bAll);
+  if (s.constrained) signals = eddp::batchSignalVectors(x, w, b);
+  auto y = torch::sigmoid(x.matmul(w.t()) - b);
   int64_t i = w.size(0);
   double gamma = run.preset.gamma;
   auto none = torch::zeros({}, y.options());
@@ -221,19 +172,16 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, eddp::BatchSharing& shar
       {s.sparsity, eddp::sparsityLoss(y)},
       {s.sparsityBound, eddp::sparsityBoundLoss(y)},
       {s.maxActivation, eddp::maxActivationLoss(y)},
-      {s.maxMargin, eddp::maxMarginLoss(wAll)},
+      {s.maxMargin, eddp::maxMarginLoss(w)},
       {s.inactive, eddp::inactiveClassifierLoss(y, s.tau, gamma)},
       {s.excessive, eddp::excessivelyActiveLoss(y, excessiveBound(s, i), gamma)},
-      {s.filterSignal, s.filterSignal > 0 ? eddp::filterSignalOrthogonality(wAll, signals) : none},
-      {s.kurtosis, s.kurtosis <= 0         ? none
-                   : !sharing.shared() ? eddp::positiveKurtosisLoss(x, w, b)
-                                       : eddp::positiveKurtosisOfReadings(z, bAll)}};
-  if (s.ura > 0 && run.options.head) {
-    auto encoders = s.constrained ? sharing.enterLocal(signals) : at::Tensor();
-    weighted.push_back({s.ura, batchUra(run, batch, a, w, b, encoders, sharing)});
-  } else {
+      {s.filterSignal, s.filterSignal > 0 ? eddp::filterSignalOrthogonality(w, signals) : none},
+      {s.kurtosis, s.kurtosis > 0 ? eddp::positiveKurtosisLoss(x, w, b) : none}};
+  auto encoders = s.constrained ? signals : at::Tensor();
+  if (s.ura > 0 && run.options.head)
+    weighted.push_back({s.ura, batchUra(run, batch, a, w, b, encoders)});
+  else
     weighted.push_back({0, none});
-  }
   auto total = torch::zeros({}, y.options());
   terms.assign(weighted.size(), 0.0);
   for (size_t t = 0; t < weighted.size(); ++t) {
@@ -272,22 +220,13 @@ std::vector<at::Tensor> trainable(Parameters& p) {
   return list;
 }
 
-constexpr size_t kUraTerm = 8;  // describe()'s "ura"
-
-// Data-parallel, after the backward pass: sums the gradients over the processes in one message
-// with this process's share of URA and whether it was cancelled. Completes `value` and the URA
-// term with the whole batch's URA, and stops every process at the same batch when any was
-// cancelled (rather than some waiting at the next sum for one that stopped).
-void finishSharedStep(const StageRun& run, const eddp::BatchSharing& sharing,
-                      std::vector<at::Tensor>& params, double& value, std::vector<double>& terms) {
-  const double mine = terms[kUraTerm];
-  auto summed = sharing.sumGradients(
-      params, {mine, run.options.cancel.cancelled() ? 1.0 : 0.0});
-  if (summed[1] > 0) throw Cancelled();
-  terms[kUraTerm] = summed[0];
-  // (Unchanged when this process holds the whole term: inf - inf would turn into NaN.)
-  if (run.stage.ura > 0 && run.options.head && summed[0] != mine)
-    value += run.stage.ura * (summed[0] - mine);
+// Data-parallel: whether any process was cancelled (one small sum), so that every process stops
+// at the same batch instead of some waiting for one that stopped.
+bool anyCancelled(const StageRun& run) {
+  if (!run.data.reduction) return run.options.cancel.cancelled();
+  auto flag = torch::tensor({run.options.cancel.cancelled() ? 1.0 : 0.0}, torch::kDouble);
+  run.data.reduction->sum(flag);
+  return flag.item<double>() > 0;
 }
 
 // Process 0's `value` on every process (itself in one process).
@@ -334,24 +273,20 @@ double runStage(StageRun run, uint64_t seed) {
     double epochLoss = 0;
     int batches = 0;
     for (int64_t start = 0; start < n; start += run.preset.batchImages, ++batches) {
-      if (!run.data.reduction && run.options.cancel.cancelled()) throw Cancelled();
+      // Data-parallel: asked every 16 batches (a message each), in one process every batch.
+      if ((!run.data.reduction || batches % 16 == 0) && anyCancelled(run)) throw Cancelled();
       auto images = order.slice(0, start, std::min(n, start + run.preset.batchImages));
       auto kappa = torch::empty({images.size(0)}).uniform_(0.5, 0.9, gen);
       adam.zero_grad();
-      eddp::BatchSharing sharing(run.data.reduction);
       std::vector<double> batchTerms;
-      auto loss = batchLoss(run, batchOf(run.data, images, kappa), sharing, batchTerms);
+      auto loss = batchLoss(run, batchOf(run.data, images, kappa), batchTerms);
       double value = loss.item<double>();
-      if (run.data.reduction) {  // the whole batch's value is known after the step's message
-        sharing.backward(loss);
-        finishSharedStep(run, sharing, params, value, batchTerms);
-      }
       if (!std::isfinite(value))
         throw UserError("EDDP stage " + s.name + ", epoch " + std::to_string(epoch) +
                         ": the loss became " + (std::isnan(value) ? "NaN" : "infinite") +
                         "; nothing was saved. Check the activations for NaN or extreme values, "
                         "or use fewer concepts.");
-      if (!run.data.reduction) sharing.backward(loss);
+      loss.backward();
       adam.step();
       epochLoss += value;
       terms.resize(batchTerms.size());
@@ -591,8 +526,10 @@ std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& opt
 Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& options,
                       const Data& data, const Patches& patches, uint64_t seed) {
   s.orthogonal = s.orthogonal && options.concepts <= data.transform.size(1);
+  // Transformed as read (transformKept = false): the same rows in one process and in several.
   Patches standardised = patches.mapped(
-      [&data](const at::Tensor& x) { return standardise(x, data); }, data.transform.size(1));
+      [&data](const at::Tensor& x) { return standardise(x, data); }, data.transform.size(1),
+      /*transformKept=*/false);
   Parameters best;
   double bestLoss = INFINITY;
   bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
@@ -646,17 +583,18 @@ class EddpMethod : public ConceptMethod {
     auto serial = preset.batchImages <= 256 ? std::make_unique<baselines::SerialTorch>() : nullptr;
     Data data;
     data.activations = activations;
-    // Data-parallel: this process's share of every image (eddp_sharing.h); checked over all.
+    data.stepImages = options.parallel.active() ? options.parallel.allImages : activations;
+    if (options.parallel.active() && (!data.stepImages.defined() ||
+                                      data.stepImages.size(0) != options.parallel.images))
+      throw UserError("EDDP over several processes reads its minibatches from every image: "
+                      "give the whole cache as the data-parallel options' allImages.");
+    // Data-parallel: this process's share of every image (Data); checked over all.
     Patches patches = options.parallel.active()
                           ? baselines::checkedPatches(activations, options, name())
                           : Patches(activations, options.keepPatchesBytes, options.patchBlockRows);
     data.reduction = patches.reduction();
     data.firstImage = options.parallel.active() ? options.parallel.firstImage : 0;
     data.images = options.parallel.active() ? options.parallel.images : activations.size(0);
-    if (data.reduction) {
-      auto counts = data.reduction->countsOf(activations.size(0));
-      data.imageEnds = torch::tensor(counts).cumsum(0);
-    }
     data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)
                                                     : channelStandardisation(patches);
@@ -667,11 +605,10 @@ class EddpMethod : public ConceptMethod {
       patches.fromFirst(data.transform);
     }
     if (options.head) {
-      int64_t probe = std::min<int64_t>(4, activations.size(0));
+      int64_t probe = std::min<int64_t>(4, data.stepImages.size(0));
+      auto first = data.stepImages.slice(0, 0, probe).to(torch::kFloat).clone();
       data.pooledHead = !options.head.hasContext() &&
-                        eddp::headPoolsGlobally(options.head.rows(0, probe),
-                                                data.activations.slice(0, 0, probe).to(torch::kFloat).clone());
-      data.pooledHead = agreed(data.pooledHead ? 1 : 0, data) > 0;  // process 0 has image 0
+                        eddp::headPoolsGlobally(options.head.rows(0, probe), first);
     }
     bool canOrthogonalise = options.concepts <= data.transform.size(1);
     bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;

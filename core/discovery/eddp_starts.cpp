@@ -94,16 +94,14 @@ at::Tensor pcaWhitening(const at::Tensor& patches) {
 }
 
 at::Tensor pcaWhitening(const Patches& patches) {
-  if (patches.kept() && !patches.shared()) return pcaWhitening(patches.matrix());
+  // Exact sums (Patches::exactSums): kept or streamed, one process or several, the same bits.
   auto mean = patches.mean().to(torch::kDouble);
-  auto covariance = torch::zeros({patches.channels(), patches.channels()}, mean.options());
-  patches.forEachBlock([&](int64_t, const at::Tensor& chunk) {
+  auto covariance = patches.exactSum([&mean](const at::Tensor& chunk) {
     auto centred = chunk.to(torch::kDouble) - mean;
-    covariance += centred.t().matmul(centred);
+    return centred.t().matmul(centred);
   });
-  patches.reduceSum(covariance);  // data-parallel: every process's patches
   covariance /= double(std::max<int64_t>(1, patches.globalRows() - 1));
-  return whiteningOf(covariance).to(torch::kFloat);
+  return whiteningOf(covariance).to(patches.activations().device(), torch::kFloat);
 }
 
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,

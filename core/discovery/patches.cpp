@@ -69,15 +69,80 @@ at::Tensor Patches::rawAt(const at::Tensor& index) const {
 at::Tensor Patches::at(const at::Tensor& index) const { return apply(rawAt(index)); }
 
 at::Tensor Patches::mean() const {
-  if (mMatrix.defined() && !shared()) return mMatrix.mean(0);
-  at::Tensor sum;
-  forEachBlock([&](int64_t, const at::Tensor& x) {
-    auto s = x.sum(0, false, torch::kDouble);
-    sum = sum.defined() ? sum + s : s;
-  });
-  if (!sum.defined()) sum = torch::zeros({mChannels}, torch::kDouble);
-  reduceSum(sum);
-  return (sum / double(std::max<int64_t>(globalRows(), 1))).to(torch::kFloat);
+  auto sum = exactSum([](const at::Tensor& x) { return x.sum(0, false, torch::kDouble); });
+  auto mean = sum / double(std::max<int64_t>(globalRows(), 1));
+  return mean.to(mActivations.device(), torch::kFloat);
+}
+
+int64_t Patches::foldImages() const {
+  int64_t images = globalRows() / std::max<int64_t>(mPerImage, 1);
+  return std::max<int64_t>(1, std::min(mBlockRows / std::max<int64_t>(mPerImage, 1), images / 64));
+}
+
+namespace {
+
+// The power-of-two grid on which `blocks` values each within +-largest (float64) add up exactly:
+// their rounded values are integer multiples of it below 2^52 in sum.
+at::Tensor exactGrid(const at::Tensor& largest, int64_t blocks) {
+  auto bound = largest.contiguous().clone();
+  auto* v = bound.data_ptr<double>();
+  for (int64_t k = 0; k < bound.numel(); ++k) {
+    int exponent = 0;
+    std::frexp(v[k] * double(blocks), &exponent);  // v blocks < 2^exponent
+    v[k] = std::ldexp(1.0, std::max(exponent - 52, -1000));
+  }
+  return bound;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
+  const int64_t foldRows = foldImages() * mPerImage;
+  const int64_t blocks = std::max<int64_t>(1, (globalRows() + foldRows - 1) / foldRows);
+  auto valuesOf = [&](int64_t begin) {
+    const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
+    auto rows = mRows == 0 ? apply(torch::zeros({0, width}, torch::kFloat))
+                           : block(begin, std::min(foldRows, mRows - begin));
+    auto values = f(rows);
+    for (auto& t : values) t = t.to(torch::kCPU, torch::kDouble).contiguous();
+    return values;
+  };
+  const int64_t firsts = std::max<int64_t>(1, (mRows + foldRows - 1) / foldRows);
+  // Pass 1: each value's largest magnitude over every block (kept when small).
+  std::vector<at::Tensor> largest;
+  std::vector<std::vector<at::Tensor>> kept;
+  bool keep = true;
+  for (int64_t b = 0; b < firsts; ++b) {
+    auto values = valuesOf(b * foldRows);
+    if (largest.empty())
+      for (auto& t : values) largest.push_back(torch::zeros_like(t));
+    int64_t bytes = 0;
+    for (size_t k = 0; k < values.size(); ++k) {
+      largest[k] = torch::maximum(largest[k], values[k].abs());
+      bytes += values[k].numel() * 8;
+    }
+    keep = keep && bytes * firsts <= (int64_t(256) << 20);
+    if (keep) kept.push_back(std::move(values));
+  }
+  for (auto& t : largest) reduceMax(t);
+  // Pass 2: rounded to the grid, added exactly, summed over the processes exactly.
+  std::vector<at::Tensor> grid, sums;
+  for (auto& t : largest) {
+    grid.push_back(exactGrid(t, blocks));
+    sums.push_back(torch::zeros_like(t));
+  }
+  for (int64_t b = 0; b < firsts; ++b) {
+    auto values = keep ? kept[size_t(b)] : valuesOf(b * foldRows);
+    for (size_t k = 0; k < values.size(); ++k)
+      sums[k] += (values[k] / grid[k]).round() * grid[k];
+  }
+  for (auto& t : sums) reduceSum(t);
+  return sums;
+}
+
+at::Tensor Patches::exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const {
+  return exactSums([&f](const at::Tensor& rows) { return std::vector<at::Tensor>{f(rows)}; })
+      .front();
 }
 
 std::pair<double, double> Patches::range() const {
@@ -109,6 +174,8 @@ void Patches::share(std::shared_ptr<const Reduction> reduction, int64_t offset,
   const int part = mReduction->part();
   TORCH_CHECK(mPartEnds.back() == globalRows && mPartEnds[size_t(part)] == offset + mRows,
               "data-parallel patches: the processes' shares are not consecutive in process order");
+  TORCH_CHECK(offset % (foldImages() * mPerImage) == 0,
+              "data-parallel patches: a share must begin at a fold block (Patches::foldImages)");
 }
 
 void Patches::reduceSum(at::Tensor& t) const {
@@ -129,11 +196,13 @@ at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
   at::Tensor index = globalIndex.to(torch::kCPU, torch::kLong);
   at::Tensor owner = torch::bucketize(index, torch::tensor(mPartEnds), /*out_int32=*/false,
                                       /*right=*/true);
+  // Raw rows travel; the transform then runs once on all of them, as in one process (mapped).
   at::Tensor mine = owner.eq(mReduction->part()).nonzero().flatten();
-  at::Tensor rows = mine.numel() > 0
-                        ? at(index.index_select(0, mine) - mOffset).to(torch::kCPU, torch::kFloat)
-                        : torch::zeros({0, mChannels}, torch::kFloat);
-  return mReduction->gatherOwned(rows, owner).to(mActivations.device());
+  const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
+  at::Tensor rows = mine.numel() > 0 ? rawAt(index.index_select(0, mine) - mOffset)
+                                           .to(torch::kCPU, torch::kFloat)
+                                     : torch::zeros({0, width}, torch::kFloat);
+  return apply(mReduction->gatherOwned(rows, owner).to(mActivations.device()));
 }
 
 at::Tensor Patches::leading(int64_t count) const {
@@ -142,10 +211,10 @@ at::Tensor Patches::leading(int64_t count) const {
 }
 
 Patches Patches::mapped(std::function<at::Tensor(const at::Tensor&)> transform,
-                        int64_t channels) const {
+                        int64_t channels, bool transformKept) const {
   Patches p = *this;
   if (channels >= 0) p.mChannels = channels;
-  if (p.mMatrix.defined()) {  // kept: transform once
+  if (p.mMatrix.defined() && transformKept) {  // kept: transform once
     p.mMatrix = transform(apply(mMatrix)).contiguous();
     p.mTransform = nullptr;
     return p;

@@ -39,9 +39,24 @@ class Patches {
   void forEachBlock(const std::function<void(int64_t, const at::Tensor&)>& f) const;
   // The rows with these indices (int64, any device), in that order.
   at::Tensor at(const at::Tensor& index) const;
-  // Per-channel mean (float32) over every process's patches: kept, the matrix's mean; streamed or
-  // shared, accumulated in float64 block by block (equal within float32 rounding).
+  // Per-channel mean (float32) over every process's patches, from exactSum: the same bits kept or
+  // streamed, in one process or shared out over several.
   at::Tensor mean() const;
+  // Images per fold block: about one block's rows, and small enough that there are at least 64
+  // fold blocks (when there are 64 images), so that shares of whole fold blocks stay balanced.
+  // Over every process's images; data-parallel shares begin at a multiple of it (see share).
+  int64_t foldImages() const;
+  // The sums over every process's patches of f(rows of each fold block) (float64), exactly: each
+  // block's value is rounded to a grid 2^-52 of the largest block value times the number of
+  // blocks (a relative error below 1e-13 of that value), so that adding the rounded values is
+  // exact and its result does not depend on the order of the additions. A data-parallel fit
+  // thereby gets the bits of the one-process fit (a float sum in another order differs in its
+  // last bits, and EDDP's steps amplify such differences; issue: data-parallel discovery).
+  // f sees each fold block once or twice (twice when keeping the blocks' values would take over
+  // 256 MB).
+  using BlockSums = std::function<std::vector<at::Tensor>(const at::Tensor& rows)>;
+  std::vector<at::Tensor> exactSums(const BlockSums& f) const;
+  at::Tensor exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const;
   // The kept P x C matrix (after the transform), undefined when streamed.
   const at::Tensor& matrix() const { return mMatrix; }
   // min and max over every value of every process (NaN when any value is NaN).
@@ -49,8 +64,10 @@ class Patches {
 
   // Data-parallel fits: these patches become rows [offset, offset + rows()) of `globalRows`
   // patches shared out over processes, in process order (every process calls it: it learns the
-  // others' row counts); `reduction` sums across them. Blocks, forEachBlock and at()
-  // still serve this process's rows (local indices); mean() and range() cover every process.
+  // others' row counts); `reduction` sums across them. `offset` must fall on a fold block
+  // (foldImages of the whole; shareOf(images, rank, world, foldImages) gives such shares).
+  // Blocks, forEachBlock and at() still serve this process's rows (local indices); mean() and
+  // range() cover every process.
   void share(std::shared_ptr<const Reduction> reduction, int64_t offset, int64_t globalRows);
   bool shared() const { return mReduction != nullptr; }
   const Reduction* reduction() const { return mReduction.get(); }
@@ -68,10 +85,14 @@ class Patches {
   // alike). In a single process, block(0, count).
   at::Tensor leading(int64_t count) const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)
-  // applied to every block and gathered row (once, to the whole matrix, when kept).
+  // applied to every block and gathered row (once, to the whole matrix, when kept and
+  // `transformKept`). A matrix product's rows round differently with the number of rows it is
+  // given (OpenBLAS), so a fit that must give the same bits in one process and in several
+  // passes transformKept = false: each read then transforms the rows it returns, as many as a
+  // single process reads (gather transforms the gathered rows).
   // `channels` is the transform's output width (-1: unchanged).
-  Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform,
-                 int64_t channels = -1) const;
+  Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform, int64_t channels = -1,
+                 bool transformKept = true) const;
 
  private:
   at::Tensor raw(int64_t begin, int64_t count) const;

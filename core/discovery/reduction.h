@@ -48,6 +48,9 @@ struct DataParallel {
   std::shared_ptr<const Reduction> reduction;  // null: a single process, the share is everything
   int64_t firstImage = 0;                      // the share's first image among all images
   int64_t images = 0;                          // all images over every process
+  // Every image (the whole cache, on a filesystem every process sees): EDDP's minibatch steps
+  // read their batches from it (discovery/eddp.cpp, "replicated steps").
+  at::Tensor allImages;
   bool active() const { return reduction != nullptr; }
 };
 

@@ -13,22 +13,20 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
 at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases) {
   torch::NoGradGuard noGrad;
-  auto opts = decoders.options().dtype(torch::kDouble);  // sums over millions of patches
-  int64_t i = decoders.size(0), d = decoders.size(1);
-  auto n = torch::zeros({i}, opts), sumZ = torch::zeros({i}, opts), sumZZ = torch::zeros({i}, opts);
-  auto sumX = torch::zeros({d, i}, opts), sumXZ = torch::zeros({d, i}, opts);
-  patches.forEachBlock([&](int64_t, const at::Tensor& block) {
+  auto wt = decoders.t().to(torch::kDouble);
+  auto bias = biases.to(torch::kDouble);
+  // Exact sums over every process's patches (Patches::exactSums): the one-process bits.
+  auto sums = patches.exactSums([&](const at::Tensor& block) {
     auto x = block.to(torch::kDouble);
-    auto z = x.matmul(decoders.t().to(torch::kDouble));        // P x I
-    auto m = (z > biases.to(torch::kDouble)).to(torch::kDouble);  // P x I mask of positives
+    auto z = x.matmul(wt);                  // P x I
+    auto m = (z > bias).to(torch::kDouble);  // P x I mask of positives
     auto mz = m * z;
-    n += m.sum(0);
-    sumZ += mz.sum(0);
-    sumZZ += (mz * z).sum(0);
-    sumX += x.t().matmul(m);   // X^T M
-    sumXZ += x.t().matmul(mz);  // X^T (M .* Z)
+    return std::vector<at::Tensor>{m.sum(0), mz.sum(0), (mz * z).sum(0),
+                                   x.t().matmul(m),    // X^T M
+                                   x.t().matmul(mz)};  // X^T (M .* Z)
   });
-  for (auto* sum : {&n, &sumZ, &sumZZ, &sumX, &sumXZ}) patches.reduceSum(*sum);  // data-parallel
+  for (auto& t : sums) t = t.to(decoders.device());
+  auto &n = sums[0], &sumZ = sums[1], &sumZZ = sums[2], &sumX = sums[3], &sumXZ = sums[4];
   auto count = n.clamp_min(1);
   auto meanZ = sumZ / count;
   auto varZ = sumZZ / count - meanZ * meanZ;

@@ -25,7 +25,7 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
 at::Tensor batchSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                               const at::Tensor& biases);
 // The same from the batch's readings z = X W^T (P x I); crossProduct(c) is X^T c (D x I) for a
-// P x I tensor c. For data-parallel steps (eddp_sharing.h), where X is spread over processes.
+// P x I tensor c.
 using CrossProduct = std::function<at::Tensor(const at::Tensor&)>;
 at::Tensor batchSignalVectors(const at::Tensor& readings, const at::Tensor& decoders,
                               const at::Tensor& biases, const CrossProduct& crossProduct);

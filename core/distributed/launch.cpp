@@ -71,4 +71,10 @@ Share shareOf(size_t count, int rank, int worldSize) {
   return {begin, begin + base + (r < extra ? 1 : 0)};
 }
 
+Share shareOf(size_t count, int rank, int worldSize, size_t unit) {
+  unit = std::max<size_t>(unit, 1);
+  Share units = shareOf((count + unit - 1) / unit, rank, worldSize);
+  return {std::min(units.begin * unit, count), std::min(units.end * unit, count)};
+}
+
 }  // namespace dx

@@ -36,5 +36,8 @@ struct Share {
   size_t size() const { return end - begin; }
 };
 Share shareOf(size_t count, int rank, int worldSize);
+// The same over whole units of `unit` items (the last one may be short): a rank's share begins at
+// a multiple of `unit` (data-parallel fits share out whole fold blocks; Patches::foldImages).
+Share shareOf(size_t count, int rank, int worldSize, size_t unit);
 
 }  // namespace dx

@@ -127,6 +127,17 @@ TEST(Launch, SharesCoverEveryItemInOrderAndShardsCutAtBatches) {
       EXPECT_EQ(next, count);
       EXPECT_EQ(nextShard, count);
     }
+  for (size_t count : {1, 7, 100, 101})  // whole units of 8 (data-parallel fits' fold blocks)
+    for (int world : {1, 2, 3}) {
+      size_t next = 0;
+      for (int r = 0; r < world; ++r) {
+        auto s = dx::shareOf(count, r, world, 8);
+        EXPECT_EQ(s.begin, next);
+        EXPECT_TRUE(s.begin % 8 == 0 || s.begin == count);
+        next = s.end;
+      }
+      EXPECT_EQ(next, count);
+    }
   auto last = dx::extractionShard(1000, 64, 2, 3);  // 16 batches: 6, 5, 5
   EXPECT_EQ(last.begin, 704u);
   EXPECT_EQ(last.end, 1000u);

@@ -1,0 +1,101 @@
+// EDDP over several processes (core/discovery/eddp.cpp, "Data-parallel fits"): exact sums over the
+// shares and replicated steps give the single-process fit bit for bit. Threads play the processes.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <future>
+
+#include "discovery/concept_method.h"
+#include "distributed/launch.h"
+#include "basis_difference.h"
+#include "fit_in_parts.h"
+#include "thread_reduction.h"
+
+namespace {
+
+at::Tensor clusteredActivations(int64_t images) {
+  auto gen = at::detail::createCPUGenerator(17);
+  auto centres = 3 * torch::rand({4, 10}, gen);
+  auto which = torch::randint(4, {images * 9}, gen);
+  auto patches =
+      torch::relu(centres.index_select(0, which) + 0.3 * torch::randn({images * 9, 10}, gen));
+  return patches.view({images, 3, 3, 10}).permute({0, 3, 1, 2}).contiguous();
+}
+
+}  // namespace
+
+// With the same seed and global batch, every process draws the same minibatches, its sums over
+// patches are exact and it takes the same steps as one process: the fit is the single-process
+// one, bit for bit (the stated tolerance is 0).
+TEST(EddpDataParallel, FitsEqualTheSingleProcessFitExactly) {
+  auto weights = torch::randn({10, 3}, at::detail::createCPUGenerator(2));
+  dx::HeadFunction pooling = [weights](const at::Tensor& a) {
+    return a.mean({2, 3}).matmul(weights);
+  };
+  dx::HeadFunction maxPooling = [weights](const at::Tensor& a) {
+    return a.amax({2, 3}).matmul(weights);
+  };
+  struct Case {
+    const char* preset;
+    dx::HeadFunction head;  // pooling: URA on every image; max pooling: on each batch's first 32
+    int64_t images;
+    std::vector<int> parts;
+  };
+  // 300 images over 7 parts: two 256-image batches per epoch, and parts that hold none of a
+  // batch's first 32 images.
+  std::vector<Case> cases{{"quick", pooling, 90, {2, 3}},
+                          {"quick", maxPooling, 90, {2, 3}},
+                          {"quick", maxPooling, 300, {7}},
+                          {"balanced", pooling, 90, {2, 3}},
+                          {"balanced", maxPooling, 300, {2, 7}},
+                          {"paper", pooling, 90, {2}}};
+  for (const auto& c : cases) {
+    auto z = clusteredActivations(c.images);
+    dx::FitOptions o;
+    o.concepts = 4;
+    o.seed = 3;
+    o.preset = c.preset;
+    o.head = c.head;
+    auto eddp = dx::makeConceptMethod("eddp");
+    auto single = eddp->fit(z, o);
+    for (int count : c.parts)
+      for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count))
+        EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0)
+            << c.preset << ", " << c.images << " images, " << count << " parts";
+  }
+}
+
+// A cancel seen by one process stops every process at the same batch (none waits at a sum).
+TEST(EddpDataParallel, ACancelOnOneProcessStopsThemAll) {
+  auto z = clusteredActivations(90);
+  dx::FitOptions o;
+  o.concepts = 4;
+  o.preset = "quick";
+  dx::test::ThreadReductionHub hub(2);
+  std::vector<std::future<int>> parts;  // epochs each part finished, -1: it was not cancelled
+  for (int part = 0; part < 2; ++part)
+    parts.push_back(std::async(std::launch::async, [&, part] {
+      auto share = dx::test::shareOfFit(z, o, part, 2);
+      dx::FitOptions mine = o;
+      mine.parallel = {std::make_shared<dx::test::ThreadReduction>(hub, part),
+                       int64_t(share.begin), 90, z};
+      mine.cancel = dx::CancelToken();  // each its own: part 1 cancels in stage a's third epoch
+      int epochs = 0;
+      mine.progress = [&mine, &epochs, part](const dx::Progress&) {
+        if (++epochs == 3 && part == 1) mine.cancel.cancel();
+      };
+      try {
+        dx::makeConceptMethod("eddp")->fit(z.narrow(0, int64_t(share.begin),
+                                                    int64_t(share.size())), mine);
+      } catch (const dx::Cancelled&) {
+        return epochs;
+      }
+      return -1;
+    }));
+  for (auto& p : parts) EXPECT_EQ(p.get(), 3);  // both stopped at the next minibatch
+}
+
+TEST(EddpDataParallel, EddpSaysItFitsDataParallel) {
+  EXPECT_TRUE(dx::makeConceptMethod("eddp")->dataParallel());
+}
