@@ -71,7 +71,7 @@ std::vector<std::string> classNames(const Input& in, const HeadFunction& head,
 }
 
 // A job's ranks share the images out (docs/architecture.md "Several processes"): every method
-// fits data-parallel, each rank its share, the statistics and gradients summed over the ranks.
+// fits data-parallel, each rank its share, the statistics (and gradients) summed over the ranks.
 // Returns false on the ranks that have nothing more to do once the fit is done.
 bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitOptions& options,
               ConceptBasis& basis) {

@@ -45,10 +45,10 @@ struct Data {
   at::Tensor mean;         // per channel
   at::Tensor transform;    // C x r: standardised features are (x - mean) transform
   bool pooledHead = false;
-  // Data-parallel: `activations` are this process's images firstImage .. firstImage + N - 1 of
-  // `images` over every process. One process: null, 0 and N.
+  // Data-parallel: `activations` are this process's share of `images` over every process. One
+  // process: null and N.
   const Reduction* reduction = nullptr;
-  int64_t firstImage = 0, images = 0;
+  int64_t images = 0;
 };
 
 // Every process takes process 0's parameters (they decide what happens next; see
@@ -116,6 +116,25 @@ at::Tensor standardise(const at::Tensor& x, const Data& d) {
   return (x - d.mean).matmul(d.transform);
 }
 
+// The standardised patches, read as raw rows (gathered from the processes that hold them) and
+// standardised after the read: a matrix product's rows round differently with the number of rows
+// it is given (OpenBLAS), so every read standardises exactly the rows one process would, and a
+// data-parallel fit keeps the one-process bits.
+class StandardisedPatches {
+ public:
+  StandardisedPatches(const Patches& raw, const Data& data) : mRaw(raw), mData(data) {}
+  int64_t globalRows() const { return mRaw.globalRows(); }
+  int64_t channels() const { return mData.transform.size(1); }
+  at::Tensor leading(int64_t count) const { return standardise(mRaw.leading(count), mData); }
+  at::Tensor sample(int64_t most, at::Generator& gen) const {
+    return standardise(eddp::sampleRows(mRaw, most, gen), mData);
+  }
+
+ private:
+  const Patches& mRaw;
+  const Data& mData;
+};
+
 double excessiveBound(const EddpStage& s, int64_t concepts) {
   return std::min(s.rhoFactor * s.tau / double(concepts), s.maxShare);
 }
@@ -156,7 +175,8 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
 at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& terms) {
   const EddpStage& s = run.stage;
   // Only this batch's images are read (from a mapped cache, its pages alone).
-  auto a = run.data.stepImages.index_select(0, batch.images).to(torch::kFloat);
+  auto a = run.data.stepImages.index_select(0, batch.images)
+               .to(run.data.activations.device(), torch::kFloat);
   auto x = patchesOf(a);
   if (s.standardised) x = standardise(x, run.data);
   auto w = decoders(run.params, s.orthogonal);
@@ -337,8 +357,8 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
 // stage's weights) on up to 50,000 standardised patches. The margin and URA terms are left
 // out: the margin is a norm of W whose scale differs between starts (a start reached through
 // large magnitudes is not a worse partition), and URA judges the head, not the partition.
-double coverageScore(const EddpStage& s, const Parameters& p, const Patches& standardised,
-                     double gamma) {
+double coverageScore(const EddpStage& s, const Parameters& p,
+                     const StandardisedPatches& standardised, double gamma) {
   torch::NoGradGuard noGrad;
   auto x = standardised.leading(std::min<int64_t>(standardised.globalRows(), 50000));
   auto y = torch::sigmoid(x.matmul(decoders(p, s.orthogonal).t()) - p.biases);
@@ -384,7 +404,7 @@ int64_t detectorToReseed(const at::Tensor& fires, const at::Tensor& shares) {
 // the most patches, when it claims over 1.5 times the median share (likely two concepts), is split
 // by 2-means of its positives, and the re-seeded detector takes one half. Returns how many were
 // re-seeded; the caller trains the stage again from there.
-int reseedDetectors(Parameters& p, const EddpStage& s, const Patches& standardised,
+int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches& standardised,
                     uint64_t seed, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
   auto sample = standardised.leading(std::min<int64_t>(standardised.globalRows(), 100000));
@@ -416,9 +436,9 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const Patches& standardis
 // standardised patches, turned into one-vs-rest logistic detectors; the partition those
 // detectors reproduce best is kept, and its detectors start the stage.
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
-                              const Patches& standardised) {
+                              const StandardisedPatches& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
-  auto sample = eddp::sampleRows(standardised, 100000, gen);
+  auto sample = standardised.sample(100000, gen);
   eddp::LinearDetectors best;
   best.unexplained = INFINITY;
   for (const auto& start : preset.starts)
@@ -467,7 +487,8 @@ void agreeOnStartFailures(const Reduction& reduction, const std::exception_ptr& 
 // hold its rows), process k runs the round's k-th start (k-means or ICA) on its sample alone, and
 // each result is shared from its process, so the starts run side by side.
 std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& options,
-                                 const Data& data, const Patches& standardised, bool orthonormal) {
+                                 const Data& data, const StandardisedPatches& standardised,
+                                 bool orthonormal) {
   std::vector<StartPlan> plans;
   for (const auto& kind : preset.starts)
     for (int restart = 0; restart < std::max(1, preset.restarts); ++restart)
@@ -482,7 +503,7 @@ std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& opt
     at::TensorOptions o;
     for (size_t k = 0; k < inRound; ++k) {  // every process takes part in every draw
       auto gen = at::detail::createCPUGenerator(seedOf(plans[round + k]));
-      auto drawn = eddp::sampleRows(standardised, 100000, gen);
+      auto drawn = standardised.sample(100000, gen);
       o = drawn.options();
       if (int(k) == part) sample = drawn;
     }
@@ -526,10 +547,7 @@ std::vector<Start> initialStarts(const EddpPreset& preset, const FitOptions& opt
 Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& options,
                       const Data& data, const Patches& patches, uint64_t seed) {
   s.orthogonal = s.orthogonal && options.concepts <= data.transform.size(1);
-  // Transformed as read (transformKept = false): the same rows in one process and in several.
-  Patches standardised = patches.mapped(
-      [&data](const at::Tensor& x) { return standardise(x, data); }, data.transform.size(1),
-      /*transformKept=*/false);
+  StandardisedPatches standardised(patches, data);
   Parameters best;
   double bestLoss = INFINITY;
   bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
@@ -593,7 +611,6 @@ class EddpMethod : public ConceptMethod {
                           ? baselines::checkedPatches(activations, options, name())
                           : Patches(activations, options.keepPatchesBytes, options.patchBlockRows);
     data.reduction = patches.reduction();
-    data.firstImage = options.parallel.active() ? options.parallel.firstImage : 0;
     data.images = options.parallel.active() ? options.parallel.images : activations.size(0);
     data.mean = patches.mean();
     data.transform = preset.stages.front().whitened ? eddp::pcaWhitening(patches)

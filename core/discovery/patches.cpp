@@ -101,7 +101,8 @@ std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
   const int64_t blocks = std::max<int64_t>(1, (globalRows() + foldRows - 1) / foldRows);
   auto valuesOf = [&](int64_t begin) {
     const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
-    auto rows = mRows == 0 ? apply(torch::zeros({0, width}, torch::kFloat))
+    auto none = torch::zeros({0, width}, mActivations.options().dtype(torch::kFloat));
+    auto rows = mRows == 0 ? apply(none)
                            : block(begin, std::min(foldRows, mRows - begin));
     auto values = f(rows);
     for (auto& t : values) t = t.to(torch::kCPU, torch::kDouble).contiguous();
@@ -174,8 +175,6 @@ void Patches::share(std::shared_ptr<const Reduction> reduction, int64_t offset,
   const int part = mReduction->part();
   TORCH_CHECK(mPartEnds.back() == globalRows && mPartEnds[size_t(part)] == offset + mRows,
               "data-parallel patches: the processes' shares are not consecutive in process order");
-  TORCH_CHECK(offset % (foldImages() * mPerImage) == 0,
-              "data-parallel patches: a share must begin at a fold block (Patches::foldImages)");
 }
 
 void Patches::reduceSum(at::Tensor& t) const {
@@ -196,13 +195,11 @@ at::Tensor Patches::gather(const at::Tensor& globalIndex) const {
   at::Tensor index = globalIndex.to(torch::kCPU, torch::kLong);
   at::Tensor owner = torch::bucketize(index, torch::tensor(mPartEnds), /*out_int32=*/false,
                                       /*right=*/true);
-  // Raw rows travel; the transform then runs once on all of them, as in one process (mapped).
   at::Tensor mine = owner.eq(mReduction->part()).nonzero().flatten();
-  const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
-  at::Tensor rows = mine.numel() > 0 ? rawAt(index.index_select(0, mine) - mOffset)
-                                           .to(torch::kCPU, torch::kFloat)
-                                     : torch::zeros({0, width}, torch::kFloat);
-  return apply(mReduction->gatherOwned(rows, owner).to(mActivations.device()));
+  at::Tensor rows = mine.numel() > 0
+                        ? at(index.index_select(0, mine) - mOffset).to(torch::kCPU, torch::kFloat)
+                        : torch::zeros({0, mChannels}, torch::kFloat);
+  return mReduction->gatherOwned(rows, owner).to(mActivations.device());
 }
 
 at::Tensor Patches::leading(int64_t count) const {

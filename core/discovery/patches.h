@@ -48,7 +48,7 @@ class Patches {
   int64_t foldImages() const;
   // The sums over every process's patches of f(rows of each fold block) (float64), exactly: each
   // block's value is rounded to a grid 2^-52 of the largest block value times the number of
-  // blocks (a relative error below 1e-13 of that value), so that adding the rounded values is
+  // blocks (a relative error of about blocks x 2e-16 of that value), so that adding them is
   // exact and its result does not depend on the order of the additions. A data-parallel fit
   // thereby gets the bits of the one-process fit (a float sum in another order differs in its
   // last bits, and EDDP's steps amplify such differences; issue: data-parallel discovery).
@@ -64,8 +64,8 @@ class Patches {
 
   // Data-parallel fits: these patches become rows [offset, offset + rows()) of `globalRows`
   // patches shared out over processes, in process order (every process calls it: it learns the
-  // others' row counts); `reduction` sums across them. `offset` must fall on a fold block
-  // (foldImages of the whole; shareOf(images, rank, world, foldImages) gives such shares).
+  // others' row counts); `reduction` sums across them. With `offset` on a fold block (as
+  // shareOf(images, rank, world, foldImages) gives) exact sums carry the one-process bits.
   // Blocks, forEachBlock and at() still serve this process's rows (local indices); mean() and
   // range() cover every process.
   void share(std::shared_ptr<const Reduction> reduction, int64_t offset, int64_t globalRows);
@@ -86,10 +86,10 @@ class Patches {
   at::Tensor leading(int64_t count) const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)
   // applied to every block and gathered row (once, to the whole matrix, when kept and
-  // `transformKept`). A matrix product's rows round differently with the number of rows it is
-  // given (OpenBLAS), so a fit that must give the same bits in one process and in several
-  // passes transformKept = false: each read then transforms the rows it returns, as many as a
-  // single process reads (gather transforms the gathered rows).
+  // `transformKept`; otherwise each read transforms the rows it returns: no second matrix). A
+  // matrix product's rows round differently with the number of rows it is given (OpenBLAS), so
+  // code that must give the same bits in one process and in several transforms the rows after
+  // reading or gathering them itself (EDDP's StandardisedPatches).
   // `channels` is the transform's output width (-1: unchanged).
   Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform, int64_t channels = -1,
                  bool transformKept = true) const;

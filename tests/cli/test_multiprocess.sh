@@ -126,7 +126,7 @@ a, b, tolerance = sys.argv[1], sys.argv[2], float(sys.argv[3])
 for n in ("decoders", "biases", "encoders"):
     x, y = np.load(f"{a}/{n}.npy"), np.load(f"{b}/{n}.npy")
     d = float(np.abs(x - y).max() / (np.abs(x).max() + 1e-12))
-    if d > tolerance:
+    if not d <= tolerance:  # NaN fails too
         sys.exit(f"{n}: relative difference {d:.2e}")
 PY
 }

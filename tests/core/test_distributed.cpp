@@ -251,8 +251,8 @@ TEST(CacheMerge, AShardWithNoUsableImageMergesLikeOneProcess) {
 }
 
 // Each thread fits its share of the images with every statistic summed over the parts. One part
-// is the single-process arithmetic but for the channel mean, summed in float64 (equal to 1e-5; the
-// SAE's steps amplify that to 2e-4); three parts sum in another order, so the fits agree within
+// is the single-process arithmetic (the channel mean is an exact sum either way); three parts
+// sum the other statistics in another order, so the fits agree within
 // rounding: 1e-4 for PCA and k-means; NMF's stopping rule (relative improvement below
 // 1e-5) and the SAE's thousands of Adam steps turn that rounding into up to a sweep or a step
 // apart, so 1e-2 and 2e-2 there (the SAE also differs by 6e-3 between streamed and kept fits).

@@ -41,14 +41,15 @@ TEST(EddpDataParallel, FitsEqualTheSingleProcessFitExactly) {
     dx::HeadFunction head;  // pooling: URA on every image; max pooling: on each batch's first 32
     int64_t images;
     std::vector<int> parts;
+    bool streamed = false;  // every block read from the activations, blocks of 50 patches
   };
-  // 300 images over 7 parts: two 256-image batches per epoch, and parts that hold none of a
-  // batch's first 32 images.
+  // 300 images: two 256-image batches per epoch (the second short), fold blocks of 4 images.
   std::vector<Case> cases{{"quick", pooling, 90, {2, 3}},
                           {"quick", maxPooling, 90, {2, 3}},
                           {"quick", maxPooling, 300, {7}},
                           {"balanced", pooling, 90, {2, 3}},
                           {"balanced", maxPooling, 300, {2, 7}},
+                          {"balanced", pooling, 300, {3}, true},
                           {"paper", pooling, 90, {2}}};
   for (const auto& c : cases) {
     auto z = clusteredActivations(c.images);
@@ -57,6 +58,7 @@ TEST(EddpDataParallel, FitsEqualTheSingleProcessFitExactly) {
     o.seed = 3;
     o.preset = c.preset;
     o.head = c.head;
+    if (c.streamed) o.keepPatchesBytes = 0, o.patchBlockRows = 50;
     auto eddp = dx::makeConceptMethod("eddp");
     auto single = eddp->fit(z, o);
     for (int count : c.parts)
