@@ -55,18 +55,19 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
   auto activations = readNpyTensor(mixedCache.dir() + "/activations.npy");
   ConceptWorld world(mixed);
 
+  FitOptions o;
+  o.concepts = 32;
+  // The default preset. The quick preset, which this scenario was first built on, passed or
+  // failed with float rounding (a 1e-7 change of the channel mean turned its switch-off from
+  // +0.4% to -0.4% accuracy).
+  o.preset = "balanced";
+  o.head = loadHeadModule(conceptWorldModelPath(), "block4");
+  auto eddp = makeConceptMethod("eddp");
   const int seeds = 5;
   int recovered = 0;
   for (int seed = 0; seed < seeds; ++seed) {
-    FitOptions o;
-    o.concepts = 32;
     o.seed = uint64_t(seed);
-    // The default preset. The quick preset, which this scenario was first built on, passed or
-    // failed with float rounding (a 1e-7 change of the channel mean turned its switch-off from
-    // +0.4% to -0.4% accuracy).
-    o.preset = "balanced";
-    o.head = loadHeadModule(conceptWorldModelPath(), "block4");
-    auto basis = makeConceptMethod("eddp")->fit(activations, o);
+    auto basis = eddp->fit(activations, o);
     auto d = dissectConceptWorld(world, basis, mixedCache);
     auto w = studyWatermark(world, basis, o.head, d, markedCache, cleanCache);
     std::printf("seed %d: detector %d IoU %.3f, influence %.3f (p %.3f), accuracy %.3f -> %.3f "
