@@ -20,8 +20,8 @@ namespace {
 // round the same whatever the thread count (EDDP's data-parallel fits give the one-process bits
 // only if they do: a 3-party fit in one process differed by 4e-3 while OpenBLAS ran 2 threads),
 // and idle BLAS threads stop spinning in sched_yield (about a quarter of a fit's samples under
-// perf). Process-wide, so counted: the first SerialTorch pins it, the last restores it. Without
-// OpenBLAS (MKL follows at::set_num_threads) there is nothing to do.
+// perf). Process-wide, so counted: the first pinning SerialTorch pins it, the last restores it.
+// Without OpenBLAS (MKL follows at::set_num_threads) there is nothing to do.
 struct BlasThreads {
   using Set = void (*)(int);
   using Get = int (*)();
@@ -47,13 +47,14 @@ BlasThreads& blasThreads() {
 
 }  // namespace
 
-SerialTorch::SerialTorch() : mSaved(at::get_num_threads()) {
+SerialTorch::SerialTorch(Blas blas)
+    : mSaved(at::get_num_threads()), mPinnedBlas(blas == Blas::Pin) {
   at::set_num_threads(1);
-  blasThreads().pin();
+  if (mPinnedBlas) blasThreads().pin();
 }
 
 SerialTorch::~SerialTorch() {
-  blasThreads().release();
+  if (mPinnedBlas) blasThreads().release();
   at::set_num_threads(mSaved);
 }
 

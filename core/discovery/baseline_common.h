@@ -28,18 +28,24 @@ at::Generator seededGenerator(uint64_t seed);
 
 // Progress of one stage of a fit: step() reports `done` of `total` units (with rate and time
 // left) and throws Cancelled when the token is set; checkCancelled() only does the latter.
-// Runs LibTorch (and OpenBLAS) on one thread while alive. Loops of many small element-wise ops
+// Runs LibTorch's intra-op pool on one thread while alive. Loops of many small element-wise ops
 // (HALS row updates over ~1e5 entries) are several times slower with 2 threads than with 1 on this
 // class of machine: waking the pool costs more than the op (measured in bench/fit_bench).
+// Blas::Pin also runs OpenBLAS on one thread (process-wide, counted): only for fits that must
+// round the same at any thread or process count (EDDP's exact data-parallel fit); k-means' and
+// NMF's BLAS products keep OpenBLAS's threads (fit_bench: NMF 1.8x -> 3.2x, k-means 0.6x -> 1.1x
+// against scikit-learn when they do).
 class SerialTorch {
  public:
-  SerialTorch();
+  enum class Blas { Keep, Pin };
+  explicit SerialTorch(Blas blas = Blas::Keep);
   ~SerialTorch();
   SerialTorch(const SerialTorch&) = delete;
   SerialTorch& operator=(const SerialTorch&) = delete;
 
  private:
   int mSaved;
+  bool mPinnedBlas;
 };
 
 class StageProgress {

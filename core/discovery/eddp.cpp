@@ -598,7 +598,11 @@ class EddpMethod : public ConceptMethod {
     EddpPreset preset = eddpPreset(options.preset);
     // One intra-op thread for small batches: waking a second thread for each of the many small
     // ops cost more than it saved (quick preset on the demo: 44 s -> 33 s on 2 cores).
-    auto serial = preset.batchImages <= 256 ? std::make_unique<baselines::SerialTorch>() : nullptr;
+    // OpenBLAS on one thread too: its products then round alike at any thread or process count
+    // (the exact data-parallel fit, docs/multiprocess.md).
+    auto serial = preset.batchImages <= 256
+                      ? std::make_unique<baselines::SerialTorch>(baselines::SerialTorch::Blas::Pin)
+                      : nullptr;
     Data data;
     data.activations = activations;
     data.stepImages = options.parallel.active() ? options.parallel.allImages : activations;

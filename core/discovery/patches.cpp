@@ -208,10 +208,10 @@ at::Tensor Patches::leading(int64_t count) const {
 }
 
 Patches Patches::mapped(std::function<at::Tensor(const at::Tensor&)> transform,
-                        int64_t channels, bool transformKept) const {
+                        int64_t channels) const {
   Patches p = *this;
   if (channels >= 0) p.mChannels = channels;
-  if (p.mMatrix.defined() && transformKept) {  // kept: transform once
+  if (p.mMatrix.defined()) {  // kept: transform once
     p.mMatrix = transform(apply(mMatrix)).contiguous();
     p.mTransform = nullptr;
     return p;

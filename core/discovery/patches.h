@@ -85,14 +85,14 @@ class Patches {
   // alike). In a single process, block(0, count).
   at::Tensor leading(int64_t count) const;
   // The same patches with `transform` (row-wise: each output row depends on its input row only)
-  // applied to every block and gathered row (once, to the whole matrix, when kept and
-  // `transformKept`; otherwise each read transforms the rows it returns: no second matrix). A
+  // applied to every block and gathered row (once, to the whole matrix, when kept; otherwise each
+  // read transforms the rows it returns: no second matrix). A
   // matrix product's rows round differently with the number of rows it is given (OpenBLAS), so
   // code that must give the same bits in one process and in several transforms the rows after
   // reading or gathering them itself (EDDP's StandardisedPatches).
   // `channels` is the transform's output width (-1: unchanged).
-  Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform, int64_t channels = -1,
-                 bool transformKept = true) const;
+  Patches mapped(std::function<at::Tensor(const at::Tensor&)> transform,
+                 int64_t channels = -1) const;
 
  private:
   at::Tensor raw(int64_t begin, int64_t count) const;
