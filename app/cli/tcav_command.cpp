@@ -71,27 +71,34 @@ int64_t classIndex(const ModelMeta& meta, const std::string& k) {
   throw UserError("--class " + k + " is not a class of the model; choose one of: " + all + ".");
 }
 
+// The explained class's images at the layer, with their class tokens at a transformer layer (the
+// head reads each image's own; undefined elsewhere).
+struct ClassSet {
+  at::Tensor activations, classTokens;
+};
+
 // Without --images: the images of the random sets that the model predicts as class k (random
 // images are "any images"; the class's own share of them is what TCAV explains).
-at::Tensor predictedAmongRandoms(const Inputs& in, const std::vector<ConceptSet>& randoms,
-                                 int64_t k, std::string& how) {
-  std::vector<at::Tensor> picked;
+ClassSet predictedAmongRandoms(const Inputs& in, const std::vector<NamedActivations>& randoms,
+                               int64_t k, std::string& how) {
+  std::vector<at::Tensor> picked, tokens;
   for (const auto& set : randoms) {
-    auto predicted = in.model->head(in.layer, set.activations).argmax(1).to(at::kCPU);
-    auto rows = predicted.eq(k).nonzero().squeeze(1);
-    if (rows.numel() > 0) picked.push_back(set.activations.index_select(0, rows.to(set.activations.device())));
+    auto rows = set.acts.logits.argmax(1).eq(k).nonzero().squeeze(1);
+    if (rows.numel() == 0) continue;
+    picked.push_back(set.acts.activations.index_select(0, rows));
+    if (set.acts.classTokens.defined()) tokens.push_back(set.acts.classTokens.index_select(0, rows));
   }
   if (picked.empty())
     throw UserError("none of the random images is predicted as class " +
                     in.model->meta().classes[size_t(k)] + "; give --images DIR with images of "
                     "the class (a sub-folder named like it, or any images).");
   how = "random images predicted as the class";
-  return at::cat(picked);
+  return {at::cat(picked), tokens.empty() ? at::Tensor() : at::cat(tokens)};
 }
 
 // The class-k images of --images: those labelled k (a sub-folder named like the class) unless
 // --select predicted or no sub-folder has the class's name, then those the model predicts as k.
-at::Tensor classImages(const Arguments& a, const Inputs& in, int64_t k, std::string& how) {
+ClassSet classImages(const Arguments& a, const Inputs& in, int64_t k, std::string& how) {
   std::string select = a.value("select", "");
   if (a.has("select") && select != "labelled" && select != "predicted")
     throw UserError("--select takes labelled or predicted, not \"" + select + "\".");
@@ -100,7 +107,8 @@ at::Tensor classImages(const Arguments& a, const Inputs& in, int64_t k, std::str
                               in.progress, in.cancel);
   auto rows = classRows(all.labels, source->classNames(), predictedClasses(all),
                         in.model->meta().classes[size_t(k)], k, select, &how, a.value("images"));
-  return selectRows(all, rows).activations;
+  auto chosen = selectRows(all, rows);
+  return {chosen.activations, chosen.classTokens};
 }
 
 // Fixed directions scored against the random baseline: CAVs saved by an earlier run (--cav,
@@ -282,14 +290,18 @@ int runTcav(const std::vector<std::string>& args) {
   Stopwatch clock;
   std::string selection;
   auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
-  auto randoms = folderSets(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
-  auto classActs = a.has("images") ? classImages(a, in, k, selection)
-                                   : predictedAmongRandoms(in, randoms, k, selection);
+  auto randomActs =
+      folderActivations(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
+  std::vector<ConceptSet> randoms;
+  for (const auto& set : randomActs) randoms.push_back({set.name, set.acts.activations});
+  auto classSet = a.has("images") ? classImages(a, in, k, selection)
+                                  : predictedAmongRandoms(in, randomActs, k, selection);
   std::vector<std::string> fixedSources;
   auto fixed = fixedCavs(a, &fixedSources);
   o.relative = relativePairs(a.values("relative"), concepts);
-  auto result = runTcav([&](const at::Tensor& z) { return in.model->head(in.layer, z); },
-                        classActs, k, concepts, randoms, fixed, o);
+  // At a transformer layer the head pairs each class image with its own class tokens.
+  auto result = runTcav(in.model->headFunction(in.layer, classSet.classTokens),
+                        classSet.activations, k, concepts, randoms, fixed, o);
   if (result.constantGradient && !o.spatial)
     std::cerr << "note: every class image has the same gradient at " << in.layer << " (head_"
               << in.layer << " is linear after pooling), so each run scores 0 or 1; an earlier "

@@ -285,8 +285,7 @@ at::Tensor ConceptModel::head(const std::string& layerName, const at::Tensor& z,
   if (!classTokens.defined())
     throw UserError("layer " + l.name + " of " + d->path + " is a transformer layer whose head "
                     "reads each image's class tokens as well as its patches, and none were given "
-                    "here: use a cache extracted by this version of Directrix (it keeps them). "
-                    "TCAV from directrix-cli cannot use such layers yet; run it in the app.");
+                    "here: use a cache extracted by this version of Directrix (it keeps them).");
   return method({zf, classTokens.to(d->device, torch::kFloat)}).toTensor();
 }
 

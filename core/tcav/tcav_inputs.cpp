@@ -17,18 +17,28 @@ std::string folderName(const std::string& dir) {
   return p.filename().string().empty() ? dir : p.filename().string();
 }
 
-std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<std::string>& dirs,
-                                   const std::string& layer, size_t limit,
-                                   const ProgressSink& progress, const CancelToken& cancel) {
-  std::vector<ConceptSet> sets;
+std::vector<NamedActivations> folderActivations(const ConceptModel& model,
+                                                const std::vector<std::string>& dirs,
+                                                const std::string& layer, size_t limit,
+                                                const ProgressSink& progress,
+                                                const CancelToken& cancel) {
+  std::vector<NamedActivations> sets;
   std::map<std::string, int> seen;
   for (const auto& dir : dirs) {
     std::string name = folderName(dir);
     if (int n = ++seen[name]; n > 1) name += "_" + std::to_string(n);
-    auto acts = imageActivations(model, openImageSource(dir), layer, limit, 64,
-                                 "activations " + name, progress, cancel);
-    sets.push_back({name, acts.activations});
+    sets.push_back({name, imageActivations(model, openImageSource(dir), layer, limit, 64,
+                                           "activations " + name, progress, cancel)});
   }
+  return sets;
+}
+
+std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<std::string>& dirs,
+                                   const std::string& layer, size_t limit,
+                                   const ProgressSink& progress, const CancelToken& cancel) {
+  std::vector<ConceptSet> sets;
+  for (auto& named : folderActivations(model, dirs, layer, limit, progress, cancel))
+    sets.push_back({named.name, named.acts.activations});
   return sets;
 }
 

@@ -24,6 +24,17 @@ std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<
                                    const std::string& layer, size_t limit,
                                    const ProgressSink& progress = {},
                                    const CancelToken& cancel = {});
+// The same folders with everything imageActivations keeps (logits, class tokens at a transformer
+// layer), named as folderSets names them.
+struct NamedActivations {
+  std::string name;
+  ImageActivations acts;
+};
+std::vector<NamedActivations> folderActivations(const ConceptModel& model,
+                                                const std::vector<std::string>& dirs,
+                                                const std::string& layer, size_t limit,
+                                                const ProgressSink& progress = {},
+                                                const CancelToken& cancel = {});
 
 // Which images count as class k (`className`): with select "labelled" those whose label names
 // the class (a sub-folder named like it), with "predicted" those the model predicts as k, and
