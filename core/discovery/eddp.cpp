@@ -599,7 +599,7 @@ class EddpMethod : public ConceptMethod {
     // One intra-op thread for small batches: waking a second thread for each of the many small
     // ops cost more than it saved (quick preset on the demo: 44 s -> 33 s on 2 cores).
     // OpenBLAS on one thread too: its products then round alike at any thread or process count
-    // (the exact data-parallel fit, docs/multiprocess.md).
+    // (the exact data-parallel fit, README "Several processes, GPUs and clusters").
     auto serial = preset.batchImages <= 256
                       ? std::make_unique<baselines::SerialTorch>(baselines::SerialTorch::Blas::Pin)
                       : nullptr;

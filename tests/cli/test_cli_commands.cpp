@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -17,6 +19,8 @@
 #include "commands.h"
 #include "data/image_folder.h"
 #include "model/concept_model.h"
+#include "tcav/tcav.h"
+#include "tcav/tcav_inputs.h"
 #include "temp_dir.h"
 #include "test_models.h"
 
@@ -80,37 +84,85 @@ void writeRandomImages(const std::filesystem::path& folder, int count, uint64_t 
   }
 }
 
+// The class the model predicts most often among `acts` (random weights) and how often.
+std::pair<int64_t, int64_t> mostPredicted(const ImageActivations& acts) {
+  auto counts = acts.logits.argmax(1).bincount();
+  return {counts.argmax().item<int64_t>(), counts.max().item<int64_t>()};
+}
+
 // At a vision transformer's token layer the head reads each image's class token as well as its
-// patches (README, "Bring your own model"): tcav pairs every class image with its own token.
-TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayer) {
+// patches (README, "Bring your own model"): tcav pairs every class image with its own token, with
+// --images and with the random images predicted as the class.
+TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
   test::TempDir dir;
   const std::string model = test::testModel("tiny_vit.pt"), layer = "encoder_layers_encoder_layer_1";
   writeRandomImages(dir.path() / "images", 16, 11);
-  std::vector<std::string> args = {"--model", model, "--layer", layer, "--images", dir / "images",
-                                   "--select", "predicted", "--classifier", "mean", "--quiet",
-                                   "--concept", dir / "striped", "--out", dir / "out"};
   writeRandomImages(dir.path() / "striped", 8, 21);
+  std::vector<std::string> randomDirs, common = {"--model", model, "--layer", layer,
+                                                 "--classifier", "mean", "--quiet",
+                                                 "--concept", dir / "striped"};
   for (int r = 0; r < 4; ++r) {
-    std::string folder = dir / ("random_" + std::to_string(r));
-    writeRandomImages(folder, 8, 31 + r);
-    args.insert(args.end(), {"--random", folder});
+    randomDirs.push_back(dir / ("random_" + std::to_string(r)));
+    writeRandomImages(randomDirs.back(), 8, 31 + r);
+    common.insert(common.end(), {"--random", randomDirs.back()});
   }
-  // The class the model predicts most often among the images (random weights).
   auto vit = ConceptModel::load(model);
   auto acts = imageActivations(*vit, std::make_shared<ImageFolder>(dir.path() / "images"), layer);
   ASSERT_TRUE(acts.classTokens.defined());
-  auto counts = acts.logits.argmax(1).bincount();
-  const std::string cls = vit->meta().classes.at(size_t(counts.argmax().item<int64_t>()));
-  args.insert(args.end(), {"--class", cls});
-
+  const auto [k, count] = mostPredicted(acts);  // plain copies: lambdas below capture k
+  const int64_t explained = k;
+  auto args = common;
+  args.insert(args.end(), {"--class", vit->meta().classes.at(size_t(k)), "--images", dir / "images",
+                           "--select", "predicted", "--out", dir / "out"});
   ASSERT_EQ(runTcav(args), 0);
   nlohmann::json doc = nlohmann::json::parse(std::ifstream(dir / "out/scores.json"));
-  EXPECT_EQ(doc["class"], cls);
-  EXPECT_EQ(doc["class_images"], counts.max().item<int64_t>());
+  EXPECT_EQ(doc["class_images"], count);
   ASSERT_EQ(doc["concepts"].size(), 1u);
   ASSERT_EQ(doc["concepts"][0]["scores"].size(), 4u);
-  for (double score : doc["concepts"][0]["scores"]) EXPECT_TRUE(score >= 0 && score <= 1) << score;
   EXPECT_EQ(doc["random"]["scores"].size(), 2u);  // pairs (0, 1) and (2, 3)
+
+  // The same run in the core with the class images' own tokens gives the same derivatives; with
+  // the tokens in another order it does not (so the pairing is what the CLI got right).
+  std::vector<int64_t> rows;
+  auto predicted = acts.logits.argmax(1);
+  for (int64_t i = 0; i < predicted.size(0); ++i)
+    if (predicted[i].item<int64_t>() == k) rows.push_back(i);
+  auto chosen = selectRows(acts, rows);
+  auto concepts = folderSets(*vit, {dir / "striped"}, layer, 0);
+  auto randoms = folderSets(*vit, randomDirs, layer, 0);
+  TcavOptions o;
+  o.cav.classifier = "mean";
+  auto derivatives = [&](const at::Tensor& tokens) {
+    return dx::runTcav(vit->headFunction(layer, tokens), chosen.activations, explained, concepts,
+                       randoms, {}, o)
+        .concepts.at(0)
+        .meanDerivatives;
+  };
+  auto own = derivatives(chosen.classTokens);
+  std::vector<double> fromCli = doc["concepts"][0]["mean_derivatives"];
+  ASSERT_EQ(fromCli.size(), own.size());
+  for (size_t r = 0; r < own.size(); ++r)
+    EXPECT_NEAR(fromCli[r], own[r], 1e-9 + 1e-6 * std::abs(own[r]));
+  auto shuffled = derivatives(chosen.classTokens.roll(1, 0));
+  double difference = 0;
+  for (size_t r = 0; r < own.size(); ++r)
+    difference = std::max(difference, std::abs(shuffled[r] - own[r]));
+  EXPECT_GT(difference, 1e-6);
+
+  // Without --images: the random images the model predicts as its most predicted class there.
+  std::vector<at::Tensor> randomLogits;
+  for (const auto& set : folderActivations(*vit, randomDirs, layer, 0))
+    randomLogits.push_back(set.acts.logits);
+  ImageActivations pooled;
+  pooled.logits = at::cat(randomLogits);
+  auto [kRandom, countRandom] = mostPredicted(pooled);
+  args = common;
+  args.insert(args.end(), {"--class", vit->meta().classes.at(size_t(kRandom)), "--out",
+                           dir / "no_images"});
+  ASSERT_EQ(runTcav(args), 0);
+  doc = nlohmann::json::parse(std::ifstream(dir / "no_images/scores.json"));
+  EXPECT_EQ(doc["class_images"], countRandom);
+  EXPECT_EQ(doc["class_selection"], "random images predicted as the class");
 }
 
 }  // namespace
