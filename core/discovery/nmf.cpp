@@ -104,7 +104,8 @@ FitSample fitSample(const Patches& patches, at::Generator& gen) {
   if (total > kMaxFitPatches)
     order = torch::randperm(total, gen, torch::kLong).narrow(0, 0, kMaxFitPatches);
   if (!patches.shared())
-    return {order.defined() ? patches.at(order) : patches.block(0, total), {}, total};
+    return order.defined() ? FitSample{patches.at(order), {}, order.numel()}
+                           : FitSample{patches.block(0, total), {}, total};
   at::Tensor index = order.defined() ? order : torch::arange(total, torch::kLong);
   at::Tensor mine = (index >= patches.offset()).logical_and(index < patches.offset() + patches.rows());
   at::Tensor columns = mine.nonzero().flatten();

@@ -205,6 +205,19 @@ TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
   EXPECT_GT(matchedCosines(v, fit.encoders).min().item<float>(), 0.98f);
 }
 
+// Beyond 131,072 patches NMF fits a seeded sample (nmf.cpp, kMaxFitPatches); the biases and the
+// result still come from every patch.
+TEST(Nmf, FitsMorePatchesThanItsSampleHolds) {
+  auto gen = generator(5);
+  const int64_t count = 140000, channels = 8, rank = 3;
+  at::Tensor u = torch::rand({count, rank}, gen) * (torch::rand({count, rank}, gen) > 0.5);
+  at::Tensor v = torch::rand({rank, channels}, gen) * (torch::rand({rank, channels}, gen) > 0.3);
+  at::Tensor patches = u.matmul(v);
+  dx::ConceptBasis fit = dx::makeNmfMethod()->fit(asActivations(patches), optionsFor(rank));
+  EXPECT_EQ(fit.encoders.sizes(), (at::IntArrayRef{rank, channels}));
+  EXPECT_GT(matchedCosines(v, fit.encoders).min().item<float>(), 0.98f);
+}
+
 TEST(Nmf, RejectsNegativeActivationsNamingTheFix) {
   at::Tensor activations = contractActivations() - 1;
   try {
