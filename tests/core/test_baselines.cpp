@@ -189,13 +189,25 @@ TEST(Pca, RefusesMoreConceptsThanChannels) {
 
 // --- NMF --------------------------------------------------------------------------------------
 
-TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
-  auto gen = generator(3);
-  const int64_t count = 2048, channels = 12, rank = 3;
-  // Sparse coefficients (each part missing from about half the patches) make the factors unique.
+namespace {
+
+// Patches U V with `rank` non-negative parts V (rank x channels). Sparse coefficients (each part
+// missing from about half the patches) make the factors unique.
+struct LowRank {
+  at::Tensor patches, parts;
+};
+LowRank plantedNonNegative(int64_t count, int64_t channels, int64_t rank, uint64_t seed) {
+  auto gen = generator(seed);
   at::Tensor u = torch::rand({count, rank}, gen) * (torch::rand({count, rank}, gen) > 0.5);
   at::Tensor v = torch::rand({rank, channels}, gen) * (torch::rand({rank, channels}, gen) > 0.3);
-  at::Tensor patches = u.matmul(v);
+  return {u.matmul(v), v};
+}
+
+}  // namespace
+
+TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
+  const int64_t rank = 3;
+  auto [patches, v] = plantedNonNegative(2048, 12, rank, 3);
   dx::ConceptBasis fit = dx::makeNmfMethod()->fit(asActivations(patches), optionsFor(rank));
   EXPECT_TRUE((fit.encoders >= 0).all().item<bool>());
   // The decoders estimate the coefficients, the encoders put the parts back.
@@ -208,11 +220,8 @@ TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
 // Beyond 131,072 patches NMF fits a seeded sample (nmf.cpp, kMaxFitPatches); the biases and the
 // result still come from every patch.
 TEST(Nmf, FitsMorePatchesThanItsSampleHolds) {
-  auto gen = generator(5);
-  const int64_t count = 140000, channels = 8, rank = 3;
-  at::Tensor u = torch::rand({count, rank}, gen) * (torch::rand({count, rank}, gen) > 0.5);
-  at::Tensor v = torch::rand({rank, channels}, gen) * (torch::rand({rank, channels}, gen) > 0.3);
-  at::Tensor patches = u.matmul(v);
+  const int64_t channels = 8, rank = 3;
+  auto [patches, v] = plantedNonNegative(140000, channels, rank, 5);
   dx::ConceptBasis fit = dx::makeNmfMethod()->fit(asActivations(patches), optionsFor(rank));
   EXPECT_EQ(fit.encoders.sizes(), (at::IntArrayRef{rank, channels}));
   EXPECT_GT(matchedCosines(v, fit.encoders).min().item<float>(), 0.98f);
