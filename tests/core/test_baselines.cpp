@@ -217,8 +217,8 @@ TEST(Nmf, ReconstructsAPlantedNonNegativeLowRankMatrix) {
   EXPECT_GT(matchedCosines(v, fit.encoders).min().item<float>(), 0.98f);
 }
 
-// Beyond 131,072 patches NMF fits a seeded sample (nmf.cpp, kMaxFitPatches); the biases and the
-// result still come from every patch.
+// Beyond 131,072 patches NMF fits a seeded sample (nmf.cpp, kMaxFitPatches) of every image's
+// patches.
 TEST(Nmf, FitsMorePatchesThanItsSampleHolds) {
   const int64_t channels = 8, rank = 3;
   auto [patches, v] = plantedNonNegative(140000, channels, rank, 5);
