@@ -16,12 +16,12 @@ namespace dx::baselines {
 namespace {
 
 // OpenBLAS keeps its own threads, which at::set_num_threads does not reach where LibTorch calls
-// the system BLAS (Debian's). One BLAS thread too while a fit runs serially: its products then
-// round the same whatever the thread count (EDDP's data-parallel fits give the one-process bits
-// only if they do: a 3-party fit in one process differed by 4e-3 while OpenBLAS ran 2 threads),
-// and idle BLAS threads stop spinning in sched_yield (about a quarter of a fit's samples under
-// perf). Process-wide, so counted: the first pinning SerialTorch pins it, the last restores it.
-// Without OpenBLAS (MKL follows at::set_num_threads) there is nothing to do.
+// the system BLAS (Debian's). With Blas::Pin, one BLAS thread too while a fit runs serially: its
+// products then round the same whatever the thread count (EDDP's data-parallel fits give the
+// one-process bits only if they do: a 3-party fit in one process differed by 4e-3 while OpenBLAS
+// ran 2 threads), and idle BLAS threads stop spinning in sched_yield (about a quarter of a fit's
+// samples under perf). Process-wide, so counted: the first pinning SerialTorch pins it, the last
+// restores it. Without OpenBLAS (MKL follows at::set_num_threads) there is nothing to do.
 struct BlasThreads {
   using Set = void (*)(int);
   using Get = int (*)();

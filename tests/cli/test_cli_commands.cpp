@@ -109,8 +109,8 @@ TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
   auto vit = ConceptModel::load(model);
   auto acts = imageActivations(*vit, std::make_shared<ImageFolder>(dir.path() / "images"), layer);
   ASSERT_TRUE(acts.classTokens.defined());
-  const auto [k, count] = mostPredicted(acts);  // plain copies: lambdas below capture k
-  const int64_t explained = k;
+  const auto [k, count] = mostPredicted(acts);
+  const int64_t explained = k;  // C++17 lambdas cannot capture a structured binding
   auto args = common;
   args.insert(args.end(), {"--class", vit->meta().classes.at(size_t(k)), "--images", dir / "images",
                            "--select", "predicted", "--out", dir / "out"});

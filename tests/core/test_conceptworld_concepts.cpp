@@ -1,7 +1,8 @@
 // EDDP on the ConceptWorld CNN (resources/demo/conceptworld_cnn.pt) against the ground truth:
-// the watermark shortcut must be found as a concept (dissection against the masks), shown to
-// drive red_circle (significant influence), and switching it off must win back accuracy on
-// watermarked images of the other classes without hurting clean red_circle images.
+// in most fits (counts in the first test below) the watermark shortcut is found as a concept
+// (dissection against the masks), shown to drive red_circle (influence), and switching it off
+// wins back accuracy on watermarked images of the other classes without hurting clean red_circle
+// images.
 #include <gtest/gtest.h>
 
 #include "analysis/concept_session.h"
@@ -42,7 +43,7 @@ ActivationCache extract(std::shared_ptr<const ConceptModel> model, const Concept
 // CPU measured: the watermark is found (labelled, IoU > 0.1) in at least 3 of 5 fits, and in at
 // least 2 of 5 it drives red_circle and switching it off wins accuracy back (+1%). Every fit
 // keeps clean red_circle images' accuracy and S1 > 2, and no switch-off lifts watermarked images
-// above clean ones. Making every fit find it is issue-11 work (a stable balanced preset).
+// above clean ones. Making every fit find it needs a balanced preset that is stable across seeds.
 TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccuracy) {
   configureTorchThreads();
   test::TempDir dir;
@@ -79,13 +80,15 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
                 w.accuracyAfter, w.cleanAccuracy, w.cleanClassAccuracyBefore,
                 w.cleanClassAccuracyAfter, d.s1);
     ASSERT_GE(w.detector, 0) << "seed " << seed;
-    if (d.label[size_t(w.detector)] == cw::Watermark && w.iou > 0.1) ++found;
+    const bool isFound = d.label[size_t(w.detector)] == cw::Watermark && w.iou > 0.1;
+    found += isFound;
     EXPECT_LE(w.accuracyAfter, w.cleanAccuracy + 0.02) << "seed " << seed;
     EXPECT_GT(w.cleanClassAccuracyAfter, w.cleanClassAccuracyBefore - 0.03) << "seed " << seed;
     EXPECT_GT(d.s1, 2.0) << "seed " << seed;
     // Amplified, it raises red_circle's logit; against random data-shaped edits of the same size
     // (the calibrated pattern null) p is about 0.1, so switching it off is the stronger evidence.
-    if (w.influence > 0.1 && w.pValue < 0.2 && w.accuracyAfter > w.accuracyBefore + 0.01)
+    if (isFound && w.influence > 0.1 && w.pValue < 0.2 &&
+        w.accuracyAfter > w.accuracyBefore + 0.01)
       ++recovered;
   }
   EXPECT_GE(found, 3) << "the watermark was found in only " << found << " of " << seeds
