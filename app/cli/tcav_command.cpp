@@ -292,8 +292,7 @@ int runTcav(const std::vector<std::string>& args) {
   auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
   auto randomActs =
       folderActivations(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
-  std::vector<ConceptSet> randoms;
-  for (const auto& set : randomActs) randoms.push_back({set.name, set.acts.activations});
+  auto randoms = conceptSets(randomActs);
   auto classSet = a.has("images") ? classImages(a, in, k, selection)
                                   : predictedAmongRandoms(in, randomActs, k, selection);
   std::vector<std::string> fixedSources;

@@ -33,13 +33,16 @@ std::vector<NamedActivations> folderActivations(const ConceptModel& model,
   return sets;
 }
 
+std::vector<ConceptSet> conceptSets(const std::vector<NamedActivations>& folders) {
+  std::vector<ConceptSet> sets;
+  for (const auto& named : folders) sets.push_back({named.name, named.acts.activations});
+  return sets;
+}
+
 std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<std::string>& dirs,
                                    const std::string& layer, size_t limit,
                                    const ProgressSink& progress, const CancelToken& cancel) {
-  std::vector<ConceptSet> sets;
-  for (auto& named : folderActivations(model, dirs, layer, limit, progress, cancel))
-    sets.push_back({named.name, named.acts.activations});
-  return sets;
+  return conceptSets(folderActivations(model, dirs, layer, limit, progress, cancel));
 }
 
 std::vector<int64_t> classRows(const std::vector<int>& labels,

@@ -35,6 +35,8 @@ std::vector<NamedActivations> folderActivations(const ConceptModel& model,
                                                 const std::string& layer, size_t limit,
                                                 const ProgressSink& progress = {},
                                                 const CancelToken& cancel = {});
+// The activation sets of folderActivations' folders, as TCAV takes them.
+std::vector<ConceptSet> conceptSets(const std::vector<NamedActivations>& folders);
 
 // Which images count as class k (`className`): with select "labelled" those whose label names
 // the class (a sub-folder named like it), with "predicted" those the model predicts as k, and

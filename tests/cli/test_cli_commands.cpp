@@ -123,11 +123,10 @@ TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
 
   // The same run in the core with the class images' own tokens gives the same derivatives; with
   // the tokens in another order it does not (so the pairing is what the CLI got right).
-  std::vector<int64_t> rows;
-  auto predicted = acts.logits.argmax(1);
-  for (int64_t i = 0; i < predicted.size(0); ++i)
-    if (predicted[i].item<int64_t>() == k) rows.push_back(i);
-  auto chosen = selectRows(acts, rows);
+  std::string how;
+  auto chosen = selectRows(acts, classRows(acts.labels, {}, predictedClasses(acts),
+                                           vit->meta().classes.at(size_t(k)), k, "predicted",
+                                           &how, "images"));
   auto concepts = folderSets(*vit, {dir / "striped"}, layer, 0);
   auto randoms = folderSets(*vit, randomDirs, layer, 0);
   TcavOptions o;
