@@ -352,15 +352,21 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
   p.biases = bRaw.detach().clone();
 }
 
-// How well a trained start partitions the patches, by the stage's own clustering terms alone
-// (sparsity, sparsity bound, maximum activation, inactive and excessive activity, with the
-// stage's weights) on up to 50,000 standardised patches. The margin and URA terms are left
-// out: the margin is a norm of W whose scale differs between starts (a start reached through
-// large magnitudes is not a worse partition), and URA judges the head, not the partition.
-double coverageScore(const EddpStage& s, const Parameters& p,
-                     const StandardisedPatches& standardised, double gamma) {
+// Up to `most` standardised patches drawn at random (seeded, alike in every process) to judge a
+// partition on. Not the leading patches: a cache lists its images in folder order, often class by
+// class, so its first 50,000 patches (about 1,000 images at 7 x 7) may show a few classes only.
+at::Tensor judgedSample(const StandardisedPatches& standardised, int64_t most, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed + 104729);  // apart from the starts' seeds
+  return standardised.sample(most, gen);
+}
+
+// How well a trained start partitions the patches `x` (judgedSample), by the stage's own
+// clustering terms alone (sparsity, sparsity bound, maximum activation, inactive and excessive
+// activity, with the stage's weights). The margin and URA terms are left out: the margin is a
+// norm of W whose scale differs between starts (a start reached through large magnitudes is not
+// a worse partition), and URA judges the head, not the partition.
+double coverageScore(const EddpStage& s, const Parameters& p, const at::Tensor& x, double gamma) {
   torch::NoGradGuard noGrad;
-  auto x = standardised.leading(std::min<int64_t>(standardised.globalRows(), 50000));
   auto y = torch::sigmoid(x.matmul(decoders(p, s.orthogonal).t()) - p.biases);
   auto i = y.size(1);
   auto score = s.sparsity * eddp::sparsityLoss(y) + s.sparsityBound * eddp::sparsityBoundLoss(y) +
@@ -407,7 +413,7 @@ int64_t detectorToReseed(const at::Tensor& fires, const at::Tensor& shares) {
 int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches& standardised,
                     uint64_t seed, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
-  auto sample = standardised.leading(std::min<int64_t>(standardised.globalRows(), 100000));
+  auto sample = judgedSample(standardised, 100000, seed);
   int reseeded = 0;
   for (int64_t concepts = p.biases.size(0); reseeded < concepts / 4 + 1;) {
     auto fires = sample.matmul(decoders(p, s.orthogonal).t()) - p.biases > 0;  // P x I
@@ -558,12 +564,15 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
     runStage({s, preset, options, data, best}, seed);
   } else {
     auto starts = initialStarts(preset, options, data, standardised, orthonormal);
+    // Every start is judged on the same patches.
+    at::Tensor judged = preset.scoreStartsByCoverage ? judgedSample(standardised, 50000, seed)
+                                                     : at::Tensor();
     for (size_t j = 0; j < starts.size(); ++j) {
       Parameters& p = starts[j].params;
       torch::AutoGradMode enable(true);
       double loss = runStage({s, preset, options, data, p}, seed + 7919 * starts[j].restart);
       if (preset.scoreStartsByCoverage)
-        loss = agreed(coverageScore(s, p, standardised, preset.gamma), data);
+        loss = agreed(coverageScore(s, p, judged, preset.gamma), data);
       if (loss < bestLoss) bestLoss = loss, best = p;
     }
   }
