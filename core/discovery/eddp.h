@@ -13,6 +13,18 @@
 
 namespace dx {
 
+// The terms of a stage's loss, in the order its progress messages print them.
+enum class EddpTerm {
+  Sparsity, SparsityBound, MaxActivation, MaxMargin, Inactive, Excessive, FilterSignal, Kurtosis,
+  Ura
+};
+
+// term < most, kept by the augmented Lagrangian method (eddp_lagrangian.h).
+struct EddpConstraint {
+  EddpTerm term;
+  double most;
+};
+
 // One training stage of docs/methods.md 1.5; weights of the loss terms are the paper's.
 struct EddpStage {
   std::string name;     // "a", "b", "d", "e"
@@ -28,6 +40,10 @@ struct EddpStage {
   bool whitened = false;      // with standardised: PCA-whitened features instead (choice)
   bool constrained = false;   // URA shift inside span(S) and L_fso, S from the filters (stage d)
   bool fixedSchedule = false; // every epoch at the stage's lr: no reduce-on-plateau, no early stop
+  // The paper's constrained variant (docs/methods.md 1.5): the weights above are the objective,
+  // these terms are bounded instead, and mu grows by penaltyGrowth while a bound is broken.
+  std::vector<EddpConstraint> constraints;
+  double penaltyGrowth = 1.1;
 };
 
 struct EddpPreset {
@@ -44,7 +60,9 @@ struct EddpPreset {
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
 };
 
-// "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-kurtosis": the
+// "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained": the
+// paper's constrained variant (stages a and d by the augmented Lagrangian method, eddp_lagrangian.h).
+// "paper-kurtosis": the
 // paper plus a last stage of ours with a kurtosis term. "quick": the paper's losses on a short
 // schedule. "balanced": quick plus two choices of ours, an excessive-activity bound that holds at
 // every concept count and a whitened first stage. "partition": logistic detectors of the best

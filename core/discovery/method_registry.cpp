@@ -8,7 +8,7 @@ std::vector<std::string> conceptMethodNames() {
 
 const std::vector<std::string>& eddpPresetNames() {
   static const std::vector<std::string> names{"balanced", "partition", "quick", "paper",
-                                              "paper-kurtosis"};
+                                              "paper-kurtosis", "paper-constrained"};
   return names;
 }
 
