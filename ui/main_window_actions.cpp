@@ -158,7 +158,8 @@ void MainWindow::buildToolBar() {
   mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), "
                          "partition (no training: for layers where a patch shows one concept), "
                          "quick (the paper's losses, short schedule), paper (the published "
-                         "method), paper-kurtosis (the paper plus a kurtosis stage of ours)"));
+                         "method), paper-constrained (the paper's constrained variant, slow), "
+                         "paper-kurtosis (the paper plus a kurtosis stage of ours)"));
   mConceptCount = new QSpinBox;
   mConceptCount->setRange(2, 2048);
   mConceptCount->setValue(16);

@@ -367,8 +367,8 @@ double runStage(StageRun run, uint64_t seed) {
         sincePlateau = 0;
       }
       // Early stopping; the constrained variant only counts epochs within its bounds (outside
-      // them the multipliers are still growing: stopping there ended stage d of the synthetic
-      // toy after 271 of 20,000 epochs, with L_mm still at 13 against its bound 8).
+      // them the multipliers are still growing: stopping there ended stage d on synthetic pairs
+      // (I = 3, D = 16) after 271 of 20,000 epochs, with L_mm still at 13 against its bound 8).
       if ((merit.violation <= 0 || !lagrangian.active()) &&
           ++sinceBest >= run.preset.stopPatience)
         break;

@@ -41,7 +41,8 @@ struct EddpStage {
   bool constrained = false;   // URA shift inside span(S) and L_fso, S from the filters (stage d)
   bool fixedSchedule = false; // every epoch at the stage's lr: no reduce-on-plateau, no early stop
   // The paper's constrained variant (docs/methods.md 1.5): the weights above are the objective,
-  // these terms are bounded instead, and mu grows by penaltyGrowth while a bound is broken.
+  // these terms are bounded instead, and mu grows by penaltyGrowth where their excess falls too
+  // slowly (eddp_lagrangian.h).
   std::vector<EddpConstraint> constraints;
   double penaltyGrowth = 1.1;
 };
@@ -53,18 +54,17 @@ struct EddpPreset {
   int stopPatience = 30;     // epochs without improvement before the stage ends
   int restarts = 4;          // stage a runs from this many seeds of every start, the best is kept
   std::vector<std::string> starts{"spherical-kmeans"};  // eddp_starts.h
-  bool scoreStartsByCoverage = false;
+  bool scoreStartsByCoverage = false;  // best start by its clustering terms, not its loss
   bool partitionStarts = false;  // starts as partitions judged by their detectors (eddp_partition.h)
   int reseedRounds = 0;      // rounds of re-seeding dead detectors after stage a
-  int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps  // best start by its clustering terms, not its loss
+  int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
 };
 
-// "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained": the
-// paper's constrained variant (stages a and d by the augmented Lagrangian method, eddp_lagrangian.h).
-// "paper-kurtosis": the
-// paper plus a last stage of ours with a kurtosis term. "quick": the paper's losses on a short
-// schedule. "balanced": quick plus two choices of ours, an excessive-activity bound that holds at
+// "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained":
+// the paper's constrained variant (stages a and d by the augmented Lagrangian method,
+// eddp_lagrangian.h). "paper-kurtosis": the paper plus a last stage of ours with a kurtosis term.
+// "quick": the paper's losses on a short schedule. "balanced": quick plus two choices of ours, an excessive-activity bound that holds at
 // every concept count and a whitened first stage. "partition": logistic detectors of the best
 // k-means or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
 // Throws UserError for any other name.

@@ -22,7 +22,8 @@ AugmentedLagrangian::AugmentedLagrangian(std::vector<Bound> bounds, double growt
 at::Tensor AugmentedLagrangian::penalty(const std::vector<at::Tensor>& terms) const {
   at::Tensor total;
   for (size_t k = 0; k < mBounds.size(); ++k) {
-    auto shifted = torch::relu(mMultipliers[k] + mPenalty * (terms[mBounds[k].term] - mBounds[k].most));
+    auto excess = terms[mBounds[k].term] - mBounds[k].most;
+    auto shifted = torch::relu(mMultipliers[k] + mPenalty * excess);
     auto psi = (shifted.pow(2) - mMultipliers[k] * mMultipliers[k]) / (2 * mPenalty);
     total = total.defined() ? total + psi : psi;
   }
