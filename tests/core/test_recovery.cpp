@@ -188,3 +188,23 @@ TEST(EddpPartition, RecoversSixAndTwelveConceptsOnUniformAndHeavyTailedFactors) 
     EXPECT_GE(minOf(r.cos), 0.9) << cell;
   }
 }
+
+TEST(EddpBalanced, JudgesItsStartsOnPatchesFromEveryClassOfAClassSortedCache) {
+  // A cache lists its images folder by folder, often class by class. Over 100,000 patches the
+  // start's coverage score and the re-seeding look at a sample: had they read the first rows
+  // (here classes 0 and 1 only), concept 2's detector would look dead there.
+  SyntheticPairsSpec spec;
+  spec.concepts = 3, spec.dims = 16, spec.distractors = 2;
+  spec.distribution = FactorDistribution::HeavyTailed;
+  spec.height = spec.width = 1;  // one patch per image: an image of class k shows concept k
+  spec.imagesPerClass = 50000;
+  auto data = makeSyntheticPairs(spec);
+  auto order = std::get<1>(torch::sort(data.labels, /*stable=*/true, 0, false));
+  data.activations = data.activations.index_select(0, order);
+  data.present = data.present.index_select(0, order);
+  data.labels = data.labels.index_select(0, order);
+  ASSERT_FALSE(data.present.slice(0, 0, 100000).select(1, 2).any().item<bool>());
+  auto r = fit(data, "eddp", "balanced");
+  EXPECT_GE(minOf(r.iou), 0.95) << r.iou;
+  EXPECT_LE(r.largestShare, 0.5);
+}
