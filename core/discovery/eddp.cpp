@@ -149,6 +149,11 @@ struct StageRun {
   const eddp::AugmentedLagrangian* lagrangian = nullptr;  // the constrained variant's bounds
 };
 
+// Whether the stage reads URA: it weighs it and the fit has the rest of the network.
+bool readsUra(const EddpStage& s, const FitOptions& options) {
+  return s.ura > 0 && bool(options.head);
+}
+
 // The stage's weight of each term, in EddpTerm's order (URA's only where there is a head).
 std::vector<double> termWeights(const EddpStage& s, bool withHead) {
   return {s.sparsity, s.sparsityBound, s.maxActivation, s.maxMargin, s.inactive,
@@ -203,7 +208,7 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& ter
   int64_t i = w.size(0);
   double gamma = run.preset.gamma;
   auto none = torch::zeros({}, y.options());
-  bool withHead = s.ura > 0 && bool(run.options.head);
+  bool withHead = readsUra(s, run.options);
   auto weights = termWeights(s, withHead);
   auto encoders = s.constrained ? signals : at::Tensor();
   std::vector<at::Tensor> values = {  // EddpTerm's order
@@ -307,7 +312,7 @@ double runStage(StageRun run, uint64_t seed) {
   int64_t n = run.data.images;  // over every process: every process draws the same batches
   eddp::AugmentedLagrangian lagrangian(boundsOf(s), s.penaltyGrowth);
   if (lagrangian.active()) run.lagrangian = &lagrangian;
-  const bool withHead = s.ura > 0 && bool(run.options.head);
+  const bool withHead = readsUra(s, run.options);
   eddp::Merit best, kept;  // the last epoch that improved by 1e-4; the epoch whose state is kept
   double lr = s.lr;
   int sinceBest = 0, sincePlateau = 0;
@@ -354,9 +359,8 @@ double runStage(StageRun run, uint64_t seed) {
     auto merit = epochMerit(s, lagrangian, withHead, epochLoss, terms);
     if (lagrangian.active()) lagrangian.record(terms, batches);
     if (eddp::better(merit, kept, 0)) kept = merit, bestParams = snapshot(run.params);
-    if (s.fixedSchedule) {
-      continue;
-    } else if (eddp::better(merit, best, 1e-4)) {
+    if (s.fixedSchedule) continue;
+    if (eddp::better(merit, best, 1e-4)) {
       best = merit;
       sinceBest = sincePlateau = 0;
     } else {
@@ -366,12 +370,10 @@ double runStage(StageRun run, uint64_t seed) {
           static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
         sincePlateau = 0;
       }
-      // Early stopping; the constrained variant only counts epochs within its bounds (outside
-      // them the multipliers are still growing: stopping there ended stage d on synthetic pairs
-      // (I = 3, D = 16) after 271 of 20,000 epochs, with L_mm still at 13 against its bound 8).
-      if ((merit.violation <= 0 || !lagrangian.active()) &&
-          ++sinceBest >= run.preset.stopPatience)
-        break;
+      // Early stopping, counting only epochs within the bounds (every epoch of an unconstrained
+      // stage): outside them the multipliers are still growing; stopping there ended stage d on
+      // synthetic pairs (I = 3, D = 16) after 271 of 20,000 epochs, L_mm at 13 against its 8.
+      if (merit.violation <= 0 && ++sinceBest >= run.preset.stopPatience) break;
     }
   }
   for (auto& t : params) t.requires_grad_(false);
