@@ -1,5 +1,7 @@
 #include "discovery/synthetic_pairs.h"
 
+#include "discovery/concept_stability.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -88,47 +90,6 @@ double drawFactors(SyntheticPairs& d, const SyntheticPairsSpec& spec, at::Genera
     }
   }
   throw std::logic_error("unknown factor distribution");
-}
-
-// Maximum-weight one-to-one assignment of rows to columns (rows <= cols), by the Hungarian
-// algorithm with potentials on the cost -weight; O(rows^2 cols).
-std::vector<int64_t> maxWeightAssignment(const at::Tensor& weight) {
-  auto w = weight.to(torch::kDouble).contiguous();
-  int64_t n = w.size(0), m = w.size(1);
-  auto cost = [&](int64_t r, int64_t c) { return -w.data_ptr<double>()[r * m + c]; };
-  std::vector<double> u(size_t(n + 1), 0), v(size_t(m + 1), 0);
-  std::vector<int64_t> p(size_t(m + 1), 0), way(size_t(m + 1), 0);
-  for (int64_t r = 1; r <= n; ++r) {
-    p[0] = r;
-    int64_t c0 = 0;
-    std::vector<double> minv(size_t(m + 1), INFINITY);
-    std::vector<bool> used(size_t(m + 1), false);
-    do {
-      used[size_t(c0)] = true;
-      int64_t r0 = p[size_t(c0)], c1 = 0;
-      double delta = INFINITY;
-      for (int64_t c = 1; c <= m; ++c) {
-        if (used[size_t(c)]) continue;
-        double cur = cost(r0 - 1, c - 1) - u[size_t(r0)] - v[size_t(c)];
-        if (cur < minv[size_t(c)]) minv[size_t(c)] = cur, way[size_t(c)] = c0;
-        if (minv[size_t(c)] < delta) delta = minv[size_t(c)], c1 = c;
-      }
-      for (int64_t c = 0; c <= m; ++c) {
-        if (used[size_t(c)]) u[size_t(p[size_t(c)])] += delta, v[size_t(c)] -= delta;
-        else minv[size_t(c)] -= delta;
-      }
-      c0 = c1;
-    } while (p[size_t(c0)] != 0);
-    do {
-      int64_t c1 = way[size_t(c0)];
-      p[size_t(c0)] = p[size_t(c1)];
-      c0 = c1;
-    } while (c0);
-  }
-  std::vector<int64_t> rowToCol(size_t(n), -1);
-  for (int64_t c = 1; c <= m; ++c)
-    if (p[size_t(c)] > 0) rowToCol[size_t(p[size_t(c)] - 1)] = c - 1;
-  return rowToCol;
 }
 
 void trainHead(SyntheticPairs& d, int classes, at::Generator& gen) {

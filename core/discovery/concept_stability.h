@@ -1,0 +1,44 @@
+#pragma once
+// Seed stability of a concept fit (ours; the EDDP paper does not measure it): is a concept a
+// property of the layer, or of one fit's random start? The fit is repeated with other seeds, and
+// each concept's firing (w_i . x - b_i > 0) is matched one to one to a refit's detectors by the
+// IoU of their firing over a sample of patches (Hungarian algorithm, largest total IoU), as
+// consensus clustering judges clusters (Monti et al. 2003). A concept's stability is the median
+// over the refits of its matched IoU: 1 when every refit finds the same patches, near 0 when no
+// refit finds it. docs/concept-discovery.md "Seed stability" gives the measurements.
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "discovery/concept_method.h"
+
+namespace dx {
+
+// Below this median matched IoU a concept is shown as unstable: fewer than half of the patches
+// that either fit marks are marked by both.
+constexpr double kUnstableBelow = 0.5;
+
+// Maximum-weight one-to-one assignment of rows to columns (rows <= cols) of an R x C weight
+// matrix, by the Hungarian algorithm: for every row, its column.
+std::vector<int64_t> maxWeightAssignment(const at::Tensor& weight);
+
+// IoU of every detector of `a` with every detector of `b` over the rows of `patches` (P x C):
+// an I_a x I_b matrix.
+at::Tensor firingIou(const ConceptBasis& a, const ConceptBasis& b, const at::Tensor& patches);
+
+// For every concept of `a`, the IoU with the detector of `b` it is matched to (needs
+// I_b >= I_a; a concept neither fit ever fires on counts as IoU 0).
+std::vector<double> matchedFiringIou(const ConceptBasis& a, const ConceptBasis& b,
+                                     const at::Tensor& patches);
+
+// For every concept of `reference`: the median over `refits` of matchedFiringIou.
+std::vector<double> conceptStability(const ConceptBasis& reference,
+                                     const std::vector<ConceptBasis>& refits,
+                                     const at::Tensor& patches);
+
+// At most `most` patches (rows, P x C float32) drawn without replacement from activations
+// N x C x h x w (memory-mapped or in memory), seeded; every patch when there are fewer.
+at::Tensor stabilitySample(const at::Tensor& activations, int64_t most, uint64_t seed);
+
+}  // namespace dx
