@@ -76,9 +76,9 @@ void ConceptCardDelegate::paint(QPainter* p, const QStyleOptionViewItem& option,
   p->setPen(pal.color(QPalette::Text));
   y += fm.height() + 2;
   QString fires = index.data(ConceptGalleryModel::FiresRole).toString();
-  QString degenerate = index.data(ConceptGalleryModel::DegenerateRole).toString();
-  if (!degenerate.isEmpty()) {  // a badge in place of the frequency: this is not a concept
-    fires = degenerate;
+  QString warning = index.data(ConceptGalleryModel::WarningRole).toString();
+  if (!warning.isEmpty()) {  // a badge in place of the frequency: not (reliably) a concept
+    fires = warning;
     p->setPen(badColour(pal));
   }
   p->drawText(QRect(x, y, w, fm.height()), Qt::AlignLeft,

@@ -182,6 +182,18 @@ QString degenerateNote(double patchFraction) {
       .arg(reason);
 }
 
+// The seed stability line (discovery/concept_stability.h), empty when not measured.
+QString stabilityNote(double stability) {
+  if (std::isnan(stability)) return {};
+  if (stability < kUnstableBelow)
+    return ConceptDetail::tr("<br><b>⚠ Unstable:</b> refits with other seeds find its patches "
+                             "with a median IoU of %1. It may be this fit's accident rather than "
+                             "a property of the layer.")
+        .arg(stability, 0, 'f', 2);
+  return ConceptDetail::tr("<br>seed stability %1: refits with other seeds find the same patches")
+      .arg(stability, 0, 'f', 2);
+}
+
 }  // namespace
 
 void ConceptDetail::showHeader() {
@@ -203,7 +215,7 @@ void ConceptDetail::showHeader() {
                                                : QStringLiteral("&lt; 1e-300"))
                  .arg(percent(info.labelFraction))
            : QString()) +
-      degenerateNote(info.patchFraction));
+      degenerateNote(info.patchFraction) + stabilityNote(info.stability));
 }
 
 void ConceptDetail::showPage(int page) {

@@ -71,11 +71,22 @@ ConceptGalleryModel::Card ConceptGalleryModel::makeCard(int concept) const {
   if (!label.isEmpty()) tip << name;
   QString reason = QString::fromStdString(degeneracyReason(info.patchFraction));
   if (!reason.isEmpty()) {
-    c.degenerate = info.patchFraction > 0 ? tr("⚠ degenerate: %1 of patches")
-                                                .arg(percent(info.patchFraction))
-                                          : tr("⚠ degenerate: never fires");
+    c.warning = info.patchFraction > 0 ? tr("⚠ degenerate: %1 of patches")
+                                             .arg(percent(info.patchFraction))
+                                       : tr("⚠ degenerate: never fires");
     tip << tr("<b>Degenerate:</b> %1; not a concept. Left out of the influence matrix unless "
               "you show degenerate concepts there.").arg(reason);
+  }
+  if (!std::isnan(info.stability)) {  // measured by refits (directrix-cli discover --stability)
+    bool unstable = info.stability < kUnstableBelow;
+    if (unstable && c.warning.isEmpty())
+      c.warning = tr("⚠ unstable: seed IoU %1").arg(info.stability, 0, 'f', 2);
+    tip << (unstable ? tr("<b>Unstable:</b> refits with other seeds find its patches with a "
+                          "median IoU of %1; it may be one fit's accident, not a property of "
+                          "the layer.")
+                     : tr("seed stability: refits with other seeds find its patches with a "
+                          "median IoU of %1"))
+               .arg(info.stability, 0, 'f', 2);
   }
   tip << tr("fires in %1 of images, %2 of patches")
              .arg(percent(info.imageFraction), percent(info.patchFraction));
@@ -186,7 +197,7 @@ QVariant ConceptGalleryModel::data(const QModelIndex& index, int role) const {
     case PinnedRole: return mPinned.count(concept) > 0;
     case FiresRole: return c.fires;
     case ClassesRole: return c.classes;
-    case DegenerateRole: return c.degenerate;
+    case WarningRole: return c.warning;
     default: return {};
   }
 }

@@ -23,7 +23,7 @@ class ConceptGalleryModel : public QAbstractListModel {
     PinnedRole,                      // bool
     FiresRole,                       // QString: "fires in 12% of images"
     ClassesRole,                     // QString: the 2 strongest classes by |influence|
-    DegenerateRole,                  // QString: the badge of a degenerate concept, empty if not
+    WarningRole,  // QString: the badge of a degenerate or unstable concept, empty if neither
   };
   explicit ConceptGalleryModel(QObject* parent = nullptr);
   ~ConceptGalleryModel() override;
@@ -55,7 +55,7 @@ class ConceptGalleryModel : public QAbstractListModel {
 
  private:
   struct Card {
-    QString title, fires, classes, tooltip, search, degenerate;
+    QString title, fires, classes, tooltip, search, warning;
     double frequency = 0, strongest = 0;
     bool labelled = false;
   };

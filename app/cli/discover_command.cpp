@@ -9,6 +9,7 @@
 #include "arguments.h"
 #include "commands.h"
 #include "discovery/concept_method.h"
+#include "discovery/concept_stability.h"
 #include "discovery/patches.h"
 #include "analysis/concept_report.h"
 #include "analysis/concept_set_files.h"
@@ -105,12 +106,52 @@ bool fitOnJob(const Job& job, const ConceptMethod& method, const Input& in, FitO
   return job.leader();  // rank 0 writes the report from the merged cache
 }
 
+// Seed stability (discovery/concept_stability.h): `refits` more fits with seeds seed + 1, ...,
+// run on every rank of a job (each fit is data-parallel like the first).
+std::vector<ConceptBasis> refitWithOtherSeeds(const Job& job, const ConceptMethod& method,
+                                              const Input& in, const FitOptions& options,
+                                              int refits) {
+  std::vector<ConceptBasis> out;
+  for (int r = 1; r <= refits; ++r) {
+    FitOptions again = options;
+    again.seed = options.seed + uint64_t(r);
+    ConceptBasis refit;
+    fitOnJob(job, method, in, again, refit);
+    out.push_back(refit);
+  }
+  return out;
+}
+
+// Each concept's median matched firing IoU with the refits, over a seeded sample of patches, into
+// the report; returns what concepts.json records about the check.
+nlohmann::json recordStability(const Input& in, uint64_t seed, const ConceptBasis& basis,
+                               const std::vector<ConceptBasis>& refits, ConceptReport& summary,
+                               bool verbose) {
+  auto sample = stabilitySample(in.activations, 50000, seed);
+  auto stability = conceptStability(basis, refits, sample);
+  int unstable = 0;
+  for (size_t i = 0; i < stability.size(); ++i) {
+    summary.concepts[i].stability = stability[i];
+    unstable += stability[i] < kUnstableBelow;
+  }
+  if (verbose)
+    std::cout << unstable << " of " << stability.size() << " concepts unstable: a refit with "
+              << "another seed finds less than half of their patches (median over "
+              << refits.size() << " refits)\n";
+  std::vector<uint64_t> seeds;
+  for (size_t r = 1; r <= refits.size(); ++r) seeds.push_back(seed + r);
+  return {{"refits", refits.size()}, {"refit_seeds", seeds}, {"sample_patches", sample.size(0)},
+          {"measure", "median over the refits of the IoU of the concept's firing with the refit "
+                      "detector it is matched to one to one (Hungarian)"},
+          {"unstable_below", kUnstableBelow}, {"unstable", unstable}};
+}
+
 }  // namespace
 
 int runDiscover(const std::vector<std::string>& args) {
   Arguments a(args, {"activations", "cache", "head", "layer", "concepts", "method", "preset",
                      "seed", "out", "top", "influence-images", "influence-step", "influence-null",
-                     "null-draws", "fdr", "min-effect", "rank-timeout"},
+                     "null-draws", "fdr", "min-effect", "rank-timeout", "stability"},
               {"quiet"});
   if (!a.has("out")) throw UserError("give --out DIR, the folder that receives the concepts.");
   if (!a.has("concepts")) throw UserError("give --concepts I, the number of concepts to find.");
@@ -125,9 +166,12 @@ int runDiscover(const std::vector<std::string>& args) {
   TerminalProgress bar(!a.has("quiet") && job.leader());
   options.progress = std::ref(bar);
   installInterruptHandler(options.cancel);
+  const int refits = static_cast<int>(a.number("stability", 0, 0, 20));
   Stopwatch clock;
   ConceptBasis basis;
-  if (!fitOnJob(job, *method, in, options, basis)) return 0;
+  bool leads = fitOnJob(job, *method, in, options, basis);
+  auto refitBases = refitWithOtherSeeds(job, *method, in, options, refits);
+  if (!leads) return 0;
   std::string out = a.value("out");
   ReportOptions report;
   report.topPatches = static_cast<int>(a.count("top", 64));
@@ -146,6 +190,9 @@ int runDiscover(const std::vector<std::string>& args) {
   NpyMap activations(in.source);
   auto summary = summariseConcepts(basis, activations, classNames(in, options.head, in.activations),
                                    options.head, report);
+  nlohmann::json stability;
+  if (refits > 0)
+    stability = recordStability(in, options.seed, basis, refitBases, summary, !a.has("quiet"));
   const auto& shape = activations.shape();
   PatchGeometry geometry{in.inputHeight ? in.inputHeight : int(shape[2]),
                          in.inputWidth ? in.inputWidth : int(shape[3]), int(shape[2]),
@@ -166,6 +213,7 @@ int runDiscover(const std::vector<std::string>& args) {
                             {"reductions", job.group->reductions()}};
   }
   doc["influence_images"] = summary.influenceImages;
+  if (!stability.is_null()) doc["stability"] = stability;
   writeConceptSet(out, {basis.decoders, basis.biases, basis.encoders, summary.imageStrength,
                         at::Tensor(), doc});
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out

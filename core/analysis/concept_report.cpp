@@ -155,11 +155,16 @@ nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geome
                      {"box", {b.x, b.y, b.width, b.height}}});
     }
     std::string degenerate = degeneracyReason(c.patchFraction);
-    list.push_back({{"index", i}, {"fraction_present", c.patchFraction},
-                    {"degenerate", !degenerate.empty()}, {"degenerate_reason", degenerate},
-                    {"image_fraction", c.imageFraction},
-                    {"mean_score_when_present", c.meanScoreWhenPresent},
-                    {"influence", influence}, {"top_patches", top}});
+    nlohmann::json item = {{"index", i}, {"fraction_present", c.patchFraction},
+                           {"degenerate", !degenerate.empty()}, {"degenerate_reason", degenerate},
+                           {"image_fraction", c.imageFraction},
+                           {"mean_score_when_present", c.meanScoreWhenPresent},
+                           {"influence", influence}, {"top_patches", top}};
+    if (!std::isnan(c.stability)) {  // only where refits measured it (discover --stability)
+      item["stability"] = c.stability;
+      item["unstable"] = c.stability < kUnstableBelow;
+    }
+    list.push_back(item);
   }
   return list;
 }
@@ -206,6 +211,8 @@ ConceptReport conceptsFromJson(const nlohmann::json& list, const std::vector<std
     c.patchFraction = item.value("fraction_present", 0.0);
     c.imageFraction = item.value("image_fraction", 0.0);
     c.meanScoreWhenPresent = item.value("mean_score_when_present", 0.0);
+    auto stability = item.find("stability");
+    if (stability != item.end() && stability->is_number()) c.stability = stability->get<double>();
     for (const auto& inf : item.value("influence", nlohmann::json::array())) {
       // A file from before the logit reading has "change" (of probability) and Bonferroni marks:
       // its numbers are kept as probability changes; no logit change (0), unmarked, untested.

@@ -4,6 +4,7 @@
 // per image, its top patches over the whole dataset and its influence on every class
 // (docs/methods.md 1.6). The CLI writes it to concepts.json; the GUI keeps it in the project.
 #include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "activations/activation_cache.h"
 #include "discovery/concept_maps.h"
 #include "discovery/concept_method.h"
+#include "discovery/concept_stability.h"
 #include "discovery/degenerate.h"
 #include "analysis/influence.h"
 #include "analysis/influence_test_info.h"
@@ -30,6 +32,9 @@ struct ConceptSummary {
   std::vector<std::array<float, 5>> influenceQuartiles;  // per-image logit change: min..max
   std::vector<bool> significant;
   std::vector<TopPatch> top;              // best patches, at most one per image
+  // Seed stability (discovery/concept_stability.h): the median over refits with other seeds of
+  // the matched firing IoU; NaN when not measured.
+  double stability = NAN;
 };
 
 struct ConceptReport {

@@ -77,6 +77,7 @@ ConceptInfo toInfo(const ConceptSummary& s) {
   c.influenceQuartiles = s.influenceQuartiles;
   c.pValues = s.pValues;
   c.significant = s.significant;
+  c.stability = s.stability;
   for (const TopPatch& p : s.top) c.top.push_back({p.image, p.row, p.col, p.score});
   return c;
 }
@@ -91,6 +92,7 @@ ConceptSummary toSummary(const ConceptInfo& c) {
   s.influenceQuartiles = c.influenceQuartiles;
   s.pValues = c.pValues;
   s.significant = c.significant;
+  s.stability = c.stability;
   for (const auto& p : c.top) s.top.push_back({p.image, p.row, p.col, p.score});
   return s;
 }

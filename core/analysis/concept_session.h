@@ -6,6 +6,7 @@
 // Files of a concept set (what `directrix-cli discover` writes and the GUI saves):
 //   decoders.npy, biases.npy, encoders.npy, concepts.json, image_strength.npy
 #include <array>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,6 +49,7 @@ struct ConceptInfo {
   // INVERT's evidence for the label (docs/methods.md 2); auc < 0 when the label is the user's.
   double labelAuc = -1, labelPValue = 1, labelFraction = 0;
   std::vector<uint8_t> labelPositives;    // per image: the formula holds (empty when none)
+  double stability = NAN;                 // seed stability (concept_report.h); NaN: not measured
 };
 
 // strength -1 switches a concept off, 0 leaves it, > 0 amplifies it (docs/methods.md 1.6).

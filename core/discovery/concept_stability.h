@@ -12,12 +12,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "discovery/concept_method.h"
+#include "discovery/degenerate.h"  // kUnstableBelow
 
 namespace dx {
-
-// Below this median matched IoU a concept is shown as unstable: fewer than half of the patches
-// that either fit marks are marked by both.
-constexpr double kUnstableBelow = 0.5;
 
 // Maximum-weight one-to-one assignment of rows to columns (rows <= cols) of an R x C weight
 // matrix, by the Hungarian algorithm: for every row, its column.

@@ -119,6 +119,26 @@ TEST(ConceptReport, FlagsCatchAllAndDeadDetectorsAsDegenerate) {
   EXPECT_NE(degeneracyReason(0.51), "");
 }
 
+TEST(ConceptReport, SeedStabilityTravelsOnlyWhereMeasured) {
+  Synthetic t;
+  ReportOptions options;
+  options.topPatches = 1;
+  options.influenceImages = 0;
+  auto report = summariseConcepts(t.basis, *t.map, {"c01", "c02", "c12"}, {}, options);
+  auto plain = conceptsToJson(report, PatchGeometry{2, 1, 2, 1, 0});
+  EXPECT_FALSE(plain[0].contains("stability"));
+  EXPECT_FALSE(plain[0].contains("unstable"));
+  EXPECT_TRUE(std::isnan(conceptsFromJson(plain, report.classes).concepts[0].stability));
+  report.concepts[0].stability = 0.31;
+  report.concepts[1].stability = 0.5;
+  auto json = conceptsToJson(report, PatchGeometry{2, 1, 2, 1, 0});
+  EXPECT_TRUE(json[0]["unstable"].get<bool>());
+  EXPECT_FALSE(json[1]["unstable"].get<bool>());  // half of the patches found again: stable
+  auto back = conceptsFromJson(json, report.classes);
+  EXPECT_DOUBLE_EQ(back.concepts[0].stability, 0.31);
+  EXPECT_TRUE(std::isnan(back.concepts[2].stability));
+}
+
 TEST(ConceptReport, RejectsABasisOfAnotherLayer) {
   auto data = makeSyntheticPairs({16, 3, 2, 20, 10, 4});
   ConceptBasis basis{"x", torch::ones({2, 8}), torch::zeros({2}), torch::ones({2, 8})};
