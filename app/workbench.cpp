@@ -298,6 +298,31 @@ void Workbench::labelConcepts(const QString& tagsCsv, bool meanOverPositions) {
               });
 }
 
+void Workbench::checkStability(int refits) {
+  if (!mConcepts) {
+    Q_EMIT error(tr("Discover concepts first (F6)."));
+    return;
+  }
+  auto session = mConcepts;
+  auto stability = std::make_shared<std::vector<double>>();
+  startIfIdle(tr("Checking seed stability (%1 refits)").arg(refits),
+              [session, stability, refits](const ProgressSink& progress,
+                                           const CancelToken& cancel) {
+                *stability = session->measureStability(refits, progress, cancel);
+              },
+              [this, session, stability] {
+                if (session != mConcepts) return;  // another project was opened meanwhile
+                session->setStability(*stability);
+                Q_EMIT changed(Change::Labels);
+                Q_EMIT stabilityChecked();
+                try {
+                  session->save();
+                } catch (const std::exception& e) {
+                  Q_EMIT error(tr("The stability is shown but not saved: %1").arg(e.what()));
+                }
+              });
+}
+
 void Workbench::runTcav(TcavRequest request) {
   if (!request.model) request.model = mModel;
   if (!request.classImages) request.classImages = mImages;

@@ -76,6 +76,9 @@ class Workbench : public QObject {
   // changed(Labels). Discovery already does this with the classes (and ConceptWorld's tags).
   // meanOverPositions: a concept's per-image score is the mean of its map, not the maximum.
   void labelConcepts(const QString& tagsCsv = {}, bool meanOverPositions = false);
+  // Refits the concepts with `refits` other seeds and records each concept's seed stability
+  // (discovery/concept_stability.h); ends in changed(Labels) and stabilityChecked().
+  void checkStability(int refits = 2);
   // After every extraction, discover with the current settings (the demo, reopened projects).
   void setAutoDiscover(bool on) { mAutoDiscover = on; }
   // Stops every kind of background work: the running job and the views' tasks.
@@ -103,6 +106,7 @@ class Workbench : public QObject {
   // Emitted after the demo is fully loaded (model, images, activations, concepts).
   void demoReady();
   void projectOpened(const QString& path);
+  void stabilityChecked();
 
  private:
   friend class ProjectDocument;

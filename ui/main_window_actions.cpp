@@ -66,6 +66,11 @@ void MainWindow::buildMenus() {
     if (!csv.isEmpty()) mDocument->nameConcepts(csv, byMean->isChecked());
   });
   concept->addAction(byMean);
+  concept->addSeparator();
+  concept->addAction(tr("Check &Seed Stability (2 Refits)"), this, [this] {
+    mWorkbench.checkStability(2);
+  })->setToolTip(tr("Fit the concepts again with two other seeds; a concept whose patches the "
+                    "refits do not find again is marked unstable"));
   buildViewMenu();
   rebuildRecentMenus();
 }

@@ -64,7 +64,11 @@ int main(int argc, char** argv) {
                                       "|categories.",
                           "name", "images");
   QCommandLineOption present("presentation", "Start in presentation mode (large fonts).");
-  cli.addOptions({demo, world, project, model, images, shot, view, present});
+  QCommandLineOption stability("check-stability",
+                               "Once loaded, check the concepts' seed stability with R refits "
+                               "(Concept > Check Seed Stability); a screenshot waits for it.",
+                               "refits");
+  cli.addOptions({demo, world, project, model, images, shot, view, present, stability});
   // A file manager opens a project by passing it alone (the .desktop entry's Exec=directrix %f).
   cli.addPositionalArgument("project", "A saved project (.directrix) to open.", "[project]");
   cli.process(app);
@@ -90,11 +94,23 @@ int main(int argc, char** argv) {
 
   // Once everything asked for is loaded: show the chosen view, then maybe take the screenshot.
   QString shotFile = cli.value(shot);
-  auto ready = [&window, shotFile, viewIndex, categories](int exitCode) {
+  const int refits = cli.isSet(stability) ? cli.value(stability).toInt() : 0;
+  if (cli.isSet(stability) && refits < 1) {
+    std::fprintf(stderr, "directrix: --check-stability expects a number of refits >= 1\n");
+    return 2;
+  }
+  auto show = [&window, shotFile, viewIndex, categories](int exitCode) {
     window.selectInterestingDefaults();
     window.showView(static_cast<dx::ui::MainWindow::View>(viewIndex));
     if (categories) window.showAuditCategories();
     if (!shotFile.isEmpty()) screenshotWhenReady(window, shotFile, exitCode);
+  };
+  if (refits > 0)
+    QObject::connect(&workbench, &dx::app::Workbench::stabilityChecked, &window,
+                     [show] { show(0); });
+  auto ready = [&workbench, show, refits](int exitCode) {
+    if (refits > 0) workbench.checkStability(refits);  // shows the view when it is done
+    else show(exitCode);
   };
   QObject::connect(&workbench, &dx::app::Workbench::demoReady, &window, [ready] { ready(0); });
   QObject::connect(&workbench, &dx::app::Workbench::projectOpened, &window, [ready] { ready(0); });

@@ -97,6 +97,18 @@ ConceptSummary toSummary(const ConceptInfo& c) {
   return s;
 }
 
+FitOptions fitOptions(const DiscoverySettings& settings, const HeadFunction& head,
+                      const ProgressSink& progress, const CancelToken& cancel) {
+  FitOptions o;
+  o.concepts = settings.concepts;
+  o.seed = settings.seed;
+  o.preset = settings.preset;
+  o.head = head;
+  o.progress = progress;
+  o.cancel = cancel;
+  return o;
+}
+
 }  // namespace
 
 ConceptSession::ConceptSession(std::unique_ptr<Impl> impl) : d(std::move(impl)) {}
@@ -113,22 +125,17 @@ std::shared_ptr<ConceptSession> ConceptSession::discover(
   impl->layer = cache->layer();
   impl->settings = settings;
   impl->makeHead();
-  FitOptions o;
-  o.concepts = settings.concepts;
-  o.seed = settings.seed;
-  o.preset = settings.preset;
-  o.head = impl->head();
-  o.progress = progress;
-  o.cancel = cancel;
   // Mapped, not read: fits stream it (discovery/patches.h), so memory does not grow with N.
   auto activations = mapNpyTensor(cache->dir() + "/activations.npy");
-  impl->basis = makeConceptMethod(settings.method)->fit(activations, o);
+  impl->basis = makeConceptMethod(settings.method)
+                    ->fit(activations, fitOptions(settings, impl->head(), progress, cancel));
   impl->basis.method = settings.method;
   ReportOptions ro;
   ro.seed = settings.seed;
   ro.progress = progress;
   ro.cancel = cancel;
-  auto report = summariseConcepts(impl->basis, cache->activations(), cache->classes(), o.head, ro);
+  auto report =
+      summariseConcepts(impl->basis, cache->activations(), cache->classes(), impl->head(), ro);
   impl->strengths = report.imageStrength;
   impl->influenceTest = report.influenceTest;
   for (const auto& s : report.concepts) impl->concepts.push_back(toInfo(s));
@@ -227,6 +234,27 @@ const std::vector<std::string>& ConceptSession::classes() const { return d->cach
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }
 const InfluenceTestInfo& ConceptSession::influenceTest() const { return d->influenceTest; }
+std::vector<double> ConceptSession::measureStability(int refits, const ProgressSink& progress,
+                                                     const CancelToken& cancel) const {
+  if (refits < 1) throw UserError("seed stability needs at least one refit");
+  auto activations = mapNpyTensor(d->cache->dir() + "/activations.npy");
+  auto method = makeConceptMethod(d->settings.method);
+  std::vector<ConceptBasis> others;
+  for (int r = 1; r <= refits; ++r) {
+    DiscoverySettings again = d->settings;
+    again.seed = d->settings.seed + uint64_t(r);
+    others.push_back(method->fit(activations, fitOptions(again, d->head(), progress, cancel)));
+  }
+  return conceptStability(d->basis, others, stabilitySample(activations, 50000, d->settings.seed));
+}
+
+void ConceptSession::setStability(const std::vector<double>& stability) {
+  if (stability.size() != d->concepts.size())
+    throw UserError("seed stability for " + std::to_string(stability.size()) + " concepts, but "
+                    "the session has " + std::to_string(d->concepts.size()));
+  for (size_t i = 0; i < stability.size(); ++i) d->concepts[i].stability = stability[i];
+}
+
 void ConceptSession::setLabel(int i, const std::string& label) {
   auto& c = d->concepts.at(size_t(i));
   c.label = label;

@@ -99,6 +99,13 @@ class ConceptSession {
   // An INVERT label with its AUC, p-value, positive fraction and positives (one per image).
   void setInvertLabel(int concept, const std::string& formula, double auc, double pValue,
                       double fraction, std::vector<uint8_t> positives);
+  // Seed stability (discovery/concept_stability.h): fits settings() again with seeds seed + 1,
+  // ..., seed + refits and returns each concept's median matched firing IoU with those fits.
+  // Reads the session only (a worker thread may run it); setStability stores the result, kept in
+  // concepts.json on save().
+  std::vector<double> measureStability(int refits, const ProgressSink& progress = {},
+                                       const CancelToken& cancel = {}) const;
+  void setStability(const std::vector<double>& stability);
   // The image source attached by setImages (ConceptWorld gives concept tags for labeling).
   ImageSourcePtr imageSource() const;
   // Writes the concept set into dir(); on failure the previous files stay and UserError says why.

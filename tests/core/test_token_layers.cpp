@@ -114,6 +114,27 @@ TEST(TokenLayers, VitCacheKeepsClassTokensAndDiscoveryEditsUseThem) {
   EXPECT_EQ(reopened->counterfactual(7, {}), session->counterfactual(7, {}));
 }
 
+TEST(TokenLayers, SessionMeasuresSeedStabilityAndSavesIt) {
+  TempDir d;
+  makeImages(d, 12);
+  auto m = vit();
+  auto cache = extract(d, m, kVitLayer);
+  // PCA does not depend on its seed: every refit finds the same concepts.
+  auto pca = dx::ConceptSession::discover(m, cache, {"pca", "balanced", 3, 0}, d / "pca");
+  for (double v : pca->measureStability(2)) EXPECT_DOUBLE_EQ(v, 1.0);
+  auto session = dx::ConceptSession::discover(m, cache, {"kmeans", "balanced", 3, 0}, d / "km");
+  EXPECT_TRUE(std::isnan(session->concept(0).stability));
+  auto stability = session->measureStability(2);
+  ASSERT_EQ(stability.size(), 3u);
+  for (double v : stability) EXPECT_TRUE(v >= 0 && v <= 1) << v;
+  EXPECT_THROW(session->setStability({0.5}), dx::UserError);
+  session->setStability({0.25, 0.75, 1.0});
+  session->save();
+  auto reopened = dx::ConceptSession::open(m, cache, d / "km");
+  EXPECT_DOUBLE_EQ(reopened->concept(0).stability, 0.25);
+  EXPECT_DOUBLE_EQ(reopened->concept(2).stability, 1.0);
+}
+
 TEST(TokenLayers, TcavStudyAtAVitLayerUsesTheClassImagesTokens) {
   TempDir d;
   makeImages(d, 12);
