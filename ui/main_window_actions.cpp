@@ -266,7 +266,7 @@ void MainWindow::exportConceptTable() {
   if (!file.open(QIODevice::WriteOnly))
     return showError(tr("Could not write %1: %2").arg(path, file.errorString()));
   QTextStream out(&file);
-  out << "concept,label,fraction_present,image_fraction,mean_score";
+  out << "concept,label,fraction_present,image_fraction,mean_score,seed_stability";
   for (const auto& c : session->classes()) {
     QString name = QString::fromStdString(c).replace('"', "\"\"");
     out << ",\"logit change " << name << "\",\"p " << name << "\"";
@@ -275,7 +275,8 @@ void MainWindow::exportConceptTable() {
   for (int i = 0; i < session->concepts(); ++i) {
     const auto& c = session->concept(i);
     out << i << ",\"" << QString::fromStdString(c.label).replace('"', "\"\"") << "\","
-        << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent;
+        << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent << ",";
+    if (!std::isnan(c.stability)) out << c.stability;  // empty: not measured
     for (size_t k = 0; k < session->classes().size(); ++k) {
       out << "," << (k < c.influence.size() ? c.influence[k] : 0.f) << ",";
       if (k < c.pValues.size() && !std::isnan(c.pValues[k])) out << c.pValues[k];  // empty: untested

@@ -16,6 +16,7 @@
 #include "analysis/concept_session.h"
 #include "base/atomic_file.h"
 #include "base/hash.h"
+#include "discovery/degenerate.h"
 #include "tcav/tcav_study.h"
 
 namespace dx {
@@ -202,6 +203,22 @@ void settingsSection(std::ostringstream& h, const ConceptSession& s, const HtmlR
   h << "</dl></section>\n";
 }
 
+}  // namespace
+
+std::string conceptTrustNotes(double patchFraction, double stability) {
+  std::string notes;
+  std::string reason = degeneracyReason(patchFraction);
+  if (!reason.empty()) notes += "<br><b>degenerate</b>: " + htmlEscape(reason) + "; not a concept";
+  if (!std::isnan(stability))
+    notes += "<br>seed stability " + fixed(stability, 2) +
+             (stability < kUnstableBelow ? " <b>unstable</b>: refits with other seeds do not find "
+                                           "its patches again"
+                                         : "");
+  return notes;
+}
+
+namespace {
+
 void conceptCards(std::ostringstream& h, const ConceptSession& s, const HtmlReportOptions& o) {
   h << "<section id=\"concepts\"><h2>Concepts</h2><div class=\"cards\">";
   for (int i = 0; i < s.concepts(); ++i) {
@@ -213,7 +230,7 @@ void conceptCards(std::ostringstream& h, const ConceptSession& s, const HtmlRepo
       << fixed(100 * c.imageFraction, 1) << "% of images, " << fixed(100 * c.patchFraction, 1)
       << "% of patches";
     if (labelAucOf(s, o, i) >= 0) h << " · label AUC " << fixed(labelAucOf(s, o, i), 3);
-    h << "</div><div class=\"patches\">";
+    h << conceptTrustNotes(c.patchFraction, c.stability) << "</div><div class=\"patches\">";
     int shown = 0;
     for (const TopPatchInfo& t : c.top) {
       if (shown >= o.patchesPerConcept) break;

@@ -57,6 +57,9 @@ void writeTextFile(const std::string& path, const std::string& text);
 
 // Helpers, public for tests.
 std::string htmlEscape(const std::string& text);
+// The warnings a concept card carries (HTML): degenerate (discovery/degenerate.h) and, where
+// measured, its seed stability (discovery/concept_stability.h); empty when there is neither.
+std::string conceptTrustNotes(double patchFraction, double stability);
 std::string base64(const std::vector<unsigned char>& bytes);
 
 }  // namespace dx

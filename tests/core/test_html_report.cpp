@@ -27,6 +27,14 @@ TEST(HtmlReport, TextIsEscaped) {
             "&lt;b a=&quot;1&quot;&gt;Tom &amp; Jerry&#39;s&lt;/b&gt;");
 }
 
+TEST(HtmlReport, ConceptCardsSayWhatNotToTrust) {
+  EXPECT_EQ(conceptTrustNotes(0.2, NAN), "");
+  EXPECT_NE(conceptTrustNotes(0.7, NAN).find("degenerate</b>: fires on 70%"), std::string::npos);
+  EXPECT_NE(conceptTrustNotes(0.0, NAN).find("never fires"), std::string::npos);
+  EXPECT_EQ(conceptTrustNotes(0.2, 0.85), "<br>seed stability 0.85");
+  EXPECT_NE(conceptTrustNotes(0.2, 0.31).find("0.31 <b>unstable</b>"), std::string::npos);
+}
+
 TEST(HtmlReport, TcavScoresAreReadOrRefusedWithTheFile) {
   auto doc = nlohmann::json::parse(R"({"format": "directrix-tcav", "method": "sacv",
     "class": "cat", "layer": "layer3", "random": {"scores": [0.4, 0.6]},
