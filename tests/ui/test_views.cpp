@@ -10,6 +10,8 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
@@ -21,6 +23,9 @@
 #include "ui/audit_view.h"
 #include "ui/concept_edit_list.h"
 #include "ui/concept_gallery.h"
+#include "ui/concept_gallery_model.h"
+#include "discovery/degenerate.h"
+#include "analysis/concept_session.h"
 #include "ui/concept_rendering_panel.h"
 #include "ui/counterfactual_panel.h"
 #include "ui/dataset_effect_view.h"
@@ -284,6 +289,33 @@ TEST(Views, DiscoveryNamesConceptsWithInvertAndRelabelingReportsBack) {
     return false;
   }));
   EXPECT_EQ(p.w.concepts(), session);  // relabeling keeps the session (and its views)
+}
+
+TEST(Views, CheckingSeedStabilityMarksUnstableConceptsAndKeepsTheValues) {
+  Project p;
+  auto session = p.w.concepts();
+  ASSERT_NE(session, nullptr);
+  EXPECT_TRUE(std::isnan(session->concept(0).stability));
+  QSignalSpy checked(&p.w, &Workbench::stabilityChecked);
+  p.w.checkStability(2);
+  ASSERT_TRUE(waitFor([&] { return checked.count() > 0; }));
+  EXPECT_EQ(p.w.concepts(), session);  // the same session (and views), now with stability
+  dx::ui::ConceptGalleryModel gallery;
+  gallery.setSession(session);
+  for (int c = 0; c < session->concepts(); ++c) {
+    double stability = session->concept(c).stability;
+    ASSERT_TRUE(stability >= 0 && stability <= 1) << stability;
+    auto index = gallery.index(gallery.rowOf(c), 0);
+    QString warning = gallery.data(index, dx::ui::ConceptGalleryModel::WarningRole).toString();
+    bool degenerate = !dx::degeneracyReason(session->concept(c).patchFraction).empty();
+    EXPECT_EQ(warning.contains("unstable"), stability < dx::kUnstableBelow && !degenerate);
+    EXPECT_TRUE(gallery.data(index, Qt::ToolTipRole).toString().contains(
+        QString::number(stability, 'f', 2)));
+  }
+  // Saved with the concepts: reopening the folder gives the same values.
+  auto reopened = dx::ConceptSession::open(p.w.model(), p.w.activations(), session->dir());
+  for (int c = 0; c < session->concepts(); ++c)
+    EXPECT_DOUBLE_EQ(reopened->concept(c).stability, session->concept(c).stability);
 }
 
 // One cv::Mat -> QImage conversion for every view: a red image is red in the Images grid's
