@@ -314,12 +314,12 @@ void Workbench::checkStability(int refits) {
                 if (session != mConcepts) return;  // another project was opened meanwhile
                 session->setStability(*stability);
                 Q_EMIT changed(Change::Labels);
-                Q_EMIT stabilityChecked();
                 try {
                   session->save();
                 } catch (const std::exception& e) {
                   Q_EMIT error(tr("The stability is shown but not saved: %1").arg(e.what()));
                 }
+                Q_EMIT stabilityChecked();
               });
 }
 

@@ -186,11 +186,12 @@ QString degenerateNote(double patchFraction) {
 QString stabilityNote(double stability) {
   if (std::isnan(stability)) return {};
   if (stability < kUnstableBelow)
-    return ConceptDetail::tr("<br><b>⚠ Unstable:</b> refits with other seeds find its patches "
-                             "with a median IoU of %1. It may be this fit's accident rather than "
-                             "a property of the layer.")
+    return ConceptDetail::tr("<br><b>⚠ Unstable:</b> refits with other seeds mark its patches "
+                             "with an IoU of %1 (lower median). It may be this fit's accident "
+                             "rather than a property of the layer.")
         .arg(stability, 0, 'f', 2);
-  return ConceptDetail::tr("<br>seed stability %1: refits with other seeds find the same patches")
+  return ConceptDetail::tr("<br>seed stability %1: refits with other seeds mark mostly the same "
+                           "patches (IoU, lower median)")
       .arg(stability, 0, 'f', 2);
 }
 

@@ -77,15 +77,17 @@ ConceptGalleryModel::Card ConceptGalleryModel::makeCard(int concept) const {
     tip << tr("<b>Degenerate:</b> %1; not a concept. Left out of the influence matrix unless "
               "you show degenerate concepts there.").arg(reason);
   }
-  if (!std::isnan(info.stability)) {  // measured by refits (directrix-cli discover --stability)
+  if (!std::isnan(info.stability)) {  // measured by refits (Check Seed Stability, the CLI)
     bool unstable = info.stability < kUnstableBelow;
-    if (unstable && c.warning.isEmpty())
-      c.warning = tr("⚠ unstable: seed IoU %1").arg(info.stability, 0, 'f', 2);
-    tip << (unstable ? tr("<b>Unstable:</b> refits with other seeds find its patches with a "
-                          "median IoU of %1; it may be one fit's accident, not a property of "
-                          "the layer.")
-                     : tr("seed stability: refits with other seeds find its patches with a "
-                          "median IoU of %1"))
+    if (unstable && c.warning.isEmpty())  // the badge keeps the frequency beside it
+      c.warning = tr("⚠ unstable (%1) · in %2 of images")
+                      .arg(info.stability, 0, 'f', 2)
+                      .arg(percent(info.imageFraction));
+    tip << (unstable ? tr("<b>Unstable:</b> refits with other seeds mark its patches with an "
+                          "IoU of %1 (lower median); it may be one fit's accident, not a "
+                          "property of the layer.")
+                     : tr("seed stability: refits with other seeds mark its patches with an "
+                          "IoU of %1 (lower median)"))
                .arg(info.stability, 0, 'f', 2);
   }
   tip << tr("fires in %1 of images, %2 of patches")

@@ -67,10 +67,11 @@ void MainWindow::buildMenus() {
   });
   concept->addAction(byMean);
   concept->addSeparator();
+  concept->setToolTipsVisible(true);
   concept->addAction(tr("Check &Seed Stability (2 Refits)"), this, [this] {
     mWorkbench.checkStability(2);
-  })->setToolTip(tr("Fit the concepts again with two other seeds; a concept whose patches the "
-                    "refits do not find again is marked unstable"));
+  })->setToolTip(tr("Fit the concepts again with two other seeds; a concept that a refit does "
+                    "not find again (IoU of the patches below 0.5) is marked unstable"));
   buildViewMenu();
   rebuildRecentMenus();
 }
@@ -266,21 +267,23 @@ void MainWindow::exportConceptTable() {
   if (!file.open(QIODevice::WriteOnly))
     return showError(tr("Could not write %1: %2").arg(path, file.errorString()));
   QTextStream out(&file);
-  out << "concept,label,fraction_present,image_fraction,mean_score,seed_stability";
+  out << "concept,label,fraction_present,image_fraction,mean_score";
   for (const auto& c : session->classes()) {
     QString name = QString::fromStdString(c).replace('"', "\"\"");
     out << ",\"logit change " << name << "\",\"p " << name << "\"";
   }
+  out << ",seed_stability";
   out << "\n";
   for (int i = 0; i < session->concepts(); ++i) {
     const auto& c = session->concept(i);
     out << i << ",\"" << QString::fromStdString(c.label).replace('"', "\"\"") << "\","
-        << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent << ",";
-    if (!std::isnan(c.stability)) out << c.stability;  // empty: not measured
+        << c.patchFraction << "," << c.imageFraction << "," << c.meanScoreWhenPresent;
     for (size_t k = 0; k < session->classes().size(); ++k) {
       out << "," << (k < c.influence.size() ? c.influence[k] : 0.f) << ",";
       if (k < c.pValues.size() && !std::isnan(c.pValues[k])) out << c.pValues[k];  // empty: untested
     }
+    out << ",";  // last, so the class columns stay where they were
+    if (!std::isnan(c.stability)) out << c.stability;  // empty: not measured
     out << "\n";
   }
   out.flush();

@@ -6,6 +6,7 @@
 #include <QTimer>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "ui/main_window.h"
 #include "ui/thumbnail_model.h"
@@ -105,12 +106,16 @@ int main(int argc, char** argv) {
     if (categories) window.showAuditCategories();
     if (!shotFile.isEmpty()) screenshotWhenReady(window, shotFile, exitCode);
   };
+  // The check runs once, for what the command line opened: a project opened later from the menu,
+  // or a check the user starts later, neither checks again nor resets the view.
+  auto checkPending = std::make_shared<bool>(refits > 0);
   if (refits > 0)
     QObject::connect(&workbench, &dx::app::Workbench::stabilityChecked, &window,
-                     [show] { show(0); });
-  auto ready = [&workbench, show, refits](int exitCode) {
-    if (refits > 0) workbench.checkStability(refits);  // shows the view when it is done
-    else show(exitCode);
+                     [show] { show(0); }, Qt::SingleShotConnection);
+  auto ready = [&workbench, show, refits, checkPending](int exitCode) {
+    if (!*checkPending) return show(exitCode);
+    *checkPending = false;
+    workbench.checkStability(refits);  // shows the view when it is done
   };
   QObject::connect(&workbench, &dx::app::Workbench::demoReady, &window, [ready] { ready(0); });
   QObject::connect(&workbench, &dx::app::Workbench::projectOpened, &window, [ready] { ready(0); });

@@ -14,7 +14,6 @@
 #include "activations/activation_cache.h"
 #include "discovery/concept_maps.h"
 #include "discovery/concept_method.h"
-#include "discovery/concept_stability.h"
 #include "discovery/degenerate.h"
 #include "analysis/influence.h"
 #include "analysis/influence_test_info.h"

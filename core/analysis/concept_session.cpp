@@ -11,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "discovery/concept_maps.h"
+#include "discovery/concept_stability.h"
 #include "analysis/concept_report.h"
 #include "analysis/concept_set_files.h"
 #include "analysis/correction.h"
@@ -243,9 +244,10 @@ std::vector<double> ConceptSession::measureStability(int refits, const ProgressS
   for (int r = 1; r <= refits; ++r) {
     DiscoverySettings again = d->settings;
     again.seed = d->settings.seed + uint64_t(r);
-    others.push_back(method->fit(activations, fitOptions(again, d->head(), progress, cancel)));
+    auto options = fitOptions(again, d->head(), refitProgress(progress, r, refits), cancel);
+    others.push_back(method->fit(activations, options));
   }
-  return conceptStability(d->basis, others, stabilitySample(activations, 50000, d->settings.seed));
+  return conceptStability(d->basis, others, stabilitySample(activations, 50000));
 }
 
 void ConceptSession::setStability(const std::vector<double>& stability) {

@@ -15,6 +15,9 @@ std::vector<int64_t> maxWeightAssignment(const at::Tensor& weight) {
   auto w = weight.to(torch::kDouble).contiguous();
   int64_t n = w.size(0), m = w.size(1);
   if (n > m) throw std::invalid_argument("maxWeightAssignment needs rows <= columns");
+  // A non-finite weight would leave the augmenting path search without a finite step forever.
+  if (!torch::isfinite(w).all().item<bool>())
+    throw std::invalid_argument("maxWeightAssignment needs finite weights");
   const double* data = w.data_ptr<double>();
   auto cost = [&](int64_t r, int64_t c) { return -data[r * m + c]; };
   std::vector<double> u(size_t(n + 1), 0), v(size_t(m + 1), 0);
@@ -88,10 +91,19 @@ std::vector<double> conceptStability(const ConceptBasis& reference,
     std::vector<double> values;
     for (const auto& v : perRefit) values.push_back(v[i]);
     std::sort(values.begin(), values.end());
-    size_t n = values.size();
-    out[i] = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+    out[i] = values[(values.size() - 1) / 2];  // the lower median (header)
   }
   return out;
+}
+
+ProgressSink refitProgress(const ProgressSink& inner, int refit, int refits) {
+  if (!inner) return {};
+  std::string prefix = "refit " + std::to_string(refit) + " of " + std::to_string(refits) + ": ";
+  return [inner, prefix](const Progress& p) {
+    Progress labelled = p;
+    labelled.stage = prefix + p.stage;
+    inner(labelled);
+  };
 }
 
 at::Tensor stabilitySample(const at::Tensor& activations, int64_t most, uint64_t seed) {

@@ -3,21 +3,26 @@
 // property of the layer, or of one fit's random start? The fit is repeated with other seeds, and
 // each concept's firing (w_i . x - b_i > 0) is matched one to one to a refit's detectors by the
 // IoU of their firing over a sample of patches (Hungarian algorithm, largest total IoU), as
-// consensus clustering judges clusters (Monti et al. 2003). A concept's stability is the median
-// over the refits of its matched IoU: 1 when every refit finds the same patches, near 0 when no
-// refit finds it. docs/concept-discovery.md "Seed stability" gives the measurements.
+// stability-based validation of clusterings matches labels (Lange et al. 2004). A concept's
+// stability is the lower median over the refits of its matched IoU: 1 when every refit finds the
+// same patches, near 0 when none does. The lower median (with two refits, the smaller value)
+// calls a concept stable only when at least half of the refits find it; the mean of two would
+// call a concept that one refit finds exactly and the other not at all stable (0.5).
+// docs/concept-discovery.md "Seed stability" gives the measurements.
 #include <cstdint>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 
+#include "base/progress.h"
 #include "discovery/concept_method.h"
 #include "discovery/degenerate.h"  // kUnstableBelow
 
 namespace dx {
 
 // Maximum-weight one-to-one assignment of rows to columns (rows <= cols) of an R x C weight
-// matrix, by the Hungarian algorithm: for every row, its column.
+// matrix of finite values, by the Hungarian algorithm: for every row, its column. Throws
+// std::invalid_argument for more rows than columns or a value that is not finite.
 std::vector<int64_t> maxWeightAssignment(const at::Tensor& weight);
 
 // IoU of every detector of `a` with every detector of `b` over the rows of `patches` (P x C):
@@ -29,13 +34,22 @@ at::Tensor firingIou(const ConceptBasis& a, const ConceptBasis& b, const at::Ten
 std::vector<double> matchedFiringIou(const ConceptBasis& a, const ConceptBasis& b,
                                      const at::Tensor& patches);
 
-// For every concept of `reference`: the median over `refits` of matchedFiringIou.
+// For every concept of `reference`: the lower median over `refits` of matchedFiringIou.
 std::vector<double> conceptStability(const ConceptBasis& reference,
                                      const std::vector<ConceptBasis>& refits,
                                      const at::Tensor& patches);
 
+// Progress of refit `refit` of `refits`: every stage of the fit is reported as
+// "refit 2 of 3: <stage>", so a user sees which fit runs, not the same bar again.
+ProgressSink refitProgress(const ProgressSink& inner, int refit, int refits);
+
+// The seed of the patch sample stability is measured on: fixed, so the CLI, the GUI and the
+// benchmark judge a fit on the same patches, and independent of the fits' own seeds.
+constexpr uint64_t kStabilitySampleSeed = 12345;
+
 // At most `most` patches (rows, P x C float32) drawn without replacement from activations
 // N x C x h x w (memory-mapped or in memory), seeded; every patch when there are fewer.
-at::Tensor stabilitySample(const at::Tensor& activations, int64_t most, uint64_t seed);
+at::Tensor stabilitySample(const at::Tensor& activations, int64_t most,
+                           uint64_t seed = kStabilitySampleSeed);
 
 }  // namespace dx

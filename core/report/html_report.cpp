@@ -211,8 +211,8 @@ std::string conceptTrustNotes(double patchFraction, double stability) {
   if (!reason.empty()) notes += "<br><b>degenerate</b>: " + htmlEscape(reason) + "; not a concept";
   if (!std::isnan(stability))
     notes += "<br>seed stability " + fixed(stability, 2) +
-             (stability < kUnstableBelow ? " <b>unstable</b>: refits with other seeds do not find "
-                                           "its patches again"
+             (stability < kUnstableBelow ? " <b>unstable</b>: refits with other seeds mark other "
+                                           "patches (IoU below 0.5)"
                                          : "");
   return notes;
 }

@@ -83,23 +83,28 @@ PYEOF
 done
 # discover --stability: two refits with other seeds; every concept records its stability
 "$CLI" discover --cache "$OUT/demo" --concepts 6 --method kmeans --stability 2 \
-  --out "$OUT/concepts-stability" > "$OUT/stability.txt" 2> /dev/null || fail "discover --stability exited $?"
+  --out "$OUT/concepts-stability" > "$OUT/stability.txt" 2> "$OUT/stability.err" \
+  || { fail "discover --stability exited $?"; cat "$OUT/stability.err"; }
+grep -q "refit 2 of 2: " "$OUT/stability.err" || fail "no refit progress on stderr"
+"$CLI" discover --cache "$OUT/demo" --concepts 6 --stability 0.5 --out "$OUT/x" 2> "$OUT/stab.err"
+[ $? -eq 1 ] || fail "--stability 0.5 should exit 1"
+expect_in "expects a non-negative integer" "$OUT/stab.err"
 expect_in "concepts unstable" "$OUT/stability.txt"
 $PY - "$OUT/concepts-stability" "$OUT/concepts-kmeans" "$OUT/demo" <<'PYEOF' || fail "numpy checks of discover --stability"
 import sys, json, numpy as np
 meta = json.load(open(f"{sys.argv[1]}/concepts.json"))
 plain = json.load(open(f"{sys.argv[2]}/concepts.json"))
 n, _, h, w = np.load(f"{sys.argv[3]}/activations.npy", mmap_mode="r").shape
-s = meta["stability"]
-assert s["refits"] == 2 and s["refit_seeds"] == [1, 2], s
+s = meta["stability_check"]
+assert s["refits"] == 2 and s["refit_seeds"] == [1, 2] and s["sample_seed"] == 12345, s
 assert s["sample_patches"] == min(50000, n * h * w), s
 values = [c["stability"] for c in meta["concepts"]]
 assert all(0 <= v <= 1 for v in values), values
 assert all(c["unstable"] == (c["stability"] < 0.5) for c in meta["concepts"])
-assert s["unstable"] == sum(c["unstable"] for c in meta["concepts"]), s
+assert s["unstable_concepts"] == sum(c["unstable"] for c in meta["concepts"]), s
 # the refits change nothing about the fit itself (seed 0), and a fit without them records none
 assert np.allclose(np.load(f"{sys.argv[1]}/decoders.npy"), np.load(f"{sys.argv[2]}/decoders.npy"))
-assert "stability" not in plain and all("stability" not in c for c in plain["concepts"])
+assert "stability_check" not in plain and all("stability" not in c for c in plain["concepts"])
 print("stability", np.round(values, 2))
 PYEOF
 # visualize: renders an EDDP concept of the demo. The rendering must drive the concept's detector

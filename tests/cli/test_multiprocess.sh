@@ -147,3 +147,19 @@ sys.exit(d['ranks'] != 2 or not d['data_parallel'] or d['communication']['reduct
     fail "$method: concepts.json does not record a data-parallel fit with sums on 2 ranks"
 done
 echo "ok: PCA, k-means, NMF, the SAE and EDDP on 2 ranks equal one process's fit"
+
+# --stability on 2 ranks: every rank runs the refit (a collective fit), rank 0 measures; the
+# values are the single process's (k-means' fits agree within rounding, so their firing matches).
+"$cli" "${fit[@]}" --method kmeans --stability 1 --out "$work/stability-1" > /dev/null 2>&1 ||
+  fail "--stability on 1 process"
+run_ranks 2 "$work/stability" "${fit[@]}" --method kmeans --stability 1 --out "$work/stability-2" ||
+  fail "--stability on 2 ranks: $(cat "$work"/stability.*.log)"
+/usr/bin/python3 - "$work/stability-1" "$work/stability-2" <<'PY' || fail "--stability: 2 ranks differ from 1 process"
+import json, sys
+one, two = (json.load(open(f"{d}/concepts.json")) for d in sys.argv[1:])
+assert one["stability_check"]["refits"] == two["stability_check"]["refits"] == 1
+x = [c["stability"] for c in one["concepts"]]
+y = [c["stability"] for c in two["concepts"]]
+assert len(x) == len(y) == 6 and max(abs(p - q) for p, q in zip(x, y)) < 0.02, (x, y)
+PY
+echo "ok: --stability on 2 ranks gives the single-process values"

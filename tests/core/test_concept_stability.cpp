@@ -44,6 +44,13 @@ TEST(ConceptStability, AssignmentMaximisesTheTotalNotEachRowGreedily) {
   auto w = torch::tensor({0.9, 0.8, 0.0, 0.85, 0.1, 0.0}).view({2, 3});
   EXPECT_EQ(maxWeightAssignment(w), (std::vector<int64_t>{1, 0}));
   EXPECT_THROW(maxWeightAssignment(w.t()), std::invalid_argument);
+  // Ties (all zero) still give a one-to-one assignment; no rows, none; NaN is refused.
+  auto zeros = maxWeightAssignment(torch::zeros({3, 4}));
+  EXPECT_EQ(std::set<int64_t>(zeros.begin(), zeros.end()).size(), 3u);
+  EXPECT_TRUE(maxWeightAssignment(torch::zeros({0, 4})).empty());
+  auto nan = w.clone();
+  nan[1][1] = NAN;
+  EXPECT_THROW(maxWeightAssignment(nan), std::invalid_argument);
 }
 
 TEST(ConceptStability, APermutedCopyMatchesEveryConceptExactly) {
@@ -82,6 +89,11 @@ TEST(ConceptStability, RandomDetectorsAreUnstableAndTheTrueOnesAreNot) {
   EXPECT_EQ(mostlyBroken[0], 0.0);
   EXPECT_EQ(mostlyBroken[1], 0.0);
   for (size_t i = 2; i < 6; ++i) EXPECT_DOUBLE_EQ(mostlyBroken[i], 1.0);
+  // Two refits, one of which loses the concept: the lower median is 0, not the mean 0.5, which
+  // would pass as stable.
+  auto halfFound = conceptStability(truth, {truth, broken}, patches);
+  EXPECT_EQ(halfFound[0], 0.0);
+  EXPECT_DOUBLE_EQ(halfFound[2], 1.0);
 }
 
 TEST(ConceptStability, ADetectorThatNeverFiresMatchesWithIouZero) {

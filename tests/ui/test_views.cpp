@@ -316,6 +316,23 @@ TEST(Views, CheckingSeedStabilityMarksUnstableConceptsAndKeepsTheValues) {
   auto reopened = dx::ConceptSession::open(p.w.model(), p.w.activations(), session->dir());
   for (int c = 0; c < session->concepts(); ++c)
     EXPECT_DOUBLE_EQ(reopened->concept(c).stability, session->concept(c).stability);
+  // Every case of the card, whatever the refits gave: unstable, stable, not measured.
+  ASSERT_EQ(reopened->concepts(), 3);
+  reopened->setStability({0.2, 0.9, NAN});
+  gallery.setSession(reopened);
+  auto warningOf = [&](int c) {
+    return gallery.data(gallery.index(gallery.rowOf(c), 0),
+                        dx::ui::ConceptGalleryModel::WarningRole).toString();
+  };
+  auto tipOf = [&](int c) {
+    return gallery.data(gallery.index(gallery.rowOf(c), 0), Qt::ToolTipRole).toString();
+  };
+  bool degenerate0 = !dx::degeneracyReason(reopened->concept(0).patchFraction).empty();
+  EXPECT_EQ(warningOf(0).contains("unstable (0.20)"), !degenerate0);
+  EXPECT_TRUE(tipOf(0).contains("Unstable"));
+  EXPECT_FALSE(warningOf(1).contains("unstable"));
+  EXPECT_TRUE(tipOf(1).contains("seed stability"));
+  EXPECT_FALSE(tipOf(2).contains("stability"));
 }
 
 // One cv::Mat -> QImage conversion for every view: a red image is red in the Images grid's
