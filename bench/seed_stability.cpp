@@ -5,7 +5,7 @@
 // the same program, is the baseline.
 //
 //   seed_stability --cache DIR [--concepts 32] [--seeds 5] [--methods eddp:balanced,kmeans]
-//                  [--sample 50000]
+//                  [--sample PATCHES]
 // Each method is NAME or eddp:PRESET. The cache's model (when its file is still there) gives
 // EDDP's URA head, as `directrix-cli discover --cache` does.
 #include <algorithm>
@@ -49,6 +49,10 @@ MethodFits fitSeeds(const std::string& spec, const at::Tensor& activations,
   return out;
 }
 
+// The true median (the mean of the middle two for an even count), for the statistics over pairs
+// and seeds printed here; a concept's own stability is conceptStability's lower median, which
+// with two refits is the smaller value (a concept found by one refit and lost by the other is
+// not stable).
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -69,8 +73,11 @@ void report(const std::string& spec, const MethodFits& m, const at::Tensor& samp
       auto v = dx::matchedFiringIou(m.fits[i], m.fits[j], sample);
       pairValues.insert(pairValues.end(), v.begin(), v.end());
       pairMedians.push_back(median(v));
-      above5.push_back(double(std::count_if(v.begin(), v.end(), [](double x) { return x > 0.5; })));
-      above8.push_back(double(std::count_if(v.begin(), v.end(), [](double x) { return x > 0.8; })));
+      auto countAbove = [&v](double cut) {
+        return double(std::count_if(v.begin(), v.end(), [cut](double x) { return x > cut; }));
+      };
+      above5.push_back(countAbove(0.5));
+      above8.push_back(countAbove(0.8));
     }
   auto stability = dx::conceptStability(
       m.fits[0], std::vector<dx::ConceptBasis>(m.fits.begin() + 1, m.fits.end()), sample);
@@ -80,9 +87,9 @@ void report(const std::string& spec, const MethodFits& m, const at::Tensor& samp
   auto [lowMedian, highMedian] = std::minmax_element(pairMedians.begin(), pairMedians.end());
   auto [low5, high5] = std::minmax_element(above5.begin(), above5.end());
   auto [low8, high8] = std::minmax_element(above8.begin(), above8.end());
-  std::printf("%-22s %5.2f  %4.2f-%4.2f  %4.0f-%-4.0f %4.0f-%-4.0f %8d/%-3d %5.0f%% %4.0f%%  %6.1f\n",
-              spec.c_str(), median(pairValues), *lowMedian, *highMedian, *low5, *high5, *low8,
-              *high8, stable, m.fits[0].concepts(), 100 * first, 100 * second,
+  std::printf("%-22s %5.2f  %4.2f-%4.2f  %4.0f-%-4.0f %4.0f-%-4.0f %8d/%-3d %5.0f%% %4.0f%%  "
+              "%6.1f\n", spec.c_str(), median(pairValues), *lowMedian, *highMedian, *low5,
+              *high5, *low8, *high8, stable, m.fits[0].concepts(), 100 * first, 100 * second,
               median(m.seconds));
   std::fflush(stdout);
 }
@@ -95,20 +102,21 @@ int main(int argc, char** argv) {
     std::string cacheDir = option(argc, argv, "--cache", "");
     if (cacheDir.empty()) {
       std::fprintf(stderr, "usage: seed_stability --cache DIR [--concepts 32] [--seeds 5] "
-                           "[--methods eddp:balanced,kmeans] [--sample 50000]\n");
+                           "[--methods eddp:balanced,kmeans] [--sample PATCHES]\n");
       return 2;
     }
     int concepts = std::stoi(option(argc, argv, "--concepts", "32"));
     int seeds = std::stoi(option(argc, argv, "--seeds", "5"));
     if (seeds < 2) throw dx::UserError("--seeds must be at least 2: stability compares fits");
     auto methods = dx::bench::splitList(option(argc, argv, "--methods", "eddp:balanced,kmeans"));
-    int64_t sampleSize = std::stoll(option(argc, argv, "--sample", "50000"));
+    int64_t sampleSize = std::stoll(option(argc, argv, "--sample",
+                                             std::to_string(dx::kStabilitySamplePatches)));
     dx::ActivationCache cache(cacheDir);
     auto activations = dx::mapNpyTensor(cacheDir + "/activations.npy");
     dx::HeadFunction head;
     if (std::filesystem::is_regular_file(cache.modelPath()))
       head = dx::loadHeadModule(cache.modelPath(), cache.layer());
-    auto sample = dx::stabilitySample(activations, sampleSize, 12345);
+    auto sample = dx::stabilitySample(activations, sampleSize);
     std::printf("cache %s: %lld images, %lld x %lld x %lld; %d concepts, seeds 0-%d, IoU over "
                 "%lld sampled patches%s\n",
                 cacheDir.c_str(), (long long)activations.size(0), (long long)activations.size(1),

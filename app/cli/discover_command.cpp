@@ -128,7 +128,7 @@ std::vector<ConceptBasis> refitWithOtherSeeds(const Job& job, const ConceptMetho
 nlohmann::json recordStability(const Input& in, uint64_t seed, const ConceptBasis& basis,
                                const std::vector<ConceptBasis>& refits, double refitSeconds,
                                ConceptReport& summary, bool verbose) {
-  auto sample = stabilitySample(in.activations, 50000);
+  auto sample = stabilitySample(in.activations);
   auto stability = conceptStability(basis, refits, sample);
   int unstable = 0;
   for (size_t i = 0; i < stability.size(); ++i) {

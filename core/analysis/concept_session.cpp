@@ -247,7 +247,7 @@ std::vector<double> ConceptSession::measureStability(int refits, const ProgressS
     auto options = fitOptions(again, d->head(), refitProgress(progress, r, refits), cancel);
     others.push_back(method->fit(activations, options));
   }
-  return conceptStability(d->basis, others, stabilitySample(activations, 50000));
+  return conceptStability(d->basis, others, stabilitySample(activations));
 }
 
 void ConceptSession::setStability(const std::vector<double>& stability) {

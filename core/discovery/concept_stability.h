@@ -46,10 +46,14 @@ ProgressSink refitProgress(const ProgressSink& inner, int refit, int refits);
 // The seed of the patch sample stability is measured on: fixed, so the CLI, the GUI and the
 // benchmark judge a fit on the same patches, and independent of the fits' own seeds.
 constexpr uint64_t kStabilitySampleSeed = 12345;
+// How many patches it is measured on, by default: enough that a concept on 1% of the patches
+// is judged on 500 of them, and a refit's scores fit in memory at any layer width.
+constexpr int64_t kStabilitySamplePatches = 50000;
 
 // At most `most` patches (rows, P x C float32) drawn without replacement from activations
 // N x C x h x w (memory-mapped or in memory), seeded; every patch when there are fewer.
-at::Tensor stabilitySample(const at::Tensor& activations, int64_t most,
+at::Tensor stabilitySample(const at::Tensor& activations,
+                           int64_t most = kStabilitySamplePatches,
                            uint64_t seed = kStabilitySampleSeed);
 
 }  // namespace dx
