@@ -304,7 +304,7 @@ void Workbench::checkStability(int refits) {
     return;
   }
   auto session = mConcepts;
-  auto stability = std::make_shared<std::vector<double>>();
+  auto stability = std::make_shared<StabilityCheck>();
   startIfIdle(tr("Checking seed stability (%1 refits)").arg(refits),
               [session, stability, refits](const ProgressSink& progress,
                                            const CancelToken& cancel) {

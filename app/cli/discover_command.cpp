@@ -129,24 +129,20 @@ nlohmann::json recordStability(const Input& in, uint64_t seed, const ConceptBasi
                                const std::vector<ConceptBasis>& refits, double refitSeconds,
                                ConceptReport& summary, bool verbose) {
   auto sample = stabilitySample(in.activations);
-  auto stability = conceptStability(basis, refits, sample);
-  int unstable = 0;
-  for (size_t i = 0; i < stability.size(); ++i) {
-    summary.concepts[i].stability = stability[i];
-    unstable += stability[i] < kUnstableBelow;
-  }
+  StabilityCheck check;
+  check.stability = conceptStability(basis, refits, sample);
+  for (size_t r = 1; r <= refits.size(); ++r) check.refitSeeds.push_back(seed + r);
+  check.samplePatches = sample.size(0);
+  check.refitSeconds = refitSeconds;
+  for (size_t i = 0; i < check.stability.size(); ++i)
+    summary.concepts[i].stability = check.stability[i];
+  auto block = stabilityCheckJson(check);
   if (verbose)
-    std::cout << unstable << " of " << stability.size() << " concepts unstable: in the refits "
-              << "with other seeds, fewer than half of the patches where either fit finds them "
-              << "are found by both (lower median over " << refits.size() << " refits)\n";
-  std::vector<uint64_t> seeds;
-  for (size_t r = 1; r <= refits.size(); ++r) seeds.push_back(seed + r);
-  return {{"refits", refits.size()}, {"refit_seeds", seeds}, {"sample_patches", sample.size(0)},
-          {"sample_seed", kStabilitySampleSeed},
-          {"measure", "lower median over the refits of the IoU of the concept's firing with the "
-                      "refit detector it is matched to one to one (Hungarian)"},
-          {"unstable_below", kUnstableBelow}, {"unstable_concepts", unstable},
-          {"refit_seconds", refitSeconds}};
+    std::cout << block["unstable_concepts"].get<int>() << " of " << check.stability.size()
+              << " concepts unstable: in the refits with other seeds, fewer than half of the "
+              << "patches where either fit finds them are found by both (lower median over "
+              << refits.size() << " refits)\n";
+  return block;
 }
 
 }  // namespace

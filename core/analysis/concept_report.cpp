@@ -12,6 +12,7 @@
 #include "analysis/influence.h"
 #include "base/stopwatch.h"
 #include "base/tensor_io.h"
+#include "discovery/concept_stability.h"
 
 namespace dx {
 namespace {
@@ -131,6 +132,17 @@ ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activat
   }
   if (head && o.influenceImages > 0) addInfluence(r, basis, activations, head, o);
   return r;
+}
+
+nlohmann::json stabilityCheckJson(const StabilityCheck& check) {
+  auto unstable = std::count_if(check.stability.begin(), check.stability.end(),
+                                [](double v) { return v < kUnstableBelow; });
+  return {{"refits", check.refitSeeds.size()}, {"refit_seeds", check.refitSeeds},
+          {"sample_patches", check.samplePatches}, {"sample_seed", kStabilitySampleSeed},
+          {"measure", "lower median over the refits of the IoU of the concept's firing with the "
+                      "refit detector it is matched to one to one (Hungarian)"},
+          {"unstable_below", kUnstableBelow}, {"unstable_concepts", unstable},
+          {"refit_seconds", check.refitSeconds}};
 }
 
 nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geometry) {

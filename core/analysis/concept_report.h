@@ -17,6 +17,7 @@
 #include "discovery/degenerate.h"
 #include "analysis/influence.h"
 #include "analysis/influence_test_info.h"
+#include "analysis/stability_check.h"
 #include "discovery/top_patches.h"
 
 namespace dx {

@@ -17,6 +17,7 @@
 #include "analysis/correction.h"
 #include "analysis/interventions.h"
 #include "model/preprocess.h"
+#include "base/stopwatch.h"
 #include "base/tensor_io.h"
 
 namespace dx {
@@ -30,6 +31,9 @@ struct ConceptSession::Impl {
   ConceptBasis basis;
   std::vector<ConceptInfo> concepts;
   InfluenceTestInfo influenceTest;
+  // Top-level keys of concepts.json the session does not write itself (how the set was made:
+  // the CLI's "seconds", "ranks", "stability_check", ...): written back unchanged on save().
+  nlohmann::json otherKeys = nlohmann::json::object();
   at::Tensor strengths;  // N x I
   std::vector<int64_t> labelToClass;
   ImageSourcePtr images;
@@ -166,6 +170,8 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
                     "; run Discover again.");
   auto report = conceptsFromJson(doc["concepts"], cache->classes());
   impl->influenceTest = influenceTestFromJson(doc.value("influence_test", nlohmann::json()));
+  impl->otherKeys = doc;
+  impl->otherKeys.erase("concepts");
   for (size_t i = 0; i < report.concepts.size(); ++i) {
     impl->concepts.push_back(toInfo(report.concepts[i]));
     auto& c = impl->concepts.back();
@@ -221,10 +227,12 @@ void ConceptSession::save() const {
     }
   }
   const auto& s = d->settings;
+  auto document = conceptSetDocument(s.method, s.preset, s.seed, s.concepts, d->layer,
+                                     report.classes, d->influenceTest, std::move(list));
+  for (const auto& [key, value] : d->otherKeys.items())
+    if (!document.contains(key)) document[key] = value;
   ConceptSetFiles files{d->basis.decoders, d->basis.biases, d->basis.encoders, d->strengths,
-                        anyPositives ? positives : at::Tensor(),
-                        conceptSetDocument(s.method, s.preset, s.seed, s.concepts, d->layer,
-                                           report.classes, d->influenceTest, std::move(list))};
+                        anyPositives ? positives : at::Tensor(), std::move(document)};
   writeConceptSet(d->dir, files);
 }
 
@@ -235,26 +243,35 @@ const std::vector<std::string>& ConceptSession::classes() const { return d->cach
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }
 const InfluenceTestInfo& ConceptSession::influenceTest() const { return d->influenceTest; }
-std::vector<double> ConceptSession::measureStability(int refits, const ProgressSink& progress,
-                                                     const CancelToken& cancel) const {
+StabilityCheck ConceptSession::measureStability(int refits, const ProgressSink& progress,
+                                                const CancelToken& cancel) const {
   if (refits < 1) throw UserError("seed stability needs at least one refit");
   auto activations = mapNpyTensor(d->cache->dir() + "/activations.npy");
   auto method = makeConceptMethod(d->settings.method);
   std::vector<ConceptBasis> others;
+  StabilityCheck check;
+  Stopwatch clock;
   for (int r = 1; r <= refits; ++r) {
     DiscoverySettings again = d->settings;
     again.seed = d->settings.seed + uint64_t(r);
+    check.refitSeeds.push_back(again.seed);
     auto options = fitOptions(again, d->head(), refitProgress(progress, r, refits), cancel);
     others.push_back(method->fit(activations, options));
   }
-  return conceptStability(d->basis, others, stabilitySample(activations));
+  check.refitSeconds = clock.seconds();
+  auto sample = stabilitySample(activations);
+  check.samplePatches = sample.size(0);
+  check.stability = conceptStability(d->basis, others, sample);
+  return check;
 }
 
-void ConceptSession::setStability(const std::vector<double>& stability) {
-  if (stability.size() != d->concepts.size())
-    throw UserError("seed stability for " + std::to_string(stability.size()) + " concepts, but "
-                    "the session has " + std::to_string(d->concepts.size()));
-  for (size_t i = 0; i < stability.size(); ++i) d->concepts[i].stability = stability[i];
+void ConceptSession::setStability(const StabilityCheck& check) {
+  if (check.stability.size() != d->concepts.size())
+    throw UserError("seed stability for " + std::to_string(check.stability.size()) +
+                    " concepts, but the session has " + std::to_string(d->concepts.size()));
+  for (size_t i = 0; i < check.stability.size(); ++i)
+    d->concepts[i].stability = check.stability[i];
+  d->otherKeys["stability_check"] = stabilityCheckJson(check);
 }
 
 void ConceptSession::setLabel(int i, const std::string& label) {

@@ -16,6 +16,7 @@
 
 #include "analysis/audit_categories.h"
 #include "analysis/influence_test_info.h"
+#include "analysis/stability_check.h"
 
 #include "activations/activation_cache.h"
 #include "model/concept_model.h"
@@ -100,12 +101,13 @@ class ConceptSession {
   void setInvertLabel(int concept, const std::string& formula, double auc, double pValue,
                       double fraction, std::vector<uint8_t> positives);
   // Seed stability (discovery/concept_stability.h): fits settings() again with seeds seed + 1,
-  // ..., seed + refits and returns each concept's median matched firing IoU with those fits.
-  // Reads the session only (a worker thread may run it); setStability stores the result, kept in
-  // concepts.json on save().
-  std::vector<double> measureStability(int refits, const ProgressSink& progress = {},
-                                       const CancelToken& cancel = {}) const;
-  void setStability(const std::vector<double>& stability);
+  // ..., seed + refits and returns each concept's lower median matched firing IoU with those
+  // fits, with how it was measured. Reads the session only (a worker thread may run it);
+  // setStability stores the result, kept in concepts.json (per concept and the
+  // "stability_check" block) on save().
+  StabilityCheck measureStability(int refits, const ProgressSink& progress = {},
+                                  const CancelToken& cancel = {}) const;
+  void setStability(const StabilityCheck& check);
   // The image source attached by setImages (ConceptWorld gives concept tags for labeling).
   ImageSourcePtr imageSource() const;
   // Writes the concept set into dir(); on failure the previous files stay and UserError says why.

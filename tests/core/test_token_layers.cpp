@@ -6,6 +6,10 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "activations/extractor.h"
 #include "analysis/concept_session.h"
 #include "base/tensor_io.h"
@@ -20,6 +24,11 @@ namespace fs = std::filesystem;
 namespace {
 
 const char kVitLayer[] = "encoder_layers_encoder_layer_1";
+
+nlohmann::json readJson(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
 
 std::shared_ptr<dx::ConceptModel> vit() {
   return dx::ConceptModel::load(dx::test::testModel("tiny_vit.pt"));
@@ -121,18 +130,50 @@ TEST(TokenLayers, SessionMeasuresSeedStabilityAndSavesIt) {
   auto cache = extract(d, m, kVitLayer);
   // PCA does not depend on its seed: every refit finds the same concepts.
   auto pca = dx::ConceptSession::discover(m, cache, {"pca", "balanced", 3, 0}, d / "pca");
-  for (double v : pca->measureStability(2)) EXPECT_DOUBLE_EQ(v, 1.0);
-  auto session = dx::ConceptSession::discover(m, cache, {"kmeans", "balanced", 3, 0}, d / "km");
+  for (double v : pca->measureStability(2).stability) EXPECT_DOUBLE_EQ(v, 1.0);
+  auto session = dx::ConceptSession::discover(m, cache, {"kmeans", "balanced", 3, 4}, d / "km");
   EXPECT_TRUE(std::isnan(session->concept(0).stability));
-  auto stability = session->measureStability(2);
-  ASSERT_EQ(stability.size(), 3u);
-  for (double v : stability) EXPECT_TRUE(v >= 0 && v <= 1) << v;
-  EXPECT_THROW(session->setStability({0.5}), dx::UserError);
-  session->setStability({0.25, 0.75, 1.0});
+  auto check = session->measureStability(2);
+  ASSERT_EQ(check.stability.size(), 3u);
+  for (double v : check.stability) EXPECT_TRUE(v >= 0 && v <= 1) << v;
+  EXPECT_EQ(check.refitSeeds, (std::vector<uint64_t>{5, 6}));
+  EXPECT_GT(check.samplePatches, 0);
+  EXPECT_THROW(session->setStability({{0.5}}), dx::UserError);
+  check.stability = {0.25, 0.75, 1.0};
+  session->setStability(check);
   session->save();
   auto reopened = dx::ConceptSession::open(m, cache, d / "km");
   EXPECT_DOUBLE_EQ(reopened->concept(0).stability, 0.25);
   EXPECT_DOUBLE_EQ(reopened->concept(2).stability, 1.0);
+  // How it was measured is saved too, as the CLI's discover --stability writes it.
+  auto block = readJson(fs::path(d / "km") / "concepts.json")["stability_check"];
+  EXPECT_EQ(block["refits"], 2);
+  EXPECT_EQ(block["refit_seeds"], nlohmann::json({5, 6}));
+  EXPECT_EQ(block["unstable_concepts"], 1);
+  EXPECT_EQ(block["sample_patches"], check.samplePatches);
+}
+
+// The session writes back the keys of concepts.json it does not own (the CLI's provenance:
+// fit time, ranks, a stability check), so a label edited in the GUI loses none of them.
+TEST(TokenLayers, SavingASessionKeepsHowTheSetWasMade) {
+  TempDir d;
+  makeImages(d, 12);
+  auto m = vit();
+  auto cache = extract(d, m, kVitLayer);
+  dx::ConceptSession::discover(m, cache, {"pca", "balanced", 3, 0}, d / "pca");
+  auto path = fs::path(d / "pca") / "concepts.json";
+  auto doc = readJson(path);
+  doc["seconds"] = 12.5;
+  doc["stability_check"] = {{"refits", 3}};
+  std::ofstream(path) << doc.dump(1);
+  auto session = dx::ConceptSession::open(m, cache, d / "pca");
+  session->setLabel(1, "striped");
+  session->save();
+  auto saved = readJson(path);
+  EXPECT_EQ(saved["seconds"], 12.5);
+  EXPECT_EQ(saved["stability_check"]["refits"], 3);
+  EXPECT_EQ(saved["concepts"][1]["label"], "striped");
+  EXPECT_EQ(saved["method"], "pca");
 }
 
 TEST(TokenLayers, TcavStudyAtAVitLayerUsesTheClassImagesTokens) {

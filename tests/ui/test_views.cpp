@@ -318,7 +318,7 @@ TEST(Views, CheckingSeedStabilityMarksUnstableConceptsAndKeepsTheValues) {
     EXPECT_DOUBLE_EQ(reopened->concept(c).stability, session->concept(c).stability);
   // Every case of the card, whatever the refits gave: unstable, stable, not measured.
   ASSERT_EQ(reopened->concepts(), 3);
-  reopened->setStability({0.2, 0.9, NAN});
+  reopened->setStability({{0.2, 0.9, NAN}});
   gallery.setSession(reopened);
   auto warningOf = [&](int c) {
     return gallery.data(gallery.index(gallery.rowOf(c), 0),
