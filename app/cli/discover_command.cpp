@@ -136,13 +136,12 @@ nlohmann::json recordStability(const Input& in, uint64_t seed, const ConceptBasi
   check.refitSeconds = refitSeconds;
   for (size_t i = 0; i < check.stability.size(); ++i)
     summary.concepts[i].stability = check.stability[i];
-  auto block = stabilityCheckJson(check);
   if (verbose)
-    std::cout << block["unstable_concepts"].get<int>() << " of " << check.stability.size()
+    std::cout << unstableConcepts(check) << " of " << check.stability.size()
               << " concepts unstable: in the refits with other seeds, fewer than half of the "
               << "patches where either fit finds them are found by both (lower median over "
               << refits.size() << " refits)\n";
-  return block;
+  return stabilityCheckJson(check);
 }
 
 }  // namespace

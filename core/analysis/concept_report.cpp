@@ -134,14 +134,17 @@ ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activat
   return r;
 }
 
+int unstableConcepts(const StabilityCheck& check) {
+  return int(std::count_if(check.stability.begin(), check.stability.end(),
+                           [](double v) { return v < kUnstableBelow; }));
+}
+
 nlohmann::json stabilityCheckJson(const StabilityCheck& check) {
-  auto unstable = std::count_if(check.stability.begin(), check.stability.end(),
-                                [](double v) { return v < kUnstableBelow; });
   return {{"refits", check.refitSeeds.size()}, {"refit_seeds", check.refitSeeds},
           {"sample_patches", check.samplePatches}, {"sample_seed", kStabilitySampleSeed},
           {"measure", "lower median over the refits of the IoU of the concept's firing with the "
                       "refit detector it is matched to one to one (Hungarian)"},
-          {"unstable_below", kUnstableBelow}, {"unstable_concepts", unstable},
+          {"unstable_below", kUnstableBelow}, {"unstable_concepts", unstableConcepts(check)},
           {"refit_seconds", check.refitSeconds}};
 }
 

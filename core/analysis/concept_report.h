@@ -32,8 +32,8 @@ struct ConceptSummary {
   std::vector<std::array<float, 5>> influenceQuartiles;  // per-image logit change: min..max
   std::vector<bool> significant;
   std::vector<TopPatch> top;              // best patches, at most one per image
-  // Seed stability (discovery/concept_stability.h): the median over refits with other seeds of
-  // the matched firing IoU; NaN when not measured.
+  // Seed stability (discovery/concept_stability.h): the lower median over refits with other
+  // seeds of the matched firing IoU; NaN when not measured.
   double stability = NAN;
 };
 

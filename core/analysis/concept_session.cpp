@@ -31,9 +31,10 @@ struct ConceptSession::Impl {
   ConceptBasis basis;
   std::vector<ConceptInfo> concepts;
   InfluenceTestInfo influenceTest;
-  // Top-level keys of concepts.json the session does not write itself (how the set was made:
-  // the CLI's "seconds", "ranks", "stability_check", ...): written back unchanged on save().
-  nlohmann::json otherKeys = nlohmann::json::object();
+  // The top-level keys read from concepts.json (all but "concepts") and the latest
+  // "stability_check": save() writes back those that conceptSetDocument does not write itself,
+  // such as how the set was made (the CLI's "seconds", "ranks", "activations", ...).
+  nlohmann::json keptKeys = nlohmann::json::object();
   at::Tensor strengths;  // N x I
   std::vector<int64_t> labelToClass;
   ImageSourcePtr images;
@@ -170,8 +171,8 @@ std::shared_ptr<ConceptSession> ConceptSession::open(std::shared_ptr<const Conce
                     "; run Discover again.");
   auto report = conceptsFromJson(doc["concepts"], cache->classes());
   impl->influenceTest = influenceTestFromJson(doc.value("influence_test", nlohmann::json()));
-  impl->otherKeys = doc;
-  impl->otherKeys.erase("concepts");
+  for (const auto& [key, value] : doc.items())
+    if (key != "concepts") impl->keptKeys[key] = value;
   for (size_t i = 0; i < report.concepts.size(); ++i) {
     impl->concepts.push_back(toInfo(report.concepts[i]));
     auto& c = impl->concepts.back();
@@ -229,7 +230,7 @@ void ConceptSession::save() const {
   const auto& s = d->settings;
   auto document = conceptSetDocument(s.method, s.preset, s.seed, s.concepts, d->layer,
                                      report.classes, d->influenceTest, std::move(list));
-  for (const auto& [key, value] : d->otherKeys.items())
+  for (const auto& [key, value] : d->keptKeys.items())
     if (!document.contains(key)) document[key] = value;
   ConceptSetFiles files{d->basis.decoders, d->basis.biases, d->basis.encoders, d->strengths,
                         anyPositives ? positives : at::Tensor(), std::move(document)};
@@ -271,7 +272,11 @@ void ConceptSession::setStability(const StabilityCheck& check) {
                     " concepts, but the session has " + std::to_string(d->concepts.size()));
   for (size_t i = 0; i < check.stability.size(); ++i)
     d->concepts[i].stability = check.stability[i];
-  d->otherKeys["stability_check"] = stabilityCheckJson(check);
+  // Values alone (no refits named) say nothing of how they were measured: no block then.
+  if (check.refitSeeds.empty())
+    d->keptKeys.erase("stability_check");
+  else
+    d->keptKeys["stability_check"] = stabilityCheckJson(check);
 }
 
 void ConceptSession::setLabel(int i, const std::string& label) {

@@ -1,7 +1,8 @@
 #pragma once
 // A seed-stability check of a concept set (discovery/concept_stability.h): each concept's value
 // and how it was measured, for concepts.json's "stability_check" block, written alike by the CLI
-// (discover --stability) and the GUI (Concept > Check Seed Stability). No torch here.
+// (discover --stability) and the GUI (Concept › Check Seed Stability). No torch here; the
+// functions are defined in concept_report.cpp.
 #include <cstdint>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct StabilityCheck {
   double refitSeconds = 0;
 };
 
+// Concepts below kUnstableBelow (discovery/degenerate.h).
+int unstableConcepts(const StabilityCheck& check);
 nlohmann::json stabilityCheckJson(const StabilityCheck& check);
 
 }  // namespace dx

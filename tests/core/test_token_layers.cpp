@@ -130,14 +130,17 @@ TEST(TokenLayers, SessionMeasuresSeedStabilityAndSavesIt) {
   auto cache = extract(d, m, kVitLayer);
   // PCA does not depend on its seed: every refit finds the same concepts.
   auto pca = dx::ConceptSession::discover(m, cache, {"pca", "balanced", 3, 0}, d / "pca");
-  for (double v : pca->measureStability(2).stability) EXPECT_DOUBLE_EQ(v, 1.0);
+  auto pcaCheck = pca->measureStability(2);
+  ASSERT_EQ(pcaCheck.stability.size(), 3u);
+  for (double v : pcaCheck.stability) EXPECT_DOUBLE_EQ(v, 1.0);
   auto session = dx::ConceptSession::discover(m, cache, {"kmeans", "balanced", 3, 4}, d / "km");
   EXPECT_TRUE(std::isnan(session->concept(0).stability));
   auto check = session->measureStability(2);
   ASSERT_EQ(check.stability.size(), 3u);
   for (double v : check.stability) EXPECT_TRUE(v >= 0 && v <= 1) << v;
   EXPECT_EQ(check.refitSeeds, (std::vector<uint64_t>{5, 6}));
-  EXPECT_GT(check.samplePatches, 0);
+  const auto& shape = cache->activations().shape();  // every patch: fewer than the sample size
+  EXPECT_EQ(check.samplePatches, int64_t(shape[0] * shape[2] * shape[3]));
   EXPECT_THROW(session->setStability({{0.5}}), dx::UserError);
   check.stability = {0.25, 0.75, 1.0};
   session->setStability(check);
@@ -174,6 +177,17 @@ TEST(TokenLayers, SavingASessionKeepsHowTheSetWasMade) {
   EXPECT_EQ(saved["stability_check"]["refits"], 3);
   EXPECT_EQ(saved["concepts"][1]["label"], "striped");
   EXPECT_EQ(saved["method"], "pca");
+  // A check made in the GUI replaces the CLI's block; values alone (no refits) remove it.
+  session->setStability({{1.0, 1.0, 1.0}, {7, 8}, 100, 2.0});
+  session->save();
+  saved = readJson(path);
+  EXPECT_EQ(saved["stability_check"]["refit_seeds"], nlohmann::json({7, 8}));
+  EXPECT_EQ(saved["seconds"], 12.5);
+  session->setStability({{0.2, 0.9, 1.0}});
+  session->save();
+  saved = readJson(path);
+  EXPECT_FALSE(saved.contains("stability_check"));
+  EXPECT_DOUBLE_EQ(saved["concepts"][0]["stability"].get<double>(), 0.2);
 }
 
 TEST(TokenLayers, TcavStudyAtAVitLayerUsesTheClassImagesTokens) {
