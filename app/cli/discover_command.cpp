@@ -128,12 +128,7 @@ std::vector<ConceptBasis> refitWithOtherSeeds(const Job& job, const ConceptMetho
 nlohmann::json recordStability(const Input& in, uint64_t seed, const ConceptBasis& basis,
                                const std::vector<ConceptBasis>& refits, double refitSeconds,
                                ConceptReport& summary, bool verbose) {
-  auto sample = stabilitySample(in.activations);
-  StabilityCheck check;
-  check.stability = conceptStability(basis, refits, sample);
-  for (size_t r = 1; r <= refits.size(); ++r) check.refitSeeds.push_back(seed + r);
-  check.samplePatches = sample.size(0);
-  check.refitSeconds = refitSeconds;
+  auto check = checkStability(basis, seed, refits, in.activations, refitSeconds);
   for (size_t i = 0; i < check.stability.size(); ++i)
     summary.concepts[i].stability = check.stability[i];
   if (verbose)

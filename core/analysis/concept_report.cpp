@@ -134,6 +134,18 @@ ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activat
   return r;
 }
 
+StabilityCheck checkStability(const ConceptBasis& basis, uint64_t seed,
+                              const std::vector<ConceptBasis>& refits,
+                              const at::Tensor& activations, double refitSeconds) {
+  auto sample = stabilitySample(activations);
+  StabilityCheck check;
+  check.stability = conceptStability(basis, refits, sample);
+  for (size_t r = 1; r <= refits.size(); ++r) check.refitSeeds.push_back(seed + r);
+  check.samplePatches = sample.size(0);
+  check.refitSeconds = refitSeconds;
+  return check;
+}
+
 int unstableConcepts(const StabilityCheck& check) {
   return int(std::count_if(check.stability.begin(), check.stability.end(),
                            [](double v) { return v < kUnstableBelow; }));

@@ -63,6 +63,13 @@ ConceptReport summariseConcepts(const ConceptBasis& basis, const NpyMap& activat
 // JSON array of concepts (fractions, influence per class with p-values, top patches with their
 // boxes in the input image under `geometry`), and back.
 nlohmann::json conceptsToJson(const ConceptReport& report, const PatchGeometry& geometry);
+
+// The seed-stability check of `basis` (fitted with `seed`) against its refits with seeds
+// seed + 1, ..., seed + refits.size(), over stabilitySample(activations): the CLI's and the
+// GUI's one measurement (discovery/concept_stability.h).
+StabilityCheck checkStability(const ConceptBasis& basis, uint64_t seed,
+                              const std::vector<ConceptBasis>& refits,
+                              const at::Tensor& activations, double refitSeconds);
 ConceptReport conceptsFromJson(const nlohmann::json& concepts, const std::vector<std::string>& classes);
 
 }  // namespace dx

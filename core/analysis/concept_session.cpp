@@ -250,20 +250,14 @@ StabilityCheck ConceptSession::measureStability(int refits, const ProgressSink& 
   auto activations = mapNpyTensor(d->cache->dir() + "/activations.npy");
   auto method = makeConceptMethod(d->settings.method);
   std::vector<ConceptBasis> others;
-  StabilityCheck check;
   Stopwatch clock;
   for (int r = 1; r <= refits; ++r) {
     DiscoverySettings again = d->settings;
     again.seed = d->settings.seed + uint64_t(r);
-    check.refitSeeds.push_back(again.seed);
     auto options = fitOptions(again, d->head(), refitProgress(progress, r, refits), cancel);
     others.push_back(method->fit(activations, options));
   }
-  check.refitSeconds = clock.seconds();
-  auto sample = stabilitySample(activations);
-  check.samplePatches = sample.size(0);
-  check.stability = conceptStability(d->basis, others, sample);
-  return check;
+  return checkStability(d->basis, d->settings.seed, others, activations, clock.seconds());
 }
 
 void ConceptSession::setStability(const StabilityCheck& check) {
