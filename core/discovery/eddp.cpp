@@ -627,6 +627,28 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
   return best;
 }
 
+// The adaptive preset's choice (eddp.h): partition where k-means' partitions of the standardised
+// patches agree across its starts, balanced elsewhere. Judged on the sample bestPartitionStart
+// draws, so where partition is chosen its k-means starts are the ones judged here.
+EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, const Data& data,
+                          const Patches& patches) {
+  auto gen = at::detail::createCPUGenerator(options.seed);
+  auto sample = StandardisedPatches(patches, data).sample(100000, gen);
+  const int restarts = eddpPreset("partition").restarts;
+  double agreement = agreed(
+      eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel), data);
+  bool partition = agreement >= adaptive.partitionAgreement;
+  if (options.progress) {
+    std::ostringstream stage;
+    stage.precision(2);
+    stage << "adaptive: k-means partitions agree " << std::fixed << agreement
+          << (partition ? " >= " : " < ") << adaptive.partitionAgreement << ", fitting "
+          << (partition ? "partition" : "balanced");
+    options.progress(Progress{stage.str()});
+  }
+  return eddpPreset(partition ? "partition" : "balanced");
+}
+
 class EddpMethod : public ConceptMethod {
  public:
   std::string name() const override { return "eddp"; }
@@ -674,6 +696,7 @@ class EddpMethod : public ConceptMethod {
         data.transform = torch::zeros({data.transform.size(0), width}, data.transform.options());
       patches.fromFirst(data.transform);
     }
+    if (preset.partitionAgreement > 0) preset = adaptiveChoice(preset, options, data, patches);
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, data.stepImages.size(0));
       auto first = data.stepImages.slice(0, 0, probe).to(torch::kFloat).clone();

@@ -59,6 +59,9 @@ struct EddpPreset {
   int reseedRounds = 0;      // rounds of re-seeding dead detectors after stage a
   int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
+  // > 0 ("adaptive"): the fit runs the partition preset where k-means finds the same partition
+  // from every start (eddp::kMeansAgreement at least this), the balanced preset elsewhere.
+  double partitionAgreement = 0;
 };
 
 // "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained":
@@ -67,6 +70,8 @@ struct EddpPreset {
 // "quick": the paper's losses on a short schedule. "balanced": quick plus two choices of ours, an excessive-activity bound that holds at
 // every concept count and a whitened first stage. "partition": logistic detectors of the best
 // k-means or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
+// "adaptive": partition where the patches hold a partition k-means finds from every start,
+// balanced elsewhere (ours; docs/concept-discovery.md "The adaptive preset").
 // Throws UserError for any other name.
 EddpPreset eddpPreset(const std::string& name);
 std::unique_ptr<ConceptMethod> makeEddpMethod();

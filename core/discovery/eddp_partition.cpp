@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "discovery/concept_stability.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/lloyd.h"
 
@@ -16,6 +19,17 @@ double binaryEntropy(double p) {
 }
 
 }  // namespace
+
+double labelAgreement(const at::Tensor& a, const at::Tensor& b, int concepts) {
+  auto x = torch::nn::functional::one_hot(a, concepts).to(torch::kDouble);
+  auto y = torch::nn::functional::one_hot(b, concepts).to(torch::kDouble);
+  auto inter = x.t().matmul(y);
+  auto iou = inter / (x.sum(0).unsqueeze(1) + y.sum(0).unsqueeze(0) - inter).clamp_min(1);
+  auto match = maxWeightAssignment(iou);
+  double sum = 0;
+  for (int i = 0; i < concepts; ++i) sum += iou[i][match[size_t(i)]].item<double>();
+  return sum / concepts;
+}
 
 at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, int concepts,
                        uint64_t seed, const CancelToken& cancel) {
@@ -37,6 +51,19 @@ at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, 
     return ((readings - centre) / spread).argmax(1);
   }
   throw UserError("unknown EDDP partition start \"" + kind + "\"; use kmeans or ica.");
+}
+
+double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,
+                       const CancelToken& cancel) {
+  std::vector<at::Tensor> partitions;
+  for (int r = 0; r < restarts; ++r)
+    partitions.push_back(startLabels("kmeans", standardised, concepts, seed + 7919 * uint64_t(r),
+                                     cancel));
+  double lowest = 1;
+  for (size_t a = 0; a < partitions.size(); ++a)
+    for (size_t b = a + 1; b < partitions.size(); ++b)
+      lowest = std::min(lowest, labelAgreement(partitions[a], partitions[b], concepts));
+  return lowest;
 }
 
 LinearDetectors fitOneVsRest(const at::Tensor& x, const at::Tensor& labels, int concepts,

@@ -8,10 +8,14 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 #include <tuple>
 
 #include "discovery/concept_method.h"
 #include "discovery/eddp.h"
+#include "discovery/eddp_partition.h"
 #include "discovery/synthetic_pairs.h"
 
 using namespace dx;
@@ -207,4 +211,62 @@ TEST(EddpBalanced, JudgesItsStartsOnPatchesFromEveryClassOfAClassSortedCache) {
   auto r = fit(data, "eddp", "balanced");
   EXPECT_GE(minOf(r.iou), 0.95) << r.iou;
   EXPECT_LE(r.largestShare, 0.5);
+}
+
+namespace {
+
+// The fit of `preset` on `data` (decoders, biases) and the progress stages it reported.
+std::pair<ConceptBasis, std::vector<std::string>> fitWithStages(const SyntheticPairs& data,
+                                                                const std::string& preset) {
+  FitOptions o;
+  o.concepts = int(data.encoders.size(0));
+  o.preset = preset;
+  o.head = data.head();
+  std::vector<std::string> stages;
+  o.progress = [&stages](const Progress& p) { stages.push_back(p.stage); };
+  auto basis = makeConceptMethod("eddp")->fit(data.activations, o);
+  return {basis, stages};
+}
+
+bool reported(const std::vector<std::string>& stages, const std::string& text) {
+  return std::any_of(stages.begin(), stages.end(),
+                     [&](const std::string& s) { return s.find(text) != std::string::npos; });
+}
+
+}  // namespace
+
+TEST(EddpPartition, LabelAgreementIgnoresNamesAndSeesRandomPartitions) {
+  auto gen = at::detail::createCPUGenerator(5);
+  auto labels = torch::randint(6, {3000}, gen);
+  auto renamed = (labels + 2).remainder(6);  // the same partition, other names
+  EXPECT_DOUBLE_EQ(eddp::labelAgreement(labels, renamed, 6), 1.0);
+  auto other = torch::randint(6, {3000}, gen);
+  EXPECT_LT(eddp::labelAgreement(labels, other, 6), 0.2);  // chance: about 1/11
+}
+
+TEST(EddpAdaptive, RecoversSixAndTwelveUniformConceptsWithTheirEncodingDirections) {
+  // Uniform factors put every patch in one of I groups that k-means finds from every start: the
+  // adaptive preset fits the partition preset there (the balanced preset misses these encoding
+  // directions: README, "Concept recovery study").
+  for (int concepts : {6, 12}) {
+    auto data = grid(concepts, 64, 2, FactorDistribution::Uniform);
+    auto r = fit(data, "eddp", "adaptive");
+    EXPECT_GE(minOf(r.iou), 0.9) << concepts << " concepts: " << r.iou;
+    EXPECT_GE(minOf(r.cos), 0.9) << concepts << " concepts: " << r.cos;
+    auto [adaptive, stages] = fitWithStages(data, "adaptive");
+    auto [partition, unused] = fitWithStages(data, "partition");
+    EXPECT_TRUE(torch::equal(adaptive.decoders, partition.decoders)) << concepts;
+    EXPECT_TRUE(torch::equal(adaptive.biases, partition.biases)) << concepts;
+    EXPECT_TRUE(reported(stages, "fitting partition")) << concepts;
+  }
+}
+
+TEST(EddpAdaptive, FitsTheBalancedPresetWhereKMeansFindsNoRepeatablePartition) {
+  // Heavy-tailed factors: k-means splits them by magnitude, differently from every start.
+  auto data = grid(6, 16, 2, FactorDistribution::HeavyTailed);
+  auto [adaptive, stages] = fitWithStages(data, "adaptive");
+  auto [balanced, unused] = fitWithStages(data, "balanced");
+  EXPECT_TRUE(torch::equal(adaptive.decoders, balanced.decoders));
+  EXPECT_TRUE(torch::equal(adaptive.biases, balanced.biases));
+  EXPECT_TRUE(reported(stages, "fitting balanced"));
 }
