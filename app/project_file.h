@@ -12,7 +12,7 @@ struct ProjectFile {
   QString model;   // absolute path of the model file
   QString images;  // absolute folder path or a spec such as fashion-mnist:test
   QString layer;
-  QString method = QStringLiteral("eddp"), preset = QStringLiteral("balanced");
+  QString method = QStringLiteral("eddp"), preset = QStringLiteral("adaptive");
   int concepts = 16;
   quint64 seed = 0;
   bool hasConcepts = false;

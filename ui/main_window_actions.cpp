@@ -161,10 +161,10 @@ void MainWindow::buildToolBar() {
   mMethod->setToolTip(tr("Concept discovery method (EDDP: encoding-decoding direction pairs)"));
   mPreset = new QComboBox;
   for (const std::string& name : eddpPresetNames()) mPreset->addItem(QString::fromStdString(name));
-  mPreset->setToolTip(tr("EDDP preset: balanced (the default: holds from 3 to 48 concepts), "
-                         "partition (no training: for layers where a patch shows one concept), "
-                         "adaptive (partition where k-means finds one partition from every "
-                         "start, balanced elsewhere), "
+  mPreset->setToolTip(tr("EDDP preset: adaptive (the default: partition where k-means finds "
+                         "one partition from every start, balanced elsewhere), balanced (holds "
+                         "from 3 to 48 concepts), partition (no training: for layers where a "
+                         "patch shows one concept), "
                          "quick (the paper's losses, short schedule), paper (the published "
                          "method), paper-constrained (the paper's constrained variant, slow), "
                          "paper-kurtosis (the paper plus a kurtosis stage of ours)"));

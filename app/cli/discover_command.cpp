@@ -154,7 +154,7 @@ int runDiscover(const std::vector<std::string>& args) {
   FitOptions options;
   options.concepts = static_cast<int>(a.count("concepts", 8));
   options.seed = a.count("seed", 0);
-  options.preset = a.value("preset", "balanced");
+  options.preset = a.value("preset", "adaptive");
   options.head = headFor(a, in);
   TerminalProgress bar(!a.has("quiet") && job.leader());
   options.progress = std::ref(bar);
@@ -201,6 +201,7 @@ int runDiscover(const std::vector<std::string>& args) {
                                           options.concepts, in.layer, summary.classes,
                                           summary.influenceTest,
                                           conceptsToJson(summary, geometry));
+  if (!basis.choice.preset.empty()) doc["adaptive_choice"] = fitChoiceJson(basis.choice);
   doc["activations"] = in.source;
   doc["decoder"] = method->decoderMeaning();
   doc["encoder"] = method->encoderMeaning();

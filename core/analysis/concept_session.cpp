@@ -230,6 +230,8 @@ void ConceptSession::save() const {
   const auto& s = d->settings;
   auto document = conceptSetDocument(s.method, s.preset, s.seed, s.concepts, d->layer,
                                      report.classes, d->influenceTest, std::move(list));
+  if (!d->basis.choice.preset.empty())
+    document["adaptive_choice"] = fitChoiceJson(d->basis.choice);
   for (const auto& [key, value] : d->keptKeys.items())
     if (!document.contains(key)) document[key] = value;
   ConceptSetFiles files{d->basis.decoders, d->basis.biases, d->basis.encoders, d->strengths,

@@ -67,7 +67,7 @@ struct DatasetEffect {
 
 struct DiscoverySettings {
   std::string method = "eddp";
-  std::string preset = "balanced";
+  std::string preset = "adaptive";
   int concepts = 16;
   uint64_t seed = 0;
 };

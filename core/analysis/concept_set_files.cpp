@@ -29,6 +29,12 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
   return doc;
 }
 
+nlohmann::json fitChoiceJson(const FitChoice& choice) {
+  return {{"fitted", choice.preset},
+          {"kmeans_agreement", choice.agreement},
+          {"threshold", choice.threshold}};
+}
+
 namespace {
 
 void writeAll(const ConceptSetFiles& files, const std::function<std::string(const char*)>& stage) {

@@ -16,6 +16,7 @@
 
 #include "analysis/concept_folder.h"
 #include "analysis/influence_test_info.h"
+#include "discovery/concept_method.h"
 
 namespace dx {
 
@@ -33,6 +34,9 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
                                   const std::vector<std::string>& classes,
                                   const InfluenceTestInfo& influenceTest,
                                   nlohmann::json concepts);
+
+// concepts.json's "adaptive_choice" block: {"fitted": preset, "kmeans_agreement", "threshold"}.
+nlohmann::json fitChoiceJson(const FitChoice& choice);
 
 // Throws UserError naming the folder and the fix; the previous files stay on failure.
 void writeConceptSet(const std::string& dir, const ConceptSetFiles& files);

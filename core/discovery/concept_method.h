@@ -22,11 +22,19 @@
 namespace dx {
 
 // Fitted state, a value type. All directions live in the raw activation space of the layer.
+// What a fit decided on its own from the data: EDDP's adaptive preset records the preset it ran
+// and the agreement that chose it (eddp.h). Empty preset: nothing was decided.
+struct FitChoice {
+  std::string preset;
+  double agreement = 0, threshold = 0;
+};
+
 struct ConceptBasis {
   std::string method;
   at::Tensor decoders;  // I x C, rows w_i
   at::Tensor biases;    // I, b_i
   at::Tensor encoders;  // I x C, rows s_i
+  FitChoice choice{};  // a default initializer: {method, w, b, s} stays complete
   int concepts() const { return static_cast<int>(decoders.size(0)); }
   int channels() const { return static_cast<int>(decoders.size(1)); }
 };
@@ -68,7 +76,7 @@ class HeadFunction {
 struct FitOptions {
   int concepts = 8;               // I
   uint64_t seed = 0;              // fits are deterministic for a seed on the CPU
-  std::string preset = "balanced";  // EDDP: eddpPreset's names; baselines: ignored
+  std::string preset = "adaptive";  // EDDP: eddpPreset's names; baselines: ignored
   HeadFunction head;              // optional f+
   bool headStartsWithGlobalAvgPool = false;  // allows URA's pooled shortcut (docs/methods.md 1.4)
   // Patches are kept in memory as one float32 matrix up to this size; above it a fit streams them

@@ -631,7 +631,7 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
 // patches agree across its starts, balanced elsewhere. Judged on the sample bestPartitionStart
 // draws, so where partition is chosen its k-means starts are the ones judged here.
 EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, const Data& data,
-                          const Patches& patches) {
+                          const Patches& patches, FitChoice& choice) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = StandardisedPatches(patches, data).sample(100000, gen);
   const int restarts = eddpPreset("partition").restarts;
@@ -644,9 +644,10 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
     stage << "adaptive: k-means partitions agree " << std::fixed << agreement
           << (partition ? " >= " : " < ") << adaptive.partitionAgreement << ", fitting "
           << (partition ? "partition" : "balanced");
-    options.progress(Progress{stage.str()});
+    options.progress(Progress{stage.str(), 1, 1});
   }
-  return eddpPreset(partition ? "partition" : "balanced");
+  choice = {partition ? "partition" : "balanced", agreement, adaptive.partitionAgreement};
+  return eddpPreset(choice.preset);
 }
 
 class EddpMethod : public ConceptMethod {
@@ -696,7 +697,9 @@ class EddpMethod : public ConceptMethod {
         data.transform = torch::zeros({data.transform.size(0), width}, data.transform.options());
       patches.fromFirst(data.transform);
     }
-    if (preset.partitionAgreement > 0) preset = adaptiveChoice(preset, options, data, patches);
+    FitChoice choice;
+    if (preset.partitionAgreement > 0)
+      preset = adaptiveChoice(preset, options, data, patches, choice);
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, data.stepImages.size(0));
       auto first = data.stepImages.slice(0, 0, probe).to(torch::kFloat).clone();
@@ -725,6 +728,7 @@ class EddpMethod : public ConceptMethod {
     if (inStandardisedSpace) leaveStandardisedSpace(params, data, firstOrthogonal);
     ConceptBasis basis;
     basis.method = name();
+    basis.choice = choice;
     basis.decoders = decoders(params, false).detach();
     basis.biases = params.biases.detach().clone();
     // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).

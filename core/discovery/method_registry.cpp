@@ -7,7 +7,7 @@ std::vector<std::string> conceptMethodNames() {
 }
 
 const std::vector<std::string>& eddpPresetNames() {
-  static const std::vector<std::string> names{"balanced", "adaptive", "partition", "quick", "paper",
+  static const std::vector<std::string> names{"adaptive", "balanced", "partition", "quick", "paper",
                                               "paper-kurtosis", "paper-constrained"};
   return names;
 }

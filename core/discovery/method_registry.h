@@ -9,7 +9,7 @@ namespace dx {
 
 // "eddp" first (the default), then the unsupervised baselines.
 std::vector<std::string> conceptMethodNames();
-// "balanced" first (the default), then the others (docs/methods.md 1.5).
+// "adaptive" first (the default), then the others (docs/methods.md 1.5).
 const std::vector<std::string>& eddpPresetNames();
 // Names joined by `separator`, e.g. "eddp|pca|nmf" for usage texts.
 std::string joinedNames(const std::vector<std::string>& names, const std::string& separator);

@@ -118,7 +118,8 @@ echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
 # Data-parallel discovery: 2 ranks share the images of the cache; PCA, k-means and NMF equal the
 # single-process fit within float rounding (1e-4 of the largest value), the SAE within 2e-2 (its
 # Adam steps carry the rounding of summed gradients on), and EDDP exactly (exact sums and
-# replicated steps), with the quick preset and the default (balanced).
+# replicated steps), with the quick preset and the default (adaptive: partition or balanced,
+# chosen on process 0).
 close() {  # close A B TOLERANCE
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "$2 differs from the single-process fit $1"
 import sys, numpy as np
@@ -131,14 +132,14 @@ for n in ("decoders", "biases", "encoders"):
 PY
 }
 fit=(discover --cache "$work/single" --concepts 6 --quiet --influence-images 16 --rank-timeout 60)
-for method in pca kmeans nmf sae eddp eddp-balanced; do
-  args=(--method "${method%-balanced}" --preset quick)
-  [ $method = eddp-balanced ] && args=(--method eddp)
+for method in pca kmeans nmf sae eddp eddp-default; do
+  args=(--method "${method%-default}" --preset quick)
+  [ $method = eddp-default ] && args=(--method eddp)
   "$cli" "${fit[@]}" "${args[@]}" --out "$work/$method-1" > /dev/null 2>&1 || fail "$method on 1 process"
   run_ranks 2 "$work/$method" "${fit[@]}" "${args[@]}" --out "$work/$method-2" ||
     fail "$method on 2 ranks: $(cat "$work/$method".*.log)"
   tolerance=1e-4
-  [ "${method%-balanced}" = eddp ] && tolerance=0
+  [ "${method%-default}" = eddp ] && tolerance=0
   [ $method = sae ] && tolerance=2e-2
   close "$work/$method-1" "$work/$method-2" $tolerance
   /usr/bin/python3 -c "import json, sys; d = json.load(open(sys.argv[1]))

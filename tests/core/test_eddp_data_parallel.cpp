@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <future>
+#include <utility>
 
 #include "discovery/concept_method.h"
 #include "distributed/launch.h"
@@ -65,6 +66,33 @@ TEST(EddpDataParallel, FitsEqualTheSingleProcessFitExactly) {
       for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count))
         EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0)
             << c.preset << ", " << c.images << " images, " << count << " parts";
+  }
+}
+
+// The adaptive preset decides on process 0's agreement and then runs one preset exactly: on
+// clustered patches the partition preset (process 0's detectors), on structureless ones the
+// balanced preset; both equal the single-process fit bit for bit.
+TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
+  auto weights = torch::randn({10, 3}, at::detail::createCPUGenerator(2));
+  dx::HeadFunction pooling = [weights](const at::Tensor& a) {
+    return a.mean({2, 3}).matmul(weights);
+  };
+  auto clustered = clusteredActivations(90);
+  auto structureless = torch::rand({90, 10, 3, 3}, at::detail::createCPUGenerator(4));
+  for (auto [z, chosen] : {std::pair{clustered, "partition"}, std::pair{structureless, "balanced"}}) {
+    dx::FitOptions o;
+    o.concepts = 4;
+    o.seed = 3;
+    o.head = pooling;
+    auto eddp = dx::makeConceptMethod("eddp");
+    o.preset = chosen;
+    auto expected = eddp->fit(z, o);
+    o.preset = "adaptive";
+    auto single = eddp->fit(z, o);
+    EXPECT_EQ(dx::test::largestDifference(single, expected), 0.0) << chosen;
+    for (int count : {2, 3})
+      for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count))
+        EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0) << chosen << ", " << count;
   }
 }
 

@@ -230,3 +230,24 @@ TEST(TokenLayers, SwinChannelsLastStageIsPermutedIntoAGrid) {
   EXPECT_EQ(cache->classTokens(), nullptr);
   EXPECT_EQ(cache->activations().shape(), (std::vector<size_t>{6, 16, 4, 4}));
 }
+
+TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
+  TempDir d;
+  makeImages(d, 12);
+  auto m = vit();
+  auto cache = extract(d, m, kVitLayer);
+  dx::ConceptSession::discover(m, cache, {"eddp", "adaptive", 3, 0}, d / "adaptive");
+  auto path = fs::path(d / "adaptive") / "concepts.json";
+  auto block = readJson(path)["adaptive_choice"];
+  ASSERT_TRUE(block.is_object());
+  std::string fitted = block["fitted"];
+  EXPECT_TRUE(fitted == "partition" || fitted == "balanced") << fitted;
+  double agreement = block["kmeans_agreement"];
+  EXPECT_GE(agreement, 0.0);
+  EXPECT_LE(agreement, 1.0);
+  EXPECT_EQ(fitted == "partition", agreement >= block["threshold"].get<double>());
+  auto session = dx::ConceptSession::open(m, cache, d / "adaptive");
+  session->setLabel(0, "striped");
+  session->save();
+  EXPECT_EQ(readJson(path)["adaptive_choice"], block);
+}
