@@ -322,11 +322,15 @@ void MainWindow::updateSummary() {
                  .arg(QString::fromStdString(c->layer()))
                  .arg(shape[0]).arg(shape[1]).arg(shape[2]).arg(shape[3]).arg(acc);
   }
-  if (auto s = mWorkbench.concepts())
+  if (auto s = mWorkbench.concepts()) {
+    // The adaptive preset also names the fit it ran ("adaptive: balanced").
+    QString preset = QString::fromStdString(s->settings().preset);
+    std::string fitted = s->fittedPreset();
+    if (!fitted.empty()) preset += QStringLiteral(": ") + QString::fromStdString(fitted);
     parts << tr("<b>Concepts</b> %1 by %2 (%3)")
                  .arg(s->concepts())
-                 .arg(QString::fromStdString(s->settings().method),
-                      QString::fromStdString(s->settings().preset));
+                 .arg(QString::fromStdString(s->settings().method), preset);
+  }
   if (!parts.isEmpty()) mSummary->setText(parts.join(QStringLiteral(" &nbsp;·&nbsp; ")));
   QString project = mWorkbench.projectPath();
   setWindowTitle(project.isEmpty() ? tr("Directrix[*]")

@@ -242,6 +242,13 @@ void ConceptSession::save() const {
 const ActivationCache& ConceptSession::cache() const { return *d->cache; }
 const std::string& ConceptSession::dir() const { return d->dir; }
 const DiscoverySettings& ConceptSession::settings() const { return d->settings; }
+std::string ConceptSession::fittedPreset() const {
+  if (!d->basis.choice.preset.empty()) return d->basis.choice.preset;
+  auto block = d->keptKeys.find("adaptive_choice");
+  if (block == d->keptKeys.end() || !block->is_object()) return "";
+  auto fitted = block->find("fitted");
+  return fitted != block->end() && fitted->is_string() ? fitted->get<std::string>() : "";
+}
 const std::vector<std::string>& ConceptSession::classes() const { return d->cache->classes(); }
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }

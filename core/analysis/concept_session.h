@@ -91,6 +91,9 @@ class ConceptSession {
   const ActivationCache& cache() const;
   const std::string& dir() const;
   const DiscoverySettings& settings() const;
+  // The preset the fit ran where the settings' preset let it choose (EDDP's adaptive preset:
+  // "partition" or "balanced", from the fit or from concepts.json's adaptive_choice); else "".
+  std::string fittedPreset() const;
   const std::vector<std::string>& classes() const;  // the model's
   int concepts() const;
   const ConceptInfo& concept(int i) const;

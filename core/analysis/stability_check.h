@@ -12,7 +12,7 @@ namespace dx {
 
 struct StabilityCheck {
   std::vector<double> stability;  // per concept: lower median matched firing IoU over the refits
-  std::vector<uint64_t> refitSeeds;
+  std::vector<uint64_t> refitSeeds{};  // {} so that {stability} alone initialises it quietly
   int64_t samplePatches = 0;
   double refitSeconds = 0;
 };

@@ -247,6 +247,7 @@ TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
   EXPECT_LE(agreement, 1.0);
   EXPECT_EQ(fitted == "partition", agreement >= block["threshold"].get<double>());
   auto session = dx::ConceptSession::open(m, cache, d / "adaptive");
+  EXPECT_EQ(session->fittedPreset(), fitted);
   session->setLabel(0, "striped");
   session->save();
   EXPECT_EQ(readJson(path)["adaptive_choice"], block);
