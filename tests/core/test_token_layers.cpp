@@ -57,6 +57,22 @@ std::shared_ptr<const dx::ActivationCache> extract(const TempDir& d,
   return std::make_shared<dx::ActivationCache>(dx::extractActivations(r).dir);
 }
 
+// A concept set discovered on 12 images' ViT cache into d/<name>, with its concepts.json path.
+struct DiscoveredSet {
+  std::shared_ptr<dx::ConceptModel> model;
+  std::shared_ptr<const dx::ActivationCache> cache;
+  fs::path json;
+};
+
+DiscoveredSet discoveredSet(const TempDir& d, const dx::DiscoverySettings& settings,
+                            const std::string& name) {
+  makeImages(d, 12);
+  DiscoveredSet set{vit(), nullptr, fs::path(d / name) / "concepts.json"};
+  set.cache = extract(d, set.model, kVitLayer);
+  dx::ConceptSession::discover(set.model, set.cache, settings, d / name);
+  return set;
+}
+
 }  // namespace
 
 TEST(TokenLayers, VitLayerIsAPatchGridWhoseHeadAlsoReadsTheClassToken) {
@@ -160,11 +176,7 @@ TEST(TokenLayers, SessionMeasuresSeedStabilityAndSavesIt) {
 // fit time, ranks, a stability check), so a label edited in the GUI loses none of them.
 TEST(TokenLayers, SavingASessionKeepsHowTheSetWasMade) {
   TempDir d;
-  makeImages(d, 12);
-  auto m = vit();
-  auto cache = extract(d, m, kVitLayer);
-  dx::ConceptSession::discover(m, cache, {"pca", "balanced", 3, 0}, d / "pca");
-  auto path = fs::path(d / "pca") / "concepts.json";
+  auto [m, cache, path] = discoveredSet(d, {"pca", "balanced", 3, 0}, "pca");
   auto doc = readJson(path);
   doc["seconds"] = 12.5;
   doc["stability_check"] = {{"refits", 3}};
@@ -233,11 +245,7 @@ TEST(TokenLayers, SwinChannelsLastStageIsPermutedIntoAGrid) {
 
 TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
   TempDir d;
-  makeImages(d, 12);
-  auto m = vit();
-  auto cache = extract(d, m, kVitLayer);
-  dx::ConceptSession::discover(m, cache, {"eddp", "adaptive", 3, 0}, d / "adaptive");
-  auto path = fs::path(d / "adaptive") / "concepts.json";
+  auto [m, cache, path] = discoveredSet(d, {"eddp", "adaptive", 3, 0}, "adaptive");
   auto block = readJson(path)["adaptive_choice"];
   ASSERT_TRUE(block.is_object());
   std::string fitted = block["fitted"];
