@@ -218,7 +218,11 @@ int runDiscover(const std::vector<std::string>& args) {
   writeConceptSet(out, {basis.decoders, basis.biases, basis.encoders, summary.imageStrength,
                         at::Tensor(), doc});
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out
-            << " in " << clock.seconds() << " s\n";
+            << " in " << clock.seconds() << " s";
+  if (!basis.choice.preset.empty())  // the adaptive preset says which fit it ran, even --quiet
+    std::cout << " (" << options.preset << ": " << basis.choice.preset << ", k-means agreement "
+              << basis.choice.agreement << ")";
+  std::cout << "\n";
   return 0;
 }
 

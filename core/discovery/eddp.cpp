@@ -478,7 +478,7 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches
   return reseeded;
 }
 
-// The balanced preset's start (eddp_partition.h): every start's partition of up to 100,000
+// The partition preset's start (eddp_partition.h): every start's partition of up to 100,000
 // standardised patches, turned into one-vs-rest logistic detectors; the partition those
 // detectors reproduce best is kept, and its detectors start the stage.
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
@@ -629,7 +629,7 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
 
 // The adaptive preset's choice (eddp.h): partition where k-means' partitions of the standardised
 // patches agree across its starts, balanced elsewhere. Judged on the sample bestPartitionStart
-// draws, so where partition is chosen its k-means starts are the ones judged here.
+// draws with the same seeds, so where partition is chosen it recomputes these same partitions.
 EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, const Data& data,
                           const Patches& patches, FitChoice& choice) {
   auto gen = at::detail::createCPUGenerator(options.seed);
@@ -640,7 +640,7 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   bool partition = agreement >= adaptive.partitionAgreement;
   if (options.progress) {
     std::ostringstream stage;
-    stage.precision(2);
+    stage.precision(3);
     stage << "adaptive: k-means partitions agree " << std::fixed << agreement
           << (partition ? " >= " : " < ") << adaptive.partitionAgreement << ", fitting "
           << (partition ? "partition" : "balanced");

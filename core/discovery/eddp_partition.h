@@ -1,5 +1,5 @@
 #pragma once
-// Partition starts for EDDP's balanced preset (choice of ours; docs/methods.md 1.2 does not publish
+// Partition starts for EDDP's partition preset (choice of ours; docs/methods.md 1.2 does not publish
 // an initialisation). A start labels every patch with one concept (k-means or ICA, eddp_starts.h);
 // one-vs-rest logistic regression then turns the labels into I detector hyperplanes, and how
 // well those hyperplanes reproduce their labels judges the start. EDDP's premise is that every
@@ -28,8 +28,9 @@ double labelAgreement(const at::Tensor& a, const at::Tensor& b, int concepts);
 // How repeatable the k-means partition of the standardised patches is: the smallest
 // labelAgreement between the partitions k-means finds from `restarts` seeds (seed + 7919 r, the
 // partition preset's restarts). Near 1 where the patches fall into I groups that every start finds
-// (the recovery study's uniform factors at I >= 6: 0.95-1.00); 0.3-0.5 on the demo's and
-// ConceptWorld's layers, whose patches show several concepts at once.
+// (the recovery study's uniform factors at 6 <= I <= 24 and D >= 64: 0.95-1.00 but for one cell
+// at 0.64); 0.3-0.5 on the demo's and ConceptWorld's layers, whose patches show several concepts
+// at once. 1 with fewer than 2 restarts (nothing to compare).
 double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,
                        const CancelToken& cancel);
 

@@ -195,7 +195,10 @@ void settingsSection(std::ostringstream& h, const ConceptSession& s, const HtmlR
                     (o.imagesDescription.empty() ? "" : " from " + o.imagesDescription));
   row("image list hash (FNV-1a 64 of the names)", images.hex());
   row("activation cache key (model, layer, files, preprocessing)", cache.key());
-  row("method", d.method + (d.method == "eddp" ? " (" + d.preset + " preset)" : ""));
+  std::string fitted = s.fittedPreset();  // the adaptive preset's choice
+  row("method", d.method + (d.method == "eddp" ? " (" + d.preset + " preset" +
+                                                     (fitted.empty() ? "" : ": " + fitted) + ")"
+                                               : ""));
   row("concepts", std::to_string(s.concepts()) + " (requested " + std::to_string(d.concepts) + ")");
   row("seed", std::to_string(d.seed));
   row("influence test", s.influenceTest().description.empty() ? "not run"

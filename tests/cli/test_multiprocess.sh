@@ -146,6 +146,12 @@ for method in pca kmeans nmf sae eddp eddp-default; do
 sys.exit(d['ranks'] != 2 or not d['data_parallel'] or d['communication']['reductions'] < 1)" \
     "$work/$method-2/concepts.json" ||
     fail "$method: concepts.json does not record a data-parallel fit with sums on 2 ranks"
+  if [ $method = eddp-default ]; then  # the adaptive preset records one choice, the same on 2 ranks
+    /usr/bin/python3 -c "import json, sys; a, b = (json.load(open(p))['adaptive_choice'] for p in sys.argv[1:])
+sys.exit(a != b or a['fitted'] not in ('partition', 'balanced') or a['threshold'] != 0.9)" \
+      "$work/$method-1/concepts.json" "$work/$method-2/concepts.json" ||
+      fail "the default preset's adaptive_choice is missing or differs between 1 and 2 ranks"
+  fi
 done
 echo "ok: PCA, k-means, NMF, the SAE and EDDP on 2 ranks equal one process's fit"
 

@@ -90,9 +90,13 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
     o.preset = "adaptive";
     auto single = eddp->fit(z, o);
     EXPECT_EQ(dx::test::largestDifference(single, expected), 0.0) << chosen;
+    EXPECT_EQ(single.choice.preset, chosen);
     for (int count : {2, 3})
-      for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count))
+      for (const auto& basis : dx::test::fitInParts(*eddp, z, o, count)) {
         EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0) << chosen << ", " << count;
+        EXPECT_EQ(basis.choice.preset, chosen) << count;
+        EXPECT_EQ(basis.choice.agreement, single.choice.agreement) << count;
+      }
   }
 }
 

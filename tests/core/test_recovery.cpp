@@ -1,5 +1,6 @@
 // Concept recovery beyond the paper's toy (bench/recovery_study at CI-friendly sizes): the
-// generator's distributions, the matching, and the default EDDP preset on 6 and 12 concepts.
+// generator's distributions, the matching, and the EDDP presets (balanced, partition and the
+// default, adaptive) on 6 and 12 concepts.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>

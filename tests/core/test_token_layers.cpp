@@ -178,6 +178,7 @@ TEST(TokenLayers, SavingASessionKeepsHowTheSetWasMade) {
   TempDir d;
   auto [m, cache, path] = discoveredSet(d, {"pca", "balanced", 3, 0}, "pca");
   auto doc = readJson(path);
+  EXPECT_FALSE(doc.contains("adaptive_choice"));  // only a fit that chose records a choice
   doc["seconds"] = 12.5;
   doc["stability_check"] = {{"refits", 3}};
   std::ofstream(path) << doc.dump(1);
@@ -259,4 +260,11 @@ TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
   session->setLabel(0, "striped");
   session->save();
   EXPECT_EQ(readJson(path)["adaptive_choice"], block);
+  // A block that is not what the fit writes names no preset (the GUI shows the settings only).
+  for (auto bad : {nlohmann::json("balanced"), nlohmann::json{{"fitted", 3}}}) {
+    auto doc = readJson(path);
+    doc["adaptive_choice"] = bad;
+    std::ofstream(path) << doc.dump(1);
+    EXPECT_EQ(dx::ConceptSession::open(m, cache, d / "adaptive")->fittedPreset(), "") << bad;
+  }
 }
