@@ -21,7 +21,6 @@
 
 namespace dx {
 
-// Fitted state, a value type. All directions live in the raw activation space of the layer.
 // What a fit decided on its own from the data: EDDP's adaptive preset records the preset it ran
 // and the agreement that chose it (eddp.h). Empty preset: nothing was decided.
 struct FitChoice {
@@ -29,6 +28,7 @@ struct FitChoice {
   double agreement = 0, threshold = 0;
 };
 
+// Fitted state, a value type. All directions live in the raw activation space of the layer.
 struct ConceptBasis {
   std::string method;
   at::Tensor decoders;  // I x C, rows w_i
