@@ -635,8 +635,9 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = StandardisedPatches(patches, data).sample(100000, gen);
   const int restarts = eddpPreset("partition").restarts;
-  double agreement = agreed(
-      eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel), data);
+  double ownAgreement =
+      eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel);
+  double agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
   bool partition = agreement >= adaptive.partitionAgreement;
   if (options.progress) {
     std::ostringstream stage;

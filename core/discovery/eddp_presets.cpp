@@ -150,9 +150,9 @@ EddpPreset eddpPreset(const std::string& name) {
     // every one of its 3 starts (lowest agreement >= 0.9), the balanced preset elsewhere. Measured
     // (bench/recovery_study, seed 0, 8,000 patches; docs/concept-discovery.md "The adaptive
     // preset"): uniform factors at 6 <= I <= 24 and D >= 64 mostly agree 0.95-1.00, and there
-    // partition meets the goal where balanced does not; heavy-tailed and noisy-level factors mostly agree < 0.9
-    // (balanced, which recovers heavy-tailed concepts); the demo's layer agrees 0.32-0.51 and
-    // ConceptWorld's 0.42-0.48, so real layers get the balanced fit, unchanged.
+    // partition meets the goal where balanced does not; heavy-tailed and noisy-level factors
+    // mostly agree < 0.9 (balanced, which recovers heavy-tailed concepts); the demo's layer
+    // agrees 0.32-0.51 and ConceptWorld's 0.42-0.48, so real layers get the balanced fit.
     p = eddpPreset("balanced");
     p.partitionAgreement = 0.9;
     return p;
