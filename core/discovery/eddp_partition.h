@@ -1,11 +1,11 @@
 #pragma once
 // Partition starts for EDDP's partition and adaptive presets (choices of ours; docs/methods.md 1.2
-// does not publish an initialisation). A start labels every patch with one concept (k-means or
-// ICA, eddp_starts.h); one-vs-rest logistic regression then turns the labels into I detector
-// hyperplanes, and how well those hyperplanes reproduce their labels judges the start. EDDP's premise is that every
-// concept is detected by one hyperplane (directional clustering); a partition that no set of
-// hyperplanes reproduces (k-means splitting a heavy-tailed factor by magnitude, ICA mixing the
-// dependent factors of dense data) is a wrong one. No ground truth is used.
+// does not publish an initialisation). A start labels every patch with one concept (k-means or ICA,
+// eddp_starts.h); one-vs-rest logistic regression then turns the labels into I detector
+// hyperplanes, and how well those hyperplanes reproduce their labels judges the start. EDDP's
+// premise is that every concept is detected by one hyperplane (directional clustering); a partition
+// that no set of hyperplanes reproduces (k-means splitting a heavy-tailed factor by magnitude, ICA
+// mixing the dependent factors of dense data) is a wrong one. No ground truth is used.
 #include <string>
 
 #include <ATen/core/Tensor.h>
