@@ -1,18 +1,24 @@
 // Calibration of the influence test (analysis/influence.h; docs/statistics.md), at
 // a larger size than tests/core/test_influence_calibration.cpp:
 // - false positives: noise concepts (the paper's noise signal vectors) on synthetic post-ReLU
-//   layers with a trained pooling head, under the pattern and the isotropic null; the share of
+//   layers with a trained pooling head, under each null (influence.h); the share of
 //   raw p < 0.05 (nominal 0.05) and of layers with any marked cell (BH bounds it by q = 0.05);
 // - power: a planted concept that only class 0 reads with weight beta, found by each method;
 //   the share of seeds where the method's matching concept is marked on class 0;
-// - TCAV with random concept folders: how often a noise concept is significant.
+// - TCAV with random concept folders: how often a noise concept is significant;
+// - a real layer (--cache DIR, with its model's head): noise concepts on 256 of its images, as
+//   the report samples them, under each null.
 // usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
 //                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
+//                              [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]
 #include <torch/torch.h>
 
 #include <cstdio>
 
+#include "activations/activation_cache.h"
+#include "base/tensor_io.h"
 #include "bench_args.h"
+#include "model/head_module.h"
 #include "discovery/concept_method.h"
 #include "analysis/influence.h"
 #include "analysis/influence_calibration.h"
@@ -37,14 +43,15 @@ SyntheticPairs noiseLayer(uint64_t seed, int channels) {
   return makeSyntheticPairs(spec);
 }
 
-void falsePositives(int seeds, const std::vector<std::string>& channelList) {
+void falsePositives(int seeds, const std::vector<std::string>& channelList,
+                    const std::vector<InfluenceNull>& nulls) {
   std::printf("\nFalse positives: 16 noise concepts x 6 classes per layer, %d layers per size\n",
               seeds);
   std::printf("| channels | head | null | raw p < 0.05 | layers with a marked cell |\n|---|---|---|---|---|\n");
   for (const auto& channelText : channelList) {
     int channels = std::stoi(channelText);
     for (bool linear : {true, false})
-      for (auto null : {InfluenceNull::Pattern, InfluenceNull::Isotropic}) {
+      for (auto null : nulls) {
         Rate raw, layers;
         for (int seed = 0; seed < seeds; ++seed) {
           auto data = noiseLayer(uint64_t(seed), channels);
@@ -72,10 +79,11 @@ void falsePositives(int seeds, const std::vector<std::string>& channelList) {
   }
 }
 
-void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas) {
+void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas,
+           InfluenceNull null) {
   std::printf("\nPower: planted concept 0 read by class 0 with weight beta (128 channels, 4 concepts, "
-              "%d seeds); marked share (seeds where the method found the concept, IoU > 0.5)\n",
-              seeds);
+              "%d seeds, %s null); marked share (seeds where the method found the concept, "
+              "IoU > 0.5)\n", seeds, influenceNullName(null));
   std::printf("| method |");
   for (const auto& b : betas) std::printf(" beta %s |", b.c_str());
   std::printf("\n|---|");
@@ -102,7 +110,9 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
                                       &match);
         if (iou[0].item<double>() <= 0.5) continue;
         ++found;
-        auto r = conceptInfluence(head, basis, layer.z);
+        InfluenceOptions o;
+        o.null = null;
+        auto r = conceptInfluence(head, basis, layer.z, o);
         marked.hits += r.significant[match[0]][0].item<bool>() ? 1 : 0;
         ++marked.total;
       }
@@ -146,6 +156,40 @@ void tcavFalsePositives(int seeds) {
               (long long)significant.total, unflagged.share());
 }
 
+// Noise concepts on a real layer with its real head: 20 draws of 16 noise concepts on 256
+// evenly spaced images of the cache, every class tested.
+void realLayerFalsePositives(const std::string& cacheDir, const std::vector<InfluenceNull>& nulls) {
+  ActivationCache cache(cacheDir);
+  const auto& activations = cache.activations();
+  size_t n = activations.shape()[0], take = std::min<size_t>(n, 256);
+  std::vector<at::Tensor> rows;
+  for (size_t j = 0; j < take; ++j) rows.push_back(npyRows(activations, j * n / take, 1));
+  auto z = torch::cat(rows);
+  auto head = loadHeadModule(cache.modelPath(), cache.layer());
+  std::printf("\nReal layer %s (%s, %lld images): 20 x 16 noise concepts x every class\n",
+              cache.layer().c_str(), cacheDir.c_str(), (long long)z.size(0));
+  std::printf("| null | raw p < 0.05 | draws with a marked cell |\n|---|---|---|\n");
+  for (auto null : nulls) {
+    Rate raw, marked;
+    for (int draw = 0; draw < 20; ++draw) {
+      auto gen = at::detail::createCPUGenerator(7000 + uint64_t(draw));
+      auto basis = noiseConcepts(z, 16, gen);
+      InfluenceOptions o;
+      o.null = null;
+      o.seed = uint64_t(draw);
+      auto r = conceptInfluence(head, basis, z, o);
+      auto tested = r.pValues.masked_select(r.pValues == r.pValues);
+      raw.hits += (tested < 0.05).sum().item<int64_t>();
+      raw.total += tested.numel();
+      marked.hits += r.significant.any().item<bool>() ? 1 : 0;
+      ++marked.total;
+    }
+    std::printf("| %s | %.3f (%lld of %lld) | %.2f |\n", influenceNullName(null), raw.share(),
+                (long long)raw.hits, (long long)raw.total, marked.share());
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,8 +200,15 @@ int main(int argc, char** argv) {
       option(argc, argv, "--methods", "pca,nmf,kmeans,spherical-kmeans,sae,eddp"));
   auto betas = dx::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
   auto parts = option(argc, argv, "--parts", "influence,tcav,power");
-  if (parts.find("influence") != std::string::npos) falsePositives(seeds, channels);
+  std::vector<dx::InfluenceNull> nulls;
+  for (const auto& name :
+       dx::bench::splitList(option(argc, argv, "--nulls", "pattern-mahalanobis,pattern,isotropic")))
+    nulls.push_back(dx::influenceNullNamed(name));
+  if (parts.find("influence") != std::string::npos) falsePositives(seeds, channels, nulls);
   if (parts.find("tcav") != std::string::npos) tcavFalsePositives(seeds);
-  if (parts.find("power") != std::string::npos) power(seeds, methods, betas);
+  if (parts.find("power") != std::string::npos)
+    for (auto null : nulls) power(seeds, methods, betas, null);
+  auto cache = option(argc, argv, "--cache", "");
+  if (!cache.empty()) realLayerFalsePositives(cache, nulls);
   return 0;
 }

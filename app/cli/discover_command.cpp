@@ -179,10 +179,8 @@ int runDiscover(const std::vector<std::string>& args) {
   report.influence.nullDraws = static_cast<int>(a.number("null-draws", 1000, 1, 1e6));
   report.influence.fdr = a.number("fdr", report.influence.fdr, 1e-12, 1);
   report.influence.minEffect = a.number("min-effect", report.influence.minEffect, 0, 1e12);
-  std::string null = a.value("influence-null", "pattern");
-  if (null != "pattern" && null != "isotropic")
-    throw UserError("--influence-null expects pattern or isotropic, got \"" + null + "\".");
-  report.influence.null = null == "pattern" ? InfluenceNull::Pattern : InfluenceNull::Isotropic;
+  report.influence.null =
+      influenceNullNamed(a.value("influence-null", influenceNullName(report.influence.null)));
   report.seed = options.seed;
   report.progress = options.progress;
   report.cancel = options.cancel;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -63,11 +64,35 @@ at::Tensor linearHeadWeights(const HeadFunction& head, const at::Tensor& pooledM
   return h;
 }
 
-// Null edits v = L g with g ~ N(0, I): covariance L L^T, scaled so that E|v|^2 = 1.
+// Null edits v = k L g with g ~ N(0, I): covariance k^2 L L^T, where k matches the edit's size.
 struct NullShape {
-  at::Tensor factor;  // C x M
-  double traceRoot = 1;
+  at::Tensor factor;      // C x P: L
+  double traceRoot = 1;   // |L|_F, so that E|L g|^2 = traceRoot^2
+  at::Tensor whitener;    // C x C, A with A^T A = M^-1 for a metric M when sizes are
+                          // Mahalanobis; undefined when they are Euclidean
+  double whiteTrace = 1;  // |A L|_F^2 = E[(L g)^T M^-1 (L g)]
+
+  // k for an edit e: E|v|^2 = |e|^2 (Euclidean), or E[v^T M^-1 v] = e^T M^-1 e (Mahalanobis: the
+  // null moves the data by as many of its own standard deviations as e does).
+  double scaleFor(const at::Tensor& edit) const {
+    if (!whitener.defined()) return edit.norm().item<double>() / std::max(traceRoot, 1e-300);
+    auto white = whitener.matmul(edit.to(whitener.device(), whitener.dtype()));
+    return white.norm().item<double>() / std::sqrt(std::max(whiteTrace, 1e-300));
+  }
 };
+
+// Ledoit-Wolf shrinkage intensity (Ledoit & Wolf 2004; as scikit-learn's ledoit_wolf_shrinkage)
+// of the covariance S = X^T X / n of centred rows X (n x p) towards mu I, mu = tr(S) / p.
+double ledoitWolfShrinkage(const at::Tensor& x, const at::Tensor& s) {
+  double n = double(x.size(0)), p = double(x.size(1));
+  double mu = s.trace().item<double>() / p;
+  double frobenius2 = s.square().sum().item<double>();
+  double fourth = x.square().sum(1).square().sum().item<double>();
+  double beta = (fourth / n - frobenius2) / (p * n);
+  double delta = (frobenius2 - 2 * mu * s.trace().item<double>() + p * mu * mu) / p;
+  if (!(delta > 0)) return 1;
+  return std::clamp(std::min(beta, delta) / delta, 0.0, 1.0);
+}
 
 NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen) {
   NullShape s;
@@ -82,17 +107,29 @@ NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen)
           0, torch::randperm(patches.size(0), gen).slice(0, 0, 4096).to(patches.device()));
     auto deviations = patches - patches.mean(0);
     s.factor = deviations.t() / std::sqrt(double(std::max<int64_t>(1, deviations.size(0) - 1)));
+    if (kind == InfluenceNull::PatternMahalanobis) {
+      // The metric: the patches' covariance shrunk towards mu I (Ledoit-Wolf), so directions
+      // the sample barely spans (near-dead channels, a wide layer) do not get infinite weight.
+      auto x = deviations.to(torch::kDouble);
+      auto cov = x.t().matmul(x) / double(std::max<int64_t>(1, x.size(0)));
+      double rho = ledoitWolfShrinkage(x, cov);
+      double mu = cov.trace().item<double>() / double(c);
+      auto [values, vectors] = torch::linalg_eigh(cov);
+      auto shrunk = ((1 - rho) * values.clamp_min(0) + rho * mu).clamp_min(1e-300);
+      s.whitener = vectors.t() / shrunk.sqrt().unsqueeze(1);
+      s.whiteTrace = s.whitener.matmul(s.factor.to(torch::kDouble)).square().sum().item<double>();
+    }
   }
   s.traceRoot = s.factor.norm().item<double>();
   return s;
 }
 
-// Two-sided p of each class's observed mean logit change (K) against R null edits of norm
-// `size` (empirical, (1 + count) / (R + 1)).
+// Two-sided p of each class's observed mean logit change (K) against R null edits k L g
+// (empirical, (1 + count) / (R + 1)).
 at::Tensor empiricalP(const Sites& sites, const at::Tensor& observed,
-                      const NullShape& shape, double size, int draws, at::Generator& gen) {
+                      const NullShape& shape, double k, int draws, at::Generator& gen) {
   auto g = torch::randn({draws, shape.factor.size(1)}, gen).to(shape.factor.device());
-  auto v = g.matmul(shape.factor.t()) * (size / std::max(shape.traceRoot, 1e-300));
+  auto v = g.matmul(shape.factor.t()) * k;
   auto null = (editedLogits(sites, v) - sites.baseLogits.unsqueeze(0)).mean(1);  // R x K
   auto beyond = (null.abs() >= observed.abs().unsqueeze(0) - 1e-12 * observed.abs().unsqueeze(0))
                     .sum(0).to(torch::kDouble);
@@ -100,12 +137,12 @@ at::Tensor empiricalP(const Sites& sites, const at::Tensor& observed,
 }
 
 // Exact two-sided p when the head is linear in its pooled input: the mean logit change under a
-// null edit v is mean(weight) H v, Gaussian with variance mean(weight)^2 H Sigma H^T.
+// null edit v = k L g is mean(weight) H v, Gaussian with variance mean(weight)^2 k^2 H L L^T H^T.
 at::Tensor exactP(const at::Tensor& h, const Sites& sites, const at::Tensor& observed,
-                  const NullShape& shape, double size) {
+                  const NullShape& shape, double k) {
   double weight = sites.mask.to(torch::kDouble).mean({1, 2}).mean().item<double>();
   auto spread = h.to(torch::kDouble).matmul(shape.factor.to(torch::kDouble)).norm(2, {1});
-  auto sd = (std::abs(weight) * size / std::max(shape.traceRoot, 1e-300)) * spread.to(torch::kCPU);
+  auto sd = (std::abs(weight) * k) * spread.to(torch::kCPU);
   auto obs = observed.to(torch::kCPU, torch::kDouble).abs();
   auto zScore = obs / sd.clamp_min(1e-300);
   auto p = torch::erfc(zScore / std::sqrt(2.0));
@@ -124,7 +161,8 @@ at::Tensor quartiles(const at::Tensor& x) {
 std::string describeTest(const InfluenceOptions& o, bool exact, int draws) {
   std::ostringstream s;
   s << "edit: +" << o.alpha << " sd of the concept's score at its patches; reading: change of "
-    << "the class logit; null: " << influenceNullName(o.null) << " edits of the same size; "
+    << "the class logit; null: " << influenceNullName(o.null) << " edits of the same "
+    << (o.null == InfluenceNull::PatternMahalanobis ? "Mahalanobis size; " : "size; ")
     << (exact ? std::string("exact z-test (the head is linear after pooling)")
               : "empirical p over " + std::to_string(draws) + " null edits (p >= 1/" +
                     std::to_string(draws + 1) + ")")
@@ -136,7 +174,20 @@ std::string describeTest(const InfluenceOptions& o, bool exact, int draws) {
 }  // namespace
 
 const char* influenceNullName(InfluenceNull null) {
-  return null == InfluenceNull::Pattern ? "pattern" : "isotropic";
+  switch (null) {
+    case InfluenceNull::Pattern: return "pattern";
+    case InfluenceNull::PatternMahalanobis: return "pattern-mahalanobis";
+    case InfluenceNull::Isotropic: break;
+  }
+  return "isotropic";
+}
+
+InfluenceNull influenceNullNamed(const std::string& name) {
+  for (auto null : {InfluenceNull::PatternMahalanobis, InfluenceNull::Pattern,
+                    InfluenceNull::Isotropic})
+    if (name == influenceNullName(null)) return null;
+  throw UserError("the influence null is pattern-mahalanobis, pattern or isotropic, not \"" +
+                  name + "\".");
 }
 
 InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& basis,
@@ -186,10 +237,10 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
     r.probabilityChange[i] = (torch::softmax(sites.baseLogits + perImage, 1) -
                               torch::softmax(sites.baseLogits, 1)).mean(0).to(torch::kCPU);
     r.logitQuartiles[i] = quartiles(perImage);
-    double size = edit.norm().item<double>();
+    double k = shape.scaleFor(edit);
     if (nullMoves)
-      r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, size)
-                             : empiricalP(sites, observed, shape, size,
+      r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, k)
+                             : empiricalP(sites, observed, shape, k,
                                           std::max(1, o.nullDraws), gen);
     if (o.progress) o.progress(clock.progress("influence", i + 1, concepts));
   }

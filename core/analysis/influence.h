@@ -9,12 +9,18 @@
 // effects are comparable across methods.
 // The reading: per image, the change of every class logit (primary; probabilities saturate, so a
 // strong effect on a confident image barely moves them) and of every class probability.
-// The null: random edits of the same expected size at the same patches, drawn from a Gaussian
-// with the covariance of the patches ("pattern": the signal vector of a random filter, the
-// paper's noise signal vectors) or isotropic ("isotropic"; bench/influence_calibration compares
-// both). Where the head is global average pooling followed by a linear map (checked), the shift
-// of each class logit under that null is exactly Gaussian with a variance computed from the head's
-// weights: an exact z-test, valid at any p. Otherwise R random edits are run through the head and
+// The null: random edits at the same patches, drawn from a Gaussian with the covariance of the
+// patches ("pattern": the signal vector of a random filter, the paper's noise signal vectors) or
+// isotropic ("isotropic"), and as large as the concept's edit: in the data's own metric by
+// default ("pattern-mahalanobis": E[v^T M^-1 v] = e^T M^-1 e, M the patches' covariance with
+// Ledoit-Wolf shrinkage), so the null moves the data by as many of its standard deviations as
+// the edit does, or in the Euclidean norm ("pattern", "isotropic": E|v|^2 = |e|^2). A Euclidean
+// match lets a null edit spend its size along the layer's few high-variance directions, which
+// the head reads most, so even a concept the head reads alone stands out by z <= 3 there
+// (docs/statistics.md; bench/influence_calibration measures both). Where the head is global
+// average pooling followed by a linear map (checked), the shift of each class logit under the
+// null is exactly Gaussian with a variance computed from the head's weights: an exact z-test,
+// valid at any p. Otherwise R random edits are run through the head and
 // p = (1 + #{|null| >= |observed|}) / (R + 1), which never goes below 1 / (R + 1).
 // The correction: Benjamini-Hochberg over every tested concept x class cell (multiple_testing.h).
 // A cell is marked only when it is a discovery and |mean logit change| >= minEffect.
@@ -27,12 +33,14 @@
 
 namespace dx {
 
-enum class InfluenceNull { Pattern, Isotropic };
+enum class InfluenceNull { Pattern, Isotropic, PatternMahalanobis };
+// "pattern", "isotropic", "pattern-mahalanobis"; influenceNullNamed throws UserError otherwise.
 const char* influenceNullName(InfluenceNull null);
+InfluenceNull influenceNullNamed(const std::string& name);
 
 struct InfluenceOptions {
   double alpha = 2;           // step, in standard deviations of the concept's score
-  InfluenceNull null = InfluenceNull::Pattern;
+  InfluenceNull null = InfluenceNull::PatternMahalanobis;
   int nullDraws = 1000;       // R, where the test is not exact
   double fdr = 0.05;          // Benjamini-Hochberg q over the tested cells
   double minEffect = 0.1;     // |mean change of the class logit| a mark needs (odds x 1.1)

@@ -89,7 +89,7 @@ TEST(ConceptReport, InfluenceAndJsonRoundTrip) {
   // How it was tested travels with the numbers.
   const auto& test = report.influenceTest;
   EXPECT_EQ(test.tests, 9);
-  EXPECT_EQ(test.null, "pattern");
+  EXPECT_EQ(test.null, "pattern-mahalanobis");
   EXPECT_TRUE(test.exact);
   auto testBack = influenceTestFromJson(influenceTestJson(test));
   EXPECT_EQ(testBack.tests, 9);
