@@ -11,6 +11,7 @@
 // usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
 //                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
 //                              [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]
+// (every part runs once per null of --nulls; --parts none --cache DIR runs the real layer alone)
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -162,6 +163,7 @@ void realLayerFalsePositives(const std::string& cacheDir, const std::vector<Infl
   ActivationCache cache(cacheDir);
   const auto& activations = cache.activations();
   size_t n = activations.shape()[0], take = std::min<size_t>(n, 256);
+  if (take < 2) throw UserError(cacheDir + " holds fewer than 2 images: nothing to calibrate on.");
   std::vector<at::Tensor> rows;
   for (size_t j = 0; j < take; ++j) rows.push_back(npyRows(activations, j * n / take, 1));
   auto z = torch::cat(rows);

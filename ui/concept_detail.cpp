@@ -310,7 +310,7 @@ void ConceptDetail::showInfluence() {
          "its score where it is present, per image (%2 of %3 classes with the largest mean "
          "change; the thick part of each line holds the middle half of the images). Coloured "
          "bars are marked: Benjamini-Hochberg discoveries at q ≤ %4 over %5 cells against %6 "
-         "null edits of the same size (%7), with |mean change| ≥ %8; grey bars are not.")
+         "null edits of the same size%9 (%7), with |mean change| ≥ %8; grey bars are not.")
           .arg(t.alpha, 0, 'g', 3)
           .arg(shown)
           .arg(classes.size())
@@ -318,7 +318,8 @@ void ConceptDetail::showInfluence() {
           .arg(t.tests)
           .arg(QString::fromStdString(t.null))
           .arg(t.exact ? tr("exact z-test") : tr("%1 draws").arg(t.nullDraws))
-          .arg(t.minEffect, 0, 'g', 2));
+          .arg(t.minEffect, 0, 'g', 2)
+          .arg(t.null == "pattern-mahalanobis" ? tr(" in the data's own metric") : QString()));
 }
 
 void ConceptDetail::changeEvent(QEvent* event) {

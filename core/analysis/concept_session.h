@@ -31,7 +31,8 @@ namespace dx {
 // sigma floor, the balanced preset), so that concept folders saved by an earlier version are
 // discovered again.
 // 5: influence in logits against a pattern null, Benjamini-Hochberg, a minimum effect.
-inline constexpr int kConceptEngineVersion = 5;
+// 6: the influence null sized in the data's own metric (pattern-mahalanobis).
+inline constexpr int kConceptEngineVersion = 6;
 
 struct TopPatchInfo {
   int64_t image = 0;

@@ -81,17 +81,32 @@ struct NullShape {
   }
 };
 
-// Ledoit-Wolf shrinkage intensity (Ledoit & Wolf 2004; as scikit-learn's ledoit_wolf_shrinkage)
-// of the covariance S = X^T X / n of centred rows X (n x p) towards mu I, mu = tr(S) / p.
-double ledoitWolfShrinkage(const at::Tensor& x, const at::Tensor& s) {
+// ledoitWolfShrinkage (influence.h) of centred double rows x given their S = x^T x / n.
+double shrinkageIntensity(const at::Tensor& x, const at::Tensor& s) {
   double n = double(x.size(0)), p = double(x.size(1));
-  double mu = s.trace().item<double>() / p;
+  double trace = s.trace().item<double>(), mu = trace / p;
   double frobenius2 = s.square().sum().item<double>();
   double fourth = x.square().sum(1).square().sum().item<double>();
   double beta = (fourth / n - frobenius2) / (p * n);
-  double delta = (frobenius2 - 2 * mu * s.trace().item<double>() + p * mu * mu) / p;
-  if (!(delta > 0)) return 1;
+  double delta = (frobenius2 - 2 * mu * trace + p * mu * mu) / p;  // |S - mu I|_F^2 / p
+  if (!(delta > 0)) return 1;  // S is already mu I
   return std::clamp(std::min(beta, delta) / delta, 0.0, 1.0);
+}
+
+// The metric M: the patches' covariance shrunk towards mu I (Ledoit-Wolf), so directions the
+// sample barely spans (near-dead channels, more channels than sampled patches) get a bounded
+// weight. Eigenvalues are floored relative to mu; where every patch is alike (mu = 0) sizes
+// stay Euclidean.
+void setMahalanobisMetric(NullShape& s, const at::Tensor& deviations) {
+  auto x = deviations.to(torch::kDouble);
+  auto cov = x.t().matmul(x) / double(std::max<int64_t>(1, x.size(0)));
+  double mu = cov.trace().item<double>() / double(cov.size(0));
+  if (!(mu > 0)) return;
+  double rho = shrinkageIntensity(x, cov);
+  auto [values, vectors] = torch::linalg_eigh(cov);
+  auto shrunk = ((1 - rho) * values.clamp_min(0) + rho * mu).clamp_min(1e-12 * mu);
+  s.whitener = vectors.t() / shrunk.sqrt().unsqueeze(1);
+  s.whiteTrace = s.whitener.matmul(s.factor.to(torch::kDouble)).square().sum().item<double>();
 }
 
 NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen) {
@@ -107,18 +122,7 @@ NullShape nullShape(InfluenceNull kind, const at::Tensor& z, at::Generator& gen)
           0, torch::randperm(patches.size(0), gen).slice(0, 0, 4096).to(patches.device()));
     auto deviations = patches - patches.mean(0);
     s.factor = deviations.t() / std::sqrt(double(std::max<int64_t>(1, deviations.size(0) - 1)));
-    if (kind == InfluenceNull::PatternMahalanobis) {
-      // The metric: the patches' covariance shrunk towards mu I (Ledoit-Wolf), so directions
-      // the sample barely spans (near-dead channels, a wide layer) do not get infinite weight.
-      auto x = deviations.to(torch::kDouble);
-      auto cov = x.t().matmul(x) / double(std::max<int64_t>(1, x.size(0)));
-      double rho = ledoitWolfShrinkage(x, cov);
-      double mu = cov.trace().item<double>() / double(c);
-      auto [values, vectors] = torch::linalg_eigh(cov);
-      auto shrunk = ((1 - rho) * values.clamp_min(0) + rho * mu).clamp_min(1e-300);
-      s.whitener = vectors.t() / shrunk.sqrt().unsqueeze(1);
-      s.whiteTrace = s.whitener.matmul(s.factor.to(torch::kDouble)).square().sum().item<double>();
-    }
+    if (kind == InfluenceNull::PatternMahalanobis) setMahalanobisMetric(s, deviations);
   }
   s.traceRoot = s.factor.norm().item<double>();
   return s;
@@ -172,6 +176,11 @@ std::string describeTest(const InfluenceOptions& o, bool exact, int draws) {
 }
 
 }  // namespace
+
+double ledoitWolfShrinkage(const at::Tensor& centred) {
+  auto x = centred.to(torch::kDouble);
+  return shrinkageIntensity(x, x.t().matmul(x) / double(std::max<int64_t>(1, x.size(0))));
+}
 
 const char* influenceNullName(InfluenceNull null) {
   switch (null) {
@@ -237,11 +246,12 @@ InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& b
     r.probabilityChange[i] = (torch::softmax(sites.baseLogits + perImage, 1) -
                               torch::softmax(sites.baseLogits, 1)).mean(0).to(torch::kCPU);
     r.logitQuartiles[i] = quartiles(perImage);
-    double k = shape.scaleFor(edit);
-    if (nullMoves)
+    if (nullMoves) {
+      double k = shape.scaleFor(edit);
       r.pValues[i] = r.exact ? exactP(h, sites, observed, shape, k)
                              : empiricalP(sites, observed, shape, k,
                                           std::max(1, o.nullDraws), gen);
+    }
     if (o.progress) o.progress(clock.progress("influence", i + 1, concepts));
   }
   auto flat = r.pValues.reshape({-1}).contiguous();

@@ -63,6 +63,11 @@ struct InfluenceResult {
   std::string test;              // a sentence for the legend and concepts.json
 };
 
+// Ledoit & Wolf's (2004) shrinkage intensity rho of the covariance S = X^T X / n of centred rows
+// X (n x p) towards mu I, mu = tr(S) / p (scikit-learn's ledoit_wolf_shrinkage); 1 where S is
+// already mu I. The pattern-mahalanobis null's metric is (1 - rho) S + rho mu I.
+double ledoitWolfShrinkage(const at::Tensor& centred);
+
 // z: n x C x h x w activations of a sample of images (e.g. a few hundred).
 InfluenceResult conceptInfluence(const HeadFunction& head, const ConceptBasis& basis,
                                  const at::Tensor& z, const InfluenceOptions& options = {});

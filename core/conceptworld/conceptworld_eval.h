@@ -26,9 +26,9 @@ Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptB
 struct WatermarkStudy {
   int detector = -1;          // the concept best matching the watermark mask
   double iou = 0;             // its dissection IoU with the watermark
-  double influence = 0;       // its mean change of p(watermark class) (docs/methods.md 1.6)
-  double pValue = 1;
-  bool significant = false;   // after Bonferroni over concepts x classes
+  double influence = 0;       // its mean change of the watermark class's logit (methods.md 1.6)
+  double pValue = 1;          // against the default null (analysis/influence.h)
+  bool significant = false;   // marked: a Benjamini-Hochberg discovery with the minimum effect
   // Accuracy on watermarked images whose true class is not the watermark class, before and
   // after switching the detector's concept off (toggle-off rule, strength -1).
   double accuracyBefore = 0, accuracyAfter = 0;

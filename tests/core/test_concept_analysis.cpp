@@ -143,7 +143,7 @@ TEST(Influence, ConceptsDriveTheClassesThatContainThem) {
   EXPECT_LT(r.probabilityChange[2][0].item<double>(), 0);
   EXPECT_EQ(r.imagesUsed[0].item<int64_t>(), 200);  // each concept occurs in 2 of 3 classes
   // The head pools and is linear: the exact test. The true concepts drive their classes far
-  // beyond random edits of the same size (the old normal fit to probability shifts gave
+  // beyond random edits of the same size in the data's metric (the old normal fit to probability shifts gave
   // p > 0.3 here: saturated probabilities hid the effect).
   EXPECT_TRUE(r.exact);
   EXPECT_TRUE(r.significant[2][0].item<bool>()) << r.pValues[2][0].item<double>();

@@ -115,7 +115,7 @@ TEST(InfluenceCalibration, APlantedConceptTheHeadReadsIsMarkedWheneverItIsFound)
     HeadFunction head = [h = layer.directions.clone()](const at::Tensor& z) {
       return z.mean({2, 3}).matmul(h.t());
     };
-    for (const std::string method : {"pca", "kmeans"}) {
+    for (const char* method : {"pca", "kmeans"}) {
       FitOptions fo;
       fo.concepts = 4;
       fo.seed = seed;
@@ -138,6 +138,37 @@ TEST(InfluenceCalibration, APlantedConceptTheHeadReadsIsMarkedWheneverItIsFound)
   EXPECT_GE(found, 8);
   EXPECT_EQ(markedDefault, found);
   EXPECT_LT(markedEuclidean, found) << "the Euclidean size was expected to miss some";
+}
+
+TEST(InfluenceCalibration, LedoitWolfShrinkageMatchesScikitLearn) {
+  // sklearn.covariance.ledoit_wolf_shrinkage(X, assume_centered=True) on these centred rows.
+  auto i = torch::arange(50, torch::kDouble).unsqueeze(1);
+  auto j = torch::arange(8, torch::kDouble).unsqueeze(0);
+  auto x = torch::sin(0.3 * i + 1.7 * j) + 0.1 * j * torch::cos(0.11 * i * j);
+  x = x - x.mean(0);
+  EXPECT_NEAR(ledoitWolfShrinkage(x), 0.04799084425879872, 1e-12);
+  x.select(1, 3).mul_(10);
+  EXPECT_NEAR(ledoitWolfShrinkage(x), 0.0162331899657461, 1e-12);
+  EXPECT_DOUBLE_EQ(ledoitWolfShrinkage(torch::eye(4, torch::kDouble)), 1.0);  // S is mu I
+}
+
+TEST(InfluenceCalibration, OneChannelGivesTheSamePUnderBothPatternNulls) {
+  // With one channel the Mahalanobis and the Euclidean size are proportional: same k, same p,
+  // and any edit is exactly one null standard deviation (z = 1, p = erfc(1 / sqrt 2)).
+  auto gen = at::detail::createCPUGenerator(5);
+  auto z = torch::randn({40, 1, 2, 2}, gen).abs();
+  HeadFunction head = [](const at::Tensor& a) {
+    return torch::cat({a.mean({2, 3}), -2 * a.mean({2, 3})}, 1);
+  };
+  ConceptBasis basis{"one", torch::ones({1, 1}), torch::full({1}, 0.8), torch::ones({1, 1})};
+  InfluenceOptions o;
+  auto mahalanobis = conceptInfluence(head, basis, z, o);
+  o.null = InfluenceNull::Pattern;
+  auto euclidean = conceptInfluence(head, basis, z, o);
+  ASSERT_TRUE(mahalanobis.exact);
+  EXPECT_TRUE(torch::allclose(mahalanobis.pValues, euclidean.pValues, 1e-6, 1e-9))
+      << mahalanobis.pValues << euclidean.pValues;
+  EXPECT_NEAR(mahalanobis.pValues[0][0].item<double>(), std::erfc(1 / std::sqrt(2.0)), 1e-5);
 }
 
 TEST(InfluenceCalibration, EmpiricalNullOnANonLinearHeadIsCalibratedToo) {
