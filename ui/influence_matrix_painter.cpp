@@ -171,22 +171,30 @@ void InfluenceMatrixPainter::paintColumnHeader(QPainter& p, const QRect& exposed
   }
 }
 
-QString InfluenceMatrixPainter::legendNote() const {
-  QString note = tr("marked: Benjamini-Hochberg q ≤ %1 over %2 cells and |change| ≥ %3 (%4 null, %5)")
-                     .arg(mTest.fdr, 0, 'g', 2)
-                     .arg(mTest.tests)
-                     .arg(mTest.minEffect, 0, 'g', 2)
+QStringList InfluenceMatrixPainter::legendLines() const {
+  QString marked = tr("marked: Benjamini-Hochberg q ≤ %1 over %2 cells and |change| ≥ %3")
+                       .arg(mTest.fdr, 0, 'g', 2)
+                       .arg(mTest.tests)
+                       .arg(mTest.minEffect, 0, 'g', 2);
+  QString test = tr("%1 null, %2")
                      .arg(QString::fromStdString(mTest.null))
                      .arg(mTest.exact ? tr("exact test")
                                       : tr("%1 null draws").arg(mTest.nullDraws));
-  if (mHidden > 0) note += tr("; %n degenerate concept(s) not shown", "", mHidden);
-  return note;
+  if (mHidden > 0) test += tr("; %n degenerate concept(s) not shown", "", mHidden);
+  return {marked, test};
+}
+
+QString InfluenceMatrixPainter::legendNote() const {
+  QStringList lines = legendLines();
+  return lines[0] + QStringLiteral(" (") + lines[1] + QStringLiteral(")");
 }
 
 int InfluenceMatrixPainter::legendWidth(const QFontMetrics& fm) const {
   int tick = fm.horizontalAdvance(change(-mExtent));
   return kPad + fm.horizontalAdvance(tr("change of class logit")) + kPad + tick +
-         kBarWidth + tick + 3 * kPad + 12 + fm.horizontalAdvance(legendNote()) + kPad;
+         kBarWidth + tick + 3 * kPad + 12 +
+         std::max(fm.horizontalAdvance(legendLines()[0]), fm.horizontalAdvance(legendLines()[1])) +
+         kPad;
 }
 
 void InfluenceMatrixPainter::paintLegend(QPainter& p, const QRect& area,
@@ -230,7 +238,10 @@ void InfluenceMatrixPainter::paintLegend(QPainter& p, const QRect& area,
   p.setBrush(text);
   p.drawEllipse(QPointF(x + 4, y + kBarHeight / 2.0), 3, 3);
   p.setPen(text);
-  p.drawText(x + 12, barMiddle, legendNote());
+  // Two lines, level with the bar and with its ticks, so the legend stays narrow.
+  QStringList lines = legendLines();
+  p.drawText(x + 12, barMiddle, lines[0]);
+  p.drawText(x + 12, barMiddle + fm.height(), lines[1]);
   p.restore();
 }
 

@@ -47,6 +47,7 @@ class InfluenceMatrixPainter {
   static int legendHeight(const QFontMetrics& fm);
   int legendWidth(const QFontMetrics& fm) const;
   QString legendNote() const;  // what the dot means: the test, its correction, the minimum effect
+  QStringList legendLines() const;  // the same in two lines: what is marked; the null and test
   double extent() const { return mExtent; }  // the colour scale runs -extent..extent
 
   int rowAt(int y) const;     // -1 outside; y in cell coordinates
