@@ -106,15 +106,13 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
         fo.head = head;
         fo.seed = uint64_t(seed);
         auto basis = makeConceptMethod(method)->fit(layer.z, fo);
-        std::vector<int64_t> match;
-        auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(layer.z)), layer.present,
-                                      &match);
-        if (iou[0].item<double>() <= 0.5) continue;
+        auto planted = matchPlanted(layer, basis);
+        if (planted.iou <= 0.5) continue;
         ++found;
         InfluenceOptions o;
         o.null = null;
         auto r = conceptInfluence(head, basis, layer.z, o);
-        marked.hits += r.significant[match[0]][0].item<bool>() ? 1 : 0;
+        marked.hits += r.significant[planted.detector][0].item<bool>() ? 1 : 0;
         ++marked.total;
       }
       std::printf(" %.2f (%d found) |", marked.share(), found);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "discovery/synthetic_pairs.h"
+
 namespace dx {
 
 PlantedLayer makePlantedLayer(uint64_t seed, int64_t channels, int concepts, int64_t images) {
@@ -26,6 +28,12 @@ PlantedLayer makePlantedLayer(uint64_t seed, int64_t channels, int concepts, int
   }
   l.present = present.reshape({-1, concepts});
   return l;
+}
+
+PlantedMatch matchPlanted(const PlantedLayer& layer, const ConceptBasis& basis, int concept) {
+  std::vector<int64_t> match;
+  auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(layer.z)), layer.present, &match);
+  return {match[size_t(concept)], iou[concept].item<double>()};
 }
 
 ConceptBasis noiseConcepts(const at::Tensor& z, int count, at::Generator& gen) {

@@ -23,6 +23,14 @@ struct PlantedLayer {
 PlantedLayer makePlantedLayer(uint64_t seed, int64_t channels = 128, int concepts = 4,
                               int64_t images = 600);
 
+// The detector of `basis` matched to planted concept `concept` (one to one over all concepts,
+// synthetic_pairs.h matchedDetectorIou) and its firing IoU with the truth.
+struct PlantedMatch {
+  int64_t detector = -1;
+  double iou = 0;
+};
+PlantedMatch matchPlanted(const PlantedLayer& layer, const ConceptBasis& basis, int concept = 0);
+
 // The paper's noise concepts (docs/methods.md 1.6): the signal vector of a classifier trained on
 // random labels, here the difference of the means of two random halves of the patches, with the
 // same direction as its detector, firing on its top 20% of patches.

@@ -120,19 +120,18 @@ TEST(InfluenceCalibration, APlantedConceptTheHeadReadsIsMarkedWheneverItIsFound)
       fo.concepts = 4;
       fo.seed = seed;
       auto basis = makeConceptMethod(method)->fit(layer.z, fo);
-      std::vector<int64_t> match;
-      auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(layer.z)), layer.present, &match);
-      if (iou[0].item<double>() <= 0.5) continue;
+      auto planted = matchPlanted(layer, basis);
+      if (planted.iou <= 0.5) continue;
       ++found;
       InfluenceOptions o;
       auto r = conceptInfluence(head, basis, layer.z, o);
-      bool marked = r.significant[match[0]][0].item<bool>();
+      bool marked = r.significant[planted.detector][0].item<bool>();
       EXPECT_TRUE(marked) << method << " seed " << seed << ": p "
-                          << r.pValues[match[0]][0].item<double>();
+                          << r.pValues[planted.detector][0].item<double>();
       markedDefault += marked ? 1 : 0;
       o.null = InfluenceNull::Pattern;
-      markedEuclidean +=
-          conceptInfluence(head, basis, layer.z, o).significant[match[0]][0].item<bool>() ? 1 : 0;
+      auto euclidean = conceptInfluence(head, basis, layer.z, o);
+      markedEuclidean += euclidean.significant[planted.detector][0].item<bool>() ? 1 : 0;
     }
   }
   EXPECT_GE(found, 8);
@@ -234,17 +233,16 @@ TEST(InfluenceCalibration, PlantedEffectsAreFoundByTheMethodsThatFindTheConcept)
       fo.concepts = 4;
       fo.head = head;
       auto basis = makeConceptMethod(method)->fit(layer.z, fo);
-      std::vector<int64_t> match;
-      auto iou = matchedDetectorIou(conceptScores(basis, patchesOf(layer.z)), layer.present, &match);
+      auto match = matchPlanted(layer, basis);
       auto r = conceptInfluence(head, basis, layer.z);
-      int64_t planted = match[0];
+      int64_t planted = match.detector;
       double change = r.logitChange[planted][0].item<double>();
       bool marked = r.significant[planted][0].item<bool>();
       std::string what = method + " beta " + std::to_string(beta) + ": change " +
                          std::to_string(change) + ", p " +
                          std::to_string(r.pValues[planted][0].item<double>()) + ", IoU " +
-                         std::to_string(iou[0].item<double>());
-      EXPECT_GT(iou[0].item<double>(), 0.5) << what;
+                         std::to_string(match.iou);
+      EXPECT_GT(match.iou, 0.5) << what;
       EXPECT_EQ(marked, beta >= 0.3) << what;
     }
   }
