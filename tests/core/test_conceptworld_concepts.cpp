@@ -86,8 +86,9 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
     EXPECT_LE(w.accuracyAfter, w.cleanAccuracy + 0.02) << "seed " << seed;
     EXPECT_GT(w.cleanClassAccuracyAfter, w.cleanClassAccuracyBefore - 0.03) << "seed " << seed;
     EXPECT_GT(d.s1, 2.0) << "seed " << seed;
-    // Amplified, it raises red_circle's logit; against random data-shaped edits of the same size
-    // (the calibrated pattern null) p is about 0.1, so switching it off is the stronger evidence.
+    // Amplified, it raises red_circle's logit, but these fits' watermark detectors drive it
+    // weakly (+0.3 to +0.6 logits): against the default null p was 0.02-0.93 over the five fits
+    // (0.07-0.96 with Euclidean-sized edits), so switching it off is the stronger evidence.
     if (isFound && w.influence > 0.1 && w.pValue < 0.2 &&
         w.accuracyAfter > w.accuracyBefore + 0.01)
       ++recovered;
