@@ -16,8 +16,9 @@
 // Ledoit-Wolf shrinkage), so the null moves the data by as many of its standard deviations as
 // the edit does, or in the Euclidean norm ("pattern", "isotropic": E|v|^2 = |e|^2). A Euclidean
 // match lets a null edit spend its size along the layer's few high-variance directions, which
-// the head reads most, so even a concept the head reads alone stands out by z <= 3 there
-// (docs/statistics.md; bench/influence_calibration measures both). Where the head is global
+// the head reads most, so even a concept the head alone reads stood out by z of about 3 at most
+// on the calibration's planted layer (docs/statistics.md; bench/influence_calibration measures
+// both). Where the head is global
 // average pooling followed by a linear map (checked), the shift of each class logit under the
 // null is exactly Gaussian with a variance computed from the head's weights: an exact z-test,
 // valid at any p. Otherwise R random edits are run through the head and
