@@ -11,7 +11,7 @@
 // usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
 //                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
 //                              [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]
-// (every part runs once per null of --nulls; --parts none --cache DIR runs the real layer alone)
+// (every part tests each null of --nulls; --parts none --cache DIR runs the real layer alone)
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -80,22 +80,16 @@ void falsePositives(int seeds, const std::vector<std::string>& channelList,
   }
 }
 
+// Each method is fitted once per beta and seed; its concept is then tested under every null.
 void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas,
-           InfluenceNull null) {
-  std::printf("\nPower: planted concept 0 read by class 0 with weight beta (128 channels, 4 concepts, "
-              "%d seeds, %s null); marked share (seeds where the method found the concept, "
-              "IoU > 0.5)\n", seeds, influenceNullName(null));
-  std::printf("| method |");
-  for (const auto& b : betas) std::printf(" beta %s |", b.c_str());
-  std::printf("\n|---|");
-  for (size_t j = 0; j < betas.size(); ++j) std::printf("---|");
-  std::printf("\n");
-  for (const auto& method : methods) {
-    std::printf("| %s |", method.c_str());
-    for (const auto& betaText : betas) {
-      double beta = std::stod(betaText);
-      Rate marked;
-      int found = 0;
+           const std::vector<InfluenceNull>& nulls) {
+  // marked[null][method][beta]; found[method][beta]
+  std::vector<std::vector<std::vector<Rate>>> marked(
+      nulls.size(), std::vector<std::vector<Rate>>(methods.size(), std::vector<Rate>(betas.size())));
+  std::vector<std::vector<int>> found(methods.size(), std::vector<int>(betas.size(), 0));
+  for (size_t m = 0; m < methods.size(); ++m)
+    for (size_t b = 0; b < betas.size(); ++b) {
+      double beta = std::stod(betas[b]);
       for (int seed = 0; seed < seeds; ++seed) {
         auto layer = makePlantedLayer(uint64_t(seed));
         auto h = layer.directions.clone();
@@ -105,21 +99,36 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
         fo.concepts = 4;
         fo.head = head;
         fo.seed = uint64_t(seed);
-        auto basis = makeConceptMethod(method)->fit(layer.z, fo);
+        auto basis = makeConceptMethod(methods[m])->fit(layer.z, fo);
         auto planted = matchPlanted(layer, basis);
         if (planted.iou <= 0.5) continue;
-        ++found;
-        InfluenceOptions o;
-        o.null = null;
-        auto r = conceptInfluence(head, basis, layer.z, o);
-        marked.hits += r.significant[planted.detector][0].item<bool>() ? 1 : 0;
-        ++marked.total;
+        ++found[m][b];
+        for (size_t n = 0; n < nulls.size(); ++n) {
+          InfluenceOptions o;
+          o.null = nulls[n];
+          auto r = conceptInfluence(head, basis, layer.z, o);
+          marked[n][m][b].hits += r.significant[planted.detector][0].item<bool>() ? 1 : 0;
+          ++marked[n][m][b].total;
+        }
       }
-      std::printf(" %.2f (%d found) |", marked.share(), found);
-      std::fflush(stdout);
     }
+  for (size_t n = 0; n < nulls.size(); ++n) {
+    std::printf("\nPower: planted concept 0 read by class 0 with weight beta (128 channels, 4 "
+                "concepts, %d seeds, %s null); marked share (seeds where the method found the "
+                "concept, IoU > 0.5)\n", seeds, influenceNullName(nulls[n]));
+    std::printf("| method |");
+    for (const auto& beta : betas) std::printf(" beta %s |", beta.c_str());
+    std::printf("\n|---|");
+    for (size_t j = 0; j < betas.size(); ++j) std::printf("---|");
     std::printf("\n");
+    for (size_t m = 0; m < methods.size(); ++m) {
+      std::printf("| %s |", methods[m].c_str());
+      for (size_t b = 0; b < betas.size(); ++b)
+        std::printf(" %.2f (%d found) |", marked[n][m][b].share(), found[m][b]);
+      std::printf("\n");
+    }
   }
+  std::fflush(stdout);
 }
 
 // TCAV with random concept folders: concept sets drawn like the random sets, so every concept
@@ -207,7 +216,7 @@ int main(int argc, char** argv) {
   if (parts.find("influence") != std::string::npos) falsePositives(seeds, channels, nulls);
   if (parts.find("tcav") != std::string::npos) tcavFalsePositives(seeds);
   if (parts.find("power") != std::string::npos)
-    for (auto null : nulls) power(seeds, methods, betas, null);
+    power(seeds, methods, betas, nulls);
   auto cache = option(argc, argv, "--cache", "");
   if (!cache.empty()) realLayerFalsePositives(cache, nulls);
   return 0;
