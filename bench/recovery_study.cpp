@@ -7,13 +7,17 @@
 // usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]
 //          [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]
 //          [--methods eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae]
-//          [--patches 16000] [--positions 2x2] [--csv FILE] [--verbose 1]
+//          [--patches 16000] [--positions 2x2] [--backgrounds 0,0.7] [--csv FILE] [--verbose 1]
+// --backgrounds: shares of patches without any concept (SyntheticPairsSpec::background; 0, the
+// default, puts one concept on every patch); a cell with a background is labelled e.g.
+// "uniform+bg0.70".
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
 // the worst seed), then per method the number of cells where the oracle reaches IoU >= 0.95 and
 // the method reaches IoU >= 0.9 and |cos| >= 0.9 for every concept. "n/a": the method refuses
 // the data (NMF needs non-negative activations, PCA at most D concepts); it counts as a miss.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -89,9 +93,13 @@ int main(int argc, char** argv) {
   auto seeds = intList(option(argc, argv, "--seeds", "0,1"));
   auto methods = dx::bench::splitList(option(
       argc, argv, "--methods", "eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae"));
+  methods.erase(std::remove(methods.begin(), methods.end(), "oracle"), methods.end());
   methods.insert(methods.begin(), "oracle");
   int patches = std::stoi(option(argc, argv, "--patches", "16000"));
   std::string positions = option(argc, argv, "--positions", "2x2");
+  std::vector<double> backgrounds;
+  for (const auto& item : dx::bench::splitList(option(argc, argv, "--backgrounds", "0")))
+    backgrounds.push_back(std::stod(item));
   std::string csvPath = option(argc, argv, "--csv", "");
   verbose = option(argc, argv, "--verbose", "0") == "1";
   int height = std::stoi(positions.substr(0, positions.find('x')));
@@ -101,12 +109,20 @@ int main(int argc, char** argv) {
   std::ofstream csv;
   if (!csvPath.empty()) {
     csv.open(csvPath);
-    csv << "distribution,I,D,F,seed,method,iou_mean,iou_min,cos_mean,cos_min,rmse,seconds\n";
+    csv << "distribution,background,I,D,F,seed,method,iou_mean,iou_min,cos_mean,cos_min,rmse,"
+           "seconds\n";
   }
   std::printf("| factors | I | D | F | method | IoU | IoU min | enc cos | cos min | RMSE | s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::pair<int, int>> wins;  // method -> (cells met, cells where oracle >= 0.95)
-  for (const auto& distribution : distributions)
+  std::vector<std::pair<std::string, double>> factorSets;  // distribution, background share
+  for (const auto& distributionName : distributions)
+    for (double background : backgrounds) factorSets.push_back({distributionName, background});
+  for (const auto& [distributionName, background] : factorSets) {
+    char label[64];
+    std::snprintf(label, sizeof label, background > 0 ? "%s+bg%.2f" : "%s",
+                  distributionName.c_str(), background);
+    const std::string distribution = label;
     for (int f : distractors)
       for (int d : dims)
         for (int i : concepts) {
@@ -115,9 +131,10 @@ int main(int argc, char** argv) {
           for (int seed : seeds) {
             dx::SyntheticPairsSpec spec;
             spec.dims = d, spec.concepts = i, spec.distractors = f, spec.seed = uint64_t(seed);
-            spec.distribution = dx::distributionFromName(distribution);
+            spec.distribution = dx::distributionFromName(distributionName);
+            spec.background = background;
             spec.height = height, spec.width = width;
-            int classes = height * width == 2 ? i * (i - 1) / 2 : i;
+            int classes = height * width == 2 && background == 0 ? i * (i - 1) / 2 : i;
             spec.imagesPerClass = std::max(1, patches / (height * width * classes));
             auto data = dx::makeSyntheticPairs(spec);
             for (const auto& method : methods) {
@@ -134,7 +151,7 @@ int main(int argc, char** argv) {
               auto sc = score(data, basis, s);
               cell[method].add(sc);
               if (csv.is_open())
-                csv << distribution << ',' << i << ',' << d << ',' << f << ',' << seed << ','
+                csv << distributionName << ',' << background << ',' << i << ',' << d << ',' << f << ',' << seed << ','
                     << method << ',' << sc.iou << ',' << sc.iouMin << ',' << sc.cos << ','
                     << sc.cosMin << ',' << sc.rmse << ',' << sc.seconds << '\n' << std::flush;
             }
@@ -158,6 +175,7 @@ int main(int argc, char** argv) {
           }
           std::fflush(stdout);
         }
+    }
   std::printf("\nCells where the oracle reaches IoU >= 0.95 on every concept and seed, and the "
               "method IoU >= 0.9 and |cos| >= 0.9 on every concept and seed:\n");
   for (const auto& method : methods)

@@ -31,8 +31,24 @@ at::Tensor correlatedDirections(int count, int dims, at::Generator& gen) {
   return v;
 }
 
+// One class per concept: the class's concept at one random position of each image, every other
+// patch showing each concept independently (spec.background).
+void placeOnBackground(SyntheticPairs& d, const SyntheticPairsSpec& spec, at::Generator& gen) {
+  int i = spec.concepts, positions = spec.height * spec.width;
+  int64_t n = int64_t(i) * spec.imagesPerClass;
+  d.labels = torch::arange(i).repeat_interleave(spec.imagesPerClass);
+  double presence = 1 - std::pow(spec.background, 1.0 / i);
+  auto present = torch::rand({n, positions, i}, gen) < presence;
+  auto slot = torch::randint(positions, {n}, gen);
+  auto own = torch::arange(n);
+  present.index_put_({own, slot}, torch::zeros({n, i}, torch::kBool));
+  present.index_put_({own, slot, d.labels}, torch::ones({n}, torch::kBool));
+  d.present = present.reshape({-1, i});
+}
+
 // Which concept sits at each patch (patches in the order of patchesOf()) and each image's class.
 void placeConcepts(SyntheticPairs& d, const SyntheticPairsSpec& spec, at::Generator& gen) {
+  if (spec.background > 0) return placeOnBackground(d, spec, gen);
   int i = spec.concepts, positions = spec.height * spec.width;
   std::vector<std::pair<int, int>> pairs;
   if (positions == 2)
@@ -124,6 +140,8 @@ HeadFunction SyntheticPairs::head() const {
 SyntheticPairs makeSyntheticPairs(const SyntheticPairsSpec& spec) {
   if (spec.concepts < 2 || spec.dims < 1 || spec.distractors < 0 || spec.height * spec.width < 1)
     throw UserError("synthetic pairs need at least 2 concepts, 1 dimension and 1 position");
+  if (!(spec.background >= 0 && spec.background < 1))
+    throw UserError("the background share of synthetic pairs must be in [0, 1)");
   torch::NoGradGuard noGrad;
   auto gen = at::detail::createCPUGenerator(spec.seed);
   int i = spec.concepts, dims = spec.dims;

@@ -39,12 +39,19 @@ struct SyntheticPairsSpec {
   // class per concept: an image of class k holds concept k at one random position and a random
   // concept at every other position.
   int height = 2, width = 1;
+  // Share of patches without any concept outside each image's own class position (0: every patch
+  // shows exactly one concept, as above). Above 0 there is one class per concept whatever the
+  // image size: its concept sits at one random position, and every other patch shows each concept
+  // independently with probability 1 - background^(1/I), so about this share of them shows none
+  // (a background, as most patches of a real layer) and some show several.
+  double background = 0;
 };
 
 struct SyntheticPairs {
   at::Tensor activations;  // N x D x 2 x 1
   at::Tensor labels;       // N, class index of the concept pair (int64)
-  at::Tensor present;      // (N*2) x I bool, patch order of patchesOf()
+  at::Tensor present;      // (N*h*w) x I bool, patch order of patchesOf(); rows may be all
+                           // false or hold several concepts where spec.background > 0
   at::Tensor latents;      // (N*2) x I, the factors a
   at::Tensor encoders;     // I x D, true unit encoding directions s_i
   at::Tensor distractors;  // F x D, true unit distractor directions

@@ -82,6 +82,30 @@ TEST(SyntheticGrid, HeavyTailedFactorsAreMostlyExactlyZeroWhenAbsent) {
   EXPECT_GT(present.mean().item<double>(), present.median().item<double>() + 0.3);
 }
 
+TEST(SyntheticGrid, ABackgroundLeavesMostPatchesWithoutAConceptAndSomeWithSeveral) {
+  for (auto d : {FactorDistribution::Uniform, FactorDistribution::HeavyTailed,
+                 FactorDistribution::NoisyLevels}) {
+    SyntheticPairsSpec spec;
+    spec.dims = 32, spec.concepts = 6, spec.distractors = 2, spec.distribution = d;
+    spec.height = spec.width = 2, spec.imagesPerClass = 500, spec.background = 0.7;
+    auto data = makeSyntheticPairs(spec);
+    auto perPatch = data.present.sum(1);
+    // 3 of 4 positions are background draws: about 0.75 x 0.7 of all patches show nothing.
+    EXPECT_NEAR(perPatch.eq(0).to(torch::kFloat).mean().item<double>(), 0.525, 0.03);
+    EXPECT_GT(perPatch.gt(1).to(torch::kFloat).mean().item<double>(), 0.01);
+    // Every image shows its class's concept somewhere; one class per concept.
+    auto byImage = data.present.view({-1, 4, 6}).any(1);
+    auto own = byImage.gather(1, data.labels.unsqueeze(1)).squeeze(1);
+    EXPECT_TRUE(own.all().item<bool>());
+    EXPECT_EQ(data.labels.max().item<int64_t>(), 5);
+    auto scores = patchesOf(data.activations).matmul(data.decoders.t()) - data.biases;
+    EXPECT_GE(minOf(matchedDetectorIou(scores, data.present)), 0.95) << distributionName(d);
+  }
+  SyntheticPairsSpec everywhere;
+  everywhere.background = 1;
+  EXPECT_THROW(makeSyntheticPairs(everywhere), UserError);
+}
+
 TEST(SyntheticGrid, MatchingFindsTheBestOneToOneAssignment) {
   auto gen = at::detail::createCPUGenerator(3);
   for (int trial = 0; trial < 20; ++trial) {
