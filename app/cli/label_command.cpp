@@ -1,4 +1,5 @@
 // directrix-cli label: INVERT formulas for scalar representations (docs/methods.md 2).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,17 +23,35 @@ namespace {
 // N x R float32 scores, memory-mapped; a 1-D array is one representation. A 4-D array
 // (N x C x h x w: a cache's activations.npy, whose channels are then the representations, or
 // concept maps) is reduced over space first (docs/methods.md 2: "a channel reduced over space").
+// A 3-D array is a transformer cache's class_tokens.npy (N x p x C): each channel of the class
+// token is an image-level representation as it stands (p = 1), or reduced over the p tokens.
 struct Scores {
   std::unique_ptr<NpyMap> map;
-  std::vector<float> reduced;  // filled for 4-D input
+  std::vector<float> reduced;  // filled for 4-D input and for 3-D input with p > 1
   size_t images = 0, representations = 0;
   const float* data() const {
     return reduced.empty() ? reinterpret_cast<const float*>(map->data()) : reduced.data();
   }
 };
 
+// N x p x C class tokens -> N x C, the maximum or mean over each image's p tokens.
+std::vector<float> reduceClassTokens(const float* tokens, size_t images, size_t perImage,
+                                     size_t channels, bool maximum) {
+  std::vector<float> out(images * channels);
+  for (size_t n = 0; n < images; ++n)
+    for (size_t c = 0; c < channels; ++c) {
+      const float* first = tokens + n * perImage * channels + c;
+      float value = first[0];
+      for (size_t t = 1; t < perImage; ++t)
+        value = maximum ? std::max(value, first[t * channels]) : value + first[t * channels];
+      out[n * channels + c] = maximum ? value : value / float(perImage);
+    }
+  return out;
+}
+
 Scores readScores(const std::string& path, const std::string& reduce) {
-  Scores s{std::make_unique<NpyMap>(path)};
+  Scores s;
+  s.map = std::make_unique<NpyMap>(path);
   const auto& shape = s.map->shape();
   if (s.map->descr() != npy::float32)
     throw UserError(path + ": scores must be float32, found dtype '" + s.map->descr() +
@@ -43,12 +62,16 @@ Scores readScores(const std::string& path, const std::string& reduce) {
     s.reduced = reduceConceptMaps(reinterpret_cast<const float*>(s.map->data()), shape[0],
                                   shape[1], shape[2], shape[3],
                                   reduce == "max" ? SpatialReduction::Max : SpatialReduction::Mean);
-  } else if (shape.empty() || shape.size() > 2) {
-    throw UserError(path + ": scores must be N x R (images x representations) or N x C x h x w "
-                    "maps, found " + std::to_string(shape.size()) + " dimensions.");
+  } else if (shape.size() == 3 && shape[1] > 1) {
+    s.reduced = reduceClassTokens(reinterpret_cast<const float*>(s.map->data()), shape[0],
+                                  shape[1], shape[2], reduce == "max");
+  } else if (shape.empty() || shape.size() > 4 || (shape.size() == 3 && shape[1] == 0)) {
+    throw UserError(path + ": scores must be N x R (images x representations), N x C x h x w "
+                    "maps or a cache's N x p x C class tokens, found " +
+                    std::to_string(shape.size()) + " dimensions.");
   }
   s.images = shape[0];
-  s.representations = shape.size() >= 2 ? shape[1] : 1;
+  s.representations = shape.size() == 3 ? shape[2] : shape.size() >= 2 ? shape[1] : 1;
   const float* v = s.data();
   for (size_t k = 0; k < s.images * s.representations; ++k)
     if (std::isnan(v[k]))

@@ -46,6 +46,8 @@ const char kUsage[] =
     "           [--spatial] [--classifier logistic|sgd|mean] [--select labelled|predicted]\n"
     "           [--welch] [--encoders E.npy] [--cav C.npy ...] [--limit N] [--seed S]\n"
     "           [--relative A:B ...] (concept A against concept B instead of random)\n"
+    "           [--class-token] (at a transformer block: CAVs and derivatives on each\n"
+    "           image's class token, an image-level vector, instead of its patch grid)\n"
     "           [--significance a] --out DIR\n"
     "           TCAV (SACV with --spatial) of each concept folder for class K over the images\n"
     "           of K in --images (its sub-folder named K, else those predicted as K; without\n"

@@ -259,7 +259,7 @@ int runTcav(const std::vector<std::string>& args) {
   Arguments a(args, {"model", "layer", "concept", "random", "class", "images", "select", "runs",
                      "classifier", "encoders", "limit", "seed", "significance", "device", "out",
                      "random-sets", "cav", "relative"},
-              {"spatial", "welch", "quiet"});
+              {"spatial", "welch", "quiet", "class-token"});
   requireOptions(a);
   TerminalProgress bar(!a.has("quiet"));
   Inputs in;
@@ -289,18 +289,36 @@ int runTcav(const std::vector<std::string>& args) {
                     "--random-sets DIR with one sub-folder per set.");
   Stopwatch clock;
   std::string selection;
-  auto concepts = folderSets(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel);
+  // --class-token: CAVs and derivatives on each image's class token (an image-level vector)
+  // instead of its patch grid.
+  const bool onClassToken = a.has("class-token");
+  if (onClassToken && o.spatial)
+    throw UserError("--class-token and --spatial: the class token has no positions for SACV; "
+                    "drop one of them.");
+  if (onClassToken && layer.classTokens == 0)
+    throw UserError("--class-token: layer " + in.layer + " has no class token; choose a "
+                    "transformer block that keeps one (directrix-cli info lists the layers).");
+  auto setsOf = [&](const std::vector<NamedActivations>& folders) {
+    return onClassToken ? classTokenSets(folders) : conceptSets(folders);
+  };
+  auto concepts = setsOf(
+      folderActivations(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel));
   auto randomActs =
       folderActivations(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
-  auto randoms = conceptSets(randomActs);
+  auto randoms = setsOf(randomActs);
   auto classSet = a.has("images") ? classImages(a, in, k, selection)
                                   : predictedAmongRandoms(in, randomActs, k, selection);
   std::vector<std::string> fixedSources;
   auto fixed = fixedCavs(a, &fixedSources);
   o.relative = relativePairs(a.values("relative"), concepts);
-  // At a transformer layer the head pairs each class image with its own class tokens.
-  auto result = runTcav(in.model->headFunction(in.layer, classSet.classTokens),
-                        classSet.activations, k, concepts, randoms, fixed, o);
+  // At a transformer layer the head pairs each class image with its own class tokens (or, on
+  // the class token, with its own patch grid).
+  auto result =
+      onClassToken
+          ? runTcav(in.model->classTokenHead(in.layer, classSet.activations),
+                    classTokenVectors(classSet.classTokens), k, concepts, randoms, fixed, o)
+          : runTcav(in.model->headFunction(in.layer, classSet.classTokens), classSet.activations,
+                    k, concepts, randoms, fixed, o);
   if (result.constantGradient && !o.spatial)
     std::cerr << "note: every class image has the same gradient at " << in.layer << " (head_"
               << in.layer << " is linear after pooling), so each run scores 0 or 1; an earlier "
@@ -322,6 +340,7 @@ int runTcav(const std::vector<std::string>& args) {
                                             : std::string();
   doc.update({{"model", in.model->path()}, {"layer", in.layer},
               {"class", in.model->meta().classes[size_t(k)]}, {"class_selection", selection},
+              {"vector", onClassToken ? "class token" : "patch grid"},
               {"seconds", clock.seconds()}});
   writeFileAtomically(out + "/scores.json", doc.dump(2) + "\n");  // last: marks the folder done
   printSummary(result, doc);

@@ -304,6 +304,21 @@ HeadFunction ConceptModel::headFunction(const std::string& layerName,
   }, classTokens.defined() ? classTokens.to(d->device) : classTokens);
 }
 
+HeadFunction ConceptModel::classTokenHead(const std::string& layerName,
+                                          const at::Tensor& grid) const {
+  const LayerSpec& spec = layer(layerName);
+  if (spec.classTokens == 0)
+    throw UserError("layer " + spec.name + " of " + d->path + " has no class token; choose a "
+                    "transformer block whose output keeps one (directrix-cli info lists them).");
+  auto self = shared_from_this();
+  std::string name = spec.name;
+  const int64_t tokens = spec.classTokens, channels = spec.channels;
+  return HeadFunction([self, name, tokens, channels](const at::Tensor& vector,
+                                                     const at::Tensor& context) {
+    return self->head(name, context, vector.reshape({vector.size(0), tokens, channels}));
+  }, grid.to(d->device));
+}
+
 at::Tensor ConceptModel::forward(const at::Tensor& x) const {
   torch::NoGradGuard noGrad;
   return d->module.forward({x.to(d->device)}).toTensor();

@@ -59,6 +59,11 @@ class ConceptModel : public std::enable_shared_from_this<ConceptModel> {
   // The head as a HeadFunction; at a layer with class tokens they are its context (one row per
   // image the function will be given, see HeadFunction::rows). Keeps the model alive.
   HeadFunction headFunction(const std::string& layer, const at::Tensor& classTokens = {}) const;
+  // At a layer with class tokens: the head as a function of the class tokens, given as an
+  // image-level vector N x (p*C) x 1 x 1 (TCAV on the class token, `directrix-cli tcav
+  // --class-token`), with each image's patch grid (N x C x h x w) as its context. Throws
+  // UserError at a layer without class tokens.
+  HeadFunction classTokenHead(const std::string& layer, const at::Tensor& grid) const;
   // x: N x Cin x H x W -> N x K logits, the original network (no autograd).
   at::Tensor forward(const at::Tensor& x) const;
 

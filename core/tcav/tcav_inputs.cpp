@@ -39,6 +39,21 @@ std::vector<ConceptSet> conceptSets(const std::vector<NamedActivations>& folders
   return sets;
 }
 
+at::Tensor classTokenVectors(const at::Tensor& classTokens) {
+  return classTokens.reshape({classTokens.size(0), -1, 1, 1});
+}
+
+std::vector<ConceptSet> classTokenSets(const std::vector<NamedActivations>& folders) {
+  std::vector<ConceptSet> sets;
+  for (const auto& named : folders) {
+    if (!named.acts.classTokens.defined())
+      throw UserError("the images of " + named.name + " have no class token at this layer; "
+                      "choose a transformer block that keeps one.");
+    sets.push_back({named.name, classTokenVectors(named.acts.classTokens)});
+  }
+  return sets;
+}
+
 std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<std::string>& dirs,
                                    const std::string& layer, size_t limit,
                                    const ProgressSink& progress, const CancelToken& cancel) {

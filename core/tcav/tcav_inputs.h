@@ -37,6 +37,11 @@ std::vector<NamedActivations> folderActivations(const ConceptModel& model,
                                                 const CancelToken& cancel = {});
 // The activation sets of folderActivations' folders, as TCAV takes them.
 std::vector<ConceptSet> conceptSets(const std::vector<NamedActivations>& folders);
+// Class tokens N x p x C as the image-level vectors TCAV takes on them: N x (p*C) x 1 x 1.
+at::Tensor classTokenVectors(const at::Tensor& classTokens);
+// The same sets with each image's class tokens in place of its patch grid (classTokenVectors);
+// throws UserError when a folder's activations carry no class tokens.
+std::vector<ConceptSet> classTokenSets(const std::vector<NamedActivations>& folders);
 
 // Which images count as class k (`className`): with select "labelled" those whose label names
 // the class (a sub-folder named like it), with "predicted" those the model predicts as k, and

@@ -237,6 +237,27 @@ fa = [[f["formula"] for f in r["formulas"]] for r in a["representations"]]
 fb = [[f["formula"] for f in r["formulas"]] for r in b["representations"]]
 assert fa == fb, (fa, fb)
 PYEOF
+# label on a transformer cache's class tokens (N x p x C): each channel is one column, as it is
+# for one token, the maximum over the tokens for several
+$PY - "$L" <<'PYEOF' || fail "could not write the class tokens"
+import sys, numpy as np
+d = sys.argv[1]
+s = np.load(d + "/scores.npy")
+np.save(d + "/tokens1.npy", s[:, None, :].copy())
+np.save(d + "/tokens2.npy", np.stack([s, s - 5], 1).astype(np.float32))
+PYEOF
+for t in tokens1 tokens2; do
+  "$CLI" label --scores "$L/$t.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+    --length 3 --beam 4 --out "$L/$t.json" --quiet > /dev/null || fail "label on $t exited $?"
+  $PY - "$L" "$t" <<'PYEOF' || fail "label on class tokens $t should equal label on the scores"
+import sys, json
+d, t = sys.argv[1], sys.argv[2]
+a, b = json.load(open(d + "/positive.json")), json.load(open(f"{d}/{t}.json"))
+fa = [[(f["formula"], f["auc"]) for f in r["formulas"]] for r in a["representations"]]
+fb = [[(f["formula"], f["auc"]) for f in r["formulas"]] for r in b["representations"]]
+assert fa == fb and b["images"] == 600, (fa, fb)
+PYEOF
+done
 
 # tcav on the ConceptWorld CNN: watermarked images as the concept, clean ones as random sets,
 # the red_circle sub-folder as the class images; scores.json and the CAV files checked with numpy

@@ -164,5 +164,74 @@ TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
   EXPECT_EQ(doc["class_selection"], "random images predicted as the class");
 }
 
+// --class-token: TCAV on each image's class token, an image-level vector (issue: "INVERT/TCAV can
+// use it"): CAVs of C values trained on the folders' class tokens, derivatives of the logit with
+// respect to each class image's own token with its patch grid held. The CLI equals the core run
+// on those vectors; the derivative equals a finite difference of the head; a layer without class
+// tokens and --spatial are refused with the fix.
+TEST(CliTcav, ScoresConceptsOnEachImagesClassToken) {
+  test::TempDir dir;
+  const std::string model = test::testModel("tiny_vit.pt"), layer = "encoder_layers_encoder_layer_1";
+  writeRandomImages(dir.path() / "images", 16, 11);
+  writeRandomImages(dir.path() / "striped", 8, 21);
+  std::vector<std::string> randomDirs, args = {"--model", model, "--layer", layer, "--classifier",
+                                               "mean", "--quiet", "--concept", dir / "striped",
+                                               "--class-token"};
+  for (int r = 0; r < 4; ++r) {
+    randomDirs.push_back(dir / ("random_" + std::to_string(r)));
+    writeRandomImages(randomDirs.back(), 8, 31 + r);
+    args.insert(args.end(), {"--random", randomDirs.back()});
+  }
+  auto vit = ConceptModel::load(model);
+  auto acts = imageActivations(*vit, std::make_shared<ImageFolder>(dir.path() / "images"), layer);
+  const int64_t k = mostPredicted(acts).first;
+  const std::string className = vit->meta().classes.at(size_t(k));
+  auto withClass = args;
+  withClass.insert(withClass.end(), {"--class", className, "--images", dir / "images", "--select",
+                                     "predicted", "--out", dir / "out"});
+  ASSERT_EQ(runTcav(withClass), 0);
+  nlohmann::json doc = nlohmann::json::parse(std::ifstream(dir / "out/scores.json"));
+  EXPECT_EQ(doc["vector"], "class token");
+  std::vector<double> fromCli = doc["concepts"][0]["mean_derivatives"];
+
+  std::string how;
+  auto chosen = selectRows(acts, classRows(acts.labels, {}, predictedClasses(acts), className, k,
+                                           "predicted", &how, "images"));
+  auto concepts = classTokenSets(folderActivations(*vit, {dir / "striped"}, layer, 0));
+  auto randoms = classTokenSets(folderActivations(*vit, randomDirs, layer, 0));
+  const int64_t channels = acts.classTokens.size(2);
+  ASSERT_EQ(concepts.at(0).activations.sizes(), (at::IntArrayRef{8, channels, 1, 1}));
+  TcavOptions o;
+  o.cav.classifier = "mean";
+  auto head = vit->classTokenHead(layer, chosen.activations);
+  auto vectors = classTokenVectors(chosen.classTokens);
+  auto core = dx::runTcav(head, vectors, k, concepts, randoms, {}, o);
+  const auto& own = core.concepts.at(0).meanDerivatives;
+  ASSERT_EQ(fromCli.size(), own.size());
+  for (size_t r = 0; r < own.size(); ++r)
+    EXPECT_NEAR(fromCli[r], own[r], 1e-9 + 1e-6 * std::abs(own[r]));
+
+  // The gradient is the head's own: a small step along a CAV changes the logit by step x S.
+  auto gradients = logitGradients(head, vectors, k);
+  auto cav = core.concepts.at(0).cavs.at(0).direction.reshape({1, channels, 1, 1});
+  const double step = 1e-2;
+  auto logit = [&](const at::Tensor& v) { return head(v).select(1, k).to(torch::kDouble); };
+  auto change = (logit(vectors + step * cav) - logit(vectors - step * cav)) / (2 * step);
+  auto predicted = (gradients * cav).sum({1, 2, 3}).to(torch::kDouble);
+  EXPECT_LT((change - predicted).abs().max().item<double>(),
+            1e-3 * (1 + predicted.abs().max().item<double>()));
+  EXPECT_GT(predicted.abs().max().item<double>(), 0);
+
+  auto refused = args;
+  refused.insert(refused.end(), {"--class", className, "--spatial", "--out", dir / "x"});
+  EXPECT_NE(userErrorOf([&] { runTcav(refused); }).find("--class-token and --spatial"),
+            std::string::npos);
+  auto cnn = args;
+  cnn[1] = test::testModel("good_rgb.pt");
+  cnn[3] = "";
+  cnn.insert(cnn.end(), {"--class", "0", "--out", dir / "y"});
+  EXPECT_NE(userErrorOf([&] { runTcav(cnn); }).find("has no class token"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dx::cli
