@@ -7,9 +7,10 @@
 // usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]
 //          [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]
 //          [--methods eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae]
-//          [--patches 16000] [--positions 2x2] [--backgrounds 0,0.7] [--csv FILE] [--verbose 1]
-// --backgrounds: shares of patches without any concept (SyntheticPairsSpec::background; 0, the
-// default, puts one concept on every patch); a cell with a background is labelled e.g.
+//          [--patches 16000] [--positions 2x2] [--backgrounds 0] [--csv FILE] [--verbose 1]
+// --backgrounds: shares, in [0, 1), of the patches outside each image's own class position that
+// show no concept (SyntheticPairsSpec::background; 0 puts one concept on every patch; 0.7 leaves
+// about 52% of all patches empty at 2 x 2). A cell with a background is labelled e.g.
 // "uniform+bg0.70".
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
 // the worst seed), then per method the number of cells where the oracle reaches IoU >= 0.95 and
@@ -98,8 +99,13 @@ int main(int argc, char** argv) {
   int patches = std::stoi(option(argc, argv, "--patches", "16000"));
   std::string positions = option(argc, argv, "--positions", "2x2");
   std::vector<double> backgrounds;
-  for (const auto& item : dx::bench::splitList(option(argc, argv, "--backgrounds", "0")))
+  for (const auto& item : dx::bench::splitList(option(argc, argv, "--backgrounds", "0"))) {
     backgrounds.push_back(std::stod(item));
+    if (!(backgrounds.back() >= 0 && backgrounds.back() < 1)) {
+      std::fprintf(stderr, "--backgrounds takes shares in [0, 1), not %s\n", item.c_str());
+      return 2;
+    }
+  }
   std::string csvPath = option(argc, argv, "--csv", "");
   verbose = option(argc, argv, "--verbose", "0") == "1";
   int height = std::stoi(positions.substr(0, positions.find('x')));
@@ -151,9 +157,10 @@ int main(int argc, char** argv) {
               auto sc = score(data, basis, s);
               cell[method].add(sc);
               if (csv.is_open())
-                csv << distributionName << ',' << background << ',' << i << ',' << d << ',' << f << ',' << seed << ','
-                    << method << ',' << sc.iou << ',' << sc.iouMin << ',' << sc.cos << ','
-                    << sc.cosMin << ',' << sc.rmse << ',' << sc.seconds << '\n' << std::flush;
+                csv << distributionName << ',' << background << ',' << i << ',' << d << ','
+                    << f << ',' << seed << ',' << method << ',' << sc.iou << ',' << sc.iouMin
+                    << ',' << sc.cos << ',' << sc.cosMin << ',' << sc.rmse << ',' << sc.seconds
+                    << '\n' << std::flush;
             }
           }
           bool separable = cell["oracle"].iouMin >= 0.95;

@@ -65,10 +65,13 @@ Scores readScores(const std::string& path, const std::string& reduce) {
   } else if (shape.size() == 3 && shape[1] > 1) {
     s.reduced = reduceClassTokens(reinterpret_cast<const float*>(s.map->data()), shape[0],
                                   shape[1], shape[2], reduce == "max");
-  } else if (shape.empty() || shape.size() > 4 || (shape.size() == 3 && shape[1] == 0)) {
+  } else if (shape.size() == 3 && shape[1] == 0) {
+    throw UserError(path + ": class tokens N x p x C with p = 0 hold no token; give the cache's "
+                    "class_tokens.npy of a layer that keeps one.");
+  } else if (shape.empty() || shape.size() >= 4) {  // 4-D with h * w = 0 included
     throw UserError(path + ": scores must be N x R (images x representations), N x C x h x w "
-                    "maps or a cache's N x p x C class tokens, found " +
-                    std::to_string(shape.size()) + " dimensions.");
+                    "maps with at least one position, or a cache's N x p x C class tokens; found "
+                    "a " + std::to_string(shape.size()) + "-D array with no usable values.");
   }
   s.images = shape[0];
   s.representations = shape.size() == 3 ? shape[2] : shape.size() >= 2 ? shape[1] : 1;

@@ -253,6 +253,22 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
                                          : "  not significant\n");
 }
 
+// --class-token: CAVs and derivatives on each image's class token, an image-level vector,
+// instead of its patch grid. After a ViT's last blocks the classifier reads the class token
+// alone (README, "Transformers"), so derivatives along the patches say little there.
+void checkClassTokenOptions(const Arguments& a, const TcavOptions& o, const LayerSpec& layer) {
+  if (!a.has("class-token")) return;
+  if (o.spatial)
+    throw UserError("--class-token and --spatial: the class token has no positions for SACV; "
+                    "drop one of them.");
+  if (a.has("encoders"))
+    throw UserError("--class-token and --encoders: EDDP encoding directions live in the patch "
+                    "grid, not on the class token; drop one of them.");
+  if (layer.classTokens == 0)
+    throw UserError("--class-token: layer " + layer.name + " has no class token; choose a "
+                    "transformer block that keeps one (directrix-cli info lists the layers).");
+}
+
 }  // namespace
 
 int runTcav(const std::vector<std::string>& args) {
@@ -289,15 +305,8 @@ int runTcav(const std::vector<std::string>& args) {
                     "--random-sets DIR with one sub-folder per set.");
   Stopwatch clock;
   std::string selection;
-  // --class-token: CAVs and derivatives on each image's class token (an image-level vector)
-  // instead of its patch grid.
   const bool onClassToken = a.has("class-token");
-  if (onClassToken && o.spatial)
-    throw UserError("--class-token and --spatial: the class token has no positions for SACV; "
-                    "drop one of them.");
-  if (onClassToken && layer.classTokens == 0)
-    throw UserError("--class-token: layer " + in.layer + " has no class token; choose a "
-                    "transformer block that keeps one (directrix-cli info lists the layers).");
+  checkClassTokenOptions(a, o, layer);
   auto setsOf = [&](const std::vector<NamedActivations>& folders) {
     return onClassToken ? classTokenSets(folders) : conceptSets(folders);
   };
@@ -320,9 +329,10 @@ int runTcav(const std::vector<std::string>& args) {
           : runTcav(in.model->headFunction(in.layer, classSet.classTokens), classSet.activations,
                     k, concepts, randoms, fixed, o);
   if (result.constantGradient && !o.spatial)
-    std::cerr << "note: every class image has the same gradient at " << in.layer << " (head_"
-              << in.layer << " is linear after pooling), so each run scores 0 or 1; an earlier "
-              << "layer gives per-image scores.\n";
+    std::cerr << "note: every class image has the same gradient at " << in.layer
+              << (onClassToken ? " (the logit is linear in the class token there)"
+                               : " (head_" + in.layer + " is linear after pooling)")
+              << ", so each run scores 0 or 1; an earlier layer gives per-image scores.\n";
 
   std::string out = a.value("out");
   std::error_code ec;

@@ -28,11 +28,15 @@ at::Tensor HeadFunction::operator()(const at::Tensor& z) const {
   if (!mWithContext) throw UserError("no head (the network after the layer) was given.");
   int64_t n = z.size(0), rows = mContext.size(0);
   if (n == rows) return mWithContext(z, mContext);
-  if (rows == 1) return mWithContext(z, mContext.expand({n, -1, -1}));
-  throw UserError("the head of this layer reads each image's class tokens, but it was given " +
-                  std::to_string(n) + " images for " + std::to_string(rows) +
-                  " class-token rows; this analysis does not support transformer layers with "
-                  "class tokens yet.");
+  if (rows == 1) {  // one context row serves every image
+    std::vector<int64_t> sizes(size_t(mContext.dim()), -1);
+    sizes[0] = n;
+    return mWithContext(z, mContext.expand(sizes));
+  }
+  throw UserError("the head of this layer reads a context per image (its class tokens, or its "
+                  "patch grid on the class token), but it was given " + std::to_string(n) +
+                  " images for " + std::to_string(rows) + " context rows; this analysis does "
+                  "not support such layers yet.");
 }
 
 HeadFunction HeadFunction::rows(const at::Tensor& index) const {

@@ -4,7 +4,7 @@
 // present per patch and a linear head on average-pooled features. Ground truth for testing
 // concept recovery. The defaults are the paper's toy (2 x 1 patches per image, the class is the
 // pair of concepts, uniform factors); the recovery study (bench/recovery_study) also varies I, D,
-// F, the factor distribution and the image size.
+// F, the factor distribution, the image size and a background (patches without any concept).
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -27,7 +27,7 @@ struct SyntheticPairsSpec {
   int dims = 16;              // D
   int concepts = 3;           // I
   int distractors = 2;        // F
-  int imagesPerClass = 1000;  // classes are the unordered pairs of concepts
+  int imagesPerClass = 1000;  // classes: pairs of concepts at 2 x 1, else one per concept
   double offset = 10;         // constant added to every patch
   uint64_t seed = 0;
   // Latent factor ranges: U(0, absentMax) when a concept is absent, U(presentMin, 5) when present.
@@ -48,11 +48,11 @@ struct SyntheticPairsSpec {
 };
 
 struct SyntheticPairs {
-  at::Tensor activations;  // N x D x 2 x 1
+  at::Tensor activations;  // N x D x h x w
   at::Tensor labels;       // N, class index of the concept pair (int64)
   at::Tensor present;      // (N*h*w) x I bool, patch order of patchesOf(); rows may be all
                            // false or hold several concepts where spec.background > 0
-  at::Tensor latents;      // (N*2) x I, the factors a
+  at::Tensor latents;      // (N*h*w) x I, the factors a
   at::Tensor encoders;     // I x D, true unit encoding directions s_i
   at::Tensor distractors;  // F x D, true unit distractor directions
   at::Tensor decoders;     // I x D, true filters: w_i . s_j = [i == j], w_i . distractors = 0

@@ -312,11 +312,10 @@ HeadFunction ConceptModel::classTokenHead(const std::string& layerName,
                     "transformer block whose output keeps one (directrix-cli info lists them).");
   auto self = shared_from_this();
   std::string name = spec.name;
-  const int64_t tokens = spec.classTokens, channels = spec.channels;
-  return HeadFunction([self, name, tokens, channels](const at::Tensor& vector,
-                                                     const at::Tensor& context) {
-    return self->head(name, context, vector.reshape({vector.size(0), tokens, channels}));
-  }, grid.to(d->device));
+  const int64_t tokens = spec.classTokens;
+  return HeadFunction([self, name, tokens](const at::Tensor& vector, const at::Tensor& context) {
+    return self->head(name, context, vector.reshape({vector.size(0), tokens, -1}));
+  }, grid);  // head() moves each batch of the grid to the model's device
 }
 
 at::Tensor ConceptModel::forward(const at::Tensor& x) const {

@@ -244,7 +244,23 @@ import sys, numpy as np
 d = sys.argv[1]
 s = np.load(d + "/scores.npy")
 np.save(d + "/tokens1.npy", s[:, None, :].copy())
-np.save(d + "/tokens2.npy", np.stack([s, s - 5], 1).astype(np.float32))
+rng = np.random.default_rng(1)
+low = s - 1 - 5 * rng.random(s.shape)  # below s everywhere, in another order
+np.save(d + "/tokens2.npy", np.stack([low, s], 1).astype(np.float32))  # the maximum is s
+np.save(d + "/tokens_mean.npy", ((low + s) / 2).astype(np.float32))
+PYEOF
+"$CLI" label --scores "$L/tokens_mean.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --length 3 --beam 4 --out "$L/tokens_mean.json" --quiet > /dev/null || fail "label on the token means exited $?"
+"$CLI" label --scores "$L/tokens2.npy" --labels "$L/labels.npy" --names "$L/names.txt" \
+  --length 3 --beam 4 --reduce mean --out "$L/tokens2_mean.json" --quiet > /dev/null \
+  || fail "label --reduce mean on class tokens exited $?"
+$PY - "$L" <<'PYEOF' || fail "label --reduce mean on class tokens should equal label on their means"
+import sys, json
+d = sys.argv[1]
+a, b = json.load(open(d + "/tokens_mean.json")), json.load(open(d + "/tokens2_mean.json"))
+fa = [[(f["formula"], f["auc"]) for f in r["formulas"]] for r in a["representations"]]
+fb = [[(f["formula"], f["auc"]) for f in r["formulas"]] for r in b["representations"]]
+assert fa == fb, (fa, fb)
 PYEOF
 for t in tokens1 tokens2; do
   "$CLI" label --scores "$L/$t.npy" --labels "$L/labels.npy" --names "$L/names.txt" \

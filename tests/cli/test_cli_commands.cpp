@@ -164,8 +164,7 @@ TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
   EXPECT_EQ(doc["class_selection"], "random images predicted as the class");
 }
 
-// --class-token: TCAV on each image's class token, an image-level vector (issue: "INVERT/TCAV can
-// use it"): CAVs of C values trained on the folders' class tokens, derivatives of the logit with
+// --class-token: TCAV on each image's class token, an image-level vector: CAVs of C values trained on the folders' class tokens, derivatives of the logit with
 // respect to each class image's own token with its patch grid held. The CLI equals the core run
 // on those vectors; the derivative equals a finite difference of the head; a layer without class
 // tokens and --spatial are refused with the fix.
@@ -221,16 +220,26 @@ TEST(CliTcav, ScoresConceptsOnEachImagesClassToken) {
   EXPECT_LT((change - predicted).abs().max().item<double>(),
             1e-3 * (1 + predicted.abs().max().item<double>()));
   EXPECT_GT(predicted.abs().max().item<double>(), 0);
+  // Each token is paired with its own image's patches: another image's grid gives other values.
+  auto paired = logitGradients(vit->classTokenHead(layer, chosen.activations.roll(1, 0)),
+                               vectors, k);
+  EXPECT_GT((paired - gradients).abs().max().item<double>(), 1e-6);
 
   auto refused = args;
   refused.insert(refused.end(), {"--class", className, "--spatial", "--out", dir / "x"});
-  EXPECT_NE(userErrorOf([&] { runTcav(refused); }).find("--class-token and --spatial"),
+  EXPECT_NE(userErrorOf([&] { runTcav(refused); }).find("has no positions for SACV; drop one"),
+            std::string::npos);
+  auto withEncoders = args;
+  withEncoders.insert(withEncoders.end(), {"--class", className, "--encoders", dir / "e.npy",
+                                           "--out", dir / "x"});
+  EXPECT_NE(userErrorOf([&] { runTcav(withEncoders); }).find("drop one of them"),
             std::string::npos);
   auto cnn = args;
   cnn[1] = test::testModel("good_rgb.pt");
   cnn[3] = "";
   cnn.insert(cnn.end(), {"--class", "0", "--out", dir / "y"});
-  EXPECT_NE(userErrorOf([&] { runTcav(cnn); }).find("has no class token"), std::string::npos);
+  EXPECT_NE(userErrorOf([&] { runTcav(cnn); }).find("has no class token; choose a transformer"),
+            std::string::npos);
 }
 
 }  // namespace
