@@ -84,6 +84,24 @@ void writeRandomImages(const std::filesystem::path& folder, int count, uint64_t 
   }
 }
 
+// The tiny ViT's TCAV inputs in `dir`: 16 class images, a concept folder "striped" and 4 random
+// folders (returned); `args` gets the common options, the concept and the random folders.
+std::vector<std::string> writeTcavFolders(const test::TempDir& dir, const std::string& model,
+                                          const std::string& layer,
+                                          std::vector<std::string>& args) {
+  writeRandomImages(dir.path() / "images", 16, 11);
+  writeRandomImages(dir.path() / "striped", 8, 21);
+  args.insert(args.end(), {"--model", model, "--layer", layer, "--classifier", "mean", "--quiet",
+                           "--concept", dir / "striped"});
+  std::vector<std::string> randomDirs;
+  for (int r = 0; r < 4; ++r) {
+    randomDirs.push_back(dir / ("random_" + std::to_string(r)));
+    writeRandomImages(randomDirs.back(), 8, 31 + r);
+    args.insert(args.end(), {"--random", randomDirs.back()});
+  }
+  return randomDirs;
+}
+
 // The class the model predicts most often among `acts` (random weights) and how often.
 std::pair<int64_t, int64_t> mostPredicted(const ImageActivations& acts) {
   auto counts = acts.logits.argmax(1).bincount();
@@ -96,16 +114,8 @@ std::pair<int64_t, int64_t> mostPredicted(const ImageActivations& acts) {
 TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
   test::TempDir dir;
   const std::string model = test::testModel("tiny_vit.pt"), layer = "encoder_layers_encoder_layer_1";
-  writeRandomImages(dir.path() / "images", 16, 11);
-  writeRandomImages(dir.path() / "striped", 8, 21);
-  std::vector<std::string> randomDirs, common = {"--model", model, "--layer", layer,
-                                                 "--classifier", "mean", "--quiet",
-                                                 "--concept", dir / "striped"};
-  for (int r = 0; r < 4; ++r) {
-    randomDirs.push_back(dir / ("random_" + std::to_string(r)));
-    writeRandomImages(randomDirs.back(), 8, 31 + r);
-    common.insert(common.end(), {"--random", randomDirs.back()});
-  }
+  std::vector<std::string> common;
+  auto randomDirs = writeTcavFolders(dir, model, layer, common);
   auto vit = ConceptModel::load(model);
   auto acts = imageActivations(*vit, std::make_shared<ImageFolder>(dir.path() / "images"), layer);
   ASSERT_TRUE(acts.classTokens.defined());
@@ -171,16 +181,8 @@ TEST(CliTcav, ScoresConceptsAtAVisionTransformerLayerWithEachImagesClassToken) {
 TEST(CliTcav, ScoresConceptsOnEachImagesClassToken) {
   test::TempDir dir;
   const std::string model = test::testModel("tiny_vit.pt"), layer = "encoder_layers_encoder_layer_1";
-  writeRandomImages(dir.path() / "images", 16, 11);
-  writeRandomImages(dir.path() / "striped", 8, 21);
-  std::vector<std::string> randomDirs, args = {"--model", model, "--layer", layer, "--classifier",
-                                               "mean", "--quiet", "--concept", dir / "striped",
-                                               "--class-token"};
-  for (int r = 0; r < 4; ++r) {
-    randomDirs.push_back(dir / ("random_" + std::to_string(r)));
-    writeRandomImages(randomDirs.back(), 8, 31 + r);
-    args.insert(args.end(), {"--random", randomDirs.back()});
-  }
+  std::vector<std::string> args = {"--class-token"};
+  auto randomDirs = writeTcavFolders(dir, model, layer, args);
   auto vit = ConceptModel::load(model);
   auto acts = imageActivations(*vit, std::make_shared<ImageFolder>(dir.path() / "images"), layer);
   const int64_t k = mostPredicted(acts).first;
@@ -235,8 +237,8 @@ TEST(CliTcav, ScoresConceptsOnEachImagesClassToken) {
   EXPECT_NE(userErrorOf([&] { runTcav(withEncoders); }).find("drop one of them"),
             std::string::npos);
   auto cnn = args;
-  cnn[1] = test::testModel("good_rgb.pt");
-  cnn[3] = "";
+  std::replace(cnn.begin(), cnn.end(), model, test::testModel("good_rgb.pt"));
+  std::replace(cnn.begin(), cnn.end(), layer, std::string());  // its deepest layer
   cnn.insert(cnn.end(), {"--class", "0", "--out", dir / "y"});
   EXPECT_NE(userErrorOf([&] { runTcav(cnn); }).find("has no class token; choose a transformer"),
             std::string::npos);
