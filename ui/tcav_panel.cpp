@@ -73,7 +73,8 @@ TcavPanel::TcavPanel(app::Workbench& workbench, QWidget* parent)
     : QWidget(parent), mWorkbench(workbench), mLayer(new QComboBox), mClass(new QComboBox),
       mSelect(new QComboBox), mConcepts(new QListWidget), mDraws(new QRadioButton),
       mFolders(new QRadioButton), mSetSize(new QSpinBox), mRandoms(new QListWidget),
-      mRuns(new QSpinBox), mClassifier(new QComboBox), mSpatial(new QCheckBox), mRelative(new QCheckBox),
+      mRuns(new QSpinBox), mClassifier(new QComboBox), mSpatial(new QCheckBox),
+      mClassToken(new QCheckBox), mRelative(new QCheckBox),
       mSeed(new QSpinBox),
       mRun(new QPushButton(tr("Run TCAV"))), mHint(new QLabel), mChart(new QChartView),
       mTable(new QTableWidget(0, 5)), mNotes(new QLabel), mMapKind(new QComboBox),
@@ -134,6 +135,11 @@ QWidget* TcavPanel::buildSettings() {
   mSpatial->setText(tr("SACV: score concept positions"));
   mSpatial->setToolTip(tr("Train CAVs on spatial positions and score the share of the class "
                           "images' concept positions that push the class (Wang & Lee 2022)"));
+  mClassToken->setText(tr("On the class token (transformer layers)"));
+  mClassToken->setToolTip(tr("Train the CAVs on each image's class token, an image-level "
+                             "vector, and take the class's derivatives with respect to it, its "
+                             "patches held; for layers after which the classifier reads the "
+                             "class token. No SACV maps."));
   mRelative->setText(tr("Relative CAVs: each pair of concepts, A against B"));
   mRelative->setToolTip(tr("Besides concept vs random, train each concept folder against each "
                            "other one (needs two or more concept folders)"));
@@ -157,11 +163,15 @@ QWidget* TcavPanel::buildSettings() {
   form->addRow(tr("Runs"), mRuns);
   form->addRow(tr("Classifier"), mClassifier);
   form->addRow(mSpatial);
+  form->addRow(mClassToken);
   form->addRow(mRelative);
   form->addRow(tr("Seed"), mSeed);
   form->addRow(mRun);
   form->addRow(mHint);
   connect(mDraws, &QRadioButton::toggled, this, refresh);
+  connect(mSpatial, &QCheckBox::toggled, this, refresh);
+  connect(mClassToken, &QCheckBox::toggled, this, refresh);
+  connect(mLayer, &QComboBox::currentTextChanged, this, refresh);
   auto* box = new QWidget;
   box->setLayout(form);
   box->setMinimumWidth(300);
@@ -238,6 +248,7 @@ TcavRequest TcavPanel::request() const {
   r.runs = mFolders->isChecked() ? 0 : mRuns->value();  // folders: one run per folder
   r.classifier = mClassifier->currentText().toStdString();
   r.spatial = mSpatial->isChecked();
+  r.classToken = mClassToken->isEnabled() && mClassToken->isChecked();
   r.relative = mRelative->isChecked();
   r.seed = uint64_t(mSeed->value());
   return r;
@@ -262,7 +273,18 @@ void TcavPanel::updateRunnable() {
     why = tr("Waiting for %1.").arg(mWorkbench.runner().title());
   mRun->setEnabled(why.isEmpty());
   mHint->setText(why);
-  mShowMap->setEnabled(mWorkbench.tcavStudy() != nullptr);
+  mShowMap->setEnabled(mWorkbench.tcavStudy() && mWorkbench.tcavStudy()->hasMaps());
+  mClassToken->setEnabled(layerHasClassToken() && !mSpatial->isChecked());
+  mSpatial->setEnabled(!(mClassToken->isEnabled() && mClassToken->isChecked()));
+}
+
+bool TcavPanel::layerHasClassToken() const {
+  auto model = mWorkbench.model();
+  if (!model) return false;
+  const std::string name = mLayer->currentText().toStdString();
+  for (const auto& layer : model->meta().layers)
+    if (layer.name == name) return layer.classTokens > 0;
+  return false;
 }
 
 void TcavPanel::showReport() {

@@ -49,6 +49,7 @@ class TcavPanel : public QWidget {
   void fillModel();
   void showReport();
   void updateRunnable();
+  bool layerHasClassToken() const;  // the chosen layer keeps a class token (a ViT block)
   void addFolder(QListWidget* list);
 
   app::Workbench& mWorkbench;
@@ -63,6 +64,7 @@ class TcavPanel : public QWidget {
   QSpinBox* mRuns;
   QComboBox* mClassifier;
   QCheckBox* mSpatial;
+  QCheckBox* mClassToken;
   QCheckBox* mRelative;
   QSpinBox* mSeed;
   QPushButton* mRun;

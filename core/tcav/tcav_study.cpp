@@ -22,7 +22,8 @@ struct TcavStudy::Impl {
   std::string layer;
   int classIndex = 0;
   std::vector<std::string> names;
-  std::vector<Cav> mapCavs;  // per concept, shape {C}, on the CPU
+  std::vector<Cav> mapCavs;  // per concept, shape {C}, on the CPU; none on the class token
+  bool classToken = false;
 };
 
 TcavStudy::TcavStudy(std::unique_ptr<Impl> impl) : d(std::move(impl)) {}
@@ -33,6 +34,7 @@ const std::string& TcavStudy::conceptName(int concept) const {
   return d->names.at(size_t(concept));
 }
 int TcavStudy::classIndex() const { return d->classIndex; }
+bool TcavStudy::hasMaps() const { return !d->mapCavs.empty(); }
 
 namespace {
 
@@ -44,6 +46,7 @@ struct Pool {
   std::vector<int64_t> predictions;
   ImageActivations computed;
   std::shared_ptr<const ActivationCache> cache;
+  bool onClassToken = false;  // TcavRequest::classToken
 
   size_t size() const { return predictions.size(); }
   at::Tensor rows(const std::vector<int64_t>& rows) const {
@@ -62,11 +65,16 @@ struct Pool {
     for (int64_t r : rows) parts.push_back(npyRows(*cache->classTokens(), size_t(r), 1));
     return torch::cat(parts);
   }
+  // What the CAVs and derivatives are taken on: the patch grid, or the class token as a vector.
+  at::Tensor inputs(const std::vector<int64_t>& rows) const {
+    return onClassToken ? classTokenVectors(classTokens(rows)) : this->rows(rows);
+  }
 };
 
 Pool openPool(const TcavRequest& r, const std::string& layer, const ProgressSink& progress,
               const CancelToken& cancel) {
   Pool p;
+  p.onClassToken = r.classToken;
   if (r.cache && r.cache->layer() == layer) {
     p.cache = r.cache;
     p.labelNames = r.cache->labelClasses();
@@ -106,7 +114,7 @@ std::vector<ConceptSet> randomDraws(const Pool& pool, int runs, int size, uint64
     size_t first = disjoint ? size_t(r) * m : 0;
     std::vector<int64_t> rows(order.begin() + long(first), order.begin() + long(first + m));
     std::sort(rows.begin(), rows.end());  // sequential reads from the cache
-    sets.push_back({"random_" + std::to_string(r), pool.rows(rows)});
+    sets.push_back({"random_" + std::to_string(r), pool.inputs(rows)});
   }
   if (!disjoint)
     notes.push_back("The " + std::to_string(runs) + " random sets of " + std::to_string(m) +
@@ -130,6 +138,12 @@ void checkRequest(const TcavRequest& r) {
   if (r.randomDirs.size() == 1)
     throw UserError("TCAV: give at least 2 random folders (one per run), or none to draw random "
                     "sets from the project's images.");
+  if (r.classToken && r.spatial)
+    throw UserError("TCAV: SACV scores positions, and the class token has none; untick one of "
+                    "the two.");
+  if (r.classToken && r.model->layer(r.layer).classTokens == 0)
+    throw UserError("TCAV: layer " + r.model->layer(r.layer).name + " has no class token; choose "
+                    "a transformer block that keeps one, or untick \"class token\".");
   if (!r.randomDirs.empty() && size_t(r.runs) > r.randomDirs.size())
     throw UserError("TCAV: " + std::to_string(r.runs) + " runs need " + std::to_string(r.runs) +
                     " random folders (" + std::to_string(r.randomDirs.size()) + " given).");
@@ -189,6 +203,9 @@ TcavReport makeReport(const TcavRequest& r, const TcavResult& result, const std:
 }
 
 void addNotes(TcavReport& rep, const TcavRequest& r) {
+  if (r.classToken)
+    rep.notes.push_back("CAVs and derivatives are on each image's class token at " + rep.layer +
+                        " (its patches held), so there are no SACV maps in the Image tab.");
   if (rep.constantGradient && !r.spatial)
     rep.notes.push_back("Every class image has the same gradient at " + rep.layer + " (the head "
                         "is global average pooling + linear), so each run scores 0 or 1; an "
@@ -221,14 +238,18 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   auto classRowIndex = classRows(pool.labels, pool.labelNames, pool.predictions,
                                  r.model->meta().classes[size_t(k)], k, r.select, &how,
                                  r.classImages->description());
-  auto classActs = pool.rows(classRowIndex);
-  auto concepts = folderSets(*r.model, r.conceptDirs, layer, r.limit, progress, cancel);
+  auto classActs = pool.inputs(classRowIndex);
+  auto setsOf = [&](const std::vector<std::string>& dirs) {
+    auto folders = folderActivations(*r.model, dirs, layer, r.limit, progress, cancel);
+    return r.classToken ? classTokenSets(folders) : conceptSets(folders);
+  };
+  auto concepts = setsOf(r.conceptDirs);
   const int runs = r.runs > 0 ? r.runs : int(r.randomDirs.size());
   // Every folder is read: runs take random set r for run r, null runs pair all sets two by two.
   const std::vector<std::string>& used = r.randomDirs;
   std::vector<std::string> notes;
   auto randoms = used.empty() ? randomDraws(pool, 2 * runs, r.randomSetSize, r.seed, notes)
-                              : folderSets(*r.model, used, layer, r.limit, progress, cancel);
+                              : setsOf(used);
   TcavOptions o;
   o.cav.classifier = r.classifier;
   o.cav.seed = r.seed;
@@ -242,24 +263,28 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
   o.significance = r.significance;
   o.progress = progress;
   o.cancel = cancel;
-  HeadFunction head = r.model->headFunction(layer, pool.classTokens(classRowIndex));
+  // The head pairs each class image's grid with its own class tokens, either way round.
+  HeadFunction head = r.classToken
+                          ? r.model->classTokenHead(layer, pool.rows(classRowIndex))
+                          : r.model->headFunction(layer, pool.classTokens(classRowIndex));
   TcavResult result = runTcav(head, classActs, k, concepts, randoms, {}, o);
 
   auto impl = std::make_unique<TcavStudy::Impl>();
   impl->model = r.model;
   impl->layer = layer;
   impl->classIndex = r.classIndex;
+  impl->classToken = r.classToken;
   TcavOutcome out;
   out.report = makeReport(r, result, layer);
   out.report.classSelection = how;
   Stopwatch clock;
-  for (size_t c = 0; c < concepts.size(); ++c) {
+  for (const auto& set : concepts) impl->names.push_back(set.name);
+  for (size_t c = 0; c < concepts.size() && !r.classToken; ++c) {  // maps need the grid
     if (cancel.cancelled()) throw Cancelled();
     // Run 0's sets and seed, so the map shows the concept the first run scored.
     Cav cav = r.spatial ? result.concepts[c].cavs.at(0)
                         : trainSacv(concepts[c].activations, randoms[0].activations, o.cav);
     cav.direction = cav.direction.to(torch::kCPU);
-    impl->names.push_back(concepts[c].name);
     impl->mapCavs.push_back(cav);
     out.report.concepts[c].mapAccuracy = cav.heldOutAccuracy;
     if (progress && !r.spatial)
@@ -283,6 +308,9 @@ bool sameFile(const std::string& a, const std::string& b) {
 // One image's activation, 1 x C x h x w, after checking that the study's CAV applies to it.
 at::Tensor studiedActivation(const TcavStudy::Impl& s, int concept, const ActivationCache& cache,
                              size_t image) {
+  if (s.classToken)
+    throw UserError("SACV: this TCAV study ran on the class token, which has no positions to "
+                    "map; run it on the patch grid to see maps.");
   if (concept < 0 || size_t(concept) >= s.mapCavs.size())
     throw UserError("SACV: maps exist for the concept folders only; row " +
                     std::to_string(concept + 1) + " is a relative CAV or not in the study.");

@@ -36,6 +36,9 @@ struct TcavRequest {
   int runs = 0;                        // 0 = one per random folder (folders only)
   std::string classifier = "logistic"; // "logistic", "sgd" or "mean" (cavClassifierNames)
   bool spatial = false;                // SACV scores instead of TCAV scores
+  // CAVs and derivatives on each image's class token (an image-level vector) instead of its
+  // patch grid; only at a transformer layer that keeps one, and without SACV (no positions).
+  bool classToken = false;
   bool welch = false;                  // Welch's t-test instead of Student's
   bool relative = false;               // also every pair of concepts, A against B (relative CAVs)
   double significance = 0.05;          // family-wise (Bonferroni over the concepts)
@@ -85,6 +88,7 @@ class TcavStudy {
   int concepts() const;
   const std::string& conceptName(int concept) const;
   int classIndex() const;
+  bool hasMaps() const;  // false for a study on the class token (no positions)
 
  private:
   friend std::vector<float> sacvRelevance(const TcavStudy&, int, const ActivationCache&, size_t,

@@ -14,6 +14,8 @@
 #include "analysis/concept_session.h"
 #include "base/tensor_io.h"
 #include "data/image_folder.h"
+#include "tcav/tcav.h"
+#include "tcav/tcav_inputs.h"
 #include "tcav/tcav_study.h"
 #include "temp_dir.h"
 #include "test_models.h"
@@ -226,6 +228,41 @@ TEST(TokenLayers, TcavStudyAtAVitLayerUsesTheClassImagesTokens) {
   auto outcome = dx::runTcavStudy(r);
   ASSERT_EQ(outcome.report.concepts.size(), 1u);
   EXPECT_EQ(outcome.report.concepts[0].scores.size(), 3u);
+  EXPECT_TRUE(outcome.study->hasMaps());
+
+  // On the class token (the GUI's "On the class token"): the same runs with CAVs on the tokens
+  // and derivatives with respect to each class image's own token, as runTcav gives them.
+  r.classToken = true;
+  auto onToken = dx::runTcavStudy(r);
+  ASSERT_EQ(onToken.report.concepts.size(), 1u);
+  EXPECT_FALSE(onToken.study->hasMaps());
+  EXPECT_EQ(onToken.study->concepts(), 1);
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < cache->size(); ++i)
+    if (cache->prediction(i) == r.classIndex) rows.push_back(int64_t(i));
+  auto index = torch::tensor(rows, torch::kLong);
+  auto grid = dx::npyRows(cache->activations(), 0, cache->size()).index_select(0, index);
+  auto tokens = dx::npyRows(*cache->classTokens(), 0, cache->size()).index_select(0, index);
+  auto sets = [&](const std::vector<std::string>& dirs) {
+    return dx::classTokenSets(dx::folderActivations(*r.model, dirs, kVitLayer, 0));
+  };
+  dx::TcavOptions o;
+  o.cav.classifier = "mean";
+  o.runs = 3;
+  auto direct = dx::runTcav(r.model->classTokenHead(kVitLayer, grid),
+                            dx::classTokenVectors(tokens), r.classIndex,
+                            sets(r.conceptDirs), sets(r.randomDirs), {}, o);
+  const auto& expected = direct.concepts.at(0).meanDerivatives;
+  const auto& got = onToken.report.concepts[0].meanDerivatives;
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t run = 0; run < got.size(); ++run)
+    EXPECT_NEAR(got[run], expected[run], 1e-9 + 1e-6 * std::abs(expected[run]));
+  bool noted = false;
+  for (const auto& note : onToken.report.notes) noted |= note.find("class token") != std::string::npos;
+  EXPECT_TRUE(noted);
+  EXPECT_THROW(dx::sacvRelevance(*onToken.study, 0, *cache, 0, nullptr, nullptr), dx::UserError);
+  r.spatial = true;
+  EXPECT_THROW(dx::runTcavStudy(r), dx::UserError);
 }
 
 TEST(TokenLayers, SwinChannelsLastStageIsPermutedIntoAGrid) {

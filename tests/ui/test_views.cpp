@@ -240,6 +240,15 @@ TEST(Views, TcavTabRunsAStudyAndShowsItsSacvMapOnTheImage) {
   }
   panel->setConceptFolders({p.tmp.filePath("striped")});
   EXPECT_TRUE(panel->canRun());
+  // A CNN layer keeps no class token: the option is off and cannot reach the request.
+  QCheckBox* classToken = nullptr;
+  for (auto* box : panel->findChildren<QCheckBox*>())
+    if (box->text().startsWith(QStringLiteral("On the class token"))) classToken = box;
+  ASSERT_NE(classToken, nullptr);
+  EXPECT_FALSE(classToken->isEnabled());
+  classToken->setChecked(true);
+  EXPECT_FALSE(panel->request().classToken);
+  classToken->setChecked(false);
   // The project has 8 images: two random sets of 3 drawn from them, class alpha (labelled).
   dx::TcavRequest request = panel->request();
   request.randomSetSize = 3;
