@@ -256,17 +256,12 @@ void printSummary(const TcavResult& result, const nlohmann::json& doc) {
 // --class-token: CAVs and derivatives on each image's class token, an image-level vector,
 // instead of its patch grid. After a ViT's last blocks the classifier reads the class token
 // alone (README, "Transformers"), so derivatives along the patches say little there.
-void checkClassTokenOptions(const Arguments& a, const TcavOptions& o, const LayerSpec& layer) {
+void checkClassTokenOptions(const Arguments& a, const Inputs& in, bool spatial) {
   if (!a.has("class-token")) return;
-  if (o.spatial)
-    throw UserError("--class-token and --spatial: the class token has no positions for SACV; "
-                    "drop one of them.");
+  checkClassTokenRun(*in.model, in.layer, spatial);
   if (a.has("encoders"))
     throw UserError("--class-token and --encoders: EDDP encoding directions live in the patch "
                     "grid, not on the class token; drop one of them.");
-  if (layer.classTokens == 0)
-    throw UserError("--class-token: layer " + layer.name + " has no class token; choose a "
-                    "transformer block that keeps one (directrix-cli info lists the layers).");
 }
 
 }  // namespace
@@ -306,15 +301,13 @@ int runTcav(const std::vector<std::string>& args) {
   Stopwatch clock;
   std::string selection;
   const bool onClassToken = a.has("class-token");
-  checkClassTokenOptions(a, o, layer);
-  auto setsOf = [&](const std::vector<NamedActivations>& folders) {
-    return onClassToken ? classTokenSets(folders) : conceptSets(folders);
-  };
-  auto concepts = setsOf(
-      folderActivations(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel));
+  checkClassTokenOptions(a, in, o.spatial);
+  auto concepts = tcavSets(
+      folderActivations(*in.model, conceptDirs, in.layer, in.limit, in.progress, in.cancel),
+      onClassToken);
   auto randomActs =
       folderActivations(*in.model, randomDirs, in.layer, in.limit, in.progress, in.cancel);
-  auto randoms = setsOf(randomActs);
+  auto randoms = tcavSets(randomActs, onClassToken);
   auto classSet = a.has("images") ? classImages(a, in, k, selection)
                                   : predictedAmongRandoms(in, randomActs, k, selection);
   std::vector<std::string> fixedSources;

@@ -54,6 +54,20 @@ std::vector<ConceptSet> classTokenSets(const std::vector<NamedActivations>& fold
   return sets;
 }
 
+std::vector<ConceptSet> tcavSets(const std::vector<NamedActivations>& folders, bool onClassToken) {
+  return onClassToken ? classTokenSets(folders) : conceptSets(folders);
+}
+
+void checkClassTokenRun(const ConceptModel& model, const std::string& layer, bool spatial) {
+  if (spatial)
+    throw UserError("TCAV on the class token and SACV: the class token has no positions for "
+                    "SACV; drop one of them.");
+  const LayerSpec& spec = model.layer(layer);
+  if (spec.classTokens == 0)
+    throw UserError("TCAV on the class token: layer " + spec.name + " has no class token; choose "
+                    "a transformer block that keeps one (directrix-cli info lists the layers).");
+}
+
 std::vector<ConceptSet> folderSets(const ConceptModel& model, const std::vector<std::string>& dirs,
                                    const std::string& layer, size_t limit,
                                    const ProgressSink& progress, const CancelToken& cancel) {

@@ -42,6 +42,12 @@ at::Tensor classTokenVectors(const at::Tensor& classTokens);
 // The same sets with each image's class tokens in place of its patch grid (classTokenVectors);
 // throws UserError when a folder's activations carry no class tokens.
 std::vector<ConceptSet> classTokenSets(const std::vector<NamedActivations>& folders);
+// conceptSets, or classTokenSets for a TCAV run on the class token.
+std::vector<ConceptSet> tcavSets(const std::vector<NamedActivations>& folders, bool onClassToken);
+// A TCAV run on the class token needs a layer that keeps one and no SACV (the token has no
+// positions): throws UserError naming the fix otherwise. The CLI and the GUI's study check here,
+// before any image is read.
+void checkClassTokenRun(const ConceptModel& model, const std::string& layer, bool spatial);
 
 // Which images count as class k (`className`): with select "labelled" those whose label names
 // the class (a sub-folder named like it), with "predicted" those the model predicts as k, and

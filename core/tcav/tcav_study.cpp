@@ -138,12 +138,7 @@ void checkRequest(const TcavRequest& r) {
   if (r.randomDirs.size() == 1)
     throw UserError("TCAV: give at least 2 random folders (one per run), or none to draw random "
                     "sets from the project's images.");
-  if (r.classToken && r.spatial)
-    throw UserError("TCAV: SACV scores positions, and the class token has none; untick one of "
-                    "the two.");
-  if (r.classToken && r.model->layer(r.layer).classTokens == 0)
-    throw UserError("TCAV: layer " + r.model->layer(r.layer).name + " has no class token; choose "
-                    "a transformer block that keeps one, or untick \"class token\".");
+  if (r.classToken) checkClassTokenRun(*r.model, r.layer, r.spatial);
   if (!r.randomDirs.empty() && size_t(r.runs) > r.randomDirs.size())
     throw UserError("TCAV: " + std::to_string(r.runs) + " runs need " + std::to_string(r.runs) +
                     " random folders (" + std::to_string(r.randomDirs.size()) + " given).");
@@ -240,8 +235,8 @@ TcavOutcome runTcavStudy(const TcavRequest& r, const ProgressSink& progress,
                                  r.classImages->description());
   auto classActs = pool.inputs(classRowIndex);
   auto setsOf = [&](const std::vector<std::string>& dirs) {
-    auto folders = folderActivations(*r.model, dirs, layer, r.limit, progress, cancel);
-    return r.classToken ? classTokenSets(folders) : conceptSets(folders);
+    return tcavSets(folderActivations(*r.model, dirs, layer, r.limit, progress, cancel),
+                    r.classToken);
   };
   auto concepts = setsOf(r.conceptDirs);
   const int runs = r.runs > 0 ? r.runs : int(r.randomDirs.size());
