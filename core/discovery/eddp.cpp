@@ -19,6 +19,7 @@
 #include "discovery/signal_vectors.h"
 #include "base/stopwatch.h"
 #include "discovery/ura.h"
+#include "discovery/eddp_valley.h"
 
 namespace dx {
 namespace {
@@ -191,20 +192,34 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
                        encoders, batch.kappa.slice(0, 0, batch.uraImages));
 }
 
+// w_i . x for every patch x of N x C x h x w activations and row w_i of `w` (I x C): P x I in
+// patchesOf's row order.
+at::Tensor readings(const at::Tensor& activations, const at::Tensor& w) {
+  return w.matmul(activations.flatten(2)).permute({0, 2, 1}).reshape({-1, w.size(0)});
+}
+
 // The batch's loss and each term's value (`terms`, in describe()'s order).
 at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& terms) {
   const EddpStage& s = run.stage;
   // Only this batch's images are read (from a mapped cache, its pages alone).
   auto a = run.data.stepImages.index_select(0, batch.images)
                .to(run.data.activations.device(), torch::kFloat);
-  auto x = patchesOf(a);
-  if (s.standardised) x = standardise(x, run.data);
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
+  // The detectors' readings straight from the N x C x h x w batch (patchesOf's row order), without
+  // forming the P x C patch matrix; standardised stages read (x - m) T w^T as (x - m) (w T^T)^T,
+  // a P x C x I product instead of P x C x r (r up to C: at C = 2048 and I = 16 a step did
+  // about 128 times the work). The patches are formed only for the terms that read them.
+  auto logits = s.standardised ? readings(a - run.data.mean.view({1, -1, 1, 1}),
+                                          w.matmul(run.data.transform.t())) - b
+                               : readings(a, w) - b;
+  at::Tensor x;
+  if (s.constrained || s.kurtosis > 0)
+    x = s.standardised ? standardise(patchesOf(a), run.data) : patchesOf(a);
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
   at::Tensor signals;
   if (s.constrained) signals = eddp::batchSignalVectors(x, w, b);
-  auto y = torch::sigmoid(x.matmul(w.t()) - b);
+  auto y = torch::sigmoid(logits);
   int64_t i = w.size(0);
   double gamma = run.preset.gamma;
   auto none = torch::zeros({}, y.options());
@@ -502,6 +517,21 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
   return params;
 }
 
+// The ica-valley preset's detectors (eddp_valley.h): ICA directions of up to 100,000 standardised
+// patches, each thresholded at the deepest valley of its reading; a reading without a valley keeps
+// initialise()'s bias (halfway between the patches its direction claims and the rest).
+Parameters valleyStart(const FitOptions& options, const StandardisedPatches& standardised) {
+  auto gen = at::detail::createCPUGenerator(options.seed);
+  auto sample = standardised.sample(100000, gen);
+  auto params = initialise(sample, options.concepts, "ica", false, options.seed, options.cancel);
+  auto readings = sample.matmul(params.directions.t());
+  for (int64_t i = 0; i < options.concepts; ++i) {
+    auto valley = eddp::densityValley(readings.select(1, i));
+    if (valley.depth > 0) params.biases[i] = params.logMagnitudes[i].exp() * valley.position;
+  }
+  return params;
+}
+
 struct Start {
   Parameters params;
   uint64_t restart = 0;
@@ -597,6 +627,11 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
   Parameters best;
   double bestLoss = INFINITY;
   bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
+  if (preset.valleyThresholds) {
+    best = valleyStart(options, standardised);
+    agree(best, data);
+    return best;
+  }
   if (preset.partitionStarts) {
     best = bestPartitionStart(preset, options, standardised);
     agree(best, data);

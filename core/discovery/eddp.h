@@ -56,6 +56,8 @@ struct EddpPreset {
   std::vector<std::string> starts{"spherical-kmeans"};  // eddp_starts.h
   bool scoreStartsByCoverage = false;  // best start by its clustering terms, not its loss
   bool partitionStarts = false;  // starts as partitions judged by their detectors (eddp_partition.h)
+  // ICA directions thresholded at the valley of their readings, no gradient steps (eddp_valley.h)
+  bool valleyThresholds = false;
   int reseedRounds = 0;      // rounds of re-seeding dead detectors after stage a
   int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
@@ -70,6 +72,8 @@ struct EddpPreset {
 // "quick": the paper's losses on a short schedule. "balanced": quick plus two choices of ours, an excessive-activity bound that holds at
 // every concept count and a whitened first stage. "partition": logistic detectors of the best
 // k-means or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
+// "ica-valley": ICA directions thresholded where their readings' density has a valley, no
+// gradient steps (ours; for layers where most patches show no concept, eddp_valley.h).
 // "adaptive": partition where the patches hold a partition k-means finds from every start,
 // balanced elsewhere (ours; docs/concept-discovery.md "The adaptive preset").
 // Throws UserError for any other name.

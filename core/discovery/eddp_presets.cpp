@@ -145,6 +145,22 @@ EddpPreset eddpPreset(const std::string& name) {
     p.starts = {"kmeans", "ica"};
     p.partitionStarts = true;
   }
+  if (name == "ica-valley") {
+    // Ours, for layers where most patches show no concept (docs/concept-discovery.md "Patches that
+    // show no concept"): there the share of each concept is unknown, and the balanced preset's
+    // floor tau / I on every detector's share sets the thresholds instead of the data (heavy-
+    // tailed and noisy-level factors, 70% background: worst-concept IoU 0.02-0.31). Here each
+    // detector is an ICA direction of the whitened patches (eddp_starts.h, the components whose
+    // readings are most skewed) with its threshold at the deepest valley of its reading's density
+    // (eddp_valley.h), no gradient steps; encoders are stage c's positives-only signal vectors.
+    // Where every patch shows a concept, or factors are uniform (no valley between absent and
+    // present values), it is not the method to use: see the README's grid.
+    EddpStage w = eddpPreset("balanced").stages.front();
+    w.epochs = 0;
+    p.stages = {w};
+    p.starts = {"ica"};
+    p.valleyThresholds = true;
+  }
   if (name == "adaptive") {
     // Ours: the partition preset where the patches fall into I groups that k-means finds from
     // every one of its 3 starts (lowest agreement >= 0.9), the balanced preset elsewhere. Measured

@@ -7,7 +7,8 @@ std::vector<std::string> conceptMethodNames() {
 }
 
 const std::vector<std::string>& eddpPresetNames() {
-  static const std::vector<std::string> names{"adaptive", "balanced", "partition", "quick", "paper",
+  static const std::vector<std::string> names{"adaptive",   "balanced", "partition",
+                                              "ica-valley", "quick",    "paper",
                                               "paper-kurtosis", "paper-constrained"};
   return names;
 }

@@ -17,6 +17,7 @@
 #include "discovery/concept_method.h"
 #include "discovery/eddp.h"
 #include "discovery/eddp_partition.h"
+#include "discovery/eddp_valley.h"
 #include "discovery/synthetic_pairs.h"
 
 using namespace dx;
@@ -24,10 +25,11 @@ using namespace dx;
 namespace {
 
 SyntheticPairs grid(int concepts, int dims, int distractors, FactorDistribution distribution,
-                    uint64_t seed = 0) {
+                    uint64_t seed = 0, double background = 0) {
   SyntheticPairsSpec spec;
   spec.dims = dims, spec.concepts = concepts, spec.distractors = distractors, spec.seed = seed;
   spec.distribution = distribution;
+  spec.background = background;
   spec.height = spec.width = 2;
   spec.imagesPerClass = 12000 / (4 * concepts);  // about 12,000 patches
   return makeSyntheticPairs(spec);
@@ -294,4 +296,31 @@ TEST(EddpAdaptive, FitsTheBalancedPresetWhereKMeansFindsNoRepeatablePartition) {
   EXPECT_TRUE(torch::equal(adaptive.decoders, balanced.decoders));
   EXPECT_TRUE(torch::equal(adaptive.biases, balanced.biases));
   EXPECT_TRUE(reported(stages, "fitting balanced"));
+}
+
+TEST(EddpValley, SitsBetweenTwoModesAndFindsNoneWhereTheDensityOnlyFalls) {
+  auto gen = at::detail::createCPUGenerator(3);
+  auto absent = torch::randn({80000}, gen), present = 6 + torch::randn({20000}, gen);
+  auto valley = eddp::densityValley(torch::cat({absent, present}));
+  EXPECT_GT(valley.position, 2.0);
+  EXPECT_LT(valley.position, 4.0);
+  EXPECT_GT(valley.depth, 0.2);  // at most 0.25: the second mode is a quarter as high
+  // An exponential density falls all the way: no valley worth the name (noise-sized at most).
+  auto exponential = -torch::rand({100000}, gen).log();
+  EXPECT_LT(eddp::densityValley(exponential).depth, 0.05);
+}
+
+TEST(EddpIcaValley, RecoversConceptsWhereMostPatchesShowNone) {
+  // 70% of the patches outside each image's class position show no concept (a background): the
+  // balanced preset's share floor sets its thresholds there; ica-valley puts them in the valley
+  // of each reading (docs/concept-discovery.md "Patches that show no concept").
+  for (auto distribution : {FactorDistribution::HeavyTailed, FactorDistribution::NoisyLevels}) {
+    auto data = grid(6, 64, 8, distribution, 0, 0.7);
+    auto r = fit(data, "eddp", "ica-valley");
+    auto balanced = fit(data, "eddp", "balanced");
+    std::string cell = distributionName(distribution);
+    EXPECT_GE(minOf(r.iou), 0.9) << cell << ": " << r.iou;
+    EXPECT_GE(minOf(r.cos), 0.9) << cell << ": " << r.cos;
+    EXPECT_GT(minOf(r.iou), minOf(balanced.iou) + 0.2) << cell;
+  }
 }
