@@ -164,7 +164,8 @@ void MainWindow::buildToolBar() {
   mPreset->setToolTip(tr("EDDP preset: adaptive (the default: partition where k-means finds "
                          "one partition from every start, balanced elsewhere), balanced (holds "
                          "from 3 to 48 concepts), partition (no training: for layers where a "
-                         "patch shows one concept), "
+                         "patch shows one concept), ica-valley (no training: for layers where "
+                         "most patches show no concept), "
                          "quick (the paper's losses, short schedule), paper (the published "
                          "method), paper-constrained (the paper's constrained variant, slow), "
                          "paper-kurtosis (the paper plus a kurtosis stage of ours)"));
