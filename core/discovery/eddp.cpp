@@ -15,11 +15,11 @@
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
+#include "discovery/eddp_valley.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
 #include "base/stopwatch.h"
 #include "discovery/ura.h"
-#include "discovery/eddp_valley.h"
 
 namespace dx {
 namespace {
@@ -193,9 +193,11 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
 }
 
 // w_i . x for every patch x of N x C x h x w activations and row w_i of `w` (I x C): P x I in
-// patchesOf's row order.
+// patchesOf's row order. One I x C by C x hw product per image: matmul would copy the batch
+// into a P x C matrix first, and at 2048 channels the steps are bound by such copies.
 at::Tensor readings(const at::Tensor& activations, const at::Tensor& w) {
-  return w.matmul(activations.flatten(2)).permute({0, 2, 1}).reshape({-1, w.size(0)});
+  auto perImage = w.unsqueeze(0).expand({activations.size(0), w.size(0), w.size(1)});
+  return at::bmm(perImage, activations.flatten(2)).permute({0, 2, 1}).reshape({-1, w.size(0)});
 }
 
 // The batch's loss and each term's value (`terms`, in describe()'s order).
@@ -207,12 +209,16 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& ter
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
   // The detectors' readings straight from the N x C x h x w batch (patchesOf's row order), without
-  // forming the P x C patch matrix; standardised stages read (x - m) T w^T as (x - m) (w T^T)^T,
-  // a P x C x I product instead of P x C x r (r up to C: at C = 2048 and I = 16 a step did
-  // about 128 times the work). The patches are formed only for the terms that read them.
-  auto logits = s.standardised ? readings(a - run.data.mean.view({1, -1, 1, 1}),
-                                          w.matmul(run.data.transform.t())) - b
-                               : readings(a, w) - b;
+  // forming the P x C patch matrix; standardised stages read (x - m) T w^T as x . w_raw - b_raw
+  // (toRaw), a P x C x I product instead of P x C x r (r up to C: at C = 2048 and I = 16 a step
+  // did about 128 times the work). The patches are formed only for the terms that read them.
+  at::Tensor logits;
+  if (s.standardised) {
+    auto [wRaw, bRaw] = toRaw(w, b, run.data);
+    logits = readings(a, wRaw) - bRaw;
+  } else {
+    logits = readings(a, w) - b;
+  }
   at::Tensor x;
   if (s.constrained || s.kurtosis > 0)
     x = s.standardised ? standardise(patchesOf(a), run.data) : patchesOf(a);
@@ -517,16 +523,19 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
   return params;
 }
 
-// The ica-valley preset's detectors (eddp_valley.h): ICA directions of up to 100,000 standardised
-// patches, each thresholded at the deepest valley of its reading; a reading without a valley keeps
-// initialise()'s bias (halfway between the patches its direction claims and the rest).
-Parameters valleyStart(const FitOptions& options, const StandardisedPatches& standardised) {
+// The ica-valley preset's detectors (eddp_valley.h): the preset's start directions (ICA) from up
+// to 100,000 standardised patches, each thresholded at the deepest valley of its reading; a
+// reading whose smoothed density only falls keeps initialise()'s bias (halfway between the
+// patches its direction claims and the rest).
+Parameters valleyStart(const EddpPreset& preset, const FitOptions& options,
+                       const StandardisedPatches& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = standardised.sample(100000, gen);
-  auto params = initialise(sample, options.concepts, "ica", false, options.seed, options.cancel);
-  auto readings = sample.matmul(params.directions.t());
+  auto params = initialise(sample, options.concepts, preset.starts.front(), false, options.seed,
+                           options.cancel);
+  auto projections = sample.matmul(params.directions.t());
   for (int64_t i = 0; i < options.concepts; ++i) {
-    auto valley = eddp::densityValley(readings.select(1, i));
+    auto valley = eddp::densityValley(projections.select(1, i));
     if (valley.depth > 0) params.biases[i] = params.logMagnitudes[i].exp() * valley.position;
   }
   return params;
@@ -628,7 +637,7 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
   double bestLoss = INFINITY;
   bool orthonormal = options.concepts <= standardised.channels() && (s.orthogonal || !s.whitened);
   if (preset.valleyThresholds) {
-    best = valleyStart(options, standardised);
+    best = valleyStart(preset, options, standardised);
     agree(best, data);
     return best;
   }

@@ -149,7 +149,7 @@ EddpPreset eddpPreset(const std::string& name) {
     // Ours, for layers where most patches show no concept (docs/concept-discovery.md "Patches that
     // show no concept"): there the share of each concept is unknown, and the balanced preset's
     // floor tau / I on every detector's share sets the thresholds instead of the data (heavy-
-    // tailed and noisy-level factors, 70% background: worst-concept IoU 0.02-0.31). Here each
+    // tailed and noisy-level factors, 70% background: worst-concept IoU 0.02-0.21). Here each
     // detector is an ICA direction of the whitened patches (eddp_starts.h, the components whose
     // readings are most skewed) with its threshold at the deepest valley of its reading's density
     // (eddp_valley.h), no gradient steps; encoders are stage c's positives-only signal vectors.

@@ -31,15 +31,16 @@ std::vector<double> smoothed(const std::vector<double>& counts) {
 
 DensityValley densityValley(const at::Tensor& readings) {
   auto r = readings.detach().to(torch::kDouble).flatten();
+  if (r.numel() < 2) return {};
   auto sorted = std::get<0>(r.sort());
   auto quantile = [&](double q) {
     return sorted[int64_t(q * double(sorted.size(0) - 1))].item<double>();
   };
   double lo = quantile(0.005), hi = quantile(0.995);
-  if (!(hi > lo)) return {};
-  auto counts = torch::histc(r, kBins, lo, hi);
-  std::vector<double> raw(static_cast<size_t>(kBins));
-  for (int j = 0; j < kBins; ++j) raw[size_t(j)] = counts[j].item<double>();
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo)) return {};
+  auto counts = torch::histc(r, kBins, lo, hi).cpu().contiguous();
+  const double* bins = counts.data_ptr<double>();
+  std::vector<double> raw(bins, bins + kBins);
   auto d = smoothed(raw);
   int mode = int(std::max_element(d.begin(), d.end()) - d.begin());
   std::vector<double> highestBeyond(d);

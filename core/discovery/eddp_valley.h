@@ -12,12 +12,17 @@ namespace dx::eddp {
 
 struct DensityValley {
   double position = 0;  // the threshold, in the readings' units
-  double depth = 0;     // 0: no valley right of the mode (the density only falls)
+  // 0: the smoothed density only falls right of the mode. Sampled data nearly always leaves a
+  // noise-sized dip in the tail (an exponential sample: under 0.05), so a reading without a true
+  // valley gets its threshold in its tail: the ica-valley preset's failure on uniform factors.
+  double depth = 0;
 };
 
-// The deepest valley right of the mode of `readings` (1-D, at least 2 values): on a 200-bin
-// histogram between the 0.5% and 99.5% quantiles, smoothed by a Gaussian of 2 bins, the bin j
-// beyond the mode m where min(d[m], max_{k >= j} d[k]) - d[j] is largest, as a share of d[m].
+// The deepest valley right of the mode of `readings` (1-D): on a 200-bin histogram between the
+// 0.5% and 99.5% quantiles, smoothed by a Gaussian of 2 bins, the bin j beyond the mode m where
+// min(d[m], max_{k >= j} d[k]) - d[j] is largest, as a share of d[m]. No valley (depth 0) for a
+// constant reading, non-finite quantiles or a few hundred values or fewer; a concept on fewer
+// than 0.5% of the values lies beyond the histogram and is not seen.
 DensityValley densityValley(const at::Tensor& readings);
 
 }  // namespace dx::eddp

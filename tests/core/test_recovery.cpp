@@ -298,7 +298,7 @@ TEST(EddpAdaptive, FitsTheBalancedPresetWhereKMeansFindsNoRepeatablePartition) {
   EXPECT_TRUE(reported(stages, "fitting balanced"));
 }
 
-TEST(EddpValley, SitsBetweenTwoModesAndFindsNoneWhereTheDensityOnlyFalls) {
+TEST(EddpValley, SitsBetweenTwoModesAndIsNoiseSizedWhereTheDensityOnlyFalls) {
   auto gen = at::detail::createCPUGenerator(3);
   auto absent = torch::randn({80000}, gen), present = 6 + torch::randn({20000}, gen);
   auto valley = eddp::densityValley(torch::cat({absent, present}));
@@ -308,6 +308,9 @@ TEST(EddpValley, SitsBetweenTwoModesAndFindsNoneWhereTheDensityOnlyFalls) {
   // An exponential density falls all the way: no valley worth the name (noise-sized at most).
   auto exponential = -torch::rand({100000}, gen).log();
   EXPECT_LT(eddp::densityValley(exponential).depth, 0.05);
+  EXPECT_EQ(eddp::densityValley(torch::full({1000}, 2.0)).depth, 0.0);  // constant
+  auto infinite = torch::cat({absent, torch::full({1000}, INFINITY)});
+  EXPECT_EQ(eddp::densityValley(infinite).depth, 0.0);  // over 0.5% infinite: no histogram
 }
 
 TEST(EddpIcaValley, RecoversConceptsWhereMostPatchesShowNone) {
@@ -315,7 +318,7 @@ TEST(EddpIcaValley, RecoversConceptsWhereMostPatchesShowNone) {
   // balanced preset's share floor sets its thresholds there; ica-valley puts them in the valley
   // of each reading (docs/concept-discovery.md "Patches that show no concept").
   for (auto distribution : {FactorDistribution::HeavyTailed, FactorDistribution::NoisyLevels}) {
-    auto data = grid(6, 64, 8, distribution, 0, 0.7);
+    auto data = grid(6, 64, 2, distribution, 0, 0.7);
     auto r = fit(data, "eddp", "ica-valley");
     auto balanced = fit(data, "eddp", "balanced");
     std::string cell = distributionName(distribution);
