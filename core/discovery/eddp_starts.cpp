@@ -46,8 +46,10 @@ at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& c
 
 at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Generator& gen,
                          const CancelToken& cancel) {
-  auto x = standardised.to(torch::kDouble);
-  auto centred = x - x.mean(0);
+  // One float64 copy, centred in place (the same values as x - mean): at 100,000 x 2048 a second
+  // copy was another 1.6 GB.
+  auto centred = standardised.to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true);
+  centred -= centred.mean(0);
   auto whitening = pcaWhitening(centred);
   // ICA in at most max(2 I, 64) leading components keeps it cheap on wide layers.
   int64_t r = std::min<int64_t>(whitening.size(1), std::max<int64_t>(2 * concepts, 64));
@@ -61,7 +63,8 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
   auto directions = unmixing.index_select(0, order).matmul(whitening.t());
   directions = directions * skew.index_select(0, order).sign().unsqueeze(1);
   if (directions.size(0) < concepts) {  // fewer components than concepts: fill with random ones
-    auto extra = torch::randn({concepts - directions.size(0), x.size(1)}, gen, x.options());
+    auto extra =
+        torch::randn({concepts - directions.size(0), centred.size(1)}, gen, centred.options());
     directions = torch::cat({directions, extra});
   }
   return unitRows(directions).to(standardised.scalar_type());
