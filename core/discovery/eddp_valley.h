@@ -20,9 +20,9 @@ struct DensityValley {
 
 // The deepest valley right of the mode of `readings` (1-D): on a 200-bin histogram between the
 // 0.5% and 99.5% quantiles, smoothed by a Gaussian of 2 bins, the bin j beyond the mode m where
-// min(d[m], max_{k >= j} d[k]) - d[j] is largest, as a share of d[m]. No valley (depth 0) for a
-// constant reading, non-finite quantiles or a few hundred values or fewer; a concept on fewer
-// than 0.5% of the values lies beyond the histogram and is not seen.
+// min(d[m], max_{k >= j} d[k]) - d[j] is largest, as a share of d[m]. No valley (depth 0) for
+// fewer than 2 values, a constant reading or non-finite quantiles; a concept on fewer than 0.5%
+// of the values lies beyond the histogram and is not seen.
 DensityValley densityValley(const at::Tensor& readings);
 
 }  // namespace dx::eddp
