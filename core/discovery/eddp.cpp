@@ -14,6 +14,7 @@
 #include "discovery/eddp_lagrangian.h"
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
+#include "discovery/eddp_readings.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/eddp_valley.h"
 #include "discovery/patches.h"
@@ -192,17 +193,6 @@ at::Tensor batchUra(StageRun& run, const Batch& batch, const at::Tensor& a,
                        encoders, batch.kappa.slice(0, 0, batch.uraImages));
 }
 
-// Layers up to this width form each minibatch's patch matrix (see batchLoss).
-constexpr int64_t kNarrowChannels = 256;
-
-// w_i . x for every patch x of N x C x h x w activations and row w_i of `w` (I x C): P x I in
-// patchesOf's row order. One I x C by C x hw product per image: matmul would copy the batch
-// into a P x C matrix first, and at 2048 channels the steps are bound by such copies.
-at::Tensor readings(const at::Tensor& activations, const at::Tensor& w) {
-  auto perImage = w.unsqueeze(0).expand({activations.size(0), w.size(0), w.size(1)});
-  return at::bmm(perImage, activations.flatten(2)).permute({0, 2, 1}).reshape({-1, w.size(0)});
-}
-
 // The batch's loss and each term's value (`terms`, in describe()'s order).
 at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& terms) {
   const EddpStage& s = run.stage;
@@ -211,24 +201,11 @@ at::Tensor batchLoss(StageRun& run, const Batch& batch, std::vector<double>& ter
                .to(run.data.activations.device(), torch::kFloat);
   auto w = decoders(run.params, s.orthogonal);
   auto b = run.params.biases;
-  // Wide layers: the detectors' readings straight from the N x C x h x w batch (patchesOf's row
-  // order), without forming the P x C patch matrix; standardised stages read (x - m) T w^T as
-  // x . w_raw - b_raw (toRaw), a P x C x I product instead of P x C x r (r up to C: at C = 2048
-  // and I = 16 a step did about 128 times the work), and the patches are formed only for the
-  // terms that read them. Up to kNarrowChannels the patch matrix is formed as before: the steps
-  // amplify rounding differences into other optima, so this keeps every fit measured on such
-  // layers (the demo, ConceptWorld, the recovery grid) exactly as it was.
-  at::Tensor logits, x;
-  if (a.size(1) <= kNarrowChannels) {
-    x = patchesOf(a);
-    if (s.standardised) x = standardise(x, run.data);
-    logits = x.matmul(w.t()) - b;
-  } else if (s.standardised) {
-    auto [wRaw, bRaw] = toRaw(w, b, run.data);
-    logits = readings(a, wRaw) - bRaw;
-  } else {
-    logits = readings(a, w) - b;
-  }
+  // Wide layers read the detectors straight from the batch and form the patches only for the
+  // terms that read them (eddp_readings.h).
+  auto [logits, x] = s.standardised
+                         ? eddp::detectorLogits(a, w, b, run.data.mean, run.data.transform)
+                         : eddp::detectorLogits(a, w, b, at::Tensor(), at::Tensor());
   if (!x.defined() && (s.constrained || s.kurtosis > 0))
     x = s.standardised ? standardise(patchesOf(a), run.data) : patchesOf(a);
   // S of stage d: stage c's positives-only estimator on this batch, differentiable in W.
