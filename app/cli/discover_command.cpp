@@ -1,4 +1,5 @@
 // directrix-cli discover: concept directions from cached activations (docs/methods.md 1).
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -217,9 +218,14 @@ int runDiscover(const std::vector<std::string>& args) {
                         at::Tensor(), doc});
   std::cout << "wrote " << basis.concepts() << " " << method->name() << " concepts to " << out
             << " in " << clock.seconds() << " s";
-  if (!basis.choice.preset.empty())  // the adaptive preset says which fit it ran, even --quiet
+  if (!basis.choice.preset.empty()) {  // the adaptive preset says which fit it ran, even --quiet
     std::cout << " (" << options.preset << ": " << basis.choice.preset << ", k-means agreement "
-              << basis.choice.agreement << ")";
+              << basis.choice.agreement;
+    if (std::isfinite(basis.choice.valleyAgreement))
+      std::cout << ", ica-valley agreement " << basis.choice.valleyAgreement << ", unclaimed "
+                << basis.choice.unclaimed;
+    std::cout << ")";
+  }
   std::cout << "\n";
   return 0;
 }

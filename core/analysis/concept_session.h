@@ -93,7 +93,8 @@ class ConceptSession {
   const std::string& dir() const;
   const DiscoverySettings& settings() const;
   // The preset the fit ran where the settings' preset let it choose (EDDP's adaptive preset:
-  // "partition" or "balanced", from the fit or from concepts.json's adaptive_choice); else "".
+  // "partition", "ica-valley" or "balanced", from the fit or from concepts.json's adaptive_choice);
+  // else "".
   std::string fittedPreset() const;
   const std::vector<std::string>& classes() const;  // the model's
   int concepts() const;

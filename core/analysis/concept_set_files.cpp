@@ -1,5 +1,7 @@
 #include "analysis/concept_set_files.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -30,9 +32,15 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
 }
 
 nlohmann::json fitChoiceJson(const FitChoice& choice) {
-  return {{"fitted", choice.preset},
-          {"kmeans_agreement", choice.agreement},
-          {"threshold", choice.threshold}};
+  nlohmann::json block = {{"fitted", choice.preset},
+                          {"kmeans_agreement", choice.agreement},
+                          {"threshold", choice.threshold}};
+  if (std::isfinite(choice.valleyAgreement))  // measured where partition was not chosen
+    block["ica_valley"] = {{"agreement", choice.valleyAgreement},
+                           {"agreement_threshold", choice.valleyThreshold},
+                           {"unclaimed", choice.unclaimed},
+                           {"unclaimed_threshold", choice.unclaimedThreshold}};
+  return block;
 }
 
 namespace {

@@ -35,7 +35,9 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
                                   const InfluenceTestInfo& influenceTest,
                                   nlohmann::json concepts);
 
-// concepts.json's "adaptive_choice" block: {"fitted": preset, "kmeans_agreement", "threshold"}.
+// concepts.json's "adaptive_choice" block: {"fitted": preset, "kmeans_agreement", "threshold"},
+// and where partition was not chosen "ica_valley": {"agreement", "agreement_threshold",
+// "unclaimed", "unclaimed_threshold"} (eddp_valley.h valleyRepeatability).
 nlohmann::json fitChoiceJson(const FitChoice& choice);
 
 // Throws UserError naming the folder and the fix; the previous files stay on failure.

@@ -8,6 +8,7 @@
 // Tensors: float32, on any device; results come back on the device of the input activations.
 // Only ATen's Tensor class is included here; implementations include <torch/torch.h>.
 #include "discovery/method_registry.h"
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,7 +26,10 @@ namespace dx {
 // and the agreement that chose it (eddp.h). Empty preset: nothing was decided.
 struct FitChoice {
   std::string preset;
-  double agreement = 0, threshold = 0;
+  double agreement = 0, threshold = 0;  // k-means agreement and the partition preset's threshold
+  // Where partition was not chosen: ica-valley's repeatability and unclaimed share (eddp_valley.h)
+  // and their thresholds; NaN where not measured.
+  double valleyAgreement = NAN, valleyThreshold = NAN, unclaimed = NAN, unclaimedThreshold = NAN;
 };
 
 // Fitted state, a value type. All directions live in the raw activation space of the layer.

@@ -510,20 +510,17 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
 }
 
 // The ica-valley preset's detectors (eddp_valley.h): the preset's start directions (ICA) from up
-// to 100,000 standardised patches, each thresholded at the deepest valley of its reading; a
-// reading whose smoothed density only falls keeps initialise()'s bias (halfway between the
-// patches its direction claims and the rest).
+// to 100,000 standardised patches, each thresholded at the deepest valley of its reading (where
+// its smoothed density only falls, halfway between the patches its direction claims and the
+// rest: valleyThresholds).
 Parameters valleyStart(const EddpPreset& preset, const FitOptions& options,
                        const StandardisedPatches& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = standardised.sample(100000, gen);
   auto params = initialise(sample, options.concepts, preset.starts.front(), false, options.seed,
                            options.cancel);
-  auto projections = sample.matmul(params.directions.t());
-  for (int64_t i = 0; i < options.concepts; ++i) {
-    auto valley = eddp::densityValley(projections.select(1, i));
-    if (valley.depth > 0) params.biases[i] = params.logMagnitudes[i].exp() * valley.position;
-  }
+  auto thresholds = eddp::valleyThresholds(sample.matmul(params.directions.t()));
+  params.biases = params.logMagnitudes.exp() * thresholds;
   return params;
 }
 
@@ -658,8 +655,9 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
 }
 
 // The adaptive preset's choice (eddp.h): partition where k-means' partitions of the standardised
-// patches agree across its starts, balanced elsewhere. Judged on the sample bestPartitionStart
-// draws with the same seeds, so where partition is chosen it recomputes these same partitions.
+// patches agree across its starts; else ica-valley where its detectors are repeatable and leave
+// patches unclaimed; balanced elsewhere. Judged on the sample bestPartitionStart and valleyStart
+// draw with the same seeds, so the preset chosen sees the data its choice saw.
 EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, const Data& data,
                           const Patches& patches, FitChoice& choice) {
   auto gen = at::detail::createCPUGenerator(options.seed);
@@ -667,17 +665,31 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   const int restarts = eddpPreset("partition").restarts;
   double ownAgreement =
       eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel);
-  double agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
-  bool partition = agreement >= adaptive.partitionAgreement;
-  if (options.progress) {
-    std::ostringstream stage;
-    stage.precision(3);
-    stage << "adaptive: k-means partitions agree " << std::fixed << agreement
-          << (partition ? " >= " : " < ") << adaptive.partitionAgreement << ", fitting "
-          << (partition ? "partition" : "balanced");
-    options.progress(Progress{stage.str(), 1, 1});
+  choice.agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
+  choice.threshold = adaptive.partitionAgreement;
+  std::ostringstream stage;
+  stage.precision(3);
+  stage << std::fixed << "adaptive: k-means partitions agree " << choice.agreement;
+  if (choice.agreement >= adaptive.partitionAgreement) {
+    choice.preset = "partition";
+    stage << " >= " << adaptive.partitionAgreement;
+  } else {
+    stage << " < " << adaptive.partitionAgreement;
+    auto valley = eddp::valleyRepeatability(sample, options.concepts, options.seed, options.cancel);
+    choice.valleyAgreement = agreed(valley.agreement, data);
+    choice.unclaimed = agreed(valley.unclaimed, data);
+    choice.valleyThreshold = adaptive.valleyAgreement;
+    choice.unclaimedThreshold = adaptive.valleyUnclaimed;
+    bool repeatable = choice.valleyAgreement >= adaptive.valleyAgreement;
+    bool unclaimed = choice.unclaimed >= adaptive.valleyUnclaimed;
+    choice.preset = repeatable && unclaimed ? "ica-valley" : "balanced";
+    stage << "; ica-valley detectors of two halves agree " << choice.valleyAgreement
+          << (repeatable ? " >= " : " < ") << adaptive.valleyAgreement << " and leave "
+          << choice.unclaimed << (unclaimed ? " >= " : " < ") << adaptive.valleyUnclaimed
+          << " of the patches unclaimed";
   }
-  choice = {partition ? "partition" : "balanced", agreement, adaptive.partitionAgreement};
+  stage << ", fitting " << choice.preset;
+  if (options.progress) options.progress(Progress{stage.str(), 1, 1});
   return eddpPreset(choice.preset);
 }
 

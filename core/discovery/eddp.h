@@ -62,8 +62,11 @@ struct EddpPreset {
   int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
   // > 0 ("adaptive"): the fit runs the partition preset where k-means finds the same partition
-  // from every start (eddp::kMeansAgreement at least this), the balanced preset elsewhere.
+  // from every start (eddp::kMeansAgreement at least this); elsewhere the ica-valley preset where
+  // its detectors are repeatable (eddp::valleyRepeatability's agreement at least valleyAgreement)
+  // and leave at least valleyUnclaimed of the patches unclaimed; the balanced preset elsewhere.
   double partitionAgreement = 0;
+  double valleyAgreement = 0, valleyUnclaimed = 0;
 };
 
 // "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained":

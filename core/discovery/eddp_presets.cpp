@@ -171,6 +171,8 @@ EddpPreset eddpPreset(const std::string& name) {
     // agrees 0.32-0.51 and ConceptWorld's 0.42-0.48, so real layers get the balanced fit.
     p = eddpPreset("balanced");
     p.partitionAgreement = 0.9;
+    p.valleyAgreement = 0.9;
+    p.valleyUnclaimed = 0.1;
     return p;
   }
   p.batchImages = paper ? 4096 : 256;

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <vector>
 
+#include "discovery/eddp_starts.h"
+#include "discovery/synthetic_pairs.h"
+
 namespace dx::eddp {
 namespace {
 
@@ -53,6 +56,50 @@ DensityValley densityValley(const at::Tensor& readings) {
     if (depth > best.depth) best = {lo + (j + 0.5) * (hi - lo) / kBins, depth};
   }
   return best;
+}
+
+at::Tensor valleyThresholds(const at::Tensor& readings) {
+  int64_t concepts = readings.size(1);
+  auto member = torch::nn::functional::one_hot(readings.argmax(1), concepts).to(readings.dtype());
+  auto inMean = (readings * member).sum(0) / member.sum(0).clamp_min(1);
+  auto outMean = (readings * (1 - member)).sum(0) / (1 - member).sum(0).clamp_min(1);
+  auto thresholds = (inMean + outMean) / 2;
+  for (int64_t i = 0; i < concepts; ++i) {
+    auto valley = densityValley(readings.select(1, i));
+    if (valley.depth > 0) thresholds[i] = valley.position;
+  }
+  return thresholds;
+}
+
+namespace {
+
+// The firing (P x I, bool) on `all` of the ica-valley detectors fitted on `rows`.
+at::Tensor valleyFirings(const at::Tensor& rows, const at::Tensor& all, int concepts,
+                         uint64_t seed, const CancelToken& cancel) {
+  auto directions = startDirections("ica", rows, concepts, seed, cancel);
+  auto units = directions / directions.norm(2, {1}, true).clamp_min(1e-12);
+  auto thresholds = valleyThresholds(rows.matmul(units.t()));
+  return all.matmul(units.t()) - thresholds > 0;
+}
+
+}  // namespace
+
+ValleyRepeatability valleyRepeatability(const at::Tensor& standardised, int concepts,
+                                        uint64_t seed, const CancelToken& cancel) {
+  auto gen = at::detail::createCPUGenerator(seed + 15485863);  // apart from the starts' seeds
+  auto order = torch::randperm(standardised.size(0), gen, torch::kLong);
+  int64_t half = standardised.size(0) / 2;
+  auto first = valleyFirings(standardised.index_select(0, order.slice(0, 0, half)), standardised,
+                             concepts, seed, cancel);
+  auto second = valleyFirings(standardised.index_select(0, order.slice(0, half)), standardised,
+                              concepts, seed, cancel);
+  ValleyRepeatability r;
+  r.agreement = matchedDetectorIou(second.to(torch::kFloat) - 0.5, first).min().item<double>();
+  auto unclaimed = [](const at::Tensor& fires) {
+    return (~fires.any(1)).to(torch::kDouble).mean().item<double>();
+  };
+  r.unclaimed = (unclaimed(first) + unclaimed(second)) / 2;
+  return r;
 }
 
 }  // namespace dx::eddp

@@ -6,7 +6,11 @@
 // reads one sparse factor, the patches without the concept pile up in one mode and the patches
 // with it lie beyond a valley of low density; the threshold is put in that valley, whatever the
 // share.
+#include <cstdint>
+
 #include <ATen/core/Tensor.h>
+
+#include "discovery/concept_method.h"
 
 namespace dx::eddp {
 
@@ -24,5 +28,27 @@ struct DensityValley {
 // fewer than 2 values, a constant reading or non-finite quantiles; a concept on fewer than 0.5%
 // of the values lies beyond the histogram and is not seen.
 DensityValley densityValley(const at::Tensor& readings);
+
+// Each detector's threshold along its reading (P x I, unit directions): the density valley's
+// position where there is one, else halfway between the mean reading of the patches whose
+// largest reading it is and the mean of the rest (EDDP's initialisation).
+at::Tensor valleyThresholds(const at::Tensor& readings);
+
+// What the adaptive preset asks of the ica-valley preset's detectors before it fits them
+// (docs/concept-discovery.md "The adaptive preset"), from a sample of standardised patches (P x r)
+// split in two halves at random: each half gets its own detectors (ICA directions, valley
+// thresholds), and both are read on the whole sample.
+struct ValleyRepeatability {
+  // The lowest IoU of a detector's firing with the other half's detector matched to it one to
+  // one: near 1 where both halves find the same concepts and the same valleys. A threshold on a
+  // noise-sized dip in a tail, or an ICA component that is a mix of dependent factors, moves
+  // with the data and agrees less.
+  double agreement = 0;
+  // The share of the patches that no detector claims (mean over the halves): the share of
+  // patches that show no concept where the detectors are right, 0 where every patch shows one.
+  double unclaimed = 0;
+};
+ValleyRepeatability valleyRepeatability(const at::Tensor& standardised, int concepts,
+                                        uint64_t seed, const CancelToken& cancel);
 
 }  // namespace dx::eddp

@@ -17,6 +17,7 @@
 #include "discovery/concept_method.h"
 #include "discovery/eddp.h"
 #include "discovery/eddp_partition.h"
+#include "discovery/eddp_starts.h"
 #include "discovery/eddp_valley.h"
 #include "discovery/synthetic_pairs.h"
 
@@ -326,4 +327,46 @@ TEST(EddpIcaValley, RecoversConceptsWhereMostPatchesShowNone) {
     EXPECT_GE(minOf(r.cos), 0.9) << cell << ": " << r.cos;
     EXPECT_GT(minOf(r.iou), minOf(balanced.iou) + 0.2) << cell;
   }
+}
+
+namespace {
+
+// valleyRepeatability on the whitened patches of `data`, as the adaptive preset judges them.
+eddp::ValleyRepeatability repeatabilityOf(const SyntheticPairs& data) {
+  auto patches = patchesOf(data.activations);
+  auto whitened = (patches - patches.mean(0)).matmul(eddp::pcaWhitening(patches));
+  return eddp::valleyRepeatability(whitened, int(data.encoders.size(0)), 0, CancelToken());
+}
+
+}  // namespace
+
+TEST(EddpValley, RepeatabilityTellsRealValleysFromTailDipsAndSeesUnclaimedPatches) {
+  // Heavy-tailed factors, 70% background: both halves find the concepts and their valleys, and
+  // the detectors leave the background (about half of the patches) unclaimed.
+  auto background = repeatabilityOf(grid(6, 64, 2, FactorDistribution::HeavyTailed, 0, 0.7));
+  EXPECT_GE(background.agreement, 0.9);
+  EXPECT_GT(background.unclaimed, 0.3);
+  EXPECT_LT(background.unclaimed, 0.7);
+  // Every patch shows a concept: repeatable detectors, nothing unclaimed.
+  auto dense = repeatabilityOf(grid(6, 64, 2, FactorDistribution::HeavyTailed));
+  EXPECT_GE(dense.agreement, 0.9);
+  EXPECT_LT(dense.unclaimed, 0.1);
+  // Uniform factors have no valley: thresholds land on noise-sized dips that move with the data.
+  auto uniform = repeatabilityOf(grid(6, 64, 8, FactorDistribution::Uniform, 0, 0.7));
+  EXPECT_LT(uniform.agreement, 0.9);
+}
+
+TEST(EddpAdaptive, FitsIcaValleyWhereItsDetectorsRepeatAndMostPatchesShowNone) {
+  auto data = grid(6, 64, 2, FactorDistribution::HeavyTailed, 0, 0.7);
+  auto [adaptive, stages] = fitWithStages(data, "adaptive");
+  auto [valley, unused] = fitWithStages(data, "ica-valley");
+  EXPECT_TRUE(torch::equal(adaptive.decoders, valley.decoders));
+  EXPECT_TRUE(torch::equal(adaptive.biases, valley.biases));
+  EXPECT_TRUE(reported(stages, "fitting ica-valley"));
+  EXPECT_EQ(adaptive.choice.preset, "ica-valley");
+  EXPECT_GE(adaptive.choice.valleyAgreement, adaptive.choice.valleyThreshold);
+  EXPECT_GE(adaptive.choice.unclaimed, adaptive.choice.unclaimedThreshold);
+  auto r = fit(data, "eddp", "adaptive");
+  EXPECT_GE(minOf(r.iou), 0.9) << r.iou;
+  EXPECT_GE(minOf(r.cos), 0.9) << r.cos;
 }
