@@ -4,10 +4,12 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <future>
 #include <utility>
 
 #include "discovery/concept_method.h"
+#include "discovery/synthetic_pairs.h"
 #include "distributed/launch.h"
 #include "basis_difference.h"
 #include "fit_in_parts.h"
@@ -69,9 +71,10 @@ TEST(EddpDataParallel, FitsEqualTheSingleProcessFitExactly) {
   }
 }
 
-// The adaptive preset decides on process 0's agreement and then runs one preset exactly: on
-// clustered patches the partition preset (process 0's detectors), on structureless ones the
-// balanced preset; both equal the single-process fit bit for bit.
+// The adaptive preset decides on process 0's measures and then runs one preset exactly: on
+// clustered patches the partition preset (process 0's detectors), on sparse concepts over a
+// background the ica-valley preset, on structureless patches the balanced preset; each equals the
+// single-process fit bit for bit.
 TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
   auto weights = torch::randn({10, 3}, at::detail::createCPUGenerator(2));
   dx::HeadFunction pooling = [weights](const at::Tensor& a) {
@@ -79,7 +82,14 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
   };
   auto clustered = clusteredActivations(90);
   auto structureless = torch::rand({90, 10, 3, 3}, at::detail::createCPUGenerator(4));
-  for (auto [z, chosen] : {std::pair{clustered, "partition"}, std::pair{structureless, "balanced"}}) {
+  dx::SyntheticPairsSpec sparse;
+  sparse.dims = 16, sparse.concepts = 4, sparse.imagesPerClass = 300, sparse.seed = 1;
+  sparse.distribution = dx::FactorDistribution::HeavyTailed;
+  sparse.height = sparse.width = 2;
+  sparse.background = 0.7;
+  auto background = dx::makeSyntheticPairs(sparse).activations;
+  for (auto [z, chosen] : {std::pair{clustered, "partition"}, std::pair{background, "ica-valley"},
+                           std::pair{structureless, "balanced"}}) {
     dx::FitOptions o;
     o.concepts = 4;
     o.seed = 3;
@@ -96,6 +106,10 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
         EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0) << chosen << ", " << count;
         EXPECT_EQ(basis.choice.preset, chosen) << count;
         EXPECT_EQ(basis.choice.agreement, single.choice.agreement) << count;
+        EXPECT_EQ(std::isnan(basis.choice.valleyAgreement),
+                  std::isnan(single.choice.valleyAgreement)) << count;
+        if (!std::isnan(single.choice.valleyAgreement))
+          EXPECT_EQ(basis.choice.valleyAgreement, single.choice.valleyAgreement) << count;
       }
   }
 }
