@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
       auto q = dx::dissectConceptWorld(world, basis, mixedCache, 0.005);
       auto w = dx::studyWatermark(world, basis, head, d, markedCache, cleanCache);
       std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
+      if (!basis.choice.preset.empty())  // the adaptive preset: which fit it ran, and why
+        std::printf("  %s fitted %s: k-means agreement %.3f, ica-valley agreement %.3f, "
+                    "unclaimed %.3f\n", o.preset.c_str(), basis.choice.preset.c_str(),
+                    basis.choice.agreement, basis.choice.valleyAgreement, basis.choice.unclaimed);
       std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);
       std::printf("  at each detector's top 0.5%% of patches (Network Dissection):\n");

@@ -10,8 +10,11 @@
 //   the report samples them, under each null.
 // usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
 //                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
+//                              [--verbose 1]
 //                              [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]
-// (every part tests each null of --nulls; --parts none --cache DIR runs the real layer alone)
+// (every part tests each null of --nulls; --parts none --cache DIR runs the real layer alone;
+// --verbose 1 prints each power fit: the preset an adaptive fit ran and the planted concept's IoU;
+// a method may name its preset, e.g. eddp:ica-valley)
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -81,6 +84,8 @@ void falsePositives(int seeds, const std::vector<std::string>& channelList,
 }
 
 // Each method is fitted once per beta and seed; its concept is then tested under every null.
+bool verbose = false;
+
 void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas,
            const std::vector<InfluenceNull>& nulls) {
   // marked[null][method][beta]; found[method][beta]
@@ -99,8 +104,19 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
         fo.concepts = 4;
         fo.head = head;
         fo.seed = uint64_t(seed);
-        auto basis = makeConceptMethod(methods[m])->fit(layer.z, fo);
+        auto colon = methods[m].find(':');  // "eddp:ica-valley": a method and its preset
+        if (colon != std::string::npos) fo.preset = methods[m].substr(colon + 1);
+        if (verbose)
+          fo.progress = [](const Progress& p) {
+            if (p.stage.rfind("adaptive", 0) == 0) std::printf("  %s\n", p.stage.c_str());
+          };
+        auto basis = makeConceptMethod(methods[m].substr(0, colon))->fit(layer.z, fo);
         auto planted = matchPlanted(layer, basis);
+        if (verbose)
+          std::printf("  %s seed %d beta %s: %s%s, planted concept's IoU %.3f\n",
+                      methods[m].c_str(), seed, betas[b].c_str(),
+                      basis.choice.preset.empty() ? "" : "fitted ", basis.choice.preset.c_str(),
+                      planted.iou);
         if (planted.iou <= 0.5) continue;
         ++found[m][b];
         for (size_t n = 0; n < nulls.size(); ++n) {
@@ -209,6 +225,7 @@ int main(int argc, char** argv) {
       option(argc, argv, "--methods", "pca,nmf,kmeans,spherical-kmeans,sae,eddp"));
   auto betas = dx::bench::splitList(option(argc, argv, "--betas", "0,0.01,0.03,0.1,0.3,1"));
   auto parts = option(argc, argv, "--parts", "influence,tcav,power");
+  verbose = option(argc, argv, "--verbose", "0") == "1";
   std::vector<dx::InfluenceNull> nulls;
   for (const auto& name :
        dx::bench::splitList(option(argc, argv, "--nulls", "pattern-mahalanobis,pattern,isotropic")))

@@ -162,7 +162,9 @@ void MainWindow::buildToolBar() {
   mPreset = new QComboBox;
   for (const std::string& name : eddpPresetNames()) mPreset->addItem(QString::fromStdString(name));
   mPreset->setToolTip(tr("EDDP preset: adaptive (the default: partition where k-means finds "
-                         "one partition from every start, balanced elsewhere), balanced (holds "
+                         "one partition from every start; ica-valley where its detectors repeat "
+                         "on two halves of the data and leave patches unclaimed; balanced "
+                         "elsewhere), balanced (holds "
                          "from 3 to 48 concepts), partition (no training: for layers where a "
                          "patch shows one concept), ica-valley (no training: for layers where "
                          "most patches show no concept), "

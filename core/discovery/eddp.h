@@ -77,8 +77,9 @@ struct EddpPreset {
 // k-means or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
 // "ica-valley": ICA directions thresholded where their readings' density has a valley, no
 // gradient steps (ours; for layers where most patches show no concept, eddp_valley.h).
-// "adaptive": partition where the patches hold a partition k-means finds from every start,
-// balanced elsewhere (ours; docs/concept-discovery.md "The adaptive preset").
+// "adaptive": partition where the patches hold a partition k-means finds from every start;
+// else ica-valley where its detectors repeat on two halves of the data and leave patches
+// unclaimed; balanced elsewhere (ours; docs/concept-discovery.md "The adaptive preset").
 // Throws UserError for any other name.
 EddpPreset eddpPreset(const std::string& name);
 std::unique_ptr<ConceptMethod> makeEddpMethod();
