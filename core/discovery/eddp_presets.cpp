@@ -158,7 +158,7 @@ EddpPreset eddpPreset(const std::string& name) {
     EddpStage w = eddpPreset("balanced").stages.front();
     w.epochs = 0;
     p.stages = {w};
-    p.starts = {"ica"};
+    p.starts = {"ica-whitened"};  // ICA in the leading raw components (eddp_starts.h)
     p.valleyThresholds = true;
   }
   if (name == "adaptive") {

@@ -44,23 +44,33 @@ at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& c
   return w;
 }
 
+// whitenedInput: `standardised` is pcaWhitening's output, whose columns all have unit variance
+// and come in descending order of the raw variance they whiten. Its own principal components are
+// then an arbitrary rotation (all variances equal), so the leading ones by a second whitening
+// would be an arbitrary subspace; its leading columns are the raw data's leading components.
 at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Generator& gen,
-                         const CancelToken& cancel) {
+                         const CancelToken& cancel, bool whitenedInput) {
   // One float64 copy, centred in place (the same values as x - mean): at 100,000 x 2048 a second
   // copy was another 1.6 GB.
   auto centred = standardised.to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true);
   centred -= centred.mean(0);
-  auto whitening = pcaWhitening(centred);
   // ICA in at most max(2 I, 64) leading components keeps it cheap on wide layers.
-  int64_t r = std::min<int64_t>(whitening.size(1), std::max<int64_t>(2 * concepts, 64));
+  const int64_t most = std::max<int64_t>(2 * concepts, 64);
+  auto kept = whitenedInput ? centred.slice(1, 0, std::min(most, centred.size(1))) : centred;
+  auto whitening = pcaWhitening(kept);
+  int64_t r = std::min<int64_t>(whitening.size(1), most);
   whitening = whitening.slice(1, 0, r);
-  auto z = centred.matmul(whitening);
+  auto z = kept.matmul(whitening);
   auto unmixing = fastIca(z, gen, cancel);  // rows in whitened coordinates
   auto readings = z.matmul(unmixing.t());
   auto skew = readings.pow(3).mean(0) / readings.pow(2).mean(0).pow(1.5).clamp_min(1e-300);
   auto order = skew.abs().argsort(0, /*descending=*/true).slice(0, 0, concepts);
   // A reading r = u . z = u . (x - m) T; as a direction in the standardised space: T u.
   auto directions = unmixing.index_select(0, order).matmul(whitening.t());
+  if (kept.size(1) < centred.size(1))  // the leading columns only: the others are 0
+    directions = torch::cat({directions, torch::zeros({directions.size(0),
+                                                       centred.size(1) - kept.size(1)},
+                                                      directions.options())}, 1);
   directions = directions * skew.index_select(0, order).sign().unsqueeze(1);
   if (directions.size(0) < concepts) {  // fewer components than concepts: fill with random ones
     auto extra =
@@ -123,8 +133,10 @@ at::Tensor startDirections(const std::string& kind, const at::Tensor& standardis
                                            "eddp start: k-means");
     return unitRows(clusters.centroids);
   }
-  if (kind == "ica") return icaDirections(sample, concepts, gen, cancel);
-  throw UserError("unknown EDDP start \"" + kind + "\"; use spherical-kmeans, kmeans or ica.");
+  if (kind == "ica") return icaDirections(sample, concepts, gen, cancel, false);
+  if (kind == "ica-whitened") return icaDirections(sample, concepts, gen, cancel, true);
+  throw UserError("unknown EDDP start \"" + kind +
+                  "\"; use spherical-kmeans, kmeans, ica or ica-whitened.");
 }
 
 std::pair<at::Tensor, at::Tensor> splitDirections(const at::Tensor& positives, uint64_t seed,

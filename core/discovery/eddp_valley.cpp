@@ -76,7 +76,7 @@ namespace {
 // The firing (P x I, bool) on `all` of the ica-valley detectors fitted on `rows`.
 at::Tensor valleyFirings(const at::Tensor& rows, const at::Tensor& all, int concepts,
                          uint64_t seed, const CancelToken& cancel) {
-  auto directions = startDirections("ica", rows, concepts, seed, cancel);
+  auto directions = startDirections("ica-whitened", rows, concepts, seed, cancel);
   auto units = directions / directions.norm(2, {1}, true).clamp_min(1e-12);
   auto thresholds = valleyThresholds(rows.matmul(units.t()));
   return all.matmul(units.t()) - thresholds > 0;

@@ -35,9 +35,10 @@ DensityValley densityValley(const at::Tensor& readings);
 at::Tensor valleyThresholds(const at::Tensor& readings);
 
 // What the adaptive preset asks of the ica-valley preset's detectors before it fits them
-// (docs/concept-discovery.md "The adaptive preset"), from a sample of standardised patches (P x r)
-// split in two halves at random: each half gets its own detectors (ICA directions, valley
-// thresholds), and both are read on the whole sample.
+// (docs/concept-discovery.md "The adaptive preset"), from a sample of whitened patches (P x r,
+// pcaWhitening's) split in two halves at random: each half gets its own detectors (ICA
+// directions, eddp_starts.h "ica-whitened", and valley thresholds), and both are read on the
+// whole sample.
 struct ValleyRepeatability {
   // The lowest IoU of a detector's firing with the other half's detector matched to it one to
   // one: near 1 where both halves find the same concepts and the same valleys. A threshold on a
