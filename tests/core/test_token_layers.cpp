@@ -287,11 +287,19 @@ TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
   auto block = readJson(path)["adaptive_choice"];
   ASSERT_TRUE(block.is_object());
   std::string fitted = block["fitted"];
-  EXPECT_TRUE(fitted == "partition" || fitted == "balanced") << fitted;
+  EXPECT_TRUE(fitted == "partition" || fitted == "ica-valley" || fitted == "balanced") << fitted;
   double agreement = block["kmeans_agreement"];
   EXPECT_GE(agreement, 0.0);
   EXPECT_LE(agreement, 1.0);
   EXPECT_EQ(fitted == "partition", agreement >= block["threshold"].get<double>());
+  // Where partition was not chosen, the ica-valley measures that chose between the other two.
+  EXPECT_EQ(fitted != "partition", block.contains("ica_valley"));
+  if (fitted != "partition") {
+    auto valley = block["ica_valley"];
+    bool repeatable = valley["agreement"] >= valley["agreement_threshold"];
+    bool unclaimed = valley["unclaimed"] >= valley["unclaimed_threshold"];
+    EXPECT_EQ(fitted == "ica-valley", repeatable && unclaimed) << valley;
+  }
   auto session = dx::ConceptSession::open(m, cache, d / "adaptive");
   EXPECT_EQ(session->fittedPreset(), fitted);
   session->setLabel(0, "striped");
