@@ -7,6 +7,7 @@
 // usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
 //                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
 //                          [--fit-on train|test] [--train-count 2000]
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -97,10 +98,14 @@ int main(int argc, char** argv) {
       auto q = dx::dissectConceptWorld(world, basis, mixedCache, 0.005);
       auto w = dx::studyWatermark(world, basis, head, d, markedCache, cleanCache);
       std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
-      if (!basis.choice.preset.empty())  // the adaptive preset: which fit it ran, and why
-        std::printf("  %s fitted %s: k-means agreement %.3f, ica-valley agreement %.3f, "
-                    "unclaimed %.3f\n", o.preset.c_str(), basis.choice.preset.c_str(),
-                    basis.choice.agreement, basis.choice.valleyAgreement, basis.choice.unclaimed);
+      if (!basis.choice.preset.empty()) {  // the adaptive preset: which fit it ran, and why
+        std::printf("  %s fitted %s: k-means agreement %.3f", o.preset.c_str(),
+                    basis.choice.preset.c_str(), basis.choice.agreement);
+        if (std::isfinite(basis.choice.valleyAgreement))
+          std::printf(", ica-valley agreement %.3f, unclaimed %.3f", basis.choice.valleyAgreement,
+                      basis.choice.unclaimed);
+        std::printf("\n");
+      }
       std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);
       std::printf("  at each detector's top 0.5%% of patches (Network Dissection):\n");

@@ -83,9 +83,9 @@ void falsePositives(int seeds, const std::vector<std::string>& channelList,
   }
 }
 
-// Each method is fitted once per beta and seed; its concept is then tested under every null.
 bool verbose = false;
 
+// Each method is fitted once per beta and seed; its concept is then tested under every null.
 void power(int seeds, const std::vector<std::string>& methods, const std::vector<std::string>& betas,
            const std::vector<InfluenceNull>& nulls) {
   // marked[null][method][beta]; found[method][beta]

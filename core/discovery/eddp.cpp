@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <sstream>
@@ -510,9 +511,9 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
 }
 
 // The ica-valley preset's detectors (eddp_valley.h): the preset's start directions (ICA) from up
-// to 100,000 standardised patches, each thresholded at the deepest valley of its reading (where
-// its smoothed density only falls, halfway between the patches its direction claims and the
-// rest: valleyThresholds).
+// to 100,000 standardised patches, each thresholded at the deepest valley of its reading, or,
+// where its smoothed density only falls, halfway between the patches its direction claims and
+// the rest (valleyThresholds).
 Parameters valleyStart(const EddpPreset& preset, const FitOptions& options,
                        const StandardisedPatches& standardised) {
   auto gen = at::detail::createCPUGenerator(options.seed);
@@ -534,8 +535,9 @@ struct StartPlan {
   int restart = 0;
 };
 
-// Data-parallel: whether any process failed its start; every process stops alike (the one that
-// failed with its own error, the others naming it) instead of waiting for it at the next sum.
+// Data-parallel: whether any process failed its start (or its part of the adaptive preset's
+// choice); every process stops alike (the one that failed with its own error, the others naming
+// it) instead of waiting for it at the next sum.
 void agreeOnStartFailures(const Reduction& reduction, const std::exception_ptr& failure,
                           bool cancelled) {
   auto status = torch::zeros({reduction.parts()}, torch::kDouble);
@@ -545,8 +547,8 @@ void agreeOnStartFailures(const Reduction& reduction, const std::exception_ptr& 
   for (int k = 0; k < reduction.parts(); ++k) {
     if (status[k].item<double>() == 1.0) throw Cancelled();
     if (status[k].item<double>() == 2.0)
-      throw UserError("EDDP: process " + std::to_string(k) + " failed while computing a start; "
-                      "its message says why.");
+      throw UserError("EDDP: process " + std::to_string(k) + " failed while computing a start "
+                      "or the adaptive preset's choice; its message says why.");
   }
 }
 
@@ -654,6 +656,23 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
   return best;
 }
 
+// Runs `measure` on this process; data-parallel, every process then learns whether any failed
+// or was cancelled (agreeOnStartFailures) before the sums that share the result, so none waits
+// at a sum for a process that stopped.
+void measureAlike(const Data& data, const std::function<void()>& measure) {
+  std::exception_ptr failure;
+  bool cancelled = false;
+  try {
+    measure();
+  } catch (const Cancelled&) {
+    failure = std::current_exception(), cancelled = true;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (data.reduction) agreeOnStartFailures(*data.reduction, failure, cancelled);
+  else if (failure) std::rethrow_exception(failure);
+}
+
 // The adaptive preset's choice (eddp.h): partition where k-means' partitions of the standardised
 // patches agree across its starts; else ica-valley where its detectors are repeatable and leave
 // patches unclaimed; balanced elsewhere. Judged on the sample bestPartitionStart and valleyStart
@@ -663,8 +682,11 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = StandardisedPatches(patches, data).sample(100000, gen);
   const int restarts = eddpPreset("partition").restarts;
-  double ownAgreement =
-      eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel);
+  double ownAgreement = 0;
+  measureAlike(data, [&] {
+    ownAgreement =
+        eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel);
+  });
   choice.agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
   choice.threshold = adaptive.partitionAgreement;
   std::ostringstream stage;
@@ -675,7 +697,10 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
     stage << " >= " << adaptive.partitionAgreement;
   } else {
     stage << " < " << adaptive.partitionAgreement;
-    auto valley = eddp::valleyRepeatability(sample, options.concepts, options.seed, options.cancel);
+    eddp::ValleyRepeatability valley;
+    measureAlike(data, [&] {
+      valley = eddp::valleyRepeatability(sample, options.concepts, options.seed, options.cancel);
+    });
     choice.valleyAgreement = agreed(valley.agreement, data);
     choice.unclaimed = agreed(valley.unclaimed, data);
     choice.valleyThreshold = adaptive.valleyAgreement;

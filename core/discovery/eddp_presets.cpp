@@ -163,7 +163,8 @@ EddpPreset eddpPreset(const std::string& name) {
   }
   if (name == "adaptive") {
     // Ours: the partition preset where the patches fall into I groups that k-means finds from
-    // every one of its 3 starts (lowest agreement >= 0.9), the balanced preset elsewhere. Measured
+    // every one of its 3 starts (lowest agreement >= 0.9); else ica-valley (below); the balanced
+    // preset elsewhere. Measured
     // (bench/recovery_study, seed 0, 8,000 patches; docs/concept-discovery.md "The adaptive
     // preset"): uniform factors at 6 <= I <= 24 and D >= 64 mostly agree 0.95-1.00, and there
     // partition meets the goal where balanced does not; heavy-tailed and noisy-level factors

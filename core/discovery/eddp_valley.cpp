@@ -87,7 +87,7 @@ at::Tensor valleyFirings(const at::Tensor& rows, const at::Tensor& all, int conc
 ValleyRepeatability valleyRepeatability(const at::Tensor& standardised, int concepts,
                                         uint64_t seed, const CancelToken& cancel) {
   auto gen = at::detail::createCPUGenerator(seed + 15485863);  // apart from the starts' seeds
-  auto order = torch::randperm(standardised.size(0), gen, torch::kLong);
+  auto order = torch::randperm(standardised.size(0), gen, torch::kLong).to(standardised.device());
   int64_t half = standardised.size(0) / 2;
   auto first = valleyFirings(standardised.index_select(0, order.slice(0, 0, half)), standardised,
                              concepts, seed, cancel);

@@ -118,8 +118,8 @@ echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
 # Data-parallel discovery: 2 ranks share the images of the cache; PCA, k-means and NMF equal the
 # single-process fit within float rounding (1e-4 of the largest value), the SAE within 2e-2 (its
 # Adam steps carry the rounding of summed gradients on), and EDDP exactly (exact sums and
-# replicated steps), with the quick preset and the default (adaptive: partition or balanced,
-# chosen on process 0).
+# replicated steps), with the quick preset and the default (adaptive: partition, ica-valley or
+# balanced, chosen on process 0).
 close() {  # close A B TOLERANCE
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "$2 differs from the single-process fit $1"
 import sys, numpy as np
@@ -148,7 +148,8 @@ sys.exit(d['ranks'] != 2 or not d['data_parallel'] or d['communication']['reduct
     fail "$method: concepts.json does not record a data-parallel fit with sums on 2 ranks"
   if [ $method = eddp-default ]; then  # the adaptive preset records one choice, the same on 2 ranks
     /usr/bin/python3 -c "import json, sys; a, b = (json.load(open(p))['adaptive_choice'] for p in sys.argv[1:])
-sys.exit(a != b or a['fitted'] not in ('partition', 'balanced') or a['threshold'] != 0.9)" \
+sys.exit(a != b or a['fitted'] not in ('partition', 'ica-valley', 'balanced') or a['threshold'] != 0.9
+         or ('ica_valley' in a) != (a['fitted'] != 'partition'))" \
       "$work/$method-1/concepts.json" "$work/$method-2/concepts.json" ||
       fail "the default preset's adaptive_choice is missing or differs between 1 and 2 ranks"
   fi

@@ -83,7 +83,7 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
   auto clustered = clusteredActivations(90);
   auto structureless = torch::rand({90, 10, 3, 3}, at::detail::createCPUGenerator(4));
   dx::SyntheticPairsSpec sparse;
-  sparse.dims = 16, sparse.concepts = 4, sparse.imagesPerClass = 300, sparse.seed = 1;
+  sparse.dims = 10, sparse.concepts = 4, sparse.imagesPerClass = 300, sparse.seed = 1;
   sparse.distribution = dx::FactorDistribution::HeavyTailed;
   sparse.height = sparse.width = 2;
   sparse.background = 0.7;
@@ -110,6 +110,8 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
                   std::isnan(single.choice.valleyAgreement)) << count;
         if (!std::isnan(single.choice.valleyAgreement))
           EXPECT_EQ(basis.choice.valleyAgreement, single.choice.valleyAgreement) << count;
+        if (!std::isnan(single.choice.unclaimed))
+          EXPECT_EQ(basis.choice.unclaimed, single.choice.unclaimed) << count;
       }
   }
 }

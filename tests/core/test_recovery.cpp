@@ -1,6 +1,6 @@
 // Concept recovery beyond the paper's toy (bench/recovery_study at CI-friendly sizes): the
-// generator's distributions, the matching, and the EDDP presets (balanced, partition and the
-// default, adaptive) on 6 and 12 concepts.
+// generator's distributions, the matching, and the EDDP presets (balanced, partition, ica-valley
+// and the default, adaptive) on 4 to 12 concepts.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -291,7 +291,8 @@ TEST(EddpAdaptive, RecoversSixAndTwelveUniformConceptsWithTheirEncodingDirection
 }
 
 TEST(EddpAdaptive, FitsTheBalancedPresetWhereKMeansFindsNoRepeatablePartition) {
-  // Heavy-tailed factors: k-means splits them by magnitude, differently from every start.
+  // Heavy-tailed factors: k-means splits them by magnitude, differently from every start; and
+  // every patch shows a concept, so ica-valley's detectors leave none unclaimed.
   auto data = grid(6, 16, 2, FactorDistribution::HeavyTailed);
   auto [adaptive, stages] = fitWithStages(data, "adaptive");
   auto [balanced, unused] = fitWithStages(data, "balanced");
