@@ -108,10 +108,10 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
         EXPECT_EQ(basis.choice.agreement, single.choice.agreement) << count;
         EXPECT_EQ(std::isnan(basis.choice.valleyAgreement),
                   std::isnan(single.choice.valleyAgreement)) << count;
-        if (!std::isnan(single.choice.valleyAgreement))
+        if (!std::isnan(single.choice.valleyAgreement)) {
           EXPECT_EQ(basis.choice.valleyAgreement, single.choice.valleyAgreement) << count;
-        if (!std::isnan(single.choice.unclaimed))
           EXPECT_EQ(basis.choice.unclaimed, single.choice.unclaimed) << count;
+        }
       }
   }
 }
