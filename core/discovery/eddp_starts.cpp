@@ -50,31 +50,33 @@ at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& c
 // would be an arbitrary subspace; its leading columns are the raw data's leading components.
 at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Generator& gen,
                          const CancelToken& cancel, bool whitenedInput) {
-  // One float64 copy, centred in place (the same values as x - mean): at 100,000 x 2048 a second
-  // copy was another 1.6 GB.
-  auto centred = standardised.to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true);
-  centred -= centred.mean(0);
   // ICA in at most max(2 I, 64) leading components keeps it cheap on wide layers.
   const int64_t most = std::max<int64_t>(2 * concepts, 64);
-  auto kept = whitenedInput ? centred.slice(1, 0, std::min(most, centred.size(1))) : centred;
-  auto whitening = pcaWhitening(kept);
+  const int64_t width = standardised.size(1);
+  // Whitened input: only its leading columns are read, so only they are copied.
+  auto read = whitenedInput ? standardised.slice(1, 0, std::min(most, width)) : standardised;
+  // One float64 copy, centred in place (the same values as x - mean): at 100,000 x 2048 a second
+  // copy was another 1.6 GB.
+  auto centred = read.to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true);
+  centred -= centred.mean(0);
+  auto whitening = pcaWhitening(centred);
   int64_t r = std::min<int64_t>(whitening.size(1), most);
   whitening = whitening.slice(1, 0, r);
-  auto z = kept.matmul(whitening);
+  auto z = centred.matmul(whitening);
   auto unmixing = fastIca(z, gen, cancel);  // rows in whitened coordinates
   auto readings = z.matmul(unmixing.t());
   auto skew = readings.pow(3).mean(0) / readings.pow(2).mean(0).pow(1.5).clamp_min(1e-300);
   auto order = skew.abs().argsort(0, /*descending=*/true).slice(0, 0, concepts);
   // A reading r = u . z = u . (x - m) T; as a direction in the standardised space: T u.
   auto directions = unmixing.index_select(0, order).matmul(whitening.t());
-  if (kept.size(1) < centred.size(1))  // the leading columns only: the others are 0
-    directions = torch::cat({directions, torch::zeros({directions.size(0),
-                                                       centred.size(1) - kept.size(1)},
-                                                      directions.options())}, 1);
+  if (centred.size(1) < width)  // the leading columns only: the others are 0
+    directions = torch::cat(
+        {directions, torch::zeros({directions.size(0), width - centred.size(1)},
+                                  directions.options())},
+        1);
   directions = directions * skew.index_select(0, order).sign().unsqueeze(1);
   if (directions.size(0) < concepts) {  // fewer components than concepts: fill with random ones
-    auto extra =
-        torch::randn({concepts - directions.size(0), centred.size(1)}, gen, centred.options());
+    auto extra = torch::randn({concepts - directions.size(0), width}, gen, centred.options());
     directions = torch::cat({directions, extra});
   }
   return unitRows(directions).to(standardised.scalar_type());
