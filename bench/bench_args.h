@@ -2,6 +2,7 @@
 // Small helpers shared by the benchmark programs' option parsing.
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dx::bench {
@@ -12,6 +13,13 @@ inline std::vector<std::string> splitList(const std::string& s) {
   std::stringstream in(s);
   for (std::string item; std::getline(in, item, ',');) out.push_back(item);
   return out;
+}
+
+// "eddp:ica-valley" -> {"eddp", "ica-valley"}; a method without a preset -> {method, ""}.
+inline std::pair<std::string, std::string> methodAndPreset(const std::string& item) {
+  auto colon = item.find(':');
+  if (colon == std::string::npos) return {item, ""};
+  return {item.substr(0, colon), item.substr(colon + 1)};
 }
 
 // The value after `name` on the command line, else `fallback`.

@@ -104,13 +104,13 @@ void power(int seeds, const std::vector<std::string>& methods, const std::vector
         fo.concepts = 4;
         fo.head = head;
         fo.seed = uint64_t(seed);
-        auto colon = methods[m].find(':');  // "eddp:ica-valley": a method and its preset
-        if (colon != std::string::npos) fo.preset = methods[m].substr(colon + 1);
+        auto [method, preset] = dx::bench::methodAndPreset(methods[m]);  // e.g. eddp:ica-valley
+        if (!preset.empty()) fo.preset = preset;
         if (verbose)
           fo.progress = [](const Progress& p) {
             if (p.stage.rfind("adaptive", 0) == 0) std::printf("  %s\n", p.stage.c_str());
           };
-        auto basis = makeConceptMethod(methods[m].substr(0, colon))->fit(layer.z, fo);
+        auto basis = makeConceptMethod(method)->fit(layer.z, fo);
         auto planted = matchPlanted(layer, basis);
         if (verbose)
           std::printf("  %s seed %d beta %s: %s%s, planted concept's IoU %.3f\n",

@@ -73,14 +73,14 @@ bool verbose = false;
 dx::ConceptBasis fitMethod(const std::string& method, const dx::SyntheticPairs& data, int concepts,
                            uint64_t seed) {
   if (method == "oracle") return {"oracle", data.decoders, data.biases, data.encoders};
-  auto colon = method.find(':');
+  auto [name, preset] = dx::bench::methodAndPreset(method);
   dx::FitOptions o;
   o.concepts = concepts;
   o.seed = seed;
-  if (colon != std::string::npos) o.preset = method.substr(colon + 1);
+  if (!preset.empty()) o.preset = preset;
   o.head = data.head();
   if (verbose) o.progress = [](const dx::Progress& p) { std::printf("  %s\n", p.stage.c_str()); };
-  return dx::makeConceptMethod(method.substr(0, colon))->fit(data.activations, o);
+  return dx::makeConceptMethod(name)->fit(data.activations, o);
 }
 
 }  // namespace
