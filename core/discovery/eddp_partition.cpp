@@ -43,14 +43,15 @@ at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, 
                                   "eddp start: k-means")
         .labels;
   }
-  if (kind == "ica") {
-    auto directions = startDirections("ica", standardised, concepts, seed, cancel);
+  if (kind == "ica" || kind == "ica-whitened") {
+    auto directions = startDirections(kind, standardised, concepts, seed, cancel);
     auto readings = standardised.matmul(directions.t());  // P x I
     auto centre = std::get<0>(readings.median(0, true));
     auto spread = readings.std(0, true, true).clamp_min(1e-12);
     return ((readings - centre) / spread).argmax(1);
   }
-  throw UserError("unknown EDDP partition start \"" + kind + "\"; use kmeans or ica.");
+  throw UserError("unknown EDDP partition start \"" + kind +
+                  "\"; use kmeans, ica or ica-whitened.");
 }
 
 double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,

@@ -16,8 +16,8 @@ namespace dx::eddp {
 
 // One concept label (int64 in [0, concepts)) for every row of the standardised patches:
 //   "kmeans": nearest Euclidean k-means centroid of the centred patches;
-//   "ica":    the ICA reading (eddp_starts.h "ica") that stands out most, each reading centred on
-//             its median and scaled by its standard deviation.
+//   "ica", "ica-whitened": the ICA reading (eddp_starts.h's start of that name) that stands out
+//             most, each reading centred on its median and scaled by its standard deviation.
 at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, int concepts,
                        uint64_t seed, const CancelToken& cancel);
 

@@ -105,10 +105,11 @@ EddpPreset eddpPreset(const std::string& name) {
     //   them; per-channel standardisation keeps the correlations of the encoding directions.
     //   Stage d (raw space, tied S, L_fso) after it lowered detector IoU at I >= 12 (uniform
     //   I = 12, D = 64: 0.75 -> 0.26; heavy-tailed I = 12, D = 64: 1.00 -> 0.52): left out.
-    // - Two starts, Euclidean k-means and FastICA directions (eddp_starts.h), the better kept by
-    //   the clustering terms alone (coverageScore): k-means finds the partition of dense,
-    //   bounded factors (uniform, noisy levels), ICA the directions of sparse heavy-tailed ones
-    //   (heavy-tailed, I = 6..24, D = 64: IoU >= 0.99, encoder |cos| >= 0.99).
+    // - Two starts, Euclidean k-means and FastICA directions (eddp_starts.h "ica-whitened": in
+    //   the whitened patches' leading columns), the better kept by the clustering terms alone
+    //   (coverageScore): k-means finds the partition of dense, bounded factors (uniform, noisy
+    //   levels), ICA the directions of sparse heavy-tailed ones (heavy-tailed, I = 6..24,
+    //   D = 64: IoU >= 0.99, encoder |cos| >= 0.99).
     // - The excessive-activity bound rho = min(12 tau / I, 1/2): the paper's 12 tau / I is >= 1
     //   for I <= 10, where the term vanishes and nothing stops one detector from claiming every
     //   patch. 1/2 is the definition of a degenerate concept (discovery/degenerate.h); at
@@ -121,7 +122,7 @@ EddpPreset eddpPreset(const std::string& name) {
     w.fixedSchedule = true;
     w.maxShare = 0.5;
     p.stages = {w};
-    p.starts = {"kmeans", "ica"};
+    p.starts = {"kmeans", "ica-whitened"};
     p.scoreStartsByCoverage = true;
     p.reseedRounds = 2;
     // 960 Adam steps per start whatever the data size (60 epochs of 16,000 patches; the demo's
@@ -142,7 +143,7 @@ EddpPreset eddpPreset(const std::string& name) {
     EddpStage w = eddpPreset("balanced").stages.front();
     w.epochs = 0;
     p.stages = {w};
-    p.starts = {"kmeans", "ica"};
+    p.starts = {"kmeans", "ica-whitened"};
     p.partitionStarts = true;
   }
   if (name == "ica-valley") {

@@ -36,12 +36,13 @@ at::Tensor pcaWhitening(const at::Tensor& patches);
 //          factor that is mostly absent and sometimes large is strongly skewed; distractors and
 //          sums of factors are less so.
 //          FastICA runs in the max(2 I, 64) leading principal components of the patches;
-//   "ica-whitened": the same for patches whitened by pcaWhitening (the ica-valley preset's), in
-//          their max(2 I, 64) leading columns: the raw data's leading components. "ica" on such
-//          patches picks an arbitrary subspace wherever their rank exceeds that (every principal
-//          component of whitened patches has variance 1): on a planted layer of 128 channels
-//          (influence_calibration.h) it missed the planted concepts (IoU 0.15-0.55) that
-//          "ica-whitened" finds.
+//   "ica-whitened": the same for patches whitened by pcaWhitening (the balanced, partition and
+//          ica-valley presets'), in their max(2 I, 64) leading columns: the raw data's leading
+//          components. "ica" on such patches picks an arbitrary subspace wherever their rank
+//          exceeds that (every principal component of whitened patches has variance 1): on a
+//          planted layer of 128 channels (influence_calibration.h) it missed the planted concepts
+//          (IoU 0.15-0.55) that "ica-whitened" finds. Where the rank is at most max(2 I, 64)
+//          (every cell of the synthetic grid) the two are the same computation.
 // Deterministic for a seed; runs on a sample of at most 100,000 patches.
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,
                            uint64_t seed, const CancelToken& cancel);

@@ -42,7 +42,11 @@ ActivationCache extract(std::shared_ptr<const ConceptModel> model, const Concept
 // - an AMD EPYC CPU: labelled watermark in all five (IoU 0.18-0.25); drives red_circle with a
 //   winning switch-off in one (seed 1: +0.58, p 0.13, 0.893 -> 0.923); seed 3 drives it (+0.22,
 //   p 0.16) but its switch-off wins +0.9%; in seeds 0 and 2 switching it off costs accuracy
-//   (0.89 -> 0.75 and 0.62).
+//   (0.89 -> 0.75 and 0.62);
+// - the same AMD EPYC CPU once the balanced preset's ICA start read the whitened patches' leading
+//   columns (eddp_starts.h "ica-whitened"): labelled watermark in all five (IoU 0.17-0.32);
+//   drives red_circle (+0.27 to +0.36, p 0.003-0.17) with a winning switch-off in four (0, 1, 2,
+//   4: +1.3% to +2.2%); seed 3 +0.10, p 0.48, +0.5%.
 // So this states what a user who refits can rely on: the watermark is found (labelled,
 // IoU > 0.1) in at least 3 of 5 fits (one seed of margin below the worst CPU measured), and in
 // at least 1 of 5 it drives red_circle and switching it off wins accuracy back (+1%; no margin
