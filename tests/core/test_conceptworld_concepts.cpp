@@ -49,10 +49,10 @@ ActivationCache extract(std::shared_ptr<const ConceptModel> model, const Concept
 //   4: +1.3% to +2.2%); seed 3 +0.10, p 0.48, +0.5%.
 // So this states what a user who refits can rely on: the watermark is found (labelled,
 // IoU > 0.1) in at least 3 of 5 fits (one seed of margin below the worst CPU measured), and in
-// at least 1 of 5 it drives red_circle and switching it off wins accuracy back (+1%; no margin
-// is left on the EPYC CPU). Every fit
-// keeps clean red_circle images' accuracy and S1 > 2, and no switch-off lifts watermarked images
-// above clean ones. Making every fit find it needs a balanced preset that is stable across seeds.
+// at least 1 of 5 it drives red_circle and switching it off wins accuracy back (+1%; the EPYC CPU
+// left no margin with the earlier ICA start, three seeds with the current one). Every fit keeps
+// clean red_circle images' accuracy and S1 > 2, and no switch-off lifts watermarked images above
+// clean ones. Making every fit find it needs a balanced preset that is stable across seeds.
 TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccuracy) {
   configureTorchThreads();
   test::TempDir dir;
@@ -97,7 +97,8 @@ TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccurac
     EXPECT_GT(d.s1, 2.0) << "seed " << seed;
     // Amplified, it raises red_circle's logit, but these fits' watermark detectors drive it
     // weakly (+0.3 to +0.6 logits): against the default null p was 0.02-0.93 over the five fits
-    // (0.07-0.96 with Euclidean-sized edits), so switching it off is the stronger evidence.
+    // (0.07-0.96 with Euclidean-sized edits; +0.10 to +0.36, p 0.003-0.48, with the current ICA
+    // start on one CPU), so switching it off is the stronger evidence.
     if (isFound && w.influence > 0.1 && w.pValue < 0.2 &&
         w.accuracyAfter > w.accuracyBefore + 0.01)
       ++recovered;
