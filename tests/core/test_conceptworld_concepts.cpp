@@ -50,9 +50,9 @@ ActivationCache extract(std::shared_ptr<const ConceptModel> model, const Concept
 // So this states what a user who refits can rely on: the watermark is found (labelled,
 // IoU > 0.1) in at least 3 of 5 fits (one seed of margin below the worst CPU measured), and in
 // at least 1 of 5 it drives red_circle and switching it off wins accuracy back (+1%; the EPYC CPU
-// left no margin with the earlier ICA start, three seeds with the current one). Every fit keeps
-// clean red_circle images' accuracy and S1 > 2, and no switch-off lifts watermarked images above
-// clean ones. Making every fit find it needs a balanced preset that is stable across seeds.
+// left no margin with the earlier ICA start, three fits of margin with the current one). Every
+// fit keeps clean red_circle images' accuracy and S1 > 2, and no switch-off lifts watermarked
+// images above clean ones. Making every fit find it needs a balanced preset that is stable across seeds.
 TEST(ConceptWorldConcepts, EddpFindsTheWatermarkAndSwitchingItOffRecoversAccuracy) {
   configureTorchThreads();
   test::TempDir dir;
