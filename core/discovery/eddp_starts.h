@@ -18,7 +18,9 @@ namespace dx::eddp {
 // At most `most` rows of x, drawn without replacement from `gen` (x itself when it has fewer).
 at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen);
 // The same draw from streamed patches (the same rows as from their matrix); data-parallel, from
-// every process's rows (Patches::gather), the same sample on every process.
+// every process's rows (Patches::gather), the same sample on every process. A drawn sample is a
+// new tensor the caller owns; with no more than `most` rows it is their leading block, which may
+// be the cache's own memory.
 at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen);
 
 // PCA whitening: the principal components that carry 99.9% of the variance, each scaled to unit
