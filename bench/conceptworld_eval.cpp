@@ -6,7 +6,9 @@
 // --fit-on test fits on the scored images instead.
 // usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
 //                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
-//                          [--fit-on train|test] [--train-count 2000]
+//                          [--fit-on train|test] [--train-count 2000] [--verbose 1]
+// --verbose 1 lists every detector: its label, IoU, and the share of pixels it and its label cover.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +48,20 @@ void printDissection(const std::vector<std::string>& concepts, const dx::Dissect
   std::printf("\n");
 }
 
+// --verbose 1: every detector, best first, with the share of pixels it fires on beside its
+// label's: a detector far smaller or larger than its concept's mask cannot reach a high IoU.
+void printDetectors(const std::vector<std::string>& concepts, const dx::Dissection::Result& d) {
+  std::vector<int> order(d.bestIou.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
+  std::sort(order.begin(), order.end(), [&d](int a, int b) { return d.bestIou[a] > d.bestIou[b]; });
+  for (int i : order) {
+    int label = d.label[size_t(i)];
+    std::printf("    detector %2d: %-12s IoU %.2f, fires on %5.1f%% of pixels (%s: %5.1f%%)\n", i,
+                concepts[size_t(label)].c_str(), d.bestIou[size_t(i)], 100 * d.firedShare[size_t(i)],
+                concepts[size_t(label)].c_str(), 100 * d.conceptShare[size_t(label)]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,7 +69,8 @@ int main(int argc, char** argv) {
                                          {"--count", "1000"}, {"--concepts", "32"},
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},
                                          {"--preset", "balanced"}, {"--seed", "0"}, {"--work", ""},
-                                         {"--fit-on", "train"}, {"--train-count", "2000"}};
+                                         {"--fit-on", "train"}, {"--train-count", "2000"},
+                                         {"--verbose", "0"}};
   for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
   try {
     dx::configureTorchThreads();
@@ -108,6 +125,7 @@ int main(int argc, char** argv) {
       }
       std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);
+      if (opt["--verbose"] == "1") printDetectors(world.conceptNames(), d);
       std::printf("  at each detector's top 0.5%% of patches (Network Dissection):\n");
       printDissection(world.conceptNames(), q);
       std::printf("  watermark: concept %d, IoU %.2f, influence on %s %+.4f (p %.2g%s); "

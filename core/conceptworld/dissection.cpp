@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 
 #include "base/progress.h"
@@ -11,7 +12,9 @@ namespace dx {
 Dissection::Dissection(int detectors, int concepts)
     : mDetectors(detectors), mConcepts(concepts),
       mIntersection(torch::zeros({detectors, concepts}, torch::kDouble)),
-      mUnion(torch::zeros({detectors, concepts}, torch::kDouble)) {}
+      mUnion(torch::zeros({detectors, concepts}, torch::kDouble)),
+      mFired(torch::zeros({detectors}, torch::kDouble)),
+      mTruth(torch::zeros({concepts}, torch::kDouble)) {}
 
 void Dissection::add(const at::Tensor& maps, const at::Tensor& masks) {
   if (maps.dim() != 4 || masks.dim() != 4 || maps.size(0) != masks.size(0) ||
@@ -37,6 +40,9 @@ void Dissection::add(const at::Tensor& maps, const at::Tensor& masks) {
   // Summing per-image unions equals the dataset union, because images are disjoint pixel sets.
   mIntersection += inter;
   mUnion += areaM + areaL - inter;
+  mFired += areaM.squeeze(1);
+  mTruth += areaL.squeeze(0);
+  mPixels += double(n * height * width);
 }
 
 Dissection::Result Dissection::result() const {
@@ -52,6 +58,9 @@ Dissection::Result Dissection::result() const {
     slot = std::max(slot, r.bestIou.back());
   }
   for (const auto& [label, iou] : bestPerLabel) r.s2 += iou;
+  const double pixels = std::max(mPixels, 1.0);
+  for (int i = 0; i < mDetectors; ++i) r.firedShare.push_back(mFired[i].item<double>() / pixels);
+  for (int c = 0; c < mConcepts; ++c) r.conceptShare.push_back(mTruth[c].item<double>() / pixels);
   return r;
 }
 

@@ -28,6 +28,9 @@ class Dissection {
     std::vector<int> label;       // best concept per detector
     std::vector<double> bestIou;  // its IoU
     double s1 = 0, s2 = 0;
+    // Fraction of all pixels where each detector fires (I) and where each concept is (K): a
+    // detector far smaller or larger than its label's mask cannot reach a high IoU with it.
+    std::vector<double> firedShare, conceptShare;
     // The detector with the highest IoU for concept k, or -1 when no detector overlaps it.
     int bestDetectorFor(int concept) const;
   };
@@ -36,6 +39,8 @@ class Dissection {
  private:
   int mDetectors, mConcepts;
   at::Tensor mIntersection, mUnion;  // I x K double, summed over images
+  at::Tensor mFired, mTruth;         // I and K double: pixels where each fires / is
+  double mPixels = 0;
 };
 
 }  // namespace dx

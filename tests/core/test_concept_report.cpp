@@ -171,6 +171,9 @@ TEST(Dissection, IouLabelsAndScores) {
   EXPECT_NEAR(r.s1, 2.0, 1e-6);
   EXPECT_NEAR(r.s2, 1.5, 1e-6);  // A's best is 1.0, B's best is 0.5
   EXPECT_EQ(r.bestDetectorFor(0), 0);
+  // Pixel shares: detectors fire on 8, 4 and 2 of 16 pixels, A covers 8, B 4.
+  EXPECT_EQ(r.firedShare, (std::vector<double>{0.5, 0.25, 0.125}));
+  EXPECT_EQ(r.conceptShare, (std::vector<double>{0.5, 0.25}));
   EXPECT_THROW(d.add(maps, torch::zeros({1, 3, 4, 4})), UserError);
 }
 
