@@ -7,7 +7,8 @@
 // usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
 //                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
 //                          [--fit-on train|test] [--train-count 2000] [--verbose 1]
-// --verbose 1 lists every detector: its label, IoU, and the share of pixels it and its label cover.
+// --verbose 1 lists every detector (label, IoU, the share of pixels it and its label cover), then
+// every concept (its share, its best detector and that detector's label).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -49,16 +50,27 @@ void printDissection(const std::vector<std::string>& concepts, const dx::Dissect
 }
 
 // --verbose 1: every detector, best first, with the share of pixels it fires on beside its
-// label's: a detector far smaller or larger than its concept's mask cannot reach a high IoU.
+// label's (a detector far smaller or larger than its concept's mask cannot reach a high IoU);
+// then every concept's share and the detector that overlaps it best.
 void printDetectors(const std::vector<std::string>& concepts, const dx::Dissection::Result& d) {
   std::vector<int> order(d.bestIou.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
-  std::sort(order.begin(), order.end(), [&d](int a, int b) { return d.bestIou[a] > d.bestIou[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&d](int a, int b) { return d.bestIou[a] > d.bestIou[b]; });
   for (int i : order) {
     int label = d.label[size_t(i)];
     std::printf("    detector %2d: %-12s IoU %.2f, fires on %5.1f%% of pixels (%s: %5.1f%%)\n", i,
                 concepts[size_t(label)].c_str(), d.bestIou[size_t(i)], 100 * d.firedShare[size_t(i)],
                 concepts[size_t(label)].c_str(), 100 * d.conceptShare[size_t(label)]);
+  }
+  std::printf("    each concept: share of pixels, its best detector (that detector's own label)\n");
+  for (size_t c = 0; c < concepts.size(); ++c) {
+    int best = d.bestDetectorFor(int(c));
+    std::printf("    %-12s %5.1f%%  ", concepts[c].c_str(), 100 * d.conceptShare[c]);
+    if (best < 0) std::printf("no detector overlaps it\n");
+    else
+      std::printf("detector %2d, IoU %.2f (%s)\n", best, d.iou[best][int64_t(c)].item<float>(),
+                  concepts[size_t(d.label[size_t(best)])].c_str());
   }
 }
 
