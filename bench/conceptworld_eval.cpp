@@ -7,14 +7,19 @@
 // usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
 //                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
 //                          [--fit-on train|test] [--train-count 2000] [--verbose 1]
+//                          [--score DIR[,DIR...]]
 // --verbose 1 lists every detector (label, IoU, the share of pixels it and its label cover), then
 // every concept (its share, its best detector and that detector's label).
+// --score scores saved concept folders instead of fitting (decoders.npy, biases.npy and
+// encoders.npy of the layer, as `directrix-cli discover --out` writes them, or as any other tool
+// may write them), so that concepts found elsewhere are scored by the same dissection.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "model/concept_model.h"
 #include "bench_args.h"
@@ -74,6 +79,23 @@ void printDetectors(const std::vector<std::string>& concepts, const dx::Dissecti
   }
 }
 
+// A saved concept folder (--score) as a basis of `channels` channels.
+dx::ConceptBasis savedBasis(const std::string& dir, int64_t channels) {
+  dx::ConceptBasis basis{std::filesystem::path(dir).filename().string(),
+                         dx::readNpyTensor(dir + "/decoders.npy"),
+                         dx::readNpyTensor(dir + "/biases.npy"),
+                         dx::readNpyTensor(dir + "/encoders.npy")};
+  if (basis.decoders.dim() != 2 || basis.decoders.size(1) != channels ||
+      !basis.encoders.sizes().equals(basis.decoders.sizes()) ||
+      basis.biases.numel() != basis.decoders.size(0))
+    throw std::runtime_error(dir + ": decoders.npy and encoders.npy must be I x " +
+                             std::to_string(channels) + " and biases.npy I values for this " +
+                             "layer; refit the concepts on the ConceptWorld layer scored here.");
+  for (auto* t : {&basis.decoders, &basis.biases, &basis.encoders})
+    *t = t->to(at::kFloat).contiguous();
+  return basis;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,7 +104,7 @@ int main(int argc, char** argv) {
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},
                                          {"--preset", "balanced"}, {"--seed", "0"}, {"--work", ""},
                                          {"--fit-on", "train"}, {"--train-count", "2000"},
-                                         {"--verbose", "0"}};
+                                         {"--verbose", "0"}, {"--score", ""}};
   for (int i = 1; i + 1 < argc; i += 2) opt[argv[i]] = argv[i + 1];
   try {
     dx::configureTorchThreads();
@@ -110,25 +132,24 @@ int main(int argc, char** argv) {
       std::printf("concepts fitted on %zu train-split images, scored on the test split\n",
                   train.count);
     }
-    auto activations = dx::readNpyTensor(fitDir + "/activations.npy");
     const auto& shape = mixedCache.activations().shape();
     std::printf("ConceptWorld test split, %zu images (half watermarked), layer %s (%zu x %zu x %zu)\n",
                 mixed.count, layer.c_str(), shape[1], shape[2], shape[3]);
-    for (const auto& name : dx::bench::splitList(opt["--methods"])) {
-      dx::FitOptions o;
-      o.concepts = std::stoi(opt["--concepts"]);
-      o.seed = std::stoull(opt["--seed"]);
-      o.preset = opt["--preset"];
-      o.head = head;
-      dx::Stopwatch clock;
-      auto basis = dx::makeConceptMethod(name)->fit(activations, o);
-      double fitSeconds = clock.seconds();
+    struct Scored {
+      std::string name;
+      dx::ConceptBasis basis;
+      double fitSeconds = 0;  // 0: saved concepts (--score)
+    };
+    auto score = [&](const Scored& scored) {
+      const auto& [name, basis, fitSeconds] = scored;
+      const std::string preset = opt["--preset"];
       auto d = dx::dissectConceptWorld(world, basis, mixedCache);
       auto q = dx::dissectConceptWorld(world, basis, mixedCache, 0.005);
       auto w = dx::studyWatermark(world, basis, head, d, markedCache, cleanCache);
-      std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
+      if (fitSeconds > 0) std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
+      else std::printf("%s (saved concepts)\n", name.c_str());
       if (!basis.choice.preset.empty()) {  // the adaptive preset: which fit it ran, and why
-        std::printf("  %s fitted %s: k-means agreement %.3f", o.preset.c_str(),
+        std::printf("  %s fitted %s: k-means agreement %.3f", preset.c_str(),
                     basis.choice.preset.c_str(), basis.choice.agreement);
         if (std::isfinite(basis.choice.valleyAgreement))
           std::printf(", ica-valley agreement %.3f, unclaimed %.3f", basis.choice.valleyAgreement,
@@ -150,6 +171,22 @@ int main(int argc, char** argv) {
                   world.classNames()[size_t(mixed.watermarkClass)].c_str(),
                   w.cleanClassAccuracyBefore, w.cleanClassAccuracyAfter);
       std::fflush(stdout);
+    };
+    if (!opt["--score"].empty()) {
+      for (const auto& dir : dx::bench::splitList(opt["--score"]))
+        score({dir, savedBasis(dir, int64_t(shape[1]))});
+      return 0;
+    }
+    auto activations = dx::readNpyTensor(fitDir + "/activations.npy");
+    for (const auto& name : dx::bench::splitList(opt["--methods"])) {
+      dx::FitOptions o;
+      o.concepts = std::stoi(opt["--concepts"]);
+      o.seed = std::stoull(opt["--seed"]);
+      o.preset = opt["--preset"];
+      o.head = head;
+      dx::Stopwatch clock;
+      auto basis = dx::makeConceptMethod(name)->fit(activations, o);
+      score({name, basis, clock.seconds()});
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conceptworld_eval: %s\n", e.what());
