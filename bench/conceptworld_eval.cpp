@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     dx::ConceptWorld world(mixed);
     auto head = dx::loadHeadModule(modelPath, model->layer(layer).name);
     std::string fitDir = mixedCache.dir();
-    if (opt["--fit-on"] == "train") {
+    if (opt["--fit-on"] == "train" && opt["--score"].empty()) {
       dx::ConceptWorldSpec train = dx::conceptWorldDefaults(dx::ConceptWorldSpec::Train);
       train.count = std::stoul(opt["--train-count"]);
       fitDir = extract(model, train, layer, work + "/train").dir();
