@@ -13,7 +13,8 @@
 // about 52% of all patches empty at 2 x 2). A cell with a background is labelled e.g.
 // "uniform+bg0.70".
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
-// the worst seed), then per method the number of cells where the oracle reaches IoU >= 0.95 and
+// the worst seed; "fitted" names the preset a fit chose for itself, as the adaptive preset does,
+// one per seed where they differ), then per method the number of cells where the oracle reaches IoU >= 0.95 and
 // the method reaches IoU >= 0.9 and |cos| >= 0.9 for every concept. "n/a": the method refuses
 // the data (NMF needs non-negative activations, PCA at most D concepts); it counts as a miss.
 #include <torch/torch.h>
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <string>
 
 #include "bench_args.h"
 #include "discovery/concept_method.h"
@@ -33,9 +35,12 @@ namespace {
 struct Score {
   double iou = 0, iouMin = 1, cos = 0, cosMin = 1, rmse = 0, seconds = 0;
   int runs = 0;
+  std::string fitted;  // the preset the fit chose (FitChoice), "/"-joined over differing seeds
   void add(const Score& s) {
     iou += s.iou, cos += s.cos, rmse += s.rmse, seconds += s.seconds, ++runs;
     iouMin = std::min(iouMin, s.iouMin), cosMin = std::min(cosMin, s.cosMin);
+    if (("/" + fitted + "/").find("/" + s.fitted + "/") == std::string::npos)
+      fitted += (fitted.empty() ? "" : "/") + s.fitted;
   }
   Score mean() const {
     Score m = *this;
@@ -57,6 +62,7 @@ Score score(const dx::SyntheticPairs& data, const dx::ConceptBasis& basis, doubl
   s.cos = cos.mean().item<double>(), s.cosMin = cos.min().item<double>();
   s.rmse = dx::centredLatentRmse(basis, patches, data.latents, match);
   s.seconds = seconds;
+  s.fitted = basis.choice.preset.empty() ? "-" : basis.choice.preset;
   return s;
 }
 
@@ -116,10 +122,11 @@ int main(int argc, char** argv) {
   if (!csvPath.empty()) {
     csv.open(csvPath);
     csv << "distribution,background,I,D,F,seed,method,iou_mean,iou_min,cos_mean,cos_min,rmse,"
-           "seconds\n";
+           "seconds,fitted\n";
   }
-  std::printf("| factors | I | D | F | method | IoU | IoU min | enc cos | cos min | RMSE | s |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| factors | I | D | F | method | IoU | IoU min | enc cos | cos min | RMSE | s | "
+              "fitted |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::map<std::string, std::pair<int, int>> wins;  // method -> (cells met, cells where oracle >= 0.95)
   std::vector<std::pair<std::string, double>> factorSets;  // distribution, background share
   for (const auto& distributionName : distributions)
@@ -160,21 +167,21 @@ int main(int argc, char** argv) {
                 csv << distributionName << ',' << background << ',' << i << ',' << d << ','
                     << f << ',' << seed << ',' << method << ',' << sc.iou << ',' << sc.iouMin
                     << ',' << sc.cos << ',' << sc.cosMin << ',' << sc.rmse << ',' << sc.seconds
-                    << '\n' << std::flush;
+                    << ',' << sc.fitted << '\n' << std::flush;
             }
           }
           bool separable = cell["oracle"].iouMin >= 0.95;
           for (const auto& method : methods) {
             if (cell[method].runs == 0) {
-              std::printf("| %s | %d | %d | %d | %s | n/a | | | | | |\n", distribution.c_str(), i,
+              std::printf("| %s | %d | %d | %d | %s | n/a | | | | | | |\n", distribution.c_str(), i,
                           d, f, method.c_str());
               if (separable) wins[method].second++;
               continue;
             }
             auto m = cell[method].mean();
-            std::printf("| %s | %d | %d | %d | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n",
+            std::printf("| %s | %d | %d | %d | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %s |\n",
                         distribution.c_str(), i, d, f, method.c_str(), m.iou, m.iouMin, m.cos,
-                        m.cosMin, m.rmse, m.seconds);
+                        m.cosMin, m.rmse, m.seconds, m.fitted.c_str());
             if (separable) {
               wins[method].second++;
               if (m.iouMin >= 0.9 && m.cosMin >= 0.9) wins[method].first++;
