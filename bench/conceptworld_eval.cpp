@@ -12,7 +12,9 @@
 // every concept (its share, its best detector and that detector's label).
 // --score scores saved concept folders instead of fitting (decoders.npy, biases.npy and
 // encoders.npy of the layer, as `directrix-cli discover --out` writes them, or as any other tool
-// may write them), so that concepts found elsewhere are scored by the same dissection.
+// may write them), so that concepts found elsewhere are scored by the same dissection; the
+// fitting options (--methods, --preset, --concepts, --seed, --fit-on, --train-count) are then
+// unused.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +22,9 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "model/concept_model.h"
 #include "bench_args.h"
@@ -79,18 +84,30 @@ void printDetectors(const std::vector<std::string>& concepts, const dx::Dissecti
   }
 }
 
-// A saved concept folder (--score) as a basis of `channels` channels.
+std::string shapeOf(const at::Tensor& t) {
+  std::string s;
+  for (auto size : t.sizes()) s += (s.empty() ? "" : " x ") + std::to_string(size);
+  return s.empty() ? "a scalar" : s;
+}
+
+// A saved concept folder (--score) as a basis of `channels` channels (the scored layer's).
 dx::ConceptBasis savedBasis(const std::string& dir, int64_t channels) {
-  dx::ConceptBasis basis{std::filesystem::path(dir).filename().string(),
-                         dx::readNpyTensor(dir + "/decoders.npy"),
+  for (const char* file : {"decoders.npy", "biases.npy", "encoders.npy"})
+    if (!std::filesystem::exists(std::filesystem::path(dir) / file))
+      throw std::runtime_error(dir + " has no " + file + ": give --score folders written by "
+                               "`directrix-cli discover --out` (or holding the same three files).");
+  dx::ConceptBasis basis{dir, dx::readNpyTensor(dir + "/decoders.npy"),
                          dx::readNpyTensor(dir + "/biases.npy"),
                          dx::readNpyTensor(dir + "/encoders.npy")};
-  if (basis.decoders.dim() != 2 || basis.decoders.size(1) != channels ||
-      !basis.encoders.sizes().equals(basis.decoders.sizes()) ||
-      basis.biases.numel() != basis.decoders.size(0))
-    throw std::runtime_error(dir + ": decoders.npy and encoders.npy must be I x " +
-                             std::to_string(channels) + " and biases.npy I values for this " +
-                             "layer; refit the concepts on the ConceptWorld layer scored here.");
+  const auto& w = basis.decoders;
+  if (w.dim() != 2 || w.size(0) < 1 || w.size(1) != channels ||
+      !basis.encoders.sizes().equals(w.sizes()) || basis.biases.dim() != 1 ||
+      basis.biases.size(0) != w.size(0))
+    throw std::runtime_error(
+        dir + ": decoders.npy is " + shapeOf(w) + ", encoders.npy " + shapeOf(basis.encoders) +
+        ", biases.npy " + shapeOf(basis.biases) + "; this layer needs I x " +
+        std::to_string(channels) + ", I x " + std::to_string(channels) + " and I (I >= 1). " +
+        "Fit the concepts at this --layer, or pass the --layer they were fitted at.");
   for (auto* t : {&basis.decoders, &basis.biases, &basis.encoders})
     *t = t->to(at::kFloat).contiguous();
   return basis;
@@ -138,16 +155,17 @@ int main(int argc, char** argv) {
     struct Scored {
       std::string name;
       dx::ConceptBasis basis;
-      double fitSeconds = 0;  // 0: saved concepts (--score)
+      double fitSeconds = 0;
+      bool saved = false;  // read from a folder (--score), not fitted
     };
     auto score = [&](const Scored& scored) {
-      const auto& [name, basis, fitSeconds] = scored;
+      const auto& [name, basis, fitSeconds, saved] = scored;
       const std::string preset = opt["--preset"];
       auto d = dx::dissectConceptWorld(world, basis, mixedCache);
       auto q = dx::dissectConceptWorld(world, basis, mixedCache, 0.005);
       auto w = dx::studyWatermark(world, basis, head, d, markedCache, cleanCache);
-      if (fitSeconds > 0) std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
-      else std::printf("%s (saved concepts)\n", name.c_str());
+      if (saved) std::printf("%s (saved concepts)\n", name.c_str());
+      else std::printf("%s (fit %.1f s)\n", name.c_str(), fitSeconds);
       if (!basis.choice.preset.empty()) {  // the adaptive preset: which fit it ran, and why
         std::printf("  %s fitted %s: k-means agreement %.3f", preset.c_str(),
                     basis.choice.preset.c_str(), basis.choice.agreement);
@@ -173,8 +191,10 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     };
     if (!opt["--score"].empty()) {
+      std::vector<Scored> folders;  // every folder read and checked before any is scored
       for (const auto& dir : dx::bench::splitList(opt["--score"]))
-        score({dir, savedBasis(dir, int64_t(shape[1]))});
+        folders.push_back({dir, savedBasis(dir, int64_t(shape[1])), 0, true});
+      for (const auto& folder : folders) score(folder);
       return 0;
     }
     auto activations = dx::readNpyTensor(fitDir + "/activations.npy");
@@ -186,7 +206,8 @@ int main(int argc, char** argv) {
       o.head = head;
       dx::Stopwatch clock;
       auto basis = dx::makeConceptMethod(name)->fit(activations, o);
-      score({name, basis, clock.seconds()});
+      double seconds = clock.seconds();
+      score({name, std::move(basis), seconds});
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "conceptworld_eval: %s\n", e.what());

@@ -13,9 +13,10 @@
 // about 52% of all patches empty at 2 x 2). A cell with a background is labelled e.g.
 // "uniform+bg0.70".
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
-// the worst seed; "fitted" names the preset a fit chose for itself, as the adaptive preset does,
-// one per seed where they differ), then per method the number of cells where the oracle reaches IoU >= 0.95 and
-// the method reaches IoU >= 0.9 and |cos| >= 0.9 for every concept. "n/a": the method refuses
+// the worst seed; "fitted" names the preset a fit chose for itself, as the adaptive preset does:
+// the distinct choices over the seeds, first seen first), then per method the number of cells
+// where the oracle reaches IoU >= 0.95 and the method reaches IoU >= 0.9 and |cos| >= 0.9 for
+// every concept. "n/a": the method refuses
 // the data (NMF needs non-negative activations, PCA at most D concepts); it counts as a miss.
 #include <torch/torch.h>
 
@@ -35,7 +36,7 @@ namespace {
 struct Score {
   double iou = 0, iouMin = 1, cos = 0, cosMin = 1, rmse = 0, seconds = 0;
   int runs = 0;
-  std::string fitted;  // the preset the fit chose (FitChoice), "/"-joined over differing seeds
+  std::string fitted;  // the preset the fit chose (FitChoice); distinct choices "/"-joined
   void add(const Score& s) {
     iou += s.iou, cos += s.cos, rmse += s.rmse, seconds += s.seconds, ++runs;
     iouMin = std::min(iouMin, s.iouMin), cosMin = std::min(cosMin, s.cosMin);
@@ -179,9 +180,10 @@ int main(int argc, char** argv) {
               continue;
             }
             auto m = cell[method].mean();
-            std::printf("| %s | %d | %d | %d | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %s |\n",
-                        distribution.c_str(), i, d, f, method.c_str(), m.iou, m.iouMin, m.cos,
-                        m.cosMin, m.rmse, m.seconds, m.fitted.c_str());
+            std::printf(
+                "| %s | %d | %d | %d | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %s |\n",
+                distribution.c_str(), i, d, f, method.c_str(), m.iou, m.iouMin, m.cos, m.cosMin,
+                m.rmse, m.seconds, m.fitted.c_str());
             if (separable) {
               wins[method].second++;
               if (m.iouMin >= 0.9 && m.cosMin >= 0.9) wins[method].first++;
