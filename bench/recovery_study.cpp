@@ -16,8 +16,8 @@
 // the worst seed; "fitted" names the preset a fit chose for itself, as the adaptive preset does:
 // the distinct choices over the seeds, first seen first), then per method the number of cells
 // where the oracle reaches IoU >= 0.95 and the method reaches IoU >= 0.9 and |cos| >= 0.9 for
-// every concept. "n/a": the method refuses
-// the data (NMF needs non-negative activations, PCA at most D concepts); it counts as a miss.
+// every concept. "n/a": the method refuses the data (NMF needs non-negative activations, PCA at
+// most D concepts); it counts as a miss.
 #include <torch/torch.h>
 
 #include <algorithm>
