@@ -182,6 +182,15 @@ at::Tensor matchedDetectorIou(const at::Tensor& scores, const at::Tensor& presen
   return out;
 }
 
+at::Tensor reflectedEncoders(const SyntheticPairs& data, FactorDistribution distribution) {
+  if (distribution != FactorDistribution::NoisyLevels) return {};
+  if (!data.present.sum(1).eq(1).all().item<bool>()) return {};
+  auto s = data.encoders.to(torch::kDouble);
+  int64_t concepts = s.size(0);
+  auto reflected = s - (2.0 / double(concepts)) * s.sum(0, true);  // rows of H S
+  return (reflected / reflected.norm(2, {1}, true).clamp_min(1e-12)).to(torch::kFloat);
+}
+
 double centredLatentRmse(const ConceptBasis& basis, const at::Tensor& patches,
                          const at::Tensor& latents, const std::vector<int64_t>& assignment) {
   auto index = torch::tensor(assignment, torch::kLong);

@@ -73,6 +73,17 @@ SyntheticPairs makeSyntheticPairs(const SyntheticPairsSpec& spec = {});
 at::Tensor matchedDetectorIou(const at::Tensor& scores, const at::Tensor& present,
                               std::vector<int64_t>* assignment = nullptr);
 
+// The encoders of a second basis that generates exactly the same data, where the data cannot tell
+// the two apart (docs/concept-discovery.md "Encoders the data do not determine"): with noisy-level
+// factors and one concept on every patch, every factor within a concept's patches is Gaussian with
+// the same variance whether present or absent. The reflection H = 1 - (2/I) 1 1^T (orthogonal,
+// H H = 1) then maps the factors a of every patch to H a, again one level 2.5 above the others
+// with independent N(0, 0.4^2) noise (all levels shifted alike, which the offset absorbs), and
+// x = S^T a = (H S)^T (H a). So rows of H S (returned as unit rows, I x D) are encoders as valid
+// as the true ones. Undefined tensor where that does not hold: uniform and heavy-tailed factors
+// (their higher moments tell the bases apart) and patches with no or several concepts.
+at::Tensor reflectedEncoders(const SyntheticPairs& data, FactorDistribution distribution);
+
 // RMSE of the centred latent factor estimates a_hat_i = w_i . (x - E[x]) / (w_i . s_i), s_i the
 // encoder scaled to unit length like the true encoding directions, against
 // the true a_i - E[a_i] over all patches, for the matched detectors (docs/methods.md 1.1; the paper

@@ -110,6 +110,35 @@ TEST(SyntheticGrid, ABackgroundLeavesMostPatchesWithoutAConceptAndSomeWithSevera
   EXPECT_THROW(makeSyntheticPairs(everywhere), UserError);
 }
 
+// docs/concept-discovery.md "Encoders the data do not determine": on noisy levels the reflected
+// factors H a are again noisy levels (one level 2.5 above the others, independent noise of the
+// same spread) and reproduce every patch, with encoders far from the true ones.
+TEST(SyntheticGrid, NoisyLevelsFitAReflectedBasisAsWellAsTheTrueOne) {
+  auto data = grid(6, 16, 2, FactorDistribution::NoisyLevels);
+  auto reflected = reflectedEncoders(data, FactorDistribution::NoisyLevels);
+  ASSERT_TRUE(reflected.defined());
+  auto a = data.latents.to(torch::kDouble), s = data.encoders.to(torch::kDouble);
+  auto h = torch::eye(6, torch::kDouble) - 2.0 / 6;
+  auto hs = h.matmul(s), ha = a.matmul(h);
+  EXPECT_LT((ha.matmul(hs) - a.matmul(s)).abs().max().item<double>(), 1e-9);
+  EXPECT_GT(minOf(torch::cosine_similarity(hs, reflected.to(torch::kDouble), 1)), 0.9999);
+  auto present = ha.masked_select(data.present), absent = ha.masked_select(~data.present);
+  EXPECT_NEAR(present.mean().item<double>() - absent.mean().item<double>(), 2.5, 0.02);
+  EXPECT_NEAR(present.std().item<double>(), 0.4, 0.02);
+  EXPECT_NEAR(absent.std().item<double>(), 0.4, 0.02);
+  // Independent within a concept's patches: covariance 0.4^2 times the identity.
+  auto rows = ha.index({data.present.select(1, 0)});
+  auto centred = rows - rows.mean(0);
+  auto cov = centred.t().matmul(centred) / double(rows.size(0));
+  EXPECT_LT((cov - 0.16 * torch::eye(6, torch::kDouble)).abs().max().item<double>(), 0.02);
+  // No encoder estimate can be within |cos| 0.9 of both where the two bases are this far apart.
+  EXPECT_LT(minOf(torch::cosine_similarity(data.encoders, reflected, 1).abs()), 0.62);
+  EXPECT_FALSE(reflectedEncoders(grid(6, 16, 2, FactorDistribution::Uniform),
+                                 FactorDistribution::Uniform).defined());
+  EXPECT_FALSE(reflectedEncoders(grid(6, 16, 2, FactorDistribution::NoisyLevels, 0, 0.7),
+                                 FactorDistribution::NoisyLevels).defined());
+}
+
 TEST(SyntheticGrid, MatchingFindsTheBestOneToOneAssignment) {
   auto gen = at::detail::createCPUGenerator(3);
   for (int trial = 0; trial < 20; ++trial) {
