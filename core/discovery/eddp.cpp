@@ -17,6 +17,7 @@
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_readings.h"
 #include "discovery/eddp_starts.h"
+#include "discovery/group_ica_encoders.h"
 #include "discovery/eddp_valley.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
@@ -678,6 +679,22 @@ void measureAlike(const Data& data, const std::function<void()>& measure) {
   else if (failure) std::rethrow_exception(failure);
 }
 
+// Encoders by ICA within firing groups (group_ica_encoders.h) on a sample of at most 16,000
+// patches, the same on every process (sampleRows draws from all; process 0's result is shared).
+at::Tensor groupIcaSignals(const FitOptions& options, const Data& data, const Patches& patches,
+                           const ConceptBasis& basis, const at::Tensor& positivesOnly) {
+  auto gen = at::detail::createCPUGenerator(options.seed + 97);
+  auto sample = eddp::sampleRows(patches, 16000, gen);
+  at::Tensor signals;
+  measureAlike(data, [&] {
+    auto refined = eddp::groupIcaEncoders(sample, basis.decoders, basis.biases, positivesOnly,
+                                          options.seed, options.cancel);
+    signals = refined.encoders;
+  });
+  if (data.reduction) patches.fromFirst(signals);
+  return signals;
+}
+
 // The adaptive preset's choice (eddp.h): partition where k-means' partitions of the standardised
 // patches agree across its starts; else ica-valley where its detectors are repeatable and leave
 // patches unclaimed; balanced elsewhere. Judged on the sample bestPartitionStart and valleyStart
@@ -732,7 +749,9 @@ class EddpMethod : public ConceptMethod {
   }
   std::string encoderMeaning() const override {
     return "the concept's signal vector: how one unit of the concept's latent factor changes "
-           "the activations (w_i . s_i = 1), estimated on the positives of the final detectors";
+           "the activations (w_i . s_i = 1), estimated on the positives of the final detectors "
+           "(adaptive preset: by ICA within groups of patches that fire the same detectors, "
+           "where that is stable)";
   }
 
   bool dataParallel() const override { return true; }
@@ -771,8 +790,11 @@ class EddpMethod : public ConceptMethod {
       patches.fromFirst(data.transform);
     }
     FitChoice choice;
-    if (preset.partitionAgreement > 0)
+    if (preset.partitionAgreement > 0) {
+      bool icaEncoders = preset.groupIcaEncoders;
       preset = adaptiveChoice(preset, options, data, patches, choice);
+      preset.groupIcaEncoders = icaEncoders;
+    }
     if (options.head) {
       int64_t probe = std::min<int64_t>(4, data.stepImages.size(0));
       auto first = data.stepImages.slice(0, 0, probe).to(torch::kFloat).clone();
@@ -806,6 +828,7 @@ class EddpMethod : public ConceptMethod {
     basis.biases = params.biases.detach().clone();
     // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).
     auto signals = eddp::positiveSignalVectors(patches, basis.decoders, basis.biases);
+    if (preset.groupIcaEncoders) signals = groupIcaSignals(options, data, patches, basis, signals);
     // Rescale so that w_i . s_i = 1 (docs/methods.md 1.1).
     auto dots = (basis.decoders * signals).sum(1, true);
     basis.encoders = signals / torch::where(dots.abs() > 1e-12, dots, torch::ones_like(dots));

@@ -67,6 +67,9 @@ struct EddpPreset {
   // and leave at least valleyUnclaimed of the patches unclaimed; the balanced preset elsewhere.
   double partitionAgreement = 0;
   double valleyAgreement = 0, valleyUnclaimed = 0;
+  // Encoders by ICA within firing groups where that is stable, else positives-only
+  // (group_ica_encoders.h; ours).
+  bool groupIcaEncoders = false;
 };
 
 // "paper": the published losses, weights and schedule (docs/methods.md 1.5). "paper-constrained":
@@ -79,7 +82,8 @@ struct EddpPreset {
 // gradient steps (ours; for layers where most patches show no concept, eddp_valley.h).
 // "adaptive": partition where the patches hold a partition k-means finds from every start;
 // else ica-valley where its detectors repeat on two halves of the data and leave patches
-// unclaimed; balanced elsewhere (ours; docs/concept-discovery.md "The adaptive preset").
+// unclaimed; balanced elsewhere; then encoders by ICA within firing groups where stable (ours;
+// docs/concept-discovery.md "The adaptive preset").
 // Throws UserError for any other name.
 EddpPreset eddpPreset(const std::string& name);
 std::unique_ptr<ConceptMethod> makeEddpMethod();

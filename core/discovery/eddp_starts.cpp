@@ -21,12 +21,6 @@ at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen) {
   return x.gather(torch::randperm(x.globalRows(), gen).slice(0, 0, most));
 }
 
-namespace {
-
-at::Tensor unitRows(const at::Tensor& v) { return v / v.norm(2, {1}, true).clamp_min(1e-12); }
-
-// Symmetric FastICA with the log-cosh contrast (g = tanh) on whitened rows z (P x r): returns an
-// orthogonal r x r unmixing matrix whose rows are the independent directions.
 at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& cancel) {
   int64_t r = z.size(1);
   double n = double(z.size(0));
@@ -43,6 +37,10 @@ at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& c
   }
   return w;
 }
+
+namespace {
+
+at::Tensor unitRows(const at::Tensor& v) { return v / v.norm(2, {1}, true).clamp_min(1e-12); }
 
 // whitenedInput: `standardised` is pcaWhitening's output, whose columns all have unit variance
 // and come in descending order of the raw variance they whiten. Its own principal components are

@@ -30,6 +30,11 @@ at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen);
 at::Tensor pcaWhitening(const Patches& patches);
 at::Tensor pcaWhitening(const at::Tensor& patches);
 
+// Symmetric FastICA (Hyvarinen 1999, log-cosh contrast, g = tanh) on whitened rows z (P x r): an
+// orthogonal r x r unmixing matrix whose rows are the independent directions. Deterministic for
+// a generator; at most 200 iterations.
+at::Tensor fastIca(const at::Tensor& z, at::Generator& gen, const CancelToken& cancel);
+
 // Start directions for `concepts` detectors from the standardised patches (P x r):
 //   "spherical-kmeans": unit centroids of spherical k-means (the quick and paper presets);
 //   "kmeans": unit directions of Euclidean k-means centroids of the centred patches;

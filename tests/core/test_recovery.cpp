@@ -20,6 +20,8 @@
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/eddp_valley.h"
+#include "discovery/group_ica_encoders.h"
+#include "discovery/signal_vectors.h"
 #include "discovery/synthetic_pairs.h"
 
 using namespace dx;
@@ -137,6 +139,49 @@ TEST(SyntheticGrid, NoisyLevelsFitAReflectedBasisAsWellAsTheTrueOne) {
                                  FactorDistribution::Uniform).defined());
   EXPECT_FALSE(reflectedEncoders(grid(6, 16, 2, FactorDistribution::NoisyLevels, 0, 0.7),
                                  FactorDistribution::NoisyLevels).defined());
+}
+
+// group_ica_encoders.h: detectors that also weigh the other concepts still detect, but where
+// those concepts' factors spread when absent (uniform) the positives-only patterns lean towards
+// them; ICA within firing groups recovers the encoding directions there. Heavy-tailed factors,
+// mostly 0 when absent, keep their positives-only encoders (already right), and Gaussian ones
+// (noisy levels, encoders not determined) keep theirs too.
+TEST(GroupIcaEncoders, RecoverEncodersThatLeakyDetectorsMissWhereAbsentFactorsSpread) {
+  for (auto d : {FactorDistribution::Uniform, FactorDistribution::HeavyTailed,
+                 FactorDistribution::NoisyLevels}) {
+    auto data = grid(3, 64, 8, d);
+    auto patches = patchesOf(data.activations);
+    // w_i - 0.3 sum_{j != i} w_j: reads a_i - 0.3 sum_{j != i} a_j.
+    auto leaky = 1.3 * data.decoders - 0.3 * data.decoders.sum(0, true);
+    auto biases = data.biases + (leaky - data.decoders).matmul(patches.mean(0));
+    auto fires = patches.matmul(leaky.t()) - biases;
+    ASSERT_GE(minOf(matchedDetectorIou(fires, data.present)), 0.85) << distributionName(d);
+    auto positivesOnly = eddp::positiveSignalVectors(patches, leaky, biases);
+    auto refined = eddp::groupIcaEncoders(patches, leaky, biases, positivesOnly, 0, {});
+    auto accepted = std::count(refined.accepted.begin(), refined.accepted.end(), true);
+    auto cos = torch::cosine_similarity(data.encoders, refined.encoders, 1);
+    auto leaning = torch::cosine_similarity(data.encoders, positivesOnly, 1).abs();
+    if (d == FactorDistribution::Uniform) {
+      EXPECT_EQ(accepted, 3);
+      EXPECT_GE(minOf(cos), 0.98);  // oriented: w_i . s_i > 0
+      EXPECT_LT(minOf(leaning), 0.9);
+    } else {
+      EXPECT_EQ(accepted, 0) << distributionName(d);
+      EXPECT_TRUE(refined.encoders.equal(positivesOnly)) << distributionName(d);
+    }
+    if (d == FactorDistribution::HeavyTailed) EXPECT_GE(minOf(leaning), 0.98);
+  }
+}
+
+TEST(GroupIcaEncoders, KeepPositivesOnlyEncodersWhereFiringGroupsAreNotSingleConcepts) {
+  // A 70% background: about half of the patches fire no detector and some fire several, so a
+  // firing group is not one concept's patches.
+  auto data = grid(6, 64, 2, FactorDistribution::Uniform, 0, 0.7);
+  auto patches = patchesOf(data.activations);
+  auto positivesOnly = eddp::positiveSignalVectors(patches, data.decoders, data.biases);
+  auto kept = eddp::groupIcaEncoders(patches, data.decoders, data.biases, positivesOnly, 0, {});
+  EXPECT_EQ(std::count(kept.accepted.begin(), kept.accepted.end(), true), 0);
+  EXPECT_TRUE(kept.encoders.equal(positivesOnly));
 }
 
 TEST(SyntheticGrid, MatchingFindsTheBestOneToOneAssignment) {

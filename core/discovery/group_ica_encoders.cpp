@@ -1,0 +1,155 @@
+#include "discovery/group_ica_encoders.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "discovery/eddp_starts.h"
+
+namespace dx::eddp {
+namespace {
+
+constexpr int64_t kSmallestGroup = 20;
+constexpr double kHalvesAgreement = 0.9;
+constexpr double kLeakingSpread = 0.5;
+constexpr double kSingleFiring = 0.75;
+
+// Rows of x centred on the mean of their firing group (the set of detectors that fire); rows of
+// groups under kSmallestGroup are left out.
+at::Tensor groupCentred(const at::Tensor& x, const at::Tensor& fires) {
+  auto [keys, group, counts] = at::unique_dim(fires.to(torch::kUInt8), 0, /*sorted=*/true,
+                                              /*return_inverse=*/true, /*return_counts=*/true);
+  auto sums = torch::zeros({keys.size(0), x.size(1)}, x.options()).index_add_(0, group, x);
+  auto means = sums / counts.unsqueeze(1).to(x.scalar_type());
+  auto keep = counts.index_select(0, group) >= kSmallestGroup;
+  return (x - means.index_select(0, group)).index({keep});
+}
+
+struct Components {
+  at::Tensor patterns;  // r x D: cov(x, s_c) / var(s_c) over the centred groups
+  at::Tensor readings;  // n x r: every sample row's reading of every component
+};
+
+// Whitening of the centred groups in their leading components: every component above a
+// relative floor of 1e-9 (their rank), at most max(2 I, 64) as the ICA starts (eddp_starts.h).
+// Not pcaWhitening's 99.9% of the variance: that cut dropped a weak factor's component (uniform
+// I = 3, D = 64, F = 32: rank 35, 99.9% in 34), and ICA then finds no component of its own.
+at::Tensor groupWhitening(const at::Tensor& centred, int concepts) {
+  auto covariance = centred.t().matmul(centred) / double(std::max<int64_t>(1, centred.size(0) - 1));
+  auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
+  values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
+  int64_t keep = (values > 1e-9 * values[0]).sum().item<int64_t>();
+  keep = std::max<int64_t>(1, std::min<int64_t>(keep, std::max<int64_t>(2 * concepts, 64)));
+  return vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
+}
+
+Components groupComponents(const at::Tensor& centred, const at::Tensor& rows, int concepts,
+                           at::Generator& gen, const CancelToken& cancel) {
+  auto whitening = groupWhitening(centred, concepts);
+  auto unmixing = fastIca(centred.matmul(whitening), gen, cancel);
+  auto projection = whitening.matmul(unmixing.t());  // D x r: a reading is x . projection
+  auto s = centred.matmul(projection);
+  auto patterns = (centred.t().matmul(s) / s.pow(2).sum(0).clamp_min(1e-300)).t();
+  return {patterns, (rows - rows.mean(0)).matmul(projection)};
+}
+
+// Per detector, the component whose readings differ most in standard deviations between its
+// positives and the other rows; -1 where either side has fewer than 2 rows.
+std::vector<int64_t> chosenComponents(const at::Tensor& readings, const at::Tensor& fires) {
+  auto f = fires.to(readings.scalar_type());
+  auto positives = f.sum(0), negatives = double(f.size(0)) - positives;
+  auto positiveSums = f.t().matmul(readings);  // I x r
+  auto meanPositive = positiveSums / positives.clamp_min(1).unsqueeze(1);
+  auto meanNegative = (readings.sum(0) - positiveSums) / negatives.clamp_min(1).unsqueeze(1);
+  auto effect = ((meanPositive - meanNegative) / readings.std(0).clamp_min(1e-300)).abs();
+  auto best = effect.argmax(1);
+  std::vector<int64_t> chosen;
+  for (int64_t i = 0; i < f.size(1); ++i) {
+    bool both = positives[i].item<double>() >= 2 && negatives[i].item<double>() >= 2;
+    chosen.push_back(both ? best[i].item<int64_t>() : -1);
+  }
+  return chosen;
+}
+
+// Per detector i, the median over the other detectors j of var(z_j) on i's positives where j is
+// silent over var(z_j) on j's positives (z_j = w_j . x): how far the other concepts' factors
+// spread when absent against when present. The positives-only pattern of a filter that weighs
+// factor j by c leans towards s_j by about c times this ratio; NaN where no j has 2 rows each.
+std::vector<double> absentSpread(const at::Tensor& readings, const at::Tensor& fires) {
+  auto f = fires.to(readings.scalar_type());
+  auto variance = [&](const at::Tensor& mask) {  // mask P x I: per column, over its rows
+    auto n = mask.sum(0);
+    auto mean = (mask * readings).sum(0) / n.clamp_min(1);
+    auto v = (mask * (readings - mean).pow(2)).sum(0) / n.clamp_min(1);
+    return std::make_pair(v, n);
+  };
+  auto [present, presentRows] = variance(f);
+  std::vector<double> spread;
+  for (int64_t i = 0; i < f.size(1); ++i) {
+    auto [absent, absentRows] = variance(f.select(1, i).unsqueeze(1) * (1 - f));
+    std::vector<double> ratios;
+    for (int64_t j = 0; j < f.size(1); ++j)
+      if (j != i && absentRows[j].item<double>() >= 2 && presentRows[j].item<double>() >= 2)
+        ratios.push_back(absent[j].item<double>() /
+                         std::max(present[j].item<double>(), 1e-300));
+    if (ratios.empty()) {
+      spread.push_back(std::nan(""));
+      continue;
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + ratios.size() / 2, ratios.end());
+    spread.push_back(ratios[ratios.size() / 2]);
+  }
+  return spread;
+}
+
+double absCos(const at::Tensor& a, const at::Tensor& b) {
+  return std::abs(torch::cosine_similarity(a, b, 0).item<double>());
+}
+
+}  // namespace
+
+GroupIcaEncoders groupIcaEncoders(const at::Tensor& sample, const at::Tensor& decoders,
+                                  const at::Tensor& biases, const at::Tensor& fallback,
+                                  uint64_t seed, const CancelToken& cancel) {
+  torch::NoGradGuard noGrad;
+  const int concepts = int(decoders.size(0));
+  GroupIcaEncoders out{fallback.clone(), std::vector<bool>(size_t(concepts), false)};
+  auto x = sample.to(torch::kCPU, torch::kDouble);
+  auto w = decoders.to(torch::kCPU, torch::kDouble);
+  auto readings = x.matmul(w.t());
+  auto fires = readings > biases.to(torch::kCPU, torch::kDouble);
+  // Groups are single concepts only where most patches fire exactly one detector.
+  if (fires.sum(1).eq(1).to(torch::kDouble).mean().item<double>() < kSingleFiring) return out;
+  auto spread = absentSpread(readings, fires);
+  if (std::none_of(spread.begin(), spread.end(), [](double v) { return v >= kLeakingSpread; }))
+    return out;
+  auto centred = groupCentred(x, fires);
+  if (centred.size(0) < 4 * kSmallestGroup) return out;
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto whole = groupComponents(centred, x, concepts, gen, cancel);
+  auto order = torch::randperm(centred.size(0), gen);
+  int64_t half = centred.size(0) / 2;
+  auto first = groupComponents(centred.index_select(0, order.slice(0, 0, half)), x, concepts,
+                               gen, cancel);
+  auto second = groupComponents(centred.index_select(0, order.slice(0, half)), x, concepts, gen,
+                                cancel);
+  auto chosen = chosenComponents(whole.readings, fires);
+  auto chosenFirst = chosenComponents(first.readings, fires);
+  auto chosenSecond = chosenComponents(second.readings, fires);
+  for (int i = 0; i < concepts; ++i) {
+    int64_t c = chosen[size_t(i)], a = chosenFirst[size_t(i)], b = chosenSecond[size_t(i)];
+    if (!(spread[size_t(i)] >= kLeakingSpread) || c < 0 || a < 0 || b < 0) continue;
+    if (std::count(chosen.begin(), chosen.end(), c) > 1) continue;  // shared: no concept's own
+    auto pattern = whole.patterns[c];
+    if (absCos(pattern, first.patterns[a]) < kHalvesAgreement ||
+        absCos(pattern, second.patterns[b]) < kHalvesAgreement)
+      continue;
+    if ((pattern * w[i]).sum().item<double>() < 0) pattern = -pattern;  // w . s > 0
+    out.encoders[i] = pattern.to(fallback.scalar_type()).to(fallback.device());
+    out.accepted[size_t(i)] = true;
+  }
+  return out;
+}
+
+}  // namespace dx::eddp
