@@ -162,8 +162,10 @@ int main(int argc, char** argv) {
             std::string reflectedText;
             auto alternative = dx::reflectedEncoders(data, spec.distribution);
             if (alternative.defined()) {
-              double worst =
-                  torch::cosine_similarity(data.encoders, alternative, 1).abs().min().item<double>();
+              double worst = torch::cosine_similarity(data.encoders, alternative, 1)
+                                 .abs()
+                                 .min()
+                                 .item<double>();
               reflected = std::min(reflected, worst);
               reflectedText = std::to_string(worst);
             }

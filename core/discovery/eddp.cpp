@@ -553,8 +553,8 @@ void agreeOnStartFailures(const Reduction& reduction, const std::exception_ptr& 
   for (int k = 0; k < reduction.parts(); ++k) {
     if (status[k].item<double>() == 1.0) throw Cancelled();
     if (status[k].item<double>() == 2.0)
-      throw UserError("EDDP: process " + std::to_string(k) + " failed while computing a start "
-                      "or the adaptive preset's choice; its message says why.");
+      throw UserError("EDDP: process " + std::to_string(k) + " failed while computing a start, "
+                      "the adaptive preset's choice or its ICA encoders; its message says why.");
   }
 }
 

@@ -6,7 +6,9 @@
 // paper's uniform factors) that share leaks into the pattern in full (uniform I = 3, D = 64,
 // F = 8: worst |cos| 0.56 at detector IoU 0.96).
 // Patches that fire the same set of detectors, centred on their group's mean, are
-// x - m_g = S a' + D b' with every factor independent of the others within a group, so FastICA of
+// x - m_g = S a' + D b' with every factor independent of the others within a group (roughly:
+// groups are cut by thresholds on fitted filters), and where each factor's centred spread is the
+// same in every group (absent and present values spread alike, as uniform factors' do) FastICA of
 // the pooled centred groups finds the columns of [S D] wherever the factors are not Gaussian. Each
 // detector takes the component whose readings differ most (in standard deviations) between its
 // positives and the other patches, and that component's pattern cov(x, s) / var(s) as its encoder.
@@ -23,7 +25,7 @@
 // their detectors are found, and there the positives-only encoders were better, |cos| 0.99
 // against ICA's 0.90 at I = 12, D = 64, F = 32), (2) the components chosen the same way on two
 // random halves of the groups point the same way (|cos| >= 0.9, as the product's other halves
-// checks) and (3) no other detector chose the same component. Gaussian factors (noisy levels)
+// checks do) and (3) no other detector chose the same component. Gaussian factors (noisy levels)
 // give components that change from half to half, so their fallback stands; their encoders are
 // not determined by the data anyway (docs "Encoders the data do not determine").
 #include <vector>

@@ -169,7 +169,9 @@ TEST(GroupIcaEncoders, RecoverEncodersThatLeakyDetectorsMissWhereAbsentFactorsSp
       EXPECT_EQ(accepted, 0) << distributionName(d);
       EXPECT_TRUE(refined.encoders.equal(positivesOnly)) << distributionName(d);
     }
-    if (d == FactorDistribution::HeavyTailed) EXPECT_GE(minOf(leaning), 0.98);
+    if (d == FactorDistribution::HeavyTailed) {
+      EXPECT_GE(minOf(leaning), 0.98);
+    }
   }
 }
 
