@@ -80,18 +80,20 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
   return unitRows(directions).to(standardised.scalar_type());
 }
 
-// The whitening of a C x C covariance (float64): see pcaWhitening.
-at::Tensor whiteningOf(at::Tensor covariance) {
+}  // namespace
+
+at::Tensor covarianceWhitening(at::Tensor covariance, double varianceShare) {
   auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
   values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
-  auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
-  int64_t keep = (share < 0.999).sum().item<int64_t>() + 1;
+  int64_t keep = values.size(0);
+  if (varianceShare < 1) {
+    auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
+    keep = (share < varianceShare).sum().item<int64_t>() + 1;
+  }
   keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
   keep = std::max<int64_t>(keep, 1);
   return vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
 }
-
-}  // namespace
 
 at::Tensor pcaWhitening(const at::Tensor& patches) {
   // Covariance in double, a chunk of patches at a time: no double copy of the whole matrix.
@@ -103,7 +105,7 @@ at::Tensor pcaWhitening(const at::Tensor& patches) {
     covariance += centred.t().matmul(centred);
   }
   covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
-  return whiteningOf(covariance).to(patches.scalar_type());
+  return covarianceWhitening(covariance, 0.999).to(patches.scalar_type());
 }
 
 at::Tensor pcaWhitening(const Patches& patches) {
@@ -114,7 +116,7 @@ at::Tensor pcaWhitening(const Patches& patches) {
     return centred.t().matmul(centred);
   });
   covariance /= double(std::max<int64_t>(1, patches.globalRows() - 1));
-  return whiteningOf(covariance).to(patches.activations().device(), torch::kFloat);
+  return covarianceWhitening(covariance, 0.999).to(patches.activations().device(), torch::kFloat);
 }
 
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,

@@ -29,6 +29,9 @@ at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen);
 // rotation: the factors' directions become near-orthogonal.
 at::Tensor pcaWhitening(const Patches& patches);
 at::Tensor pcaWhitening(const at::Tensor& patches);
+// The same from a C x C float64 covariance, keeping the leading components that carry
+// `varianceShare` of the variance (1: every one), never those under 1e-9 of the largest.
+at::Tensor covarianceWhitening(at::Tensor covariance, double varianceShare);
 
 // Symmetric FastICA (Hyvarinen 1999, log-cosh contrast, g = tanh) on whitened rows z (P x r): an
 // orthogonal r x r unmixing matrix whose rows are the independent directions. Deterministic for

@@ -37,11 +37,8 @@ struct Components {
 // I = 3, D = 64, F = 32: rank 35, 99.9% in 34), and ICA then finds no component of its own.
 at::Tensor groupWhitening(const at::Tensor& centred, int concepts) {
   auto covariance = centred.t().matmul(centred) / double(std::max<int64_t>(1, centred.size(0) - 1));
-  auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
-  values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
-  int64_t keep = (values > 1e-9 * values[0]).sum().item<int64_t>();
-  keep = std::max<int64_t>(1, std::min<int64_t>(keep, std::max<int64_t>(2 * concepts, 64)));
-  return vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
+  auto whitening = covarianceWhitening(covariance, 1.0);
+  return whitening.slice(1, 0, std::min<int64_t>(whitening.size(1), std::max(2 * concepts, 64)));
 }
 
 Components groupComponents(const at::Tensor& centred, const at::Tensor& rows, int concepts,
