@@ -327,6 +327,8 @@ void MainWindow::updateSummary() {
     QString preset = QString::fromStdString(s->settings().preset);
     std::string fitted = s->fittedPreset();
     if (!fitted.empty()) preset += QStringLiteral(": ") + QString::fromStdString(fitted);
+    if (auto ica = s->icaEncoderConcepts(); !ica.empty())  // docs/concept-discovery.md
+      preset += tr(", ICA encoders for %1").arg(ica.size());
     preset = preset.toHtmlEscaped();  // read from concepts.json: rich text must not come from a file
     parts << tr("<b>Concepts</b> %1 by %2 (%3)")
                  .arg(s->concepts())

@@ -224,6 +224,9 @@ int runDiscover(const std::vector<std::string>& args) {
     if (std::isfinite(basis.choice.valleyAgreement))
       std::cout << ", ica-valley agreement " << basis.choice.valleyAgreement << ", unclaimed "
                 << basis.choice.unclaimed;
+    if (std::isfinite(basis.choice.singleFiringThreshold))
+      std::cout << ", ICA encoders for " << basis.choice.icaEncoders.size() << " of "
+                << basis.concepts();
     std::cout << ")";
   }
   std::cout << "\n";

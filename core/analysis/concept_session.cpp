@@ -249,6 +249,20 @@ std::string ConceptSession::fittedPreset() const {
   auto fitted = block->find("fitted");
   return fitted != block->end() && fitted->is_string() ? fitted->get<std::string>() : "";
 }
+std::vector<int> ConceptSession::icaEncoderConcepts() const {
+  if (!d->basis.choice.preset.empty()) return d->basis.choice.icaEncoders;
+  std::vector<int> concepts;
+  auto block = d->keptKeys.find("adaptive_choice");
+  if (block == d->keptKeys.end() || !block->is_object()) return concepts;
+  auto ica = block->find("ica_encoders");
+  if (ica == block->end() || !ica->is_object()) return concepts;
+  auto list = ica->find("concepts");
+  if (list == ica->end() || !list->is_array()) return concepts;
+  for (const auto& i : *list)  // a hand-edited file may hold anything: keep what names a concept
+    if (i.is_number_integer() && i.get<int>() >= 0 && i.get<int>() < this->concepts())
+      concepts.push_back(i.get<int>());
+  return concepts;
+}
 const std::vector<std::string>& ConceptSession::classes() const { return d->cache->classes(); }
 int ConceptSession::concepts() const { return int(d->concepts.size()); }
 const ConceptInfo& ConceptSession::concept(int i) const { return d->concepts.at(size_t(i)); }

@@ -96,6 +96,9 @@ class ConceptSession {
   // "partition", "ica-valley" or "balanced", from the fit or from concepts.json's adaptive_choice);
   // else "".
   std::string fittedPreset() const;
+  // The concepts whose encoders came from ICA within firing groups (the adaptive preset, eddp/
+  // group_ica_encoders.h), from the fit or from concepts.json's adaptive_choice; else empty.
+  std::vector<int> icaEncoderConcepts() const;
   const std::vector<std::string>& classes() const;  // the model's
   int concepts() const;
   const ConceptInfo& concept(int i) const;

@@ -40,6 +40,12 @@ nlohmann::json fitChoiceJson(const FitChoice& choice) {
                            {"agreement_threshold", choice.valleyThreshold},
                            {"unclaimed", choice.unclaimed},
                            {"unclaimed_threshold", choice.unclaimedThreshold}};
+  if (std::isfinite(choice.singleFiringThreshold)) {  // the preset asked for ICA encoders
+    block["ica_encoders"] = {{"single_firing", choice.singleFiring},
+                             {"single_firing_threshold", choice.singleFiringThreshold},
+                             {"concepts", choice.icaEncoders}};
+    if (!choice.icaSkipped.empty()) block["ica_encoders"]["skipped"] = choice.icaSkipped;
+  }
   return block;
 }
 

@@ -37,7 +37,10 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
 
 // concepts.json's "adaptive_choice" block: {"fitted": preset, "kmeans_agreement", "threshold"},
 // and where partition was not chosen "ica_valley": {"agreement", "agreement_threshold",
-// "unclaimed", "unclaimed_threshold"} (eddp_valley.h valleyRepeatability).
+// "unclaimed", "unclaimed_threshold"} (eddp_valley.h valleyRepeatability), and where the preset
+// asks for encoders by ICA within firing groups "ica_encoders": {"single_firing",
+// "single_firing_threshold", "concepts" (the detectors whose encoders came from ICA), "skipped"
+// (why none could, where the step did not run)} (group_ica_encoders.h).
 nlohmann::json fitChoiceJson(const FitChoice& choice);
 
 // Throws UserError naming the folder and the fix; the previous files stay on failure.

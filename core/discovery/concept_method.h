@@ -30,6 +30,13 @@ struct FitChoice {
   // Where partition was not chosen: ica-valley's repeatability and unclaimed share (eddp_valley.h)
   // and their thresholds; NaN where not measured.
   double valleyAgreement = NAN, valleyThreshold = NAN, unclaimed = NAN, unclaimedThreshold = NAN;
+  // Encoders by ICA within firing groups (eddp/group_ica_encoders.h), where the preset asks for
+  // them: the share of patches that fire exactly one detector and the least share at which the
+  // step runs (NaN where not asked), the detectors whose encoders came from ICA, and why none
+  // could where the step did not run ("" where it ran).
+  double singleFiring = NAN, singleFiringThreshold = NAN;
+  std::vector<int> icaEncoders;
+  std::string icaSkipped;
 };
 
 // Fitted state, a value type. All directions live in the raw activation space of the layer.

@@ -681,17 +681,38 @@ void measureAlike(const Data& data, const std::function<void()>& measure) {
 
 // Encoders by ICA within firing groups (group_ica_encoders.h) on a sample of at most 16,000
 // patches, the same on every process (sampleRows draws from all; process 0's result is shared).
+// `choice` records the single-firing share and which detectors took ICA encoders.
 at::Tensor groupIcaSignals(const FitOptions& options, const Data& data, const Patches& patches,
-                           const ConceptBasis& basis, const at::Tensor& positivesOnly) {
+                           const ConceptBasis& basis, const at::Tensor& positivesOnly,
+                           FitChoice& choice) {
   auto gen = at::detail::createCPUGenerator(options.seed + 97);
   auto sample = eddp::sampleRows(patches, 16000, gen);
-  at::Tensor signals;
+  eddp::GroupIcaEncoders refined;
   measureAlike(data, [&] {
-    auto refined = eddp::groupIcaEncoders(sample, basis.decoders, basis.biases, positivesOnly,
-                                          options.seed, options.cancel);
-    signals = refined.encoders;
+    refined = eddp::groupIcaEncoders(sample, basis.decoders, basis.biases, positivesOnly,
+                                     options.seed, options.cancel);
   });
-  if (data.reduction) patches.fromFirst(signals);
+  auto signals = refined.encoders;
+  auto accepted = torch::tensor(std::vector<double>(refined.accepted.begin(),
+                                                    refined.accepted.end()),
+                                torch::kDouble);
+  if (data.reduction) patches.fromFirst(signals), patches.fromFirst(accepted);
+  choice.singleFiring = agreed(refined.singleFiring, data);
+  choice.singleFiringThreshold = refined.singleFiringThreshold;
+  choice.icaSkipped = refined.skipped;  // this process's reason: every process reads one sample
+  choice.icaEncoders.clear();
+  for (int i = 0; i < int(accepted.size(0)); ++i)
+    if (accepted[i].item<double>() > 0.5) choice.icaEncoders.push_back(i);
+  std::ostringstream stage;
+  stage.precision(3);
+  stage << std::fixed << "encoders: " << choice.singleFiring
+        << " of the patches fire exactly one detector";
+  if (!choice.icaSkipped.empty())
+    stage << "; positives-only: " << choice.icaSkipped;
+  else
+    stage << "; ICA within firing groups for " << choice.icaEncoders.size() << " of "
+          << basis.concepts() << " detectors, positives-only for the rest";
+  if (options.progress) options.progress(Progress{stage.str(), 1, 1});
   return signals;
 }
 
@@ -828,7 +849,8 @@ class EddpMethod : public ConceptMethod {
     basis.biases = params.biases.detach().clone();
     // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).
     auto signals = eddp::positiveSignalVectors(patches, basis.decoders, basis.biases);
-    if (preset.groupIcaEncoders) signals = groupIcaSignals(options, data, patches, basis, signals);
+    if (preset.groupIcaEncoders)
+      signals = groupIcaSignals(options, data, patches, basis, signals, basis.choice);
     // Rescale so that w_i . s_i = 1 (docs/methods.md 1.1).
     auto dots = (basis.decoders * signals).sum(1, true);
     basis.encoders = signals / torch::where(dots.abs() > 1e-12, dots, torch::ones_like(dots));

@@ -73,23 +73,28 @@ std::vector<int64_t> chosenComponents(const at::Tensor& readings, const at::Tens
 // silent over var(z_j) on j's positives (z_j = w_j . x): how far the other concepts' factors
 // spread when absent against when present. The positives-only pattern of a filter that weighs
 // factor j by c leans towards s_j by about c times this ratio; NaN where no j has 2 rows each.
+// Every (i, j) at once from three products (f^T (1 - f), f^T ((1 - f) z), f^T ((1 - f) z^2)), so
+// the cost is three I x n x I products whatever I.
 std::vector<double> absentSpread(const at::Tensor& readings, const at::Tensor& fires) {
   auto f = fires.to(readings.scalar_type());
-  auto variance = [&](const at::Tensor& mask) {  // mask P x I: per column, over its rows
-    auto n = mask.sum(0);
-    auto mean = (mask * readings).sum(0) / n.clamp_min(1);
-    auto v = (mask * (readings - mean).pow(2)).sum(0) / n.clamp_min(1);
-    return std::make_pair(v, n);
-  };
-  auto [present, presentRows] = variance(f);
+  auto silent = 1 - f;
+  auto centred = readings - readings.mean(0);  // shifts every variance alike, keeps sums small
+  auto absentRows = f.t().matmul(silent);      // I x I: rows where i fires and j is silent
+  auto absentMean = f.t().matmul(silent * centred) / absentRows.clamp_min(1);
+  auto absent = f.t().matmul(silent * centred.pow(2)) / absentRows.clamp_min(1) -
+                absentMean.pow(2);
+  auto presentRows = f.sum(0);
+  auto presentMean = (f * centred).sum(0) / presentRows.clamp_min(1);
+  auto present = (f * centred.pow(2)).sum(0) / presentRows.clamp_min(1) - presentMean.pow(2);
+  auto ratio = (absent.clamp_min(0) / present.clamp_min(1e-300)).contiguous();
+  auto usable = (absentRows.ge(2) & presentRows.ge(2).unsqueeze(0)).contiguous();
+  auto r = ratio.accessor<double, 2>();
+  auto u = usable.accessor<bool, 2>();
   std::vector<double> spread;
   for (int64_t i = 0; i < f.size(1); ++i) {
-    auto [absent, absentRows] = variance(f.select(1, i).unsqueeze(1) * (1 - f));
     std::vector<double> ratios;
     for (int64_t j = 0; j < f.size(1); ++j)
-      if (j != i && absentRows[j].item<double>() >= 2 && presentRows[j].item<double>() >= 2)
-        ratios.push_back(absent[j].item<double>() /
-                         std::max(present[j].item<double>(), 1e-300));
+      if (j != i && u[i][j]) ratios.push_back(r[i][j]);
     if (ratios.empty()) {
       spread.push_back(std::nan(""));
       continue;
@@ -111,18 +116,31 @@ GroupIcaEncoders groupIcaEncoders(const at::Tensor& sample, const at::Tensor& de
                                   uint64_t seed, const CancelToken& cancel) {
   torch::NoGradGuard noGrad;
   const int concepts = int(decoders.size(0));
-  GroupIcaEncoders out{fallback.clone(), std::vector<bool>(size_t(concepts), false)};
+  GroupIcaEncoders out;
+  out.encoders = fallback.clone();
+  out.accepted.assign(size_t(concepts), false);
+  out.singleFiringThreshold = kSingleFiring;
   auto x = sample.to(torch::kCPU, torch::kDouble);
   auto w = decoders.to(torch::kCPU, torch::kDouble);
   auto readings = x.matmul(w.t());
   auto fires = readings > biases.to(torch::kCPU, torch::kDouble);
   // Groups are single concepts only where most patches fire exactly one detector.
-  if (fires.sum(1).eq(1).to(torch::kDouble).mean().item<double>() < kSingleFiring) return out;
-  auto spread = absentSpread(readings, fires);
-  if (std::none_of(spread.begin(), spread.end(), [](double v) { return v >= kLeakingSpread; }))
+  if (x.size(0) > 0)
+    out.singleFiring = fires.sum(1).eq(1).to(torch::kDouble).mean().item<double>();
+  if (!(out.singleFiring >= kSingleFiring)) {
+    out.skipped = "most patches fire several detectors or none";
     return out;
+  }
+  auto spread = absentSpread(readings, fires);
+  if (std::none_of(spread.begin(), spread.end(), [](double v) { return v >= kLeakingSpread; })) {
+    out.skipped = "absent factors do not spread (positives-only encoders hold)";
+    return out;
+  }
   auto centred = groupCentred(x, fires);
-  if (centred.size(0) < 4 * kSmallestGroup) return out;
+  if (centred.size(0) < 4 * kSmallestGroup) {
+    out.skipped = "too few patches in firing groups";
+    return out;
+  }
   auto gen = at::detail::createCPUGenerator(seed);
   auto whole = groupComponents(centred, x, concepts, gen, cancel);
   auto order = torch::randperm(centred.size(0), gen);

@@ -28,6 +28,8 @@
 // checks do) and (3) no other detector chose the same component. Gaussian factors (noisy levels)
 // give components that change from half to half, so their fallback stands; their encoders are
 // not determined by the data anyway (docs "Encoders the data do not determine").
+#include <cmath>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -39,6 +41,10 @@ namespace dx::eddp {
 struct GroupIcaEncoders {
   at::Tensor encoders;         // I x D: accepted patterns, else the fallback's rows
   std::vector<bool> accepted;  // per detector
+  // The share of the sample's patches that fire exactly one detector, and the least share at
+  // which the step runs; NaN where the sample is empty.
+  double singleFiring = NAN, singleFiringThreshold = NAN;
+  std::string skipped;  // why no detector could take an ICA encoder; empty where the step ran
 };
 
 // sample: n x D raw patches; decoders I x D and biases I fire where w . x > b; fallback I x D

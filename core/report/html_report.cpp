@@ -200,6 +200,11 @@ void settingsSection(std::ostringstream& h, const ConceptSession& s, const HtmlR
                                                      (fitted.empty() ? "" : ": " + fitted) + ")"
                                                : ""));
   row("concepts", std::to_string(s.concepts()) + " (requested " + std::to_string(d.concepts) + ")");
+  if (auto ica = s.icaEncoderConcepts(); !ica.empty()) {
+    std::string list;  // numbered as the concept cards are
+    for (int i : ica) list += (list.empty() ? "#" : ", #") + std::to_string(i);
+    row("encoders by ICA within firing groups", list);
+  }
   row("seed", std::to_string(d.seed));
   row("influence test", s.influenceTest().description.empty() ? "not run"
                                                               : s.influenceTest().description);

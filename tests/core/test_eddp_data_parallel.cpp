@@ -109,6 +109,8 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
         EXPECT_EQ(dx::test::largestDifference(basis, single), 0.0) << chosen << ", " << count;
         EXPECT_EQ(basis.choice.preset, chosen) << count;
         EXPECT_EQ(basis.choice.agreement, single.choice.agreement) << count;
+        EXPECT_EQ(basis.choice.singleFiring, single.choice.singleFiring) << count;
+        EXPECT_EQ(basis.choice.icaEncoders, single.choice.icaEncoders) << chosen << ", " << count;
         EXPECT_EQ(std::isnan(basis.choice.valleyAgreement),
                   std::isnan(single.choice.valleyAgreement)) << count;
         if (!std::isnan(single.choice.valleyAgreement)) {

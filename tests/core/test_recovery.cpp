@@ -161,8 +161,10 @@ TEST(GroupIcaEncoders, RecoverEncodersThatLeakyDetectorsMissWhereAbsentFactorsSp
     auto accepted = std::count(refined.accepted.begin(), refined.accepted.end(), true);
     auto cos = torch::cosine_similarity(data.encoders, refined.encoders, 1);
     auto leaning = torch::cosine_similarity(data.encoders, positivesOnly, 1).abs();
+    EXPECT_GE(refined.singleFiring, refined.singleFiringThreshold) << distributionName(d);
     if (d == FactorDistribution::Uniform) {
       EXPECT_EQ(accepted, 3);
+      EXPECT_EQ(refined.skipped, "");
       EXPECT_GE(minOf(cos), 0.98);  // oriented: w_i . s_i > 0
       EXPECT_LT(minOf(leaning), 0.9);
     } else {
@@ -184,6 +186,8 @@ TEST(GroupIcaEncoders, KeepPositivesOnlyEncodersWhereFiringGroupsAreNotSingleCon
   auto kept = eddp::groupIcaEncoders(patches, data.decoders, data.biases, positivesOnly, 0, {});
   EXPECT_EQ(std::count(kept.accepted.begin(), kept.accepted.end(), true), 0);
   EXPECT_TRUE(kept.encoders.equal(positivesOnly));
+  EXPECT_LT(kept.singleFiring, kept.singleFiringThreshold);
+  EXPECT_NE(kept.skipped, "");
 }
 
 TEST(SyntheticGrid, MatchingFindsTheBestOneToOneAssignment) {

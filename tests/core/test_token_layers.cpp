@@ -300,8 +300,28 @@ TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
     bool unclaimed = valley["unclaimed"] >= valley["unclaimed_threshold"];
     EXPECT_EQ(fitted == "ica-valley", repeatable && unclaimed) << valley;
   }
+  // The encoder step's record: the single-firing share against its threshold, and the concepts
+  // whose encoders came from ICA (none where the step did not run, which says why).
+  auto ica = block["ica_encoders"];
+  ASSERT_TRUE(ica.is_object()) << block;
+  double single = ica["single_firing"], threshold = ica["single_firing_threshold"];
+  EXPECT_GE(single, 0.0);
+  EXPECT_LE(single, 1.0);
+  ASSERT_TRUE(ica["concepts"].is_array());
+  std::vector<int> icaConcepts = ica["concepts"];
+  if (single < threshold) {
+    EXPECT_TRUE(ica.contains("skipped")) << ica;
+  }
+  if (ica.contains("skipped")) {
+    EXPECT_TRUE(icaConcepts.empty()) << ica;
+  }
+  for (int i : icaConcepts) {
+    EXPECT_GE(i, 0);
+    EXPECT_LT(i, 3);
+  }
   auto session = dx::ConceptSession::open(m, cache, d / "adaptive");
   EXPECT_EQ(session->fittedPreset(), fitted);
+  EXPECT_EQ(session->icaEncoderConcepts(), icaConcepts);
   session->setLabel(0, "striped");
   session->save();
   EXPECT_EQ(readJson(path)["adaptive_choice"], block);
