@@ -14,7 +14,8 @@
 // "uniform+bg0.70".
 // One markdown row per cell and method (means over seeds; "min" columns are the worst concept of
 // the worst seed; "fitted" names the preset a fit chose for itself, as the adaptive preset does:
-// the distinct choices over the seeds, first seen first), then per method the number of cells
+// the distinct choices over the seeds, first seen first; "balanced>partition" where balanced left
+// a degenerate detector and partition was fitted and taken), then per method the number of cells
 // where the oracle reaches IoU >= 0.95 and the method reaches IoU >= 0.9 and |cos| >= 0.9 for
 // every concept. "n/a": the method refuses the data (NMF needs non-negative activations, PCA at
 // most D concepts); it counts as a miss. The oracle row's "reflected" column: the worst |cos|
@@ -69,6 +70,7 @@ Score score(const dx::SyntheticPairs& data, const dx::ConceptBasis& basis, doubl
   s.rmse = dx::centredLatentRmse(basis, patches, data.latents, match);
   s.seconds = seconds;
   s.fitted = basis.choice.preset.empty() ? "-" : basis.choice.preset;
+  if (basis.choice.partitionTaken) s.fitted = "balanced>partition";  // balanced degenerated
   return s;
 }
 

@@ -40,6 +40,10 @@ nlohmann::json fitChoiceJson(const FitChoice& choice) {
                            {"agreement_threshold", choice.valleyThreshold},
                            {"unclaimed", choice.unclaimed},
                            {"unclaimed_threshold", choice.unclaimedThreshold}};
+  if (choice.degenerateDetector >= 0)  // balanced left one: partition was fitted too
+    block["degenerate_balanced"] = {{"detector", choice.degenerateDetector},
+                                    {"share", choice.degenerateShare},
+                                    {"partition_taken", choice.partitionTaken}};
   if (std::isfinite(choice.singleFiringThreshold)) {  // the preset asked for ICA encoders
     block["ica_encoders"] = {{"single_firing", choice.singleFiring},
                              {"single_firing_threshold", choice.singleFiringThreshold},

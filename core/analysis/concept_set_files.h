@@ -37,8 +37,9 @@ nlohmann::json conceptSetDocument(const std::string& method, const std::string& 
 
 // concepts.json's "adaptive_choice" block: {"fitted": preset, "kmeans_agreement", "threshold"},
 // and where partition was not chosen "ica_valley": {"agreement", "agreement_threshold",
-// "unclaimed", "unclaimed_threshold"} (eddp_valley.h valleyRepeatability), and where the preset
-// asks for encoders by ICA within firing groups "ica_encoders": {"single_firing",
+// "unclaimed", "unclaimed_threshold"} (eddp_valley.h valleyRepeatability); where balanced left
+// a degenerate detector "degenerate_balanced": {"detector", "share", "partition_taken"}; where
+// the preset asks for encoders by ICA within firing groups "ica_encoders": {"single_firing",
 // "single_firing_threshold", "concepts" (the detectors whose encoders came from ICA), "skipped"
 // (why none could, where the step did not run)} (group_ica_encoders.h).
 nlohmann::json fitChoiceJson(const FitChoice& choice);

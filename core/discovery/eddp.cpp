@@ -12,6 +12,7 @@
 
 #include "discovery/baseline_common.h"
 #include "discovery/baselines.h"
+#include "discovery/degenerate.h"
 #include "discovery/eddp_lagrangian.h"
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
@@ -761,6 +762,83 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   return eddpPreset(choice.preset);
 }
 
+// The detectors of one preset's stages (docs/methods.md 1.5) in the raw activation space:
+// decoders I x C and biases I.
+std::pair<at::Tensor, at::Tensor> fitDetectors(const EddpPreset& preset, const FitOptions& options,
+                                               const Data& data, const Patches& patches) {
+  bool canOrthogonalise = options.concepts <= data.transform.size(1);
+  bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;
+  Parameters params;
+  bool inStandardisedSpace = true;
+  uint64_t stageSeed = options.seed;
+  for (const EddpStage& stage : preset.stages) {
+    EddpStage s = stage;
+    if (&stage == &preset.stages.front()) {  // stage a, from several initialisations
+      params = bestStageA(s, preset, options, data, patches, stageSeed++);
+      continue;
+    }
+    s.orthogonal = s.orthogonal && canOrthogonalise;
+    if (inStandardisedSpace && !s.standardised) {
+      leaveStandardisedSpace(params, data, firstOrthogonal);
+      inStandardisedSpace = false;
+    }
+    torch::AutoGradMode enable(true);
+    runStage({s, preset, options, data, params}, ++stageSeed);
+  }
+  if (inStandardisedSpace) leaveStandardisedSpace(params, data, firstOrthogonal);
+  return {decoders(params, false).detach(), params.biases.detach().clone()};
+}
+
+// The share of `sample`'s rows each detector fires on (w . x > b), process 0's on every process.
+at::Tensor firingShares(const at::Tensor& sample, const at::Tensor& w, const at::Tensor& b,
+                        const Data& data, const Patches& patches) {
+  auto x = sample.to(torch::kCPU, torch::kFloat);
+  auto fires = x.matmul(w.to(torch::kCPU, torch::kFloat).t()) > b.to(torch::kCPU, torch::kFloat);
+  auto shares = fires.to(torch::kDouble).mean(0);
+  if (data.reduction) patches.fromFirst(shares);
+  return shares;
+}
+
+// A degenerate detector (degenerate.h): the one on the largest share above one half, else the
+// first that never fires; -1 where none is.
+int degenerateDetector(const at::Tensor& shares) {
+  int64_t widest = shares.argmax().item<int64_t>();
+  if (shares[widest].item<double>() > kDegenerateShare) return int(widest);
+  for (int64_t i = 0; i < shares.size(0); ++i)
+    if (shares[i].item<double>() <= 0) return int(i);
+  return -1;
+}
+
+// Where the adaptive preset ran balanced and a detector came out degenerate (a catch-all on
+// more than half of the patches, or one that never fires: the collapse the balanced preset still
+// shows at small I among many distractors, docs/concept-discovery.md "The adaptive preset"), the
+// partition preset is fitted as well and taken where none of its detectors is degenerate. Shares
+// are read on a sample of at most 16,000 patches (every process the same: sampleRows draws from
+// all, process 0's shares decide).
+void partitionWhereDegenerate(const FitOptions& options, const Data& data, const Patches& patches,
+                              FitChoice& choice, at::Tensor& w, at::Tensor& b) {
+  auto gen = at::detail::createCPUGenerator(options.seed + 89);
+  auto sample = eddp::sampleRows(patches, 16000, gen);
+  auto shares = firingShares(sample, w, b, data, patches);
+  int worst = degenerateDetector(shares);
+  if (worst < 0) return;
+  choice.degenerateDetector = worst;
+  choice.degenerateShare = shares[worst].item<double>();
+  auto [pw, pb] = fitDetectors(eddpPreset("partition"), options, data, patches);
+  auto partitionShares = firingShares(sample, pw, pb, data, patches);
+  choice.partitionTaken = degenerateDetector(partitionShares) < 0;
+  std::ostringstream stage;
+  stage.precision(3);
+  stage << std::fixed << "adaptive: balanced's detector " << worst << " fires on "
+        << choice.degenerateShare << " of the patches (degenerate); partition's detectors fire on "
+        << partitionShares.min().item<double>() << "-" << partitionShares.max().item<double>()
+        << (choice.partitionTaken ? ", taking partition" : ", keeping balanced");
+  if (options.progress) options.progress(Progress{stage.str(), 1, 1});
+  if (!choice.partitionTaken) return;
+  choice.preset = "partition";
+  w = pw, b = pb;
+}
+
 class EddpMethod : public ConceptMethod {
  public:
   std::string name() const override { return "eddp"; }
@@ -822,31 +900,13 @@ class EddpMethod : public ConceptMethod {
       data.pooledHead = !options.head.hasContext() &&
                         eddp::headPoolsGlobally(options.head.rows(0, probe), first);
     }
-    bool canOrthogonalise = options.concepts <= data.transform.size(1);
-    bool firstOrthogonal = canOrthogonalise && preset.stages.front().orthogonal;
-    Parameters params;
-    bool inStandardisedSpace = true;
-    uint64_t stageSeed = options.seed;
-    for (const EddpStage& stage : preset.stages) {
-      EddpStage s = stage;
-      if (&stage == &preset.stages.front()) {  // stage a, from several initialisations
-        params = bestStageA(s, preset, options, data, patches, stageSeed++);
-        continue;
-      }
-      s.orthogonal = s.orthogonal && canOrthogonalise;
-      if (inStandardisedSpace && !s.standardised) {
-        leaveStandardisedSpace(params, data, firstOrthogonal);
-        inStandardisedSpace = false;
-      }
-      torch::AutoGradMode enable(true);
-      runStage({s, preset, options, data, params}, ++stageSeed);
-    }
-    if (inStandardisedSpace) leaveStandardisedSpace(params, data, firstOrthogonal);
+    auto [w, b] = fitDetectors(preset, options, data, patches);
+    if (choice.preset == "balanced") partitionWhereDegenerate(options, data, patches, choice, w, b);
     ConceptBasis basis;
     basis.method = name();
     basis.choice = choice;
-    basis.decoders = decoders(params, false).detach();
-    basis.biases = params.biases.detach().clone();
+    basis.decoders = w;
+    basis.biases = b;
     // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).
     auto signals = eddp::positiveSignalVectors(patches, basis.decoders, basis.biases);
     if (preset.groupIcaEncoders)

@@ -16,6 +16,7 @@
 
 #include "analysis/influence_calibration.h"
 #include "discovery/concept_method.h"
+#include "discovery/degenerate.h"
 #include "discovery/eddp.h"
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
@@ -379,6 +380,38 @@ TEST(EddpAdaptive, FitsTheBalancedPresetWhereKMeansFindsNoRepeatablePartition) {
   EXPECT_TRUE(torch::equal(adaptive.decoders, balanced.decoders));
   EXPECT_TRUE(torch::equal(adaptive.biases, balanced.biases));
   EXPECT_TRUE(reported(stages, "fitting balanced"));
+}
+
+TEST(EddpAdaptive, RefitsAsAPartitionWhereBalancedLeavesADegenerateDetector) {
+  // Few concepts among many distractors: k-means' starts disagree (some cut along distractors),
+  // so balanced runs, and its detectors can collapse into a catch-all on two concepts' patches
+  // (one detector on about 60% of them). The adaptive preset then fits partition too and takes it
+  // where none of its detectors is degenerate (degenerate.h), which meets the goal there.
+  for (auto [distribution, dims, distractors] :
+       {std::tuple{FactorDistribution::HeavyTailed, 16, 8},
+        std::tuple{FactorDistribution::HeavyTailed, 64, 32},
+        std::tuple{FactorDistribution::Uniform, 16, 8}}) {
+    auto data = grid(3, dims, distractors, distribution);
+    std::string cell = std::string(distributionName(distribution)) + " D " + std::to_string(dims);
+    auto [adaptive, stages] = fitWithStages(data, "adaptive");
+    auto scores = conceptScores(adaptive, patchesOf(data.activations));
+    auto shares = (scores > 0).to(torch::kDouble).mean(0);
+    EXPECT_LE(shares.max().item<double>(), kDegenerateShare) << cell << ": " << shares;
+    EXPECT_GT(shares.min().item<double>(), 0.0) << cell << ": " << shares;
+    auto iou = matchedDetectorIou(scores, data.present);
+    EXPECT_GE(minOf(iou), 0.9) << cell << ": " << iou;
+    const FitChoice& choice = adaptive.choice;
+    if (choice.degenerateDetector < 0) continue;  // balanced held here: nothing to refit
+    EXPECT_TRUE(reported(stages, "(degenerate)")) << cell;
+    EXPECT_TRUE(choice.degenerateShare > kDegenerateShare || choice.degenerateShare == 0) << cell;
+    EXPECT_TRUE(choice.partitionTaken) << cell;
+    EXPECT_EQ(choice.preset, "partition") << cell;
+    auto [balanced, unused] = fitWithStages(data, "balanced");
+    auto balancedShares = (conceptScores(balanced, patchesOf(data.activations)) > 0)
+                              .to(torch::kDouble).mean(0);
+    double share = balancedShares[choice.degenerateDetector].item<double>();
+    EXPECT_TRUE(share > 0.45 || share == 0) << cell << ": " << balancedShares;
+  }
 }
 
 TEST(EddpValley, SitsBetweenTwoModesAndIsNoiseSizedWhereTheDensityOnlyFalls) {

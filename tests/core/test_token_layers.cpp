@@ -291,10 +291,14 @@ TEST(TokenLayers, TheAdaptivePresetRecordsWhichFitItRanAndASaveKeepsIt) {
   double agreement = block["kmeans_agreement"];
   EXPECT_GE(agreement, 0.0);
   EXPECT_LE(agreement, 1.0);
-  EXPECT_EQ(fitted == "partition", agreement >= block["threshold"].get<double>());
+  bool agreed = agreement >= block["threshold"].get<double>();
+  // Partition also where balanced left a degenerate detector and partition's had none.
+  bool refitted = block.contains("degenerate_balanced") &&
+                  block["degenerate_balanced"]["partition_taken"].get<bool>();
+  EXPECT_EQ(fitted == "partition", agreed || refitted);
   // Where partition was not chosen, the ica-valley measures that chose between the other two.
-  EXPECT_EQ(fitted != "partition", block.contains("ica_valley"));
-  if (fitted != "partition") {
+  EXPECT_EQ(!agreed, block.contains("ica_valley"));
+  if (!agreed && !refitted) {
     auto valley = block["ica_valley"];
     bool repeatable = valley["agreement"] >= valley["agreement_threshold"];
     bool unclaimed = valley["unclaimed"] >= valley["unclaimed_threshold"];
