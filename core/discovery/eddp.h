@@ -82,8 +82,9 @@ struct EddpPreset {
 // gradient steps (ours; for layers where most patches show no concept, eddp_valley.h).
 // "adaptive": partition where the patches hold a partition k-means finds from every start;
 // else ica-valley where its detectors repeat on two halves of the data and leave patches
-// unclaimed; balanced elsewhere; then encoders by ICA within firing groups where stable (ours;
-// docs/concept-discovery.md "The adaptive preset").
+// unclaimed; balanced elsewhere, refitted as partition where balanced leaves a degenerate
+// detector (degenerate.h) and partition none; then encoders by ICA within firing groups where
+// stable (ours; docs/concept-discovery.md "The adaptive preset").
 // Throws UserError for any other name.
 EddpPreset eddpPreset(const std::string& name);
 std::unique_ptr<ConceptMethod> makeEddpMethod();

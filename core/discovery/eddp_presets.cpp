@@ -177,6 +177,10 @@ EddpPreset eddpPreset(const std::string& name) {
     // preset"): on the 36 cells of I in {4, 6, 12}, D = 64, F in {2, 8}, backgrounds 0 and 0.7 it
     // chose ica-valley in 10, all with a background, and met the goal in 18 (10 without this
     // branch); the demo's halves agree 0.00 (balanced, as before).
+    // Where balanced ran and left a degenerate detector (over half of the patches, or none:
+    // degenerate.h), the partition preset is fitted too and taken where none of its detectors is
+    // degenerate: on the whole grid it met the goal in 7 more cells (I = 3 and 6 among many
+    // distractors, uniform and heavy-tailed; docs/concept-discovery.md "Degenerate balanced fits").
     // Then, whichever preset ran, encoders by ICA within firing groups where that is stable
     // (group_ica_encoders.h): on the whole grid uniform cells met 8 -> 21 of 34, heavy-tailed
     // (24 of 31) and noisy-level ones (0 of 29, encoders not determined) unchanged.
