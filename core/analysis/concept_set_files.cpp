@@ -45,9 +45,10 @@ nlohmann::json fitChoiceJson(const FitChoice& choice) {
                                     {"share", choice.degenerateShare},
                                     {"partition_taken", choice.partitionTaken}};
   if (std::isfinite(choice.singleFiringThreshold)) {  // the preset asked for ICA encoders
-    block["ica_encoders"] = {{"single_firing", choice.singleFiring},
-                             {"single_firing_threshold", choice.singleFiringThreshold},
+    block["ica_encoders"] = {{"single_firing_threshold", choice.singleFiringThreshold},
                              {"concepts", choice.icaEncoders}};
+    if (std::isfinite(choice.singleFiring))  // NaN: no patches to count
+      block["ica_encoders"]["single_firing"] = choice.singleFiring;
     if (!choice.icaSkipped.empty()) block["ica_encoders"]["skipped"] = choice.icaSkipped;
   }
   return block;

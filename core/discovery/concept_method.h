@@ -35,14 +35,14 @@ struct FitChoice {
   // step runs (NaN where not asked), the detectors whose encoders came from ICA, and why none
   // could where the step did not run ("" where it ran).
   double singleFiring = NAN, singleFiringThreshold = NAN;
+  std::vector<int> icaEncoders;
+  std::string icaSkipped;
   // Where balanced ran and left a degenerate detector (degenerate.h): its index and share of the
   // patches, and whether the partition preset, then fitted too, had none and was taken (preset is
   // then "partition"); -1 and NaN where balanced's detectors were not degenerate.
   int degenerateDetector = -1;
   double degenerateShare = NAN;
   bool partitionTaken = false;
-  std::vector<int> icaEncoders;
-  std::string icaSkipped;
 };
 
 // Fitted state, a value type. All directions live in the raw activation space of the layer.

@@ -698,9 +698,10 @@ at::Tensor groupIcaSignals(const FitOptions& options, const Data& data, const Pa
                                                     refined.accepted.end()),
                                 torch::kDouble);
   if (data.reduction) patches.fromFirst(signals), patches.fromFirst(accepted);
-  choice.singleFiring = agreed(refined.singleFiring, data);
+  choice.singleFiring = agreed(refined.singleFiring, data);  // all process 0's
   choice.singleFiringThreshold = refined.singleFiringThreshold;
-  choice.icaSkipped = refined.skipped;  // this process's reason: every process reads one sample
+  auto skipped = eddp::IcaSkip(int(agreed(double(int(refined.skipped)), data)));
+  choice.icaSkipped = eddp::icaSkipReason(skipped);
   choice.icaEncoders.clear();
   for (int i = 0; i < int(accepted.size(0)); ++i)
     if (accepted[i].item<double>() > 0.5) choice.icaEncoders.push_back(i);

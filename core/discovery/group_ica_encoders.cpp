@@ -78,7 +78,7 @@ std::vector<int64_t> chosenComponents(const at::Tensor& readings, const at::Tens
 std::vector<double> absentSpread(const at::Tensor& readings, const at::Tensor& fires) {
   auto f = fires.to(readings.scalar_type());
   auto silent = 1 - f;
-  auto centred = readings - readings.mean(0);  // shifts every variance alike, keeps sums small
+  auto centred = readings - readings.mean(0);  // variances unchanged; keeps the sums small
   auto absentRows = f.t().matmul(silent);      // I x I: rows where i fires and j is silent
   auto absentMean = f.t().matmul(silent * centred) / absentRows.clamp_min(1);
   auto absent = f.t().matmul(silent * centred.pow(2)) / absentRows.clamp_min(1) -
@@ -111,6 +111,17 @@ double absCos(const at::Tensor& a, const at::Tensor& b) {
 
 }  // namespace
 
+std::string icaSkipReason(IcaSkip why) {
+  switch (why) {
+    case IcaSkip::None: return "";
+    case IcaSkip::NoPatches: return "no patches";
+    case IcaSkip::SeveralOrNone: return "most patches fire several detectors or none";
+    case IcaSkip::NoSpread: return "absent factors do not spread (positives-only encoders hold)";
+    case IcaSkip::FewGrouped: return "too few patches in firing groups";
+  }
+  return "";
+}
+
 GroupIcaEncoders groupIcaEncoders(const at::Tensor& sample, const at::Tensor& decoders,
                                   const at::Tensor& biases, const at::Tensor& fallback,
                                   uint64_t seed, const CancelToken& cancel) {
@@ -125,20 +136,23 @@ GroupIcaEncoders groupIcaEncoders(const at::Tensor& sample, const at::Tensor& de
   auto readings = x.matmul(w.t());
   auto fires = readings > biases.to(torch::kCPU, torch::kDouble);
   // Groups are single concepts only where most patches fire exactly one detector.
-  if (x.size(0) > 0)
-    out.singleFiring = fires.sum(1).eq(1).to(torch::kDouble).mean().item<double>();
-  if (!(out.singleFiring >= kSingleFiring)) {
-    out.skipped = "most patches fire several detectors or none";
+  if (x.size(0) == 0) {
+    out.skipped = IcaSkip::NoPatches;
+    return out;
+  }
+  out.singleFiring = fires.sum(1).eq(1).to(torch::kDouble).mean().item<double>();
+  if (out.singleFiring < kSingleFiring) {
+    out.skipped = IcaSkip::SeveralOrNone;
     return out;
   }
   auto spread = absentSpread(readings, fires);
   if (std::none_of(spread.begin(), spread.end(), [](double v) { return v >= kLeakingSpread; })) {
-    out.skipped = "absent factors do not spread (positives-only encoders hold)";
+    out.skipped = IcaSkip::NoSpread;
     return out;
   }
   auto centred = groupCentred(x, fires);
   if (centred.size(0) < 4 * kSmallestGroup) {
-    out.skipped = "too few patches in firing groups";
+    out.skipped = IcaSkip::FewGrouped;
     return out;
   }
   auto gen = at::detail::createCPUGenerator(seed);

@@ -38,13 +38,17 @@
 
 namespace dx::eddp {
 
+// Why no detector could take an ICA encoder (None: the step ran).
+enum class IcaSkip { None, NoPatches, SeveralOrNone, NoSpread, FewGrouped };
+std::string icaSkipReason(IcaSkip why);  // "" for None
+
 struct GroupIcaEncoders {
   at::Tensor encoders;         // I x D: accepted patterns, else the fallback's rows
   std::vector<bool> accepted;  // per detector
   // The share of the sample's patches that fire exactly one detector, and the least share at
   // which the step runs; NaN where the sample is empty.
   double singleFiring = NAN, singleFiringThreshold = NAN;
-  std::string skipped;  // why no detector could take an ICA encoder; empty where the step ran
+  IcaSkip skipped = IcaSkip::None;
 };
 
 // sample: n x D raw patches; decoders I x D and biases I fire where w . x > b; fallback I x D

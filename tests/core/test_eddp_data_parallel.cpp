@@ -111,6 +111,9 @@ TEST(EddpDataParallel, TheAdaptiveChoiceAndItsFitEqualTheSingleProcessFit) {
         EXPECT_EQ(basis.choice.agreement, single.choice.agreement) << count;
         EXPECT_EQ(basis.choice.singleFiring, single.choice.singleFiring) << count;
         EXPECT_EQ(basis.choice.icaEncoders, single.choice.icaEncoders) << chosen << ", " << count;
+        EXPECT_EQ(basis.choice.icaSkipped, single.choice.icaSkipped) << count;
+        EXPECT_EQ(basis.choice.degenerateDetector, single.choice.degenerateDetector) << count;
+        EXPECT_EQ(basis.choice.partitionTaken, single.choice.partitionTaken) << count;
         EXPECT_EQ(std::isnan(basis.choice.valleyAgreement),
                   std::isnan(single.choice.valleyAgreement)) << count;
         if (!std::isnan(single.choice.valleyAgreement)) {
