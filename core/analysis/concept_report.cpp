@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -194,17 +193,6 @@ nlohmann::json conceptsToJson(const ConceptReport& r, const PatchGeometry& geome
     list.push_back(item);
   }
   return list;
-}
-
-std::string degeneracyReason(double patchFraction) {
-  if (patchFraction <= 0) return "never fires";
-  if (patchFraction > kDegenerateShare) {
-    char text[96];
-    std::snprintf(text, sizeof text, "fires on %.0f%% of all patches (more than half)",
-                  100 * patchFraction);
-    return text;
-  }
-  return "";
 }
 
 nlohmann::json influenceTestJson(const InfluenceTestInfo& t) {

@@ -790,23 +790,25 @@ std::pair<at::Tensor, at::Tensor> fitDetectors(const EddpPreset& preset, const F
   return {decoders(params, false).detach(), params.biases.detach().clone()};
 }
 
-// The share of `sample`'s rows each detector fires on (w . x > b), process 0's on every process.
-at::Tensor firingShares(const at::Tensor& sample, const at::Tensor& w, const at::Tensor& b,
-                        const Data& data, const Patches& patches) {
-  auto x = sample.to(torch::kCPU, torch::kFloat);
-  auto fires = x.matmul(w.to(torch::kCPU, torch::kFloat).t()) > b.to(torch::kCPU, torch::kFloat);
-  auto shares = fires.to(torch::kDouble).mean(0);
-  if (data.reduction) patches.fromFirst(shares);
-  return shares;
+// The share of all patches each detector fires on (w . x > b): one pass, exact sums over every
+// process (Patches::exactSum), so a rare detector is not taken for a silent one, as a sample
+// would at many concepts.
+at::Tensor firingShares(const Patches& patches, const at::Tensor& w, const at::Tensor& b) {
+  auto counts = patches.exactSum([&](const at::Tensor& block) {
+    auto x = block.to(torch::kDouble);
+    auto fires = x.matmul(w.t().to(x.device(), torch::kDouble)) > b.to(x.device(), torch::kDouble);
+    return fires.to(torch::kDouble).sum(0);
+  });
+  return counts.cpu() / double(patches.globalRows());
 }
 
-// A degenerate detector (degenerate.h): the one on the largest share above one half, else the
-// first that never fires; -1 where none is.
+// A degenerate detector (degenerate.h's degeneracyReason): the one on the largest share where
+// that is over one half, else the first that never fires; -1 where none is.
 int degenerateDetector(const at::Tensor& shares) {
   int64_t widest = shares.argmax().item<int64_t>();
-  if (shares[widest].item<double>() > kDegenerateShare) return int(widest);
+  if (!degeneracyReason(shares[widest].item<double>()).empty()) return int(widest);
   for (int64_t i = 0; i < shares.size(0); ++i)
-    if (shares[i].item<double>() <= 0) return int(i);
+    if (!degeneracyReason(shares[i].item<double>()).empty()) return int(i);
   return -1;
 }
 
@@ -814,19 +816,16 @@ int degenerateDetector(const at::Tensor& shares) {
 // more than half of the patches, or one that never fires: the collapse the balanced preset still
 // shows at small I among many distractors, docs/concept-discovery.md "The adaptive preset"), the
 // partition preset is fitted as well and taken where none of its detectors is degenerate. Shares
-// are read on a sample of at most 16,000 patches (every process the same: sampleRows draws from
-// all, process 0's shares decide).
+// are read on every patch of every process, the same on each.
 void partitionWhereDegenerate(const FitOptions& options, const Data& data, const Patches& patches,
                               FitChoice& choice, at::Tensor& w, at::Tensor& b) {
-  auto gen = at::detail::createCPUGenerator(options.seed + 89);
-  auto sample = eddp::sampleRows(patches, 16000, gen);
-  auto shares = firingShares(sample, w, b, data, patches);
+  auto shares = firingShares(patches, w, b);
   int worst = degenerateDetector(shares);
   if (worst < 0) return;
   choice.degenerateDetector = worst;
   choice.degenerateShare = shares[worst].item<double>();
   auto [pw, pb] = fitDetectors(eddpPreset("partition"), options, data, patches);
-  auto partitionShares = firingShares(sample, pw, pb, data, patches);
+  auto partitionShares = firingShares(patches, pw, pb);
   choice.partitionTaken = degenerateDetector(partitionShares) < 0;
   std::ostringstream stage;
   stage.precision(3);
