@@ -10,6 +10,7 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QListView>
+#include <QResizeEvent>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
@@ -335,6 +336,7 @@ void MainWindow::updateSummary() {
                  .arg(QString::fromStdString(s->settings().method), preset);
   }
   if (!parts.isEmpty()) mSummary->setText(parts.join(QStringLiteral(" &nbsp;·&nbsp; ")));
+  fitSummaryHeight();
   QString project = mWorkbench.projectPath();
   setWindowTitle(project.isEmpty() ? tr("Directrix[*]")
                                    : tr("%1[*] — Directrix").arg(QFileInfo(project).fileName()));
@@ -367,6 +369,19 @@ void MainWindow::restoreUiState(const QJsonObject& state) {
     mCounterfactual->showImage(image);
   }
   mViews->setCurrentIndex(state.value("view").toInt(0));
+}
+
+// The summary wraps to as many lines as the window's width needs. The central layout kept its
+// first height when the text grew (a screenshot showed the second line cut off by the views), so
+// the label asks for its wrapped height whenever its text or width changes.
+void MainWindow::fitSummaryHeight() {
+  int width = mSummary->width() > 0 ? mSummary->width() : centralWidget()->width();
+  mSummary->setMinimumHeight(mSummary->heightForWidth(width));
+}
+
+void MainWindow::resizeEvent(QResizeEvent* event) {
+  QMainWindow::resizeEvent(event);
+  fitSummaryHeight();
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

@@ -66,6 +66,7 @@ class MainWindow : public QMainWindow {
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
   void closeEvent(QCloseEvent* event) override;
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   QWidget* buildImagesPage();
@@ -77,6 +78,7 @@ class MainWindow : public QMainWindow {
   void buildViewMenu();
   void buildToolBar();
   void onChanged(int what);
+  void fitSummaryHeight();
   void followDocument();
   bool maybeSave();  // false: the user cancelled
   void chooseModel();

@@ -229,6 +229,7 @@ void MainWindow::newProject() {
   mDocument->restore({}, {});
   mThumbnails->clear();
   mSummary->setText(tr("New project: open a model (Ctrl+M) and images (Ctrl+Shift+O)."));
+  fitSummaryHeight();
 }
 
 void MainWindow::renameCurrentConcept() {
