@@ -10,7 +10,6 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QListView>
-#include <QResizeEvent>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
@@ -52,6 +51,7 @@ MainWindow::MainWindow(app::Workbench& workbench, QWidget* parent)
   mBanner->setStyleSheet(QStringLiteral(
       "QLabel { background: #fde2e1; color: #7a1410; border: 1px solid #e0a09c; padding: 8px; }"));
   mSummary->setWordWrap(true);
+  mSummary->installEventFilter(this);
   mSummary->setText(tr("Open the demo (Ctrl+D), or a model (Ctrl+M) and an image folder "
                        "(Ctrl+Shift+O), or drop them here. Then Discover concepts (F6)."));
   buildViews();
@@ -371,17 +371,22 @@ void MainWindow::restoreUiState(const QJsonObject& state) {
   mViews->setCurrentIndex(state.value("view").toInt(0));
 }
 
-// The summary wraps to as many lines as the window's width needs. The central layout kept its
-// first height when the text grew (a screenshot showed the second line cut off by the views), so
-// the label asks for its wrapped height whenever its text or width changes.
+// The summary wraps to as many lines as its width needs. The central layout kept its first
+// height when the text grew (a screenshot showed the second line cut off by the views), so the
+// label asks for its wrapped height whenever its text, width or font changes: the window's size,
+// the counterfactual dock or a side toolbar, presentation mode's font (eventFilter).
 void MainWindow::fitSummaryHeight() {
-  int width = mSummary->width() > 0 ? mSummary->width() : centralWidget()->width();
-  mSummary->setMinimumHeight(mSummary->heightForWidth(width));
+  mSummary->setMinimumHeight(mSummary->heightForWidth(mSummary->width()));
 }
 
-void MainWindow::resizeEvent(QResizeEvent* event) {
-  QMainWindow::resizeEvent(event);
-  fitSummaryHeight();
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == mSummary) {
+    auto type = event->type();
+    if (type == QEvent::Resize || type == QEvent::FontChange || type == QEvent::StyleChange ||
+        type == QEvent::Show)
+      fitSummaryHeight();
+  }
+  return QMainWindow::eventFilter(watched, event);
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
