@@ -12,7 +12,6 @@
 
 #include "discovery/baseline_common.h"
 #include "discovery/baselines.h"
-#include "discovery/degenerate.h"
 #include "discovery/eddp_lagrangian.h"
 #include "discovery/eddp_losses.h"
 #include "discovery/eddp_partition.h"
@@ -20,6 +19,7 @@
 #include "discovery/eddp_starts.h"
 #include "discovery/group_ica_encoders.h"
 #include "discovery/eddp_valley.h"
+#include "discovery/firing_shares.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
 #include "base/stopwatch.h"
@@ -790,28 +790,6 @@ std::pair<at::Tensor, at::Tensor> fitDetectors(const EddpPreset& preset, const F
   return {decoders(params, false).detach(), params.biases.detach().clone()};
 }
 
-// The share of all patches each detector fires on (w . x > b): one pass, exact sums over every
-// process (Patches::exactSum), so a rare detector is not taken for a silent one, as a sample
-// would at many concepts.
-at::Tensor firingShares(const Patches& patches, const at::Tensor& w, const at::Tensor& b) {
-  auto counts = patches.exactSum([&](const at::Tensor& block) {
-    auto x = block.to(torch::kDouble);
-    auto fires = x.matmul(w.t().to(x.device(), torch::kDouble)) > b.to(x.device(), torch::kDouble);
-    return fires.to(torch::kDouble).sum(0);
-  });
-  return counts.cpu() / double(patches.globalRows());
-}
-
-// A degenerate detector (degenerate.h's degeneracyReason): the one on the largest share where
-// that is over one half, else the first that never fires; -1 where none is.
-int degenerateDetector(const at::Tensor& shares) {
-  int64_t widest = shares.argmax().item<int64_t>();
-  if (!degeneracyReason(shares[widest].item<double>()).empty()) return int(widest);
-  for (int64_t i = 0; i < shares.size(0); ++i)
-    if (!degeneracyReason(shares[i].item<double>()).empty()) return int(i);
-  return -1;
-}
-
 // Where the adaptive preset ran balanced and a detector came out degenerate (a catch-all on
 // more than half of the patches, or one that never fires: the collapse the balanced preset still
 // shows at small I among many distractors, docs/concept-discovery.md "The adaptive preset"), the
@@ -819,14 +797,14 @@ int degenerateDetector(const at::Tensor& shares) {
 // are read on every patch of every process, the same on each.
 void partitionWhereDegenerate(const FitOptions& options, const Data& data, const Patches& patches,
                               FitChoice& choice, at::Tensor& w, at::Tensor& b) {
-  auto shares = firingShares(patches, w, b);
-  int worst = degenerateDetector(shares);
+  auto shares = eddp::firingShares(patches, w, b);
+  int worst = eddp::degenerateDetector(shares);
   if (worst < 0) return;
   choice.degenerateDetector = worst;
   choice.degenerateShare = shares[worst].item<double>();
   auto [pw, pb] = fitDetectors(eddpPreset("partition"), options, data, patches);
-  auto partitionShares = firingShares(patches, pw, pb);
-  choice.partitionTaken = degenerateDetector(partitionShares) < 0;
+  auto partitionShares = eddp::firingShares(patches, pw, pb);
+  choice.partitionTaken = eddp::degenerateDetector(partitionShares) < 0;
   std::ostringstream stage;
   stage.precision(3);
   stage << std::fixed << "adaptive: balanced's detector " << worst << " fires on "

@@ -21,6 +21,7 @@
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/eddp_valley.h"
+#include "discovery/firing_shares.h"
 #include "discovery/group_ica_encoders.h"
 #include "discovery/signal_vectors.h"
 #include "discovery/synthetic_pairs.h"
@@ -411,6 +412,31 @@ TEST(EddpAdaptive, RefitsAsAPartitionWhereBalancedLeavesADegenerateDetector) {
     double share = balancedShares[choice.degenerateDetector].item<double>();
     EXPECT_TRUE(share > 0.45 || share == 0) << cell << ": " << balancedShares;
   }
+}
+
+TEST(EddpAdaptive, FiringSharesCountEveryPatchSoARareDetectorIsNotSilent) {
+  // 25,000 patches (more than a 16,000-patch sample): channel 0 is 1 on three patches only,
+  // channel 1 uniform in [0, 1), channel 2 always 0.
+  auto gen = at::detail::createCPUGenerator(5);
+  auto activations = torch::zeros({1000, 3, 5, 5});
+  activations.select(1, 1).copy_(torch::rand({1000, 5, 5}, gen));
+  for (auto [image, y, x] : {std::tuple{7, 0, 0}, std::tuple{500, 2, 3}, std::tuple{999, 4, 4}})
+    activations[image][0][y][x] = 1;
+  auto w = torch::eye(3).index_select(0, torch::tensor({0, 1, 1, 2}));
+  auto b = torch::tensor({0.5, 0.75, 0.25, 0.5});  // rare, a quarter, three quarters, never
+  Patches kept(activations, int64_t(1) << 30);
+  Patches streamed(activations, 0, 1000);  // 25 blocks read one at a time
+  auto shares = eddp::firingShares(kept, w, b);
+  EXPECT_TRUE(torch::equal(shares, eddp::firingShares(streamed, w, b)));
+  EXPECT_DOUBLE_EQ(shares[0].item<double>(), 3.0 / 25000);
+  EXPECT_NEAR(shares[1].item<double>(), 0.25, 0.01);
+  EXPECT_NEAR(shares[2].item<double>(), 0.75, 0.01);
+  EXPECT_EQ(shares[3].item<double>(), 0.0);
+  EXPECT_EQ(eddp::degenerateDetector(shares), 2);  // the widest, over half, before the silent one
+  auto rows = torch::tensor({0, 1, 3});
+  EXPECT_EQ(eddp::degenerateDetector(shares.index_select(0, rows)), 2);  // the silent one
+  rows = torch::tensor({0, 1});
+  EXPECT_EQ(eddp::degenerateDetector(shares.index_select(0, rows)), -1);  // rare is not silent
 }
 
 TEST(EddpValley, SitsBetweenTwoModesAndIsNoiseSizedWhereTheDensityOnlyFalls) {
