@@ -9,8 +9,8 @@ namespace dx::eddp {
 at::Tensor firingShares(const Patches& patches, const at::Tensor& w, const at::Tensor& b) {
   auto counts = patches.exactSum([&](const at::Tensor& block) {
     auto x = block.to(torch::kDouble);
-    auto fires = x.matmul(w.t().to(x.device(), torch::kDouble)) > b.to(x.device(), torch::kDouble);
-    return fires.to(torch::kDouble).sum(0);
+    auto readings = x.matmul(w.t().to(x.device(), torch::kDouble));
+    return (readings > b.to(x.device(), torch::kDouble)).to(torch::kDouble).sum(0);
   });
   return counts.cpu() / double(patches.globalRows());
 }
