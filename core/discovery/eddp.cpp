@@ -19,7 +19,7 @@
 #include "discovery/eddp_starts.h"
 #include "discovery/group_ica_encoders.h"
 #include "discovery/eddp_valley.h"
-#include "discovery/firing_shares.h"
+#include "discovery/degenerate_detector.h"
 #include "discovery/patches.h"
 #include "discovery/signal_vectors.h"
 #include "base/stopwatch.h"
@@ -793,17 +793,22 @@ std::pair<at::Tensor, at::Tensor> fitDetectors(const EddpPreset& preset, const F
 // Where the adaptive preset ran balanced and a detector came out degenerate (a catch-all on
 // more than half of the patches, or one that never fires: the collapse the balanced preset still
 // shows at small I among many distractors, docs/concept-discovery.md "The adaptive preset"), the
-// partition preset is fitted as well and taken where none of its detectors is degenerate. Shares
-// are read on every patch of every process, the same on each.
+// partition preset is fitted as well and taken where none of its detectors is degenerate, with
+// its own signal vectors. Shares are the signal vectors' positive counts over every patch of every
+// process (the same on each) divided by the patches.
 void partitionWhereDegenerate(const FitOptions& options, const Data& data, const Patches& patches,
-                              FitChoice& choice, at::Tensor& w, at::Tensor& b) {
-  auto shares = eddp::firingShares(patches, w, b);
+                              FitChoice& choice, at::Tensor& w, at::Tensor& b, at::Tensor& signals,
+                              const at::Tensor& positives) {
+  double rows = double(patches.globalRows());
+  auto shares = positives / rows;
   int worst = eddp::degenerateDetector(shares);
   if (worst < 0) return;
   choice.degenerateDetector = worst;
   choice.degenerateShare = shares[worst].item<double>();
   auto [pw, pb] = fitDetectors(eddpPreset("partition"), options, data, patches);
-  auto partitionShares = eddp::firingShares(patches, pw, pb);
+  at::Tensor partitionPositives;
+  auto partitionSignals = eddp::positiveSignalVectors(patches, pw, pb, &partitionPositives);
+  auto partitionShares = partitionPositives / rows;
   choice.partitionTaken = eddp::degenerateDetector(partitionShares) < 0;
   std::ostringstream stage;
   stage.precision(3);
@@ -814,7 +819,7 @@ void partitionWhereDegenerate(const FitOptions& options, const Data& data, const
   if (options.progress) options.progress(Progress{stage.str(), 1, 1});
   if (!choice.partitionTaken) return;
   choice.preset = "partition";
-  w = pw, b = pb;
+  w = pw, b = pb, signals = partitionSignals;
 }
 
 class EddpMethod : public ConceptMethod {
@@ -879,14 +884,17 @@ class EddpMethod : public ConceptMethod {
                         eddp::headPoolsGlobally(options.head.rows(0, probe), first);
     }
     auto [w, b] = fitDetectors(preset, options, data, patches);
-    if (choice.preset == "balanced") partitionWhereDegenerate(options, data, patches, choice, w, b);
+    // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3);
+    // its positive counts also show whether balanced left a degenerate detector.
+    at::Tensor positives;
+    auto signals = eddp::positiveSignalVectors(patches, w, b, &positives);
+    if (choice.preset == "balanced")
+      partitionWhereDegenerate(options, data, patches, choice, w, b, signals, positives);
     ConceptBasis basis;
     basis.method = name();
     basis.choice = choice;
     basis.decoders = w;
     basis.biases = b;
-    // Encoders: the same estimator on every patch, for the final filters (docs/methods.md 1.3).
-    auto signals = eddp::positiveSignalVectors(patches, basis.decoders, basis.biases);
     if (preset.groupIcaEncoders)
       signals = groupIcaSignals(options, data, patches, basis, signals, basis.choice);
     // Rescale so that w_i . s_i = 1 (docs/methods.md 1.1).

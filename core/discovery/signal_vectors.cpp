@@ -11,7 +11,7 @@ at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& de
 }
 
 at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decoders,
-                                 const at::Tensor& biases) {
+                                 const at::Tensor& biases, at::Tensor* positives) {
   torch::NoGradGuard noGrad;
   auto wt = decoders.t().to(torch::kDouble);
   auto bias = biases.to(torch::kDouble);
@@ -27,6 +27,7 @@ at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decod
   });
   for (auto& t : sums) t = t.to(decoders.device());
   auto &n = sums[0], &sumZ = sums[1], &sumZZ = sums[2], &sumX = sums[3], &sumXZ = sums[4];
+  if (positives) *positives = n.cpu();
   auto count = n.clamp_min(1);
   auto meanZ = sumZ / count;
   auto varZ = sumZZ / count - meanZ * meanZ;

@@ -14,9 +14,10 @@ namespace dx::eddp {
 
 // patches: P x D (raw space), decoders: I x D, biases: I -> I x D signal vectors. Streams over
 // the patches in chunks (memory bounded). A concept with fewer than 2 positives gets its
-// decoder direction scaled to w . s = 1 as a fallback.
+// decoder direction scaled to w . s = 1 as a fallback. `positives`, where given, receives each
+// detector's count of positives over every patch of every process (exact, float64, on the CPU).
 at::Tensor positiveSignalVectors(const Patches& patches, const at::Tensor& decoders,
-                                 const at::Tensor& biases);
+                                 const at::Tensor& biases, at::Tensor* positives = nullptr);
 at::Tensor positiveSignalVectors(const at::Tensor& patches, const at::Tensor& decoders,
                                  const at::Tensor& biases);
 

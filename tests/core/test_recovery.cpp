@@ -21,7 +21,7 @@
 #include "discovery/eddp_partition.h"
 #include "discovery/eddp_starts.h"
 #include "discovery/eddp_valley.h"
-#include "discovery/firing_shares.h"
+#include "discovery/degenerate_detector.h"
 #include "discovery/group_ica_encoders.h"
 #include "discovery/signal_vectors.h"
 #include "discovery/synthetic_pairs.h"
@@ -414,7 +414,7 @@ TEST(EddpAdaptive, RefitsAsAPartitionWhereBalancedLeavesADegenerateDetector) {
   }
 }
 
-TEST(EddpAdaptive, FiringSharesCountEveryPatchSoARareDetectorIsNotSilent) {
+TEST(EddpAdaptive, PositiveCountsReadEveryPatchSoARareDetectorIsNotSilent) {
   // 25,000 patches (more than a 16,000-patch sample): channel 0 is 1 on three patches only,
   // channel 1 uniform in [0, 1), channel 2 always 0.
   auto gen = at::detail::createCPUGenerator(5);
@@ -426,8 +426,14 @@ TEST(EddpAdaptive, FiringSharesCountEveryPatchSoARareDetectorIsNotSilent) {
   auto b = torch::tensor({0.5, 0.75, 0.25, 0.5});  // rare, a quarter, three quarters, never
   Patches kept(activations, int64_t(1) << 30);
   Patches streamed(activations, 0, 1000);  // 25 blocks read one at a time
-  auto shares = eddp::firingShares(kept, w, b);
-  EXPECT_TRUE(torch::equal(shares, eddp::firingShares(streamed, w, b)));
+  // The adaptive preset's shares: the signal vectors' positive counts over the patches.
+  auto sharesOf = [&w, &b](const Patches& patches) {
+    at::Tensor positives;
+    eddp::positiveSignalVectors(patches, w, b, &positives);
+    return positives / 25000.0;
+  };
+  auto shares = sharesOf(kept);
+  EXPECT_TRUE(torch::equal(shares, sharesOf(streamed)));
   EXPECT_DOUBLE_EQ(shares[0].item<double>(), 3.0 / 25000);
   EXPECT_NEAR(shares[1].item<double>(), 0.25, 0.01);
   EXPECT_NEAR(shares[2].item<double>(), 0.75, 0.01);
