@@ -32,7 +32,9 @@ namespace dx {
 // discovered again.
 // 5: influence in logits against a pattern null, Benjamini-Hochberg, a minimum effect.
 // 6: the influence null sized in the data's own metric (pattern-mahalanobis).
-inline constexpr int kConceptEngineVersion = 6;
+// 7: EDDP's whitening keeps every component above the rank floor (balanced, partition,
+//    ica-valley and adaptive fits change).
+inline constexpr int kConceptEngineVersion = 7;
 
 struct TopPatchInfo {
   int64_t image = 0;

@@ -82,16 +82,10 @@ at::Tensor icaDirections(const at::Tensor& standardised, int concepts, at::Gener
 
 }  // namespace
 
-at::Tensor covarianceWhitening(at::Tensor covariance, double varianceShare) {
+at::Tensor covarianceWhitening(at::Tensor covariance) {
   auto [values, vectors] = torch::linalg::eigh(covariance, "L");  // ascending
   values = values.flip(0).clamp_min(0), vectors = vectors.flip(1);
-  int64_t keep = values.size(0);
-  if (varianceShare < 1) {
-    auto share = values.cumsum(0) / values.sum().clamp_min(1e-300);
-    keep = (share < varianceShare).sum().item<int64_t>() + 1;
-  }
-  keep = std::min(keep, (values > 1e-9 * values[0]).sum().item<int64_t>());
-  keep = std::max<int64_t>(keep, 1);
+  auto keep = std::max<int64_t>(1, (values > 1e-9 * values[0]).sum().item<int64_t>());
   return vectors.slice(1, 0, keep) / values.slice(0, 0, keep).clamp_min(1e-300).sqrt();
 }
 
@@ -105,7 +99,7 @@ at::Tensor pcaWhitening(const at::Tensor& patches) {
     covariance += centred.t().matmul(centred);
   }
   covariance /= double(std::max<int64_t>(1, patches.size(0) - 1));
-  return covarianceWhitening(covariance, 0.999).to(patches.scalar_type());
+  return covarianceWhitening(covariance).to(patches.scalar_type());
 }
 
 at::Tensor pcaWhitening(const Patches& patches) {
@@ -116,7 +110,7 @@ at::Tensor pcaWhitening(const Patches& patches) {
     return centred.t().matmul(centred);
   });
   covariance /= double(std::max<int64_t>(1, patches.globalRows() - 1));
-  return covarianceWhitening(covariance, 0.999).to(patches.activations().device(), torch::kFloat);
+  return covarianceWhitening(covariance).to(patches.activations().device(), torch::kFloat);
 }
 
 at::Tensor startDirections(const std::string& kind, const at::Tensor& standardised, int concepts,

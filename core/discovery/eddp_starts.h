@@ -23,15 +23,17 @@ at::Tensor sampleRows(const at::Tensor& x, int64_t most, at::Generator& gen);
 // be the cache's own memory.
 at::Tensor sampleRows(const Patches& x, int64_t most, at::Generator& gen);
 
-// PCA whitening: the principal components that carry 99.9% of the variance, each scaled to unit
-// variance, as a C x r matrix T (whitened patches are (x - mean) T). Where activations are a
-// linear mix of roughly independent factors (docs/methods.md 1.1), whitening turns the mix into a
-// rotation: the factors' directions become near-orthogonal.
+// PCA whitening: every principal component above 1e-9 of the largest variance (the data's
+// numerical rank), each scaled to unit variance, as a C x r matrix T (whitened patches are
+// (x - mean) T). Where activations are a linear mix of roughly independent factors
+// (docs/methods.md 1.1), whitening turns the mix into a rotation: the factors' directions become
+// near-orthogonal. No cut by variance: keeping 99.9% of it dropped the components of weak but
+// real factors, and detectors in the whitened space could not see them (docs/concept-discovery.md
+// "Whitening keeps every component").
 at::Tensor pcaWhitening(const Patches& patches);
 at::Tensor pcaWhitening(const at::Tensor& patches);
-// The same from a C x C float64 covariance, keeping the leading components that carry
-// `varianceShare` of the variance (1: every one), never those under 1e-9 of the largest.
-at::Tensor covarianceWhitening(at::Tensor covariance, double varianceShare);
+// The same from a C x C float64 covariance.
+at::Tensor covarianceWhitening(at::Tensor covariance);
 
 // Symmetric FastICA (Hyvarinen 1999, log-cosh contrast, g = tanh) on whitened rows z (P x r): an
 // orthogonal r x r unmixing matrix whose rows are the independent directions. Deterministic for

@@ -33,11 +33,11 @@ struct Components {
 
 // Whitening of the centred groups in their leading components: every component above a
 // relative floor of 1e-9 (their rank), at most max(2 I, 64) as the ICA starts (eddp_starts.h).
-// Not pcaWhitening's 99.9% of the variance: that cut dropped a weak factor's component (uniform
-// I = 3, D = 64, F = 32: rank 35, 99.9% in 34), and ICA then finds no component of its own.
+// A cut at 99.9% of the variance dropped a weak factor's component (uniform I = 3, D = 64,
+// F = 32: rank 35, 99.9% in 34), and ICA then finds no component of its own.
 at::Tensor groupWhitening(const at::Tensor& centred, int concepts) {
   auto covariance = centred.t().matmul(centred) / double(std::max<int64_t>(1, centred.size(0) - 1));
-  auto whitening = covarianceWhitening(covariance, 1.0);
+  auto whitening = covarianceWhitening(covariance);
   return whitening.slice(1, 0, std::min<int64_t>(whitening.size(1), std::max(2 * concepts, 64)));
 }
 
