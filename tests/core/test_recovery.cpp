@@ -582,7 +582,8 @@ TEST(EddpStarts, WhiteningKeepsTheComponentOfAFactorWithATinyShareOfTheVariance)
   auto whitened = (patches - patches.mean(0)).matmul(whitening);
   auto covariance = whitened.t().matmul(whitened) / double(patches.size(0) - 1);
   EXPECT_TRUE(torch::allclose(covariance, torch::eye(10, torch::kDouble), 0, 1e-6));
-  // The weak factor is read by one whitened direction: its correlation with it is near 1.
+  // The weak factor lies within the whitened coordinates (orthonormal): its multiple correlation
+  // with them is near 1.
   auto weak = (factors.select(1, 9) - factors.select(1, 9).mean()) / factors.select(1, 9).std();
   auto corr = weak.matmul(whitened) / double(patches.size(0) - 1);
   EXPECT_GT(corr.norm().item<double>(), 0.999);
