@@ -1,5 +1,9 @@
 #pragma once
 // Small helpers shared by the benchmark programs' option parsing.
+#include <cstdio>
+#include <cctype>
+#include <cstdlib>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -28,6 +32,38 @@ inline std::string option(int argc, char** argv, const std::string& name,
   for (int i = 1; i + 1 < argc; ++i)
     if (argv[i] == name) return argv[i + 1];
   return fallback;
+}
+
+// The "--name" words of a usage text: the options a program accepts.
+inline std::set<std::string> optionsNamedIn(const std::string& usage) {
+  std::set<std::string> names;
+  for (size_t at = usage.find("--"); at != std::string::npos; at = usage.find("--", at + 2)) {
+    size_t end = at + 2;
+    while (end < usage.size() && (std::isalnum(static_cast<unsigned char>(usage[end])) ||
+                                  usage[end] == '-'))
+      ++end;
+    if (end > at + 2) names.insert(usage.substr(at, end - at));
+  }
+  return names;
+}
+
+// --help or -h prints `usage` and exits. An option that `usage` does not name (nor `internal`)
+// stops the program with a message: a mistyped option would otherwise run a benchmark of many
+// minutes with the default instead.
+inline void checkOptions(int argc, char** argv, const std::string& usage,
+                         const std::set<std::string>& internal = {}) {
+  auto known = optionsNamedIn(usage);
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(usage.c_str(), stdout);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) == 0 && !known.count(arg) && !internal.count(arg)) {
+      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), usage.c_str());
+      std::exit(2);
+    }
+  }
 }
 
 }  // namespace dx::bench

@@ -1,9 +1,7 @@
 // How well each concept method recovers the known concepts of the synthetic direction-pair data
 // (docs/methods.md 1.7): detector IoU and encoder cosine after matching, and fit time; for EDDP
 // also what each detector reads in the generator's coordinates.
-// usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]
-//        [--absent-max 2.5] [--present-min 2.5] (latent factor ranges, see SyntheticPairsSpec)
-//        [--dump DIR] (writes the data and every fitted basis as .npy)
+// Command line: kUsage, above main().
 #include <torch/torch.h>
 
 #include <chrono>
@@ -57,7 +55,14 @@ void report(const std::string& label, const dx::SyntheticPairs& data, const dx::
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]\n"
+    "       [--absent-max 2.5] [--present-min 2.5] (latent factor ranges, see SyntheticPairsSpec)\n"
+    "       [--dump DIR] (writes the data and every fitted basis as .npy)\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   uint64_t seed = 0;
   std::string methods = "eddp,pca,nmf,kmeans,spherical-kmeans,sae", presets = "quick,paper";
   bool verbose = false;

@@ -4,10 +4,7 @@
 // training, accuracy on watermarked images before/after switching it off). As the paper does,
 // concepts are fitted on the train split and scored on the test split (held-out IoU);
 // --fit-on test fits on the scored images instead.
-// usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]
-//                          [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]
-//                          [--fit-on train|test] [--train-count 2000] [--verbose 1]
-//                          [--score DIR[,DIR...]]
+// Command line: kUsage, above main().
 // --verbose 1 lists every detector (label, IoU, the share of pixels it and its label cover), then
 // every concept (its share, its best detector and that detector's label).
 // --score scores saved concept folders instead of fitting (decoders.npy, biases.npy and
@@ -115,7 +112,15 @@ dx::ConceptBasis savedBasis(const std::string& dir, int64_t channels) {
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]\n"
+    "       [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]\n"
+    "       [--fit-on train|test] [--train-count 2000] [--verbose 1]\n"
+    "       [--score DIR[,DIR...]]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   std::map<std::string, std::string> opt{{"--model", ""}, {"--layer", "block4"},
                                          {"--count", "1000"}, {"--concepts", "32"},
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},

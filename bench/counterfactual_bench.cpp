@@ -11,8 +11,7 @@
 // The edit's cost depends only on the basis' shape, so any method gives the same latency; a
 // fitted basis keeps the toggled concepts' detectors firing where they would in the app.
 //
-// usage: counterfactual_bench [--model FILE.pt --layer L] [--updates N] [--concepts I]
-//                             [--method kmeans] [--fit-images N]
+// Command line: kUsage, above main().
 // No --model = the demo model at block3.
 #include <torch/torch.h>
 
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "model/concept_model.h"
 #include "discovery/concept_method.h"
 #include "analysis/interventions.h"
@@ -60,7 +60,13 @@ Stats stats(std::vector<double> ms) {
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: counterfactual_bench [--model FILE.pt --layer L] [--updates N] [--concepts I]\n"
+    "                            [--method kmeans] [--fit-images N]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   std::string modelPath, layerName, methodName = "kmeans";
   int updates = 500, concepts = 16;
   int64_t fitImages = 0;  // 0: 256 for the demo, 128 for other (larger) models

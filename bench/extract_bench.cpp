@@ -3,7 +3,7 @@
 // framework can do). Measured: the full extraction pipeline (decode, preprocess, features + head,
 // streaming to the .npy cache). Goal: ratio >= 0.95.
 //
-// usage: extract_bench [--images N] [--model FILE.pt --layer L]   (no --model = the demo model)
+// Command line: kUsage, above main().
 #include <torch/script.h>
 
 #include <chrono>
@@ -14,6 +14,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "bench_args.h"
 #include "data/demo.h"
 #include "activations/extractor.h"
 #include "data/image_folder.h"
@@ -86,7 +87,13 @@ void runCase(const std::string& title, const dx::ExtractionRequest& r, size_t n)
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: extract_bench [--images N] [--model FILE.pt --layer L]\n"
+    "       (no --model = the demo model)\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   size_t n = 5000;
   std::string modelPath, layer;
   for (int i = 1; i + 1 < argc; i += 2) {

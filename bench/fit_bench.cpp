@@ -13,8 +13,7 @@
 //          around the mean (lower is better). Our centres: encoders + patch mean (kmeans.h).
 // Spherical k-means, the SAE and EDDP quick are timed once, for information (no sklearn twin).
 //
-// usage: fit_bench [--activations FILE.npy] [--patches P] [--concepts I] [--skip-sklearn]
-//                  [--extras spherical-kmeans,sae,eddp|none] [--sklearn-script FILE]
+// Command line: kUsage, above main().
 // --activations: N x C x h x w or P x C float .npy (e.g. a cache's activations.npy); default:
 // synthetic ReLU(sparse low-rank codes + noise), 7 x 7 patches per image like a last conv block.
 #include <torch/torch.h>
@@ -149,7 +148,13 @@ nlohmann::json runSklearn(const std::string& script, const fs::path& npy, int co
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: fit_bench [--activations FILE.npy] [--patches P] [--concepts I] [--skip-sklearn]\n"
+    "                 [--extras spherical-kmeans,sae,eddp|none] [--sklearn-script FILE]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   std::string activations,
       extras = "spherical-kmeans,sae,eddp",
       script = (fs::path(DIRECTRIX_SOURCE_DIR) / "bench/sklearn_fit.py").string();

@@ -8,10 +8,7 @@
 // - TCAV with random concept folders: how often a noise concept is significant;
 // - a real layer (--cache DIR, with its model's head): noise concepts on 256 of its images, as
 //   the report samples them, under each null.
-// usage: influence_calibration [--seeds 20] [--channels 128,256] [--methods pca,nmf,kmeans,...]
-//                              [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]
-//                              [--verbose 1]
-//                              [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]
+// Command line: kUsage, above main().
 // (every part tests each null of --nulls; --parts none --cache DIR runs the real layer alone;
 // --verbose 1 prints each power fit: the preset an adaptive fit ran and the planted concept's IoU;
 // a method may name its preset, e.g. eddp:ica-valley)
@@ -217,7 +214,16 @@ void realLayerFalsePositives(const std::string& cacheDir, const std::vector<Infl
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: influence_calibration [--seeds 20] [--channels 128,256]\n"
+    "       [--methods pca,nmf,kmeans,...]\n"
+    "       [--betas 0,0.01,0.03,0.1,0.3,1] [--parts influence,tcav,power]\n"
+    "       [--verbose 1]\n"
+    "       [--nulls pattern-mahalanobis,pattern,isotropic] [--cache DIR]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   using dx::bench::option;
   int seeds = std::stoi(option(argc, argv, "--seeds", "20"));
   auto channels = dx::bench::splitList(option(argc, argv, "--channels", "128,256"));

@@ -4,10 +4,7 @@
 // IoU (the true dual basis, pinv of [S, D]) and, for every method, the matched detector IoU,
 // encoder |cos|, RMSE of the centred latent factors (docs/methods.md 1.1, 1.7) and fit time.
 //
-// usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]
-//          [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]
-//          [--methods eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae]
-//          [--patches 16000] [--positions 2x2] [--backgrounds 0] [--csv FILE] [--verbose 1]
+// Command line: kUsage, above main().
 // --backgrounds: shares, in [0, 1), of the patches outside each image's own class position that
 // show no concept (SyntheticPairsSpec::background; 0 puts one concept on every patch; 0.7 leaves
 // about 52% of all patches empty at 2 x 2). A cell with a background is labelled e.g.
@@ -99,7 +96,15 @@ dx::ConceptBasis fitMethod(const std::string& method, const dx::SyntheticPairs& 
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]\n"
+    "         [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]\n"
+    "         [--methods eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae]\n"
+    "         [--patches 16000] [--positions 2x2] [--backgrounds 0] [--csv FILE] [--verbose 1]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   auto concepts = intList(option(argc, argv, "--concepts", "3,6,12,24,48"));
   auto dims = intList(option(argc, argv, "--dims", "16,64,256"));
   auto distractors = intList(option(argc, argv, "--distractors", "2,8,32"));

@@ -4,8 +4,7 @@
 // concepts are properties of the layer finds the same patches whatever its seed; k-means, run in
 // the same program, is the baseline.
 //
-//   seed_stability --cache DIR [--concepts 32] [--seeds 5] [--methods eddp:balanced,kmeans]
-//                  [--sample PATCHES]
+// Command line: kUsage, above main().
 // Each method is NAME or eddp:PRESET. The cache's model (when its file is still there) gives
 // EDDP's URA head, as `directrix-cli discover --cache` does.
 #include <algorithm>
@@ -96,7 +95,13 @@ void report(const std::string& spec, const MethodFits& m, const at::Tensor& samp
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: seed_stability --cache DIR [--concepts 32] [--seeds 5]\n"
+    "       [--methods eddp:balanced,kmeans] [--sample PATCHES]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   using dx::bench::option;
   try {
     std::string cacheDir = option(argc, argv, "--cache", "");

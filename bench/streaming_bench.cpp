@@ -3,9 +3,7 @@
 // Baselines measured in the same run: the fit's time per 10^6 patches at the smallest N, and
 // the cache's own size (memory / cache is the ratio that must not grow).
 //
-// usage: streaming_bench [--images 5000,20000,60000] [--channels 512] [--grid 7]
-//                        [--methods pca,kmeans,eddp] [--concepts 16] [--preset quick]
-//                        [--float16] [--dir DIR]
+// Command line: kUsage, above main().
 // Caches are synthetic (ReLU of sparse codes on random directions plus noise, written row by row
 // to DIR/stream_<N>.npy and removed afterwards). Each fit runs in a child process (this program
 // with --child), which samples its RssAnon every 20 ms: file pages of the mapped cache are not
@@ -81,7 +79,14 @@ int child(const std::string& path, const std::string& method, int concepts,
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: streaming_bench [--images 5000,20000,60000] [--channels 512] [--grid 7]\n"
+    "                       [--methods pca,kmeans,eddp] [--concepts 16] [--preset quick]\n"
+    "                       [--float16] [--dir DIR]\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage, {"--child"});
   using dx::bench::option;
   if (argc >= 6 && std::string(argv[1]) == "--child")
     return child(argv[2], argv[3], std::stoi(argv[4]), argv[5]);

@@ -6,10 +6,7 @@
 // the strongest real patch of the data, the baseline measured in this run) and how far it moves
 // the class logits away from a mid-grey image's. Also prints the time per rendering.
 //
-// usage: visualization_bench [--case demo|conceptworld|both] [--images N] [--concepts I]
-//                            [--method M] [--steps S] [--model FILE.pt --layer L]
-//   --model: time one rendering of a random direction on that model (e.g. a 224-pixel ResNet18)
-//   --lr, --decay, --jitter, --scale, --rotation: RenderOptions, to measure other settings
+// Command line: kUsage, above main().
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -139,7 +136,16 @@ void timeOne(const std::string& path, const std::string& layerName, int steps) {
 
 }  // namespace
 
+// The command line, printed by --help; checkOptions refuses an option it does not name.
+constexpr char kUsage[] =
+    "usage: visualization_bench [--case demo|conceptworld|both] [--images N] [--concepts I]\n"
+    "                           [--method M] [--steps S] [--model FILE.pt --layer L]\n"
+    "  --model: time one rendering of a random direction on that model\n"
+    "           (e.g. a 224-pixel ResNet18)\n"
+    "  --lr, --decay, --jitter, --scale, --rotation: RenderOptions, to measure other settings\n";
+
 int main(int argc, char** argv) {
+  dx::bench::checkOptions(argc, argv, kUsage);
   auto opt = [&](const char* name, const char* fallback) {
     return dx::bench::option(argc, argv, std::string("--") + name, fallback);
   };
