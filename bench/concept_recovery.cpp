@@ -59,7 +59,8 @@ void report(const std::string& label, const dx::SyntheticPairs& data, const dx::
 constexpr char kUsage[] =
     "usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]\n"
     "       [--absent-max 2.5] [--present-min 2.5] (latent factor ranges, see SyntheticPairsSpec)\n"
-    "       [--dump DIR] (writes the data and every fitted basis as .npy)\n";
+    "       [--dump DIR] (writes the data and every fitted basis as .npy)\n"
+    "       [--verbose 1] (fit progress)\n";
 
 int main(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
