@@ -26,11 +26,16 @@ inline std::pair<std::string, std::string> methodAndPreset(const std::string& it
   return {item.substr(0, colon), item.substr(colon + 1)};
 }
 
-// The value after `name` on the command line, else `fallback`.
+// The value after `name` on the command line, else `fallback`. `name` as the last word has no
+// value: that stops the program rather than running it with the default.
 inline std::string option(int argc, char** argv, const std::string& name,
                           const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i)
     if (argv[i] == name) return argv[i + 1];
+  if (argc > 1 && argv[argc - 1] == name) {
+    std::fprintf(stderr, "option %s needs a value\n", name.c_str());
+    std::exit(2);
+  }
   return fallback;
 }
 
@@ -47,9 +52,11 @@ inline std::set<std::string> optionsNamedIn(const std::string& usage) {
   return names;
 }
 
+// Each program keeps its command line in a kUsage string and calls this first.
 // --help or -h prints `usage` and exits. An option that `usage` does not name (nor `internal`)
 // stops the program with a message: a mistyped option would otherwise run a benchmark of many
-// minutes with the default instead.
+// minutes with the default instead. A value is taken for an option when it starts with "--";
+// no documented value does.
 inline void checkOptions(int argc, char** argv, const std::string& usage,
                          const std::set<std::string>& internal = {}) {
   auto known = optionsNamedIn(usage);

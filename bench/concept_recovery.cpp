@@ -55,7 +55,6 @@ void report(const std::string& label, const dx::SyntheticPairs& data, const dx::
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: concept_recovery [--seed S] [--methods eddp,pca,...] [--presets quick,paper]\n"
     "       [--absent-max 2.5] [--present-min 2.5] (latent factor ranges, see SyntheticPairsSpec)\n"

@@ -112,7 +112,6 @@ dx::ConceptBasis savedBasis(const std::string& dir, int64_t channels) {
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: conceptworld_eval [--model M] [--layer block4] [--count 1000] [--concepts 32]\n"
     "       [--methods eddp,pca,...] [--preset balanced] [--seed S] [--work DIR]\n"

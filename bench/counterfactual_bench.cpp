@@ -60,7 +60,6 @@ Stats stats(std::vector<double> ms) {
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: counterfactual_bench [--model FILE.pt --layer L] [--updates N] [--concepts I]\n"
     "                            [--method kmeans] [--fit-images N]\n";

@@ -87,7 +87,6 @@ void runCase(const std::string& title, const dx::ExtractionRequest& r, size_t n)
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: extract_bench [--images N] [--model FILE.pt --layer L]\n"
     "       (no --model = the demo model)\n";

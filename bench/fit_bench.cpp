@@ -148,7 +148,6 @@ nlohmann::json runSklearn(const std::string& script, const fs::path& npy, int co
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: fit_bench [--activations FILE.npy] [--patches P] [--concepts I] [--skip-sklearn]\n"
     "                 [--extras spherical-kmeans,sae,eddp|none] [--sklearn-script FILE]\n";

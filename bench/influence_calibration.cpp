@@ -214,7 +214,6 @@ void realLayerFalsePositives(const std::string& cacheDir, const std::vector<Infl
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: influence_calibration [--seeds 20] [--channels 128,256]\n"
     "       [--methods pca,nmf,kmeans,...]\n"

@@ -96,7 +96,6 @@ dx::ConceptBasis fitMethod(const std::string& method, const dx::SyntheticPairs& 
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: recovery_study [--concepts 3,6,12,24,48] [--dims 16,64,256] [--distractors 2,8,32]\n"
     "         [--distributions uniform,heavy-tailed,noisy-levels] [--seeds 0,1]\n"

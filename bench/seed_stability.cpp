@@ -95,7 +95,6 @@ void report(const std::string& spec, const MethodFits& m, const at::Tensor& samp
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: seed_stability --cache DIR [--concepts 32] [--seeds 5]\n"
     "       [--methods eddp:balanced,kmeans] [--sample PATCHES]\n";
@@ -106,8 +105,7 @@ int main(int argc, char** argv) {
   try {
     std::string cacheDir = option(argc, argv, "--cache", "");
     if (cacheDir.empty()) {
-      std::fprintf(stderr, "usage: seed_stability --cache DIR [--concepts 32] [--seeds 5] "
-                           "[--methods eddp:balanced,kmeans] [--sample PATCHES]\n");
+      std::fputs(kUsage, stderr);
       return 2;
     }
     int concepts = std::stoi(option(argc, argv, "--concepts", "32"));

@@ -79,7 +79,6 @@ int child(const std::string& path, const std::string& method, int concepts,
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: streaming_bench [--images 5000,20000,60000] [--channels 512] [--grid 7]\n"
     "                       [--methods pca,kmeans,eddp] [--concepts 16] [--preset quick]\n"

@@ -136,7 +136,6 @@ void timeOne(const std::string& path, const std::string& layerName, int steps) {
 
 }  // namespace
 
-// The command line, printed by --help; checkOptions refuses an option it does not name.
 constexpr char kUsage[] =
     "usage: visualization_bench [--case demo|conceptworld|both] [--images N] [--concepts I]\n"
     "                           [--method M] [--steps S] [--model FILE.pt --layer L]\n"
