@@ -34,7 +34,7 @@ namespace dx {
 // 6: the influence null sized in the data's own metric (pattern-mahalanobis).
 // 7: EDDP's whitening keeps every component above the rank floor (balanced, partition,
 //    ica-valley and adaptive fits change).
-inline constexpr int kConceptEngineVersion = 7;
+inline constexpr int kConceptEngineVersion = 8;
 
 struct TopPatchInfo {
   int64_t image = 0;

@@ -31,13 +31,13 @@ using namespace dx;
 namespace {
 
 SyntheticPairs grid(int concepts, int dims, int distractors, FactorDistribution distribution,
-                    uint64_t seed = 0, double background = 0) {
+                    uint64_t seed = 0, double background = 0, int patches = 12000) {
   SyntheticPairsSpec spec;
   spec.dims = dims, spec.concepts = concepts, spec.distractors = distractors, spec.seed = seed;
   spec.distribution = distribution;
   spec.background = background;
   spec.height = spec.width = 2;
-  spec.imagesPerClass = 12000 / (4 * concepts);  // about 12,000 patches
+  spec.imagesPerClass = patches / (4 * concepts);  // about `patches` patches
   return makeSyntheticPairs(spec);
 }
 
@@ -46,12 +46,8 @@ struct Recovered {
   double largestShare = 0;
 };
 
-Recovered fit(const SyntheticPairs& data, const std::string& method, const std::string& preset) {
-  FitOptions o;
-  o.concepts = int(data.encoders.size(0));
-  o.preset = preset;
-  o.head = data.head();
-  auto basis = makeConceptMethod(method)->fit(data.activations, o);
+// How well a fitted basis recovers the planted concepts: matched detector IoU and encoder |cos|.
+Recovered recovered(const ConceptBasis& basis, const SyntheticPairs& data) {
   auto scores = conceptScores(basis, patchesOf(data.activations));
   std::vector<int64_t> match;
   Recovered r;
@@ -60,6 +56,14 @@ Recovered fit(const SyntheticPairs& data, const std::string& method, const std::
   r.cos = torch::cosine_similarity(data.encoders, basis.encoders.index_select(0, index), 1).abs();
   r.largestShare = (scores > 0).to(torch::kFloat).mean(0).max().item<double>();
   return r;
+}
+
+Recovered fit(const SyntheticPairs& data, const std::string& method, const std::string& preset) {
+  FitOptions o;
+  o.concepts = int(data.encoders.size(0));
+  o.preset = preset;
+  o.head = data.head();
+  return recovered(makeConceptMethod(method)->fit(data.activations, o), data);
 }
 
 double minOf(const at::Tensor& t) { return t.min().item<double>(); }
@@ -369,6 +373,23 @@ TEST(EddpAdaptive, RecoversSixAndTwelveUniformConceptsWithTheirEncodingDirection
     EXPECT_TRUE(torch::equal(adaptive.decoders, partition.decoders)) << concepts;
     EXPECT_TRUE(torch::equal(adaptive.biases, partition.biases)) << concepts;
     EXPECT_TRUE(reported(stages, "fitting partition")) << concepts;
+  }
+}
+
+TEST(EddpAdaptive, FitsThePartitionPresetWhereKMeansAgreesOnMostOfManyGroups) {
+  // With 24 or 48 uniform concepts in 8,000 patches k-means' starts differ in a few groups
+  // (lowest agreement 0.84-0.90 on the grid), while layers without a partition agree at most
+  // 0.58. The balanced preset collapses here (worst IoU 0.02-0.17; README, "Concept recovery
+  // study"); partition does not.
+  for (auto [concepts, distractors, leastIou] : {std::tuple{24, 32, 0.9}, std::tuple{48, 2, 0.8}}) {
+    auto data = grid(concepts, 64, distractors, FactorDistribution::Uniform, 0, 0, 8000);
+    auto [adaptive, stages] = fitWithStages(data, "adaptive");
+    EXPECT_TRUE(reported(stages, "fitting partition")) << concepts;
+    EXPECT_GE(adaptive.choice.agreement, 0.8) << concepts;
+    EXPECT_LT(adaptive.choice.agreement, 0.95) << concepts;  // the case the test is about
+    auto r = recovered(adaptive, data);
+    EXPECT_GE(minOf(r.iou), leastIou) << concepts << " concepts: " << r.iou;
+    EXPECT_GE(minOf(r.cos), 0.9) << concepts << " concepts: " << r.cos;
   }
 }
 
