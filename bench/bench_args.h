@@ -39,6 +39,15 @@ inline std::string option(int argc, char** argv, const std::string& name,
   return fallback;
 }
 
+// For programs whose options all take a value, read as "--name value" pairs: an odd count means
+// the last option has none, which stops the program rather than dropping that option.
+inline void requirePairs(int argc, char** argv) {
+  if (argc > 1 && (argc - 1) % 2 != 0) {
+    std::fprintf(stderr, "option %s needs a value\n", argv[argc - 1]);
+    std::exit(2);
+  }
+}
+
 // The "--name" words of a usage text: the options a program accepts.
 inline std::set<std::string> optionsNamedIn(const std::string& usage) {
   std::set<std::string> names;
@@ -55,8 +64,8 @@ inline std::set<std::string> optionsNamedIn(const std::string& usage) {
 // Each program keeps its command line in a kUsage string and calls this first.
 // --help or -h prints `usage` and exits. An option that `usage` does not name (nor `internal`)
 // stops the program with a message: a mistyped option would otherwise run a benchmark of many
-// minutes with the default instead. A value is taken for an option when it starts with "--";
-// no documented value does.
+// minutes with the default instead. Every word that starts with "--" is checked as an option
+// name, values included: no documented value starts so.
 inline void checkOptions(int argc, char** argv, const std::string& usage,
                          const std::set<std::string>& internal = {}) {
   auto known = optionsNamedIn(usage);

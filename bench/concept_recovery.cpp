@@ -63,6 +63,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
+  dx::bench::requirePairs(argc, argv);
   uint64_t seed = 0;
   std::string methods = "eddp,pca,nmf,kmeans,spherical-kmeans,sae", presets = "quick,paper";
   bool verbose = false;

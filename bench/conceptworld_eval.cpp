@@ -120,6 +120,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
+  dx::bench::requirePairs(argc, argv);
   std::map<std::string, std::string> opt{{"--model", ""}, {"--layer", "block4"},
                                          {"--count", "1000"}, {"--concepts", "32"},
                                          {"--methods", "eddp,pca,nmf,kmeans,spherical-kmeans,sae"},

@@ -66,6 +66,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
+  dx::bench::requirePairs(argc, argv);
   std::string modelPath, layerName, methodName = "kmeans";
   int updates = 500, concepts = 16;
   int64_t fitImages = 0;  // 0: 256 for the demo, 128 for other (larger) models

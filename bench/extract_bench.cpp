@@ -93,6 +93,7 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
+  dx::bench::requirePairs(argc, argv);
   size_t n = 5000;
   std::string modelPath, layer;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -495,9 +495,10 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches
 
 // The partition preset's start (eddp_partition.h): every start's partition of up to 100,000
 // standardised patches, turned into one-vs-rest logistic detectors; the partition those
-// detectors reproduce best is kept, and its detectors start the stage.
+// detectors reproduce best is kept, and its detectors start the stage. `report`: name the
+// winning start in the progress (process 0 only: its detectors are the ones every process keeps).
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
-                              const StandardisedPatches& standardised) {
+                              const StandardisedPatches& standardised, bool report) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = standardised.sample(100000, gen);
   eddp::LinearDetectors best;
@@ -508,9 +509,12 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
       uint64_t seed = options.seed + 7919 * uint64_t(restart);
       auto labels = eddp::startLabels(start, sample, options.concepts, seed, options.cancel);
       auto detectors = eddp::fitOneVsRest(sample, labels, options.concepts, seed, options.cancel);
-      if (detectors.unexplained < best.unexplained) best = detectors, bestStart = start;
+      if (detectors.unexplained < best.unexplained) {
+        best = detectors;
+        bestStart = start;
+      }
     }
-  if (options.progress) {
+  if (report && options.progress) {
     std::ostringstream stage;
     stage.precision(3);
     stage << std::fixed << "partition: the " << bestStart << " start's detectors leave "
@@ -642,7 +646,8 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
     return best;
   }
   if (preset.partitionStarts) {
-    best = bestPartitionStart(preset, options, standardised);
+    best = bestPartitionStart(preset, options, standardised,
+                              !data.reduction || data.reduction->part() == 0);
     agree(best, data);
     torch::AutoGradMode enable(true);
     runStage({s, preset, options, data, best}, seed);

@@ -377,16 +377,16 @@ TEST(EddpAdaptive, RecoversSixAndTwelveUniformConceptsWithTheirEncodingDirection
 }
 
 TEST(EddpAdaptive, FitsThePartitionPresetWhereKMeansAgreesOnMostOfManyGroups) {
-  // With 24 or 48 uniform concepts in 8,000 patches k-means' starts differ in a few groups
-  // (lowest agreement 0.84-0.90 on the grid), while layers without a partition agree at most
-  // 0.58. The balanced preset collapses here (worst IoU 0.02-0.17; README, "Concept recovery
-  // study"); partition does not.
-  for (auto [concepts, distractors, leastIou] : {std::tuple{24, 32, 0.9}, std::tuple{48, 2, 0.8}}) {
+  // With 24 or 48 uniform concepts in 8,000 patches k-means' starts differ in a few of the many
+  // groups (lowest agreement 0.875 and 0.84 here; 0.84-0.93 in the grid's I = 48 cells), while
+  // the demo's and ConceptWorld's layers agree 0.32-0.51. The balanced preset collapses here
+  // (worst IoU 0.17 and 0.02; README, "Concept recovery study"); partition does not.
+  for (auto [concepts, distractors, leastIou] : {std::tuple{24, 32, 0.88}, std::tuple{48, 2, 0.8}}) {
     auto data = grid(concepts, 64, distractors, FactorDistribution::Uniform, 0, 0, 8000);
     auto [adaptive, stages] = fitWithStages(data, "adaptive");
     EXPECT_TRUE(reported(stages, "fitting partition")) << concepts;
-    EXPECT_GE(adaptive.choice.agreement, 0.8) << concepts;
-    EXPECT_LT(adaptive.choice.agreement, 0.95) << concepts;  // the case the test is about
+    EXPECT_EQ(adaptive.choice.preset, "partition") << concepts;
+    EXPECT_LT(adaptive.choice.agreement, 0.9) << concepts;  // below the threshold until version 8
     auto r = recovered(adaptive, data);
     EXPECT_GE(minOf(r.iou), leastIou) << concepts << " concepts: " << r.iou;
     EXPECT_GE(minOf(r.cos), 0.9) << concepts << " concepts: " << r.cos;
