@@ -62,9 +62,10 @@ struct EddpPreset {
   int64_t maxSteps = 0;      // > 0: a stage ends after about this many Adam steps
   double gamma = 2.0;        // exponent of E_p[y^gamma]; the paper's value is not published
   // > 0 ("adaptive"): the fit runs the partition preset where k-means finds nearly the same
-  // partition from every start (eddp::kMeansAgreement at least this); elsewhere the ica-valley preset where
-  // its detectors are repeatable (eddp::valleyRepeatability's agreement at least valleyAgreement)
-  // and leave at least valleyUnclaimed of the patches unclaimed; the balanced preset elsewhere.
+  // partition from every start (eddp::kMeansAgreement at least this); elsewhere the ica-valley
+  // preset where its detectors are repeatable (eddp::valleyRepeatability's agreement at least
+  // valleyAgreement) and leave at least valleyUnclaimed of the patches unclaimed; the balanced
+  // preset elsewhere.
   double partitionAgreement = 0;
   double valleyAgreement = 0, valleyUnclaimed = 0;
   // Encoders by ICA within firing groups where that is stable, else positives-only
@@ -80,7 +81,7 @@ struct EddpPreset {
 // k-means or ICA partition, no gradient steps (ours; for layers where a patch shows one concept).
 // "ica-valley": ICA directions thresholded where their readings' density has a valley, no
 // gradient steps (ours; for layers where most patches show no concept, eddp_valley.h).
-// "adaptive": partition where the patches hold a partition k-means nearly repeats from every start;
+// "adaptive": partition where the patches hold a partition k-means nearly repeats from each start;
 // else ica-valley where its detectors repeat on two halves of the data and leave patches
 // unclaimed; balanced elsewhere, refitted as partition where balanced leaves a degenerate
 // detector (degenerate.h) and partition none; then encoders by ICA within firing groups where

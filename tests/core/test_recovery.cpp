@@ -381,7 +381,8 @@ TEST(EddpAdaptive, FitsThePartitionPresetWhereKMeansAgreesOnMostOfManyGroups) {
   // groups (lowest agreement 0.875 and 0.84 here; 0.84-0.93 in the grid's I = 48 cells), while
   // the demo's and ConceptWorld's layers agree 0.32-0.51. The balanced preset collapses here
   // (worst IoU 0.17 and 0.02; README, "Concept recovery study"); partition does not.
-  for (auto [concepts, distractors, leastIou] : {std::tuple{24, 32, 0.88}, std::tuple{48, 2, 0.8}}) {
+  for (auto [concepts, distractors, leastIou] :
+       {std::tuple{24, 32, 0.88}, std::tuple{48, 2, 0.8}}) {
     auto data = grid(concepts, 64, distractors, FactorDistribution::Uniform, 0, 0, 8000);
     auto [adaptive, stages] = fitWithStages(data, "adaptive");
     EXPECT_TRUE(reported(stages, "fitting partition")) << concepts;
