@@ -35,8 +35,8 @@ namespace dx {
 // 7: EDDP's whitening keeps every component above the rank floor (balanced, partition,
 //    ica-valley and adaptive fits change).
 // 8: the adaptive preset takes partition where k-means' starts agree at least 0.8 (was 0.9).
-// 9: the partition preset's logistic detectors take a weaker L2 penalty (0.01 / n, was 1e-4;
-//    partition and adaptive fits change).
+// 9: the partition preset's logistic detectors take a weaker L2 penalty (0.01 / n, was 1e-4),
+//    and its k-means starts keep the best of 5 runs (partition and adaptive fits change).
 inline constexpr int kConceptEngineVersion = 9;
 
 struct TopPatchInfo {

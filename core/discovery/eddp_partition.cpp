@@ -32,16 +32,23 @@ double labelAgreement(const at::Tensor& a, const at::Tensor& b, int concepts) {
 }
 
 at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, int concepts,
-                       uint64_t seed, const CancelToken& cancel) {
+                       uint64_t seed, const CancelToken& cancel, int kMeansRuns) {
   if (kind == "kmeans") {
-    FitOptions o;
-    o.concepts = concepts;
-    o.seed = seed;
-    o.cancel = cancel;
     auto centred = (standardised - standardised.mean(0)).contiguous();
-    return baselines::lloydKMeans(centred, concepts, baselines::Geometry::Euclidean, o,
-                                  "eddp start: k-means")
-        .labels;
+    at::Tensor labels;
+    double lowest = INFINITY;
+    for (int run = 0; run < std::max(1, kMeansRuns); ++run) {
+      FitOptions o;
+      o.concepts = concepts;
+      o.seed = seed + 104729 * uint64_t(run);
+      o.cancel = cancel;
+      auto c = baselines::lloydKMeans(centred, concepts, baselines::Geometry::Euclidean, o,
+                                      "eddp start: k-means");
+      double inertia =
+          (centred - c.centroids.index_select(0, c.labels)).pow(2).sum().item<double>();
+      if (inertia < lowest) lowest = inertia, labels = c.labels;
+    }
+    return labels;
   }
   if (kind == "ica" || kind == "ica-whitened") {
     auto directions = startDirections(kind, standardised, concepts, seed, cancel);

@@ -15,11 +15,12 @@
 namespace dx::eddp {
 
 // One concept label (int64 in [0, concepts)) for every row of the standardised patches:
-//   "kmeans": nearest Euclidean k-means centroid of the centred patches;
+//   "kmeans": nearest Euclidean k-means centroid of the centred patches, the run of lowest
+//             inertia among `kMeansRuns` (seeds seed + 104729 j; scikit-learn's n_init);
 //   "ica", "ica-whitened": the ICA reading (eddp_starts.h's start of that name) that stands out
 //             most, each reading centred on its median and scaled by its standard deviation.
 at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, int concepts,
-                       uint64_t seed, const CancelToken& cancel);
+                       uint64_t seed, const CancelToken& cancel, int kMeansRuns = 1);
 
 // Mean over concepts of the IoU of each label of `a` with the label of `b` it is matched to one
 // to one (Hungarian, largest total IoU): 1 when two partitions are the same up to naming.

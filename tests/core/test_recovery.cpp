@@ -308,6 +308,21 @@ TEST(EddpPartition, RecoversSixAndTwelveConceptsOnUniformAndHeavyTailedFactors) 
   }
 }
 
+TEST(EddpPartition, KeepsTheLowestInertiaKMeansRunWhereSingleRunsCutAlongDistractors) {
+  // Three uniform concepts among eight distractors (seed 1): each of the three k-means starts of
+  // one run cut along distractors, and the ICA start's partition won (worst IoU 0.48); the best
+  // of five runs per start finds the concepts' partition (eddp.cpp kPartitionKMeansRuns).
+  auto data = grid(3, 64, 8, FactorDistribution::Uniform, 1, 0, 8000);
+  FitOptions o;
+  o.concepts = 3;
+  o.preset = "partition";
+  o.seed = 1;
+  o.head = data.head();
+  auto r = recovered(makeEddpMethod()->fit(data.activations, o), data);
+  EXPECT_GE(minOf(r.iou), 0.95) << r.iou;
+  EXPECT_GE(minOf(r.cos), 0.9) << r.cos;
+}
+
 TEST(EddpBalanced, JudgesItsStartsOnPatchesFromEveryClassOfAClassSortedCache) {
   // A cache lists its images folder by folder, often class by class. Over 100,000 patches the
   // start's coverage score and the re-seeding look at a sample: had they read the first rows
