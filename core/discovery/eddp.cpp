@@ -411,7 +411,7 @@ void leaveStandardisedSpace(Parameters& p, const Data& d, bool wasOrthogonal) {
 // partition on. Not the leading patches: a cache lists its images in folder order, often class by
 // class, so its first 50,000 patches (about 1,000 images at 7 x 7) may show a few classes only.
 at::Tensor judgedSample(const StandardisedPatches& standardised, int64_t most, uint64_t seed) {
-  auto gen = at::detail::createCPUGenerator(seed + 104729);  // apart from the starts' seeds
+  auto gen = at::detail::createCPUGenerator(seed + 104729);  // apart from the restarts' seeds
   return standardised.sample(most, gen);
 }
 
@@ -493,17 +493,18 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches
   return reseeded;
 }
 
+// Each k-means start of the partition preset keeps the lowest-inertia of this many runs
+// (docs/concept-discovery.md "A weaker penalty on the partition's detectors", last paragraph):
+// with few concepts among many distractors a run may cut along a distractor, and 3 starts of one
+// run each could all do so (uniform I = 3, D = 64, F = 8, seed 1: worst IoU 0.48 from the ICA
+// start; 5 runs found the concepts' partition, 0.997). kMeansAgreement still compares single
+// runs: it asks how repeatable k-means itself is. Five runs make the k-means starts 5x dearer.
+constexpr int kPartitionKMeansRuns = 5;
+
 // The partition preset's start (eddp_partition.h): every start's partition of up to 100,000
 // standardised patches, turned into one-vs-rest logistic detectors; the partition those
 // detectors reproduce best is kept, and its detectors start the stage. `report`: name the
 // winning start in the progress (process 0 only: its detectors are the ones every process keeps).
-// Each k-means start of the partition preset keeps the lowest-inertia of this many runs:
-// with few concepts among many distractors a run may cut along a distractor, and 3 starts of one
-// run each could all do so (uniform I = 3, D = 64, F = 8, seed 1: worst IoU 0.48 from the ICA
-// start; 5 runs found the concepts' partition, 0.997). kMeansAgreement still compares single
-// runs: it asks how repeatable k-means itself is.
-constexpr int kPartitionKMeansRuns = 5;
-
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
                               const StandardisedPatches& standardised, bool report) {
   auto gen = at::detail::createCPUGenerator(options.seed);

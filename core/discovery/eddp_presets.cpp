@@ -133,9 +133,9 @@ EddpPreset eddpPreset(const std::string& name) {
   if (name == "partition") {
     // Ours, for layers where every patch shows one concept (a partition, as in the paper's toy):
     // no gradient steps. The detectors are one-vs-rest logistic hyperplanes of the best partition
-    // among k-means and ICA starts, 3 seeds each (eddp_partition.h), in the balanced preset's
-    // whitened space; encoders are stage c's positives-only signal vectors. Measured
-    // (bench/recovery_study, seed 0, 8,000 patches, I <= 24, D <= 64): 23 of 48 cells reach IoU
+    // among k-means and ICA starts, 3 seeds each, each k-means start the best of 5 runs
+    // (eddp_partition.h), in the balanced preset's whitened space; encoders are stage c's
+    // positives-only signal vectors. Measured (bench/recovery_study, seed 0, 8,000 patches, I <= 24, D <= 64): 23 of 48 cells reach IoU
     // and |cos| >= 0.9 against 11 for balanced; running balanced's 960 steps after this start
     // lowered it to 16 (uniform I = 3, D = 64: encoder |cos| 0.97 -> 0.58). On ConceptWorld, where
     // a patch shows several concepts at once (shape, colour, texture, background), a partition
