@@ -100,7 +100,7 @@ LinearDetectors fitOneVsRest(const at::Tensor& x, const at::Tensor& labels, int 
   // each normal towards the difference of the group means, off the boundary's normal. The weaker
   // one raised the worst detector IoU at I = 12 and 24 from 0.90-0.96 to 0.94-0.99 (C = 10:
   // 0.94-0.98; recovery_study, seed 0, 8,000 patches; mean over the 26 uniform cells the adaptive
-  // preset fits by partition 0.925 -> 0.953; at I = 48 0.81-0.86 -> 0.77-0.88, and 0.94 at
+  // preset fits by partition 0.925 -> 0.953; at I = 48 0.81-0.86 -> 0.77-0.895, and 0.94 at
   // 16,000 patches); heavy-tailed cells did not move. The cost: noisy-level encoders, which the
   // data do not determine (docs/concept-discovery.md), fell (mean worst |cos| of those cells
   // 0.47 -> 0.35), and fits at I >= 24 take two to three times as long (at I = 48 L-BFGS stops

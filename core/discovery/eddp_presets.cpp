@@ -135,12 +135,13 @@ EddpPreset eddpPreset(const std::string& name) {
     // no gradient steps. The detectors are one-vs-rest logistic hyperplanes of the best partition
     // among k-means and ICA starts, 3 seeds each, each k-means start the best of 5 runs
     // (eddp_partition.h), in the balanced preset's whitened space; encoders are stage c's
-    // positives-only signal vectors. Measured (bench/recovery_study, seed 0, 8,000 patches, I <= 24, D <= 64): 23 of 48 cells reach IoU
-    // and |cos| >= 0.9 against 11 for balanced; running balanced's 960 steps after this start
-    // lowered it to 16 (uniform I = 3, D = 64: encoder |cos| 0.97 -> 0.58). On ConceptWorld, where
-    // a patch shows several concepts at once (shape, colour, texture, background), a partition
-    // cannot express them: held-out S1 3.83 against balanced's 4.93 (engine version 8; 2.79 with
-    // version 9's weaker logistic penalty), so it is not the default.
+    // positives-only signal vectors. Measured (bench/recovery_study, seed 0, 8,000 patches,
+    // I <= 24, D <= 64): 23 of 48 cells reach IoU and |cos| >= 0.9 against 11 for balanced;
+    // running balanced's 960 steps after this start lowered it to 16 (uniform I = 3, D = 64:
+    // encoder |cos| 0.97 -> 0.58). On ConceptWorld, where a patch shows several concepts at once
+    // (shape, colour, texture, background), a partition cannot express them: held-out S1 3.83
+    // against balanced's 4.93 (engine version 8; 2.79 with version 9's weaker logistic penalty),
+    // so it is not the default.
     EddpStage w = eddpPreset("balanced").stages.front();
     w.epochs = 0;
     p.stages = {w};
@@ -171,7 +172,7 @@ EddpPreset eddpPreset(const std::string& name) {
     // preset"): uniform factors at 6 <= I <= 24 and D >= 64 mostly agree 0.95-1.00, and there
     // partition meets the goal where balanced does not; at I = 48 the starts differ in a few of
     // the many groups (0.84-0.93), where balanced collapses (worst IoU 0.02-0.08) and partition
-    // does not (0.77-0.88); heavy-tailed and noisy-level factors mostly agree < 0.8 (balanced,
+    // does not (0.77-0.895); heavy-tailed and noisy-level factors mostly agree < 0.8 (balanced,
     // which recovers heavy-tailed concepts; in the cells at 0.8-0.9 partition's detectors match or
     // beat balanced's); the demo's layer agrees 0.32-0.51 and ConceptWorld's 0.42-0.48, so real
     // layers get the balanced fit. 0.9 before engine version 8.
