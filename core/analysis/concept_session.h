@@ -37,7 +37,9 @@ namespace dx {
 // 8: the adaptive preset takes partition where k-means' starts agree at least 0.8 (was 0.9).
 // 9: the partition preset's logistic detectors take a weaker L2 penalty (0.01 / n, was 1e-4),
 //    and its k-means starts keep the best of 5 runs (partition and adaptive fits change).
-inline constexpr int kConceptEngineVersion = 9;
+// 10: the adaptive preset's k-means agreement compares those best-of-5 starts (adaptive fits
+//     change where single runs disagreed).
+inline constexpr int kConceptEngineVersion = 10;
 
 struct TopPatchInfo {
   int64_t image = 0;

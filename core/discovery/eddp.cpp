@@ -497,8 +497,11 @@ int reseedDetectors(Parameters& p, const EddpStage& s, const StandardisedPatches
 // (docs/concept-discovery.md "A weaker penalty on the partition's detectors", last paragraph):
 // with few concepts among many distractors a run may cut along a distractor, and 3 starts of one
 // run each could all do so (uniform I = 3, D = 64, F = 8, seed 1: worst IoU 0.48 from the ICA
-// start; 5 runs found the concepts' partition, 0.997). kMeansAgreement still compares single
-// runs: it asks how repeatable k-means itself is. Five runs make the k-means starts 5x dearer.
+// start; 5 runs found the concepts' partition, 0.997). Five runs make the k-means starts 5x
+// dearer. The adaptive preset's kMeansAgreement compares these same starts (engine version 10;
+// it compared single runs before, which cut along distractors from some seeds at I = 3-4 where
+// the best-of-5 starts agree:
+// docs/concept-discovery.md "Agreement of the partition's own starts").
 constexpr int kPartitionKMeansRuns = 5;
 
 // The partition preset's start (eddp_partition.h): every start's partition of up to 100,000
@@ -752,7 +755,8 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   double ownAgreement = 0;
   measureAlike(data, [&] {
     ownAgreement =
-        eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts, options.cancel);
+        eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts,
+                              kPartitionKMeansRuns, options.cancel);
   });
   choice.agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
   choice.threshold = adaptive.partitionAgreement;

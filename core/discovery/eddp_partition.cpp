@@ -73,11 +73,11 @@ at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, 
 }
 
 double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,
-                       const CancelToken& cancel) {
+                       int kMeansRuns, const CancelToken& cancel) {
   std::vector<at::Tensor> partitions;
   for (int r = 0; r < restarts; ++r)
     partitions.push_back(startLabels("kmeans", standardised, concepts, seed + 7919 * uint64_t(r),
-                                     cancel));
+                                     cancel, kMeansRuns));
   double lowest = 1;
   for (size_t a = 0; a < partitions.size(); ++a)
     for (size_t b = a + 1; b < partitions.size(); ++b)
