@@ -55,6 +55,10 @@ struct Data {
   // process: null and N.
   const Reduction* reduction = nullptr;
   int64_t images = 0;
+  // The adaptive preset's k-means partitions of the partition start's sample, one per restart
+  // (adaptiveChoice): exactly the partitions bestPartitionStart's k-means start would compute
+  // again (same sample, same seeds), so the partition preset and the refit start from them.
+  std::vector<at::Tensor> kMeansStartLabels;
 };
 
 // Every process takes process 0's parameters (they decide what happens next; see
@@ -509,7 +513,8 @@ constexpr int kPartitionKMeansRuns = 5;
 // detectors reproduce best is kept, and its detectors start the stage. `report`: name the
 // winning start in the progress (process 0 only: its detectors are the ones every process keeps).
 Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& options,
-                              const StandardisedPatches& standardised, bool report) {
+                              const StandardisedPatches& standardised,
+                              const std::vector<at::Tensor>& kMeansLabels, bool report) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = standardised.sample(100000, gen);
   eddp::LinearDetectors best;
@@ -518,8 +523,10 @@ Parameters bestPartitionStart(const EddpPreset& preset, const FitOptions& option
   for (const auto& start : preset.starts)
     for (int restart = 0; restart < std::max(1, preset.restarts); ++restart) {
       uint64_t seed = options.seed + 7919 * uint64_t(restart);
-      auto labels = eddp::startLabels(start, sample, options.concepts, seed, options.cancel,
-                                      kPartitionKMeansRuns);
+      bool known = start == "kmeans" && restart < int(kMeansLabels.size());
+      auto labels = known ? kMeansLabels[size_t(restart)]
+                          : eddp::startLabels(start, sample, options.concepts, seed,
+                                              options.cancel, kPartitionKMeansRuns);
       auto detectors = eddp::fitOneVsRest(sample, labels, options.concepts, seed, options.cancel);
       if (detectors.unexplained < best.unexplained) {
         best = detectors;
@@ -658,7 +665,7 @@ Parameters bestStageA(EddpStage s, const EddpPreset& preset, const FitOptions& o
     return best;
   }
   if (preset.partitionStarts) {
-    best = bestPartitionStart(preset, options, standardised,
+    best = bestPartitionStart(preset, options, standardised, data.kMeansStartLabels,
                               !data.reduction || data.reduction->part() == 0);
     agree(best, data);
     torch::AutoGradMode enable(true);
@@ -747,7 +754,7 @@ at::Tensor groupIcaSignals(const FitOptions& options, const Data& data, const Pa
 // patches agree across its starts; else ica-valley where its detectors are repeatable and leave
 // patches unclaimed; balanced elsewhere. Judged on the sample bestPartitionStart and valleyStart
 // draw with the same seeds, so the preset chosen sees the data its choice saw.
-EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, const Data& data,
+EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options, Data& data,
                           const Patches& patches, FitChoice& choice) {
   auto gen = at::detail::createCPUGenerator(options.seed);
   auto sample = StandardisedPatches(patches, data).sample(100000, gen);
@@ -756,7 +763,7 @@ EddpPreset adaptiveChoice(const EddpPreset& adaptive, const FitOptions& options,
   measureAlike(data, [&] {
     ownAgreement =
         eddp::kMeansAgreement(sample, options.concepts, options.seed, restarts,
-                              kPartitionKMeansRuns, options.cancel);
+                              kPartitionKMeansRuns, options.cancel, &data.kMeansStartLabels);
   });
   choice.agreement = agreed(ownAgreement, data);  // process 0's, so every process fits alike
   choice.threshold = adaptive.partitionAgreement;

@@ -73,7 +73,8 @@ at::Tensor startLabels(const std::string& kind, const at::Tensor& standardised, 
 }
 
 double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,
-                       int kMeansRuns, const CancelToken& cancel) {
+                       int kMeansRuns, const CancelToken& cancel,
+                       std::vector<at::Tensor>* startPartitions) {
   std::vector<at::Tensor> partitions;
   for (int r = 0; r < restarts; ++r)
     partitions.push_back(startLabels("kmeans", standardised, concepts, seed + 7919 * uint64_t(r),
@@ -82,6 +83,7 @@ double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t se
   for (size_t a = 0; a < partitions.size(); ++a)
     for (size_t b = a + 1; b < partitions.size(); ++b)
       lowest = std::min(lowest, labelAgreement(partitions[a], partitions[b], concepts));
+  if (startPartitions) *startPartitions = std::move(partitions);
   return lowest;
 }
 

@@ -7,6 +7,7 @@
 // that no set of hyperplanes reproduces (k-means splitting a heavy-tailed factor by magnitude, ICA
 // mixing the dependent factors of dense data) is a wrong one. No ground truth is used.
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -32,9 +33,11 @@ double labelAgreement(const at::Tensor& a, const at::Tensor& b, int concepts);
 // patches fall into I groups that every start finds (0.89-1.00 in every uniform cell of the
 // recovery study that the true dual basis separates, 8,000 patches); 0.45-0.55 on the demo's and
 // ConceptWorld's layers, whose patches show several concepts at once. 1 with fewer than 2
-// restarts (nothing to compare).
+// restarts (nothing to compare). `startPartitions`, when given, receives the partitions by
+// restart, so the partition preset can start from them instead of computing them again.
 double kMeansAgreement(const at::Tensor& standardised, int concepts, uint64_t seed, int restarts,
-                       int kMeansRuns, const CancelToken& cancel);
+                       int kMeansRuns, const CancelToken& cancel,
+                       std::vector<at::Tensor>* startPartitions = nullptr);
 
 struct LinearDetectors {
   at::Tensor weights;  // I x r: detector i fires where x . w_i > b_i
