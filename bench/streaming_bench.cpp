@@ -58,10 +58,10 @@ int child(const std::string& path, const std::string& method, int concepts,
           const std::string& preset) {
   dx::configureTorchThreads();
   std::atomic<bool> done{false};
-  double peak = rssAnonMb();
+  std::atomic<double> peak{rssAnonMb()};  // read by the progress line while sampled
   std::thread sampler([&] {
     while (!done) {
-      peak = std::max(peak, rssAnonMb());
+      peak = std::max(peak.load(), rssAnonMb());
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
@@ -69,11 +69,21 @@ int child(const std::string& path, const std::string& method, int concepts,
   o.concepts = concepts;
   o.preset = preset;  // EDDP's; the other methods ignore it
   dx::Stopwatch clock;
+  // A line on stderr at most once a minute (the parent reads stdout only): on a cache of
+  // 10^5 x 2048 a fit runs for hours, and its rate and memory so far show how it goes.
+  double lastLine = -60;
+  o.progress = [&](const dx::Progress& p) {
+    if (clock.seconds() - lastLine < 60) return;
+    lastLine = clock.seconds();
+    std::fprintf(stderr, "  [%s %s, %.0f s] %s %lld/%lld, peak anon %.0f MB so far\n",
+                 method.c_str(), path.c_str(), lastLine, p.stage.c_str(), p.done, p.total,
+                 std::max(peak.load(), rssAnonMb()));
+  };
   auto basis = dx::makeConceptMethod(method)->fit(dx::mapNpyTensor(path), o);
   double seconds = clock.seconds();
   done = true;
   sampler.join();
-  std::printf("%.3f %.1f\n", seconds, std::max(peak, rssAnonMb()));
+  std::printf("%.3f %.1f\n", seconds, std::max(peak.load(), rssAnonMb()));
   return basis.concepts() == concepts ? 0 : 1;
 }
 
