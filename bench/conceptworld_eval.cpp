@@ -3,7 +3,8 @@
 // the watermark scenario (find the watermark concept, its influence on the class it was tied to in
 // training, accuracy on watermarked images before/after switching it off). As the paper does,
 // concepts are fitted on the train split and scored on the test split (held-out IoU);
-// --fit-on test fits on the scored images instead.
+// --fit-on test fits on the scored images instead. Every dissection is followed by its chance
+// level: random directions firing on the same shares as the method's detectors (dx::chanceBasis).
 // Command line: kUsage, above main().
 // --verbose 1 lists every detector (label, IoU, the share of pixels it and its label cover), then
 // every concept (its share, its best detector and that detector's label).
@@ -110,6 +111,25 @@ dx::ConceptBasis savedBasis(const std::string& dir, int64_t channels) {
   return basis;
 }
 
+// S1 / S2 of random directions firing on the same shares of the scored patches as the method's
+// detectors (dx::chanceBasis), over kChanceDraws seeds, and how far the method lies above them.
+constexpr int kChanceDraws = 5;
+void printChance(const dx::ConceptWorld& world, const dx::ConceptBasis& basis,
+                 const dx::ActivationCache& scored, const dx::Dissection::Result& method) {
+  auto patches = dx::patchesOf(dx::readNpyTensor(scored.dir() + "/activations.npy"))
+                     .to(basis.decoders.device());
+  double s1 = 0, s2 = 0, s1Low = INFINITY, s1High = 0, s2Low = INFINITY, s2High = 0;
+  for (int draw = 1; draw <= kChanceDraws; ++draw) {
+    auto r = dx::dissectConceptWorld(world, dx::chanceBasis(basis, patches, uint64_t(draw)), scored);
+    s1 += r.s1 / kChanceDraws, s2 += r.s2 / kChanceDraws;
+    s1Low = std::min(s1Low, r.s1), s1High = std::max(s1High, r.s1);
+    s2Low = std::min(s2Low, r.s2), s2High = std::max(s2High, r.s2);
+  }
+  std::printf("  chance (random directions at the same shares, %d draws): S1 %.2f (%.2f-%.2f)  "
+              "S2 %.2f (%.2f-%.2f); above chance: S1 %+.2f  S2 %+.2f\n",
+              kChanceDraws, s1, s1Low, s1High, s2, s2Low, s2High, method.s1 - s1, method.s2 - s2);
+}
+
 }  // namespace
 
 constexpr char kUsage[] =
@@ -181,6 +201,7 @@ int main(int argc, char** argv) {
       }
       std::printf("  at each detector's boundary (w.x - b > 0):\n");
       printDissection(world.conceptNames(), d);
+      printChance(world, basis, mixedCache, d);
       if (opt["--verbose"] == "1") printDetectors(world.conceptNames(), d);
       std::printf("  at each detector's top 0.5%% of patches (Network Dissection):\n");
       printDissection(world.conceptNames(), q);

@@ -76,6 +76,27 @@ Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptB
   return dissection.result();
 }
 
+ConceptBasis chanceBasis(const ConceptBasis& basis, const at::Tensor& patches, uint64_t seed) {
+  torch::NoGradGuard noGrad;
+  const int64_t rows = patches.size(0), detectors = basis.concepts();
+  if (rows < 1) throw UserError("chance level: no patches to set the random detectors' shares on");
+  auto firing = (conceptScores(basis, patches) > 0).sum(0).to(torch::kCPU);  // I
+  auto gen = at::detail::createCPUGenerator(seed);
+  ConceptBasis chance;
+  chance.method = basis.method + " (chance)";
+  chance.decoders = torch::randn({detectors, basis.channels()}, gen).to(patches.device());
+  chance.encoders = chance.decoders.clone();
+  chance.biases = torch::zeros({detectors}, patches.options());
+  // Fires on the k highest readings where the bias is the (k+1)-th highest reading.
+  auto sorted = std::get<0>(conceptScores(chance, patches).sort(0, true)).to(torch::kCPU);
+  for (int64_t i = 0; i < detectors; ++i) {
+    int64_t k = firing[i].item<int64_t>();
+    float bias = k < rows ? sorted[k][i].item<float>() : sorted[rows - 1][i].item<float>() - 1;
+    chance.biases[i] = bias;
+  }
+  return chance;
+}
+
 WatermarkStudy studyWatermark(const ConceptWorld& world, const ConceptBasis& basis,
                               const HeadFunction& head, const Dissection::Result& dissection,
                               const ActivationCache& watermarked, const ActivationCache& clean) {

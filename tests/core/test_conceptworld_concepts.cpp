@@ -145,3 +145,27 @@ TEST(ConceptWorldConcepts, AuditCallsTheWatermarkABiasOfRedCircle) {
   EXPECT_EQ(watermarkTarget, 0);
   EXPECT_GE(partTarget, 1) << "red or circle should be red_circle's target";
 }
+
+// The chance level of S1 / S2 (conceptworld_eval.h): random directions that fire on exactly the
+// shares the method's detectors fire on, including a detector that never fires and one that
+// always does.
+TEST(ConceptWorldChance, RandomDetectorsFireOnTheMethodsShares) {
+  auto gen = at::detail::createCPUGenerator(3);
+  auto patches = torch::relu(torch::randn({4000, 12}, gen));
+  ConceptBasis basis;
+  basis.method = "test";
+  basis.decoders = torch::randn({5, 12}, gen);
+  basis.encoders = basis.decoders.clone();
+  basis.biases = torch::tensor({0.5f, 2.0f, -1.0f, 1e6f, -1e6f});
+  auto shares = (conceptScores(basis, patches) > 0).sum(0);
+  auto chance = chanceBasis(basis, patches, 7);
+  auto chanceShares = (conceptScores(chance, patches) > 0).sum(0);
+  EXPECT_TRUE(torch::equal(shares, chanceShares)) << shares << chanceShares;
+  EXPECT_EQ(chanceShares[3].item<int64_t>(), 0);
+  EXPECT_EQ(chanceShares[4].item<int64_t>(), 4000);
+  // Other directions than the method's, and other ones for another seed.
+  auto cosines = torch::nn::functional::cosine_similarity(
+      chance.decoders, basis.decoders, torch::nn::functional::CosineSimilarityFuncOptions().dim(1));
+  EXPECT_LT(cosines.abs().max().item<float>(), 0.99f);
+  EXPECT_FALSE(torch::equal(chance.decoders, chanceBasis(basis, patches, 8).decoders));
+}
