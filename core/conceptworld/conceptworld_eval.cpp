@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "discovery/concept_maps.h"
@@ -91,7 +92,8 @@ ConceptBasis chanceBasis(const ConceptBasis& basis, const at::Tensor& patches, u
   auto sorted = std::get<0>(conceptScores(chance, patches).sort(0, true)).to(torch::kCPU);
   for (int64_t i = 0; i < detectors; ++i) {
     int64_t k = firing[i].item<int64_t>();
-    float bias = k < rows ? sorted[k][i].item<float>() : sorted[rows - 1][i].item<float>() - 1;
+    float bias = k < rows ? sorted[k][i].item<float>()
+                          : std::nextafter(sorted[rows - 1][i].item<float>(), -INFINITY);
     chance.biases[i] = bias;
   }
   return chance;

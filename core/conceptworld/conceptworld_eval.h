@@ -25,10 +25,10 @@ Dissection::Result dissectConceptWorld(const ConceptWorld& world, const ConceptB
 
 // The chance level of a dissection at a method's own firing shares: standard-normal random
 // directions (seeded), each thresholded so that it fires on the same share of `patches` (P x C)
-// as basis' detector i (ties among the readings aside). On ConceptWorld, where four backgrounds cover 86% of
-// the pixels, S1 grows with how much the detectors fire whatever they detect (random directions
-// at 32% of the patches each score S1 8.5, above every method), so a method's S1 and S2 are read
-// against this (docs/concept-discovery.md "S1 at chance").
+// as basis' detector i (ties among the readings aside). On ConceptWorld, where four backgrounds
+// cover 86% of the pixels, S1 grows with how much the detectors fire whatever they detect (random
+// directions on 32% of the patches each score S1 8.5, above every method), so a method's S1 and
+// S2 are read against this (docs/concept-discovery.md "S1 at chance").
 ConceptBasis chanceBasis(const ConceptBasis& basis, const at::Tensor& patches, uint64_t seed);
 
 struct WatermarkStudy {

@@ -478,6 +478,10 @@ TEST(EddpAdaptive, RefitsAsAPartitionWhereBalancedLeavesADegenerateDetector) {
                               .to(torch::kDouble).mean(0);
     double share = balancedShares[choice.degenerateDetector].item<double>();
     EXPECT_TRUE(share > 0.45 || share == 0) << cell << ": " << balancedShares;
+    // The refit starts from the agreement's own k-means partitions: the partition preset's fit.
+    auto [partition, alsoUnused] = fitWithStages(data, "partition");
+    EXPECT_TRUE(torch::equal(adaptive.decoders, partition.decoders)) << cell;
+    EXPECT_TRUE(torch::equal(adaptive.biases, partition.biases)) << cell;
   }
   EXPECT_GE(refits, 1);
 }
