@@ -120,7 +120,8 @@ void printChance(const dx::ConceptWorld& world, const dx::ConceptBasis& basis,
                      .to(basis.decoders.device());
   double s1 = 0, s2 = 0, s1Low = INFINITY, s1High = 0, s2Low = INFINITY, s2High = 0;
   for (int draw = 1; draw <= kChanceDraws; ++draw) {
-    auto r = dx::dissectConceptWorld(world, dx::chanceBasis(basis, patches, uint64_t(draw)), scored);
+    auto chance = dx::chanceBasis(basis, patches, uint64_t(draw));
+    auto r = dx::dissectConceptWorld(world, chance, scored);
     s1 += r.s1 / kChanceDraws, s2 += r.s2 / kChanceDraws;
     s1Low = std::min(s1Low, r.s1), s1High = std::max(s1High, r.s1);
     s2Low = std::min(s2Low, r.s2), s2High = std::max(s2High, r.s2);
