@@ -119,8 +119,8 @@ echo "ok: the rerun kept shard 0 and wrote the single-process bytes"
 # single-process fit within float rounding (1e-4 of the largest value), NMF within 1e-2 (its
 # stopping rule can end a sweep apart: 7e-3 on an AMD EPYC CPU, under 1e-4 on others; README
 # "Several processes, GPUs and clusters"), the SAE within 2e-2 (its Adam steps carry the rounding
-# of summed gradients on), and EDDP exactly (exact sums and replicated steps), with the quick preset and the default (adaptive: partition, ica-valley or
-# balanced, chosen on process 0).
+# of summed gradients on), and EDDP exactly (exact sums and replicated steps), with the quick
+# preset and the default (adaptive: partition, ica-valley or balanced, chosen on process 0).
 close() {  # close A B TOLERANCE
   /usr/bin/python3 - "$1" "$2" "$3" <<'PY' || fail "$2 differs from the single-process fit $1"
 import sys, numpy as np
