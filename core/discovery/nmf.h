@@ -4,7 +4,8 @@
 // HALS (hierarchical alternating least squares; Cichocki & Phan 2009, Gillis & Glineur 2012),
 // the exact block-coordinate update behind scikit-learn's "cd" solver that CRAFT calls. Rows of V
 // are scaled to unit norm (the scale moves into U). Fitted on at most 131,072 patches drawn with
-// the seed. Needs non-negative (post-ReLU) activations.
+// the seed, whose products are summed exactly per fold block, so that several processes give
+// the one-process bits (nmf.cpp, FitSample). Needs non-negative (post-ReLU) activations.
 //   encoder: s_i = V_i, the non-negative part written into a patch with coefficient u_i.
 //   decoder: w_i = row i of W = (V V^T + 1e-3 I)^{-1} V, the least-squares coefficient map
 //            (W x ~= u for x in the span of V; W s_j ~= delta_ij as docs/methods.md 1.1 asks), and

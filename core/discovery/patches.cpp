@@ -83,22 +83,16 @@ int64_t Patches::foldImages() const {
   return std::max<int64_t>(1, std::min(mBlockRows / std::max<int64_t>(mPerImage, 1), images / 64));
 }
 
-namespace {
-
-// The power-of-two grid on which `blocks` values each within +-largest (float64) add up exactly:
-// their rounded values are integer multiples of it below 2^52 in sum.
-at::Tensor exactGrid(const at::Tensor& largest, int64_t blocks) {
-  auto bound = largest.contiguous().clone();
-  auto* v = bound.data_ptr<double>();
-  for (int64_t k = 0; k < bound.numel(); ++k) {
+at::Tensor exactGrid(const at::Tensor& bound, int64_t parts) {
+  auto grid = bound.to(torch::kCPU, torch::kDouble).contiguous().clone();
+  auto* v = grid.data_ptr<double>();
+  for (int64_t k = 0; k < grid.numel(); ++k) {
     int exponent = 0;
-    std::frexp(v[k] * double(blocks), &exponent);  // v blocks < 2^exponent
+    std::frexp(v[k] * double(std::max<int64_t>(parts, 1)), &exponent);  // v parts < 2^exponent
     v[k] = std::ldexp(1.0, std::max(exponent - 52, -1000));
   }
-  return bound;
+  return grid;
 }
-
-}  // namespace
 
 std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
   const int64_t foldRows = foldImages() * mPerImage;
@@ -148,6 +142,28 @@ std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
 at::Tensor Patches::exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const {
   return exactSums([&f](const at::Tensor& rows) { return std::vector<at::Tensor>{f(rows)}; })
       .front();
+}
+
+at::Tensor Patches::exactTotal(at::IntArrayRef shape, int64_t count, int64_t globalParts,
+                              const PartValues& parts, at::Tensor bound) const {
+  const int64_t size = c10::multiply_integers(shape);
+  const int64_t batch = std::max<int64_t>(1, (int64_t(64) << 20) / 8 / std::max<int64_t>(size, 1));
+  auto forEachBatch = [&](const std::function<void(const at::Tensor&)>& f) {
+    for (int64_t begin = 0; begin < count; begin += batch)
+      f(parts(begin, std::min(batch, count - begin)).to(torch::kCPU, torch::kDouble));
+  };
+  if (!bound.defined()) {
+    bound = torch::zeros(shape, torch::kDouble);
+    forEachBatch([&](const at::Tensor& v) { bound = torch::maximum(bound, v.abs().amax(0)); });
+  }
+  bound = bound.to(torch::kCPU, torch::kDouble).clone();  // never the caller's tensor
+  reduceMax(bound);
+  const auto grid = exactGrid(bound, globalParts);
+  auto sum = torch::zeros(shape, torch::kDouble);
+  // Multiples of the grid add up exactly in any order, the batch's sum(0) included.
+  forEachBatch([&](const at::Tensor& v) { sum.add_((v / grid).round_().mul_(grid).sum(0)); });
+  reduceSum(sum);
+  return sum;
 }
 
 std::pair<double, double> Patches::range() const {

@@ -15,6 +15,11 @@
 
 namespace dx {
 
+// The power-of-two grid (float64, `bound`'s shape) on which `parts` values, each within
+// +-bound, add up exactly in any order: rounded to it, they are integer multiples of it whose
+// sum stays below 2^52 of it (Patches::exactSums).
+at::Tensor exactGrid(const at::Tensor& bound, int64_t parts);
+
 class Patches {
  public:
   // activations: N x C x h x w, float32 or float16, any device (a read-only mapping is never
@@ -57,6 +62,16 @@ class Patches {
   using BlockSums = std::function<std::vector<at::Tensor>(const at::Tensor& rows)>;
   std::vector<at::Tensor> exactSums(const BlockSums& f) const;
   at::Tensor exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const;
+  // The sum of `count` parts of `shape` (any dtype and device) and every other process's parts,
+  // `globalParts` in all, exactly as exactSums adds (float64, on the CPU): for fits that compute
+  // their own statistic per fold block (NMF's HALS products on its sample). parts(begin, n)
+  // gives parts begin..begin + n - 1 stacked (n x shape; about 64 MB of them at a time).
+  // `bound`: a bound on every magnitude of this process's parts (float64, `shape`); the grid is
+  // that of the processes' largest bound. Undefined: their largest magnitude, for which each
+  // part is computed twice.
+  using PartValues = std::function<at::Tensor(int64_t begin, int64_t n)>;
+  at::Tensor exactTotal(at::IntArrayRef shape, int64_t count, int64_t globalParts,
+                        const PartValues& parts, at::Tensor bound = {}) const;
   // The kept P x C matrix (after the transform), undefined when streamed.
   const at::Tensor& matrix() const { return mMatrix; }
   // min and max over every value of every process (NaN when any value is NaN).
