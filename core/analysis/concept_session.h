@@ -39,7 +39,10 @@ namespace dx {
 //    and its k-means starts keep the best of 5 runs (partition and adaptive fits change).
 // 10: the adaptive preset's k-means agreement compares those best-of-5 starts (adaptive fits
 //     change where single runs disagreed).
-inline constexpr int kConceptEngineVersion = 10;
+// 11: NMF sums its products exactly per fold block (its fits change in their last bits), and
+//     EDDP's whitening sums a wide layer's covariance in one pass on a grid from bounds
+//     (whitened fits change where C^2 x 8 bytes x fold blocks exceeds 256 MB).
+inline constexpr int kConceptEngineVersion = 11;
 
 struct TopPatchInfo {
   int64_t image = 0;

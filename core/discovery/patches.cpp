@@ -94,25 +94,33 @@ at::Tensor exactGrid(const at::Tensor& bound, int64_t parts) {
   return grid;
 }
 
-std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
+int64_t Patches::foldBlocks() const {
   const int64_t foldRows = foldImages() * mPerImage;
-  const int64_t blocks = std::max<int64_t>(1, (globalRows() + foldRows - 1) / foldRows);
-  auto valuesOf = [&](int64_t begin) {
-    const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
-    auto none = torch::zeros({0, width}, mActivations.options().dtype(torch::kFloat));
-    auto rows = mRows == 0 ? apply(none)
-                           : block(begin, std::min(foldRows, mRows - begin));
-    auto values = f(rows);
-    for (auto& t : values) t = t.to(torch::kCPU, torch::kDouble).contiguous();
-    return values;
-  };
-  const int64_t firsts = std::max<int64_t>(1, (mRows + foldRows - 1) / foldRows);
-  // Pass 1: each value's largest magnitude over every block (kept when small).
+  return std::max<int64_t>(1, (globalRows() + foldRows - 1) / foldRows);
+}
+
+std::vector<at::Tensor> Patches::foldBlockValues(const BlockSums& f, int64_t b) const {
+  const int64_t foldRows = foldImages() * mPerImage;
+  const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
+  auto none = torch::zeros({0, width}, mActivations.options().dtype(torch::kFloat));
+  auto rows = mRows == 0 ? apply(none) : block(b * foldRows, std::min(foldRows, mRows - b * foldRows));
+  auto values = f(rows);
+  for (auto& t : values) t = t.to(torch::kCPU, torch::kDouble).contiguous();
+  return values;
+}
+
+int64_t Patches::localFoldBlocks() const {
+  const int64_t foldRows = foldImages() * mPerImage;
+  return std::max<int64_t>(1, (mRows + foldRows - 1) / foldRows);
+}
+
+std::vector<at::Tensor> Patches::blockMaxima(const BlockSums& f,
+                                             std::vector<std::vector<at::Tensor>>* kept) const {
+  const int64_t firsts = localFoldBlocks();
   std::vector<at::Tensor> largest;
-  std::vector<std::vector<at::Tensor>> kept;
-  bool keep = true;
+  bool keep = kept != nullptr;
   for (int64_t b = 0; b < firsts; ++b) {
-    auto values = valuesOf(b * foldRows);
+    auto values = foldBlockValues(f, b);
     if (largest.empty())
       for (auto& t : values) largest.push_back(torch::zeros_like(t));
     int64_t bytes = 0;
@@ -121,22 +129,45 @@ std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
       bytes += values[k].numel() * 8;
     }
     keep = keep && bytes * firsts <= (int64_t(256) << 20);
-    if (keep) kept.push_back(std::move(values));
+    if (keep) kept->push_back(std::move(values));
   }
+  if (kept && !keep) kept->clear();
   for (auto& t : largest) reduceMax(t);
-  // Pass 2: rounded to the grid, added exactly, summed over the processes exactly.
+  return largest;
+}
+
+std::vector<at::Tensor> Patches::sumOnGrid(const BlockSums& f, const std::vector<at::Tensor>& bounds,
+                                           const std::vector<std::vector<at::Tensor>>& kept) const {
+  const int64_t blocks = foldBlocks();
   std::vector<at::Tensor> grid, sums;
-  for (auto& t : largest) {
+  for (auto& t : bounds) {
     grid.push_back(exactGrid(t, blocks));
-    sums.push_back(torch::zeros_like(t));
+    sums.push_back(torch::zeros_like(grid.back()));
   }
-  for (int64_t b = 0; b < firsts; ++b) {
-    auto values = keep ? kept[size_t(b)] : valuesOf(b * foldRows);
+  for (int64_t b = 0; b < localFoldBlocks(); ++b) {
+    auto values = kept.empty() ? foldBlockValues(f, b) : kept[size_t(b)];
     for (size_t k = 0; k < values.size(); ++k)
       sums[k] += (values[k] / grid[k]).round() * grid[k];
   }
   for (auto& t : sums) reduceSum(t);
   return sums;
+}
+
+std::vector<at::Tensor> Patches::exactSums(const BlockSums& f) const {
+  // Pass 1: each value's largest magnitude over every block (kept when small); pass 2: rounded
+  // to the grid, added exactly, summed over the processes exactly.
+  std::vector<std::vector<at::Tensor>> kept;
+  auto largest = blockMaxima(f, &kept);
+  return sumOnGrid(f, largest, kept);
+}
+
+std::vector<at::Tensor> Patches::boundedExactSums(const BlockSums& f,
+                                                  std::vector<at::Tensor> bounds) const {
+  for (auto& t : bounds) {
+    t = t.to(torch::kCPU, torch::kDouble).clone();  // never the caller's tensor
+    reduceMax(t);
+  }
+  return sumOnGrid(f, bounds, {});
 }
 
 at::Tensor Patches::exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const {

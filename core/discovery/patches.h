@@ -61,6 +61,17 @@ class Patches {
   // 256 MB).
   using BlockSums = std::function<std::vector<at::Tensor>(const at::Tensor& rows)>;
   std::vector<at::Tensor> exactSums(const BlockSums& f) const;
+  // exactSums in one pass, on the grid of `bounds` (float64, one per value of f: each at least
+  // the magnitude of that value in every fold block of this process; the processes' largest is
+  // used). For values too large to keep, whose exact maxima would cost a second pass of f.
+  std::vector<at::Tensor> boundedExactSums(const BlockSums& f,
+                                           std::vector<at::Tensor> bounds) const;
+  // Each value of f's largest magnitude over every process's fold blocks (float64, on the CPU);
+  // `kept`, when given, receives this process's block values if they take at most 256 MB.
+  std::vector<at::Tensor> blockMaxima(const BlockSums& f,
+                                      std::vector<std::vector<at::Tensor>>* kept = nullptr) const;
+  // Fold blocks over every process (the number of values exact sums add).
+  int64_t foldBlocks() const;
   at::Tensor exactSum(const std::function<at::Tensor(const at::Tensor& rows)>& f) const;
   // The sum of `count` parts of `shape` (any dtype and device) and every other process's parts,
   // `globalParts` in all, exactly as exactSums adds (float64, on the CPU): for fits that compute
@@ -111,6 +122,10 @@ class Patches {
 
  private:
   at::Tensor raw(int64_t begin, int64_t count) const;
+  int64_t localFoldBlocks() const;
+  std::vector<at::Tensor> foldBlockValues(const BlockSums& f, int64_t block) const;
+  std::vector<at::Tensor> sumOnGrid(const BlockSums& f, const std::vector<at::Tensor>& bounds,
+                                    const std::vector<std::vector<at::Tensor>>& kept) const;
   at::Tensor rawAt(const at::Tensor& index) const;
   at::Tensor apply(const at::Tensor& x) const { return mTransform ? mTransform(x) : x; }
 

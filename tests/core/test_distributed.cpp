@@ -22,6 +22,8 @@
 #include "data/demo.h"
 #include "data/image_folder.h"
 #include "discovery/concept_method.h"
+#include "discovery/eddp_starts.h"
+#include "discovery/patches.h"
 #include "distributed/launch.h"
 #include "distributed/process_group.h"
 #include "basis_difference.h"
@@ -297,6 +299,34 @@ TEST(DataParallelFit, NmfOnASampleGivesTheSingleProcessBits) {
   for (int count : {2, 3})
     for (const auto& basis : dx::test::fitInParts(*method, z, o, count))
       EXPECT_EQ(largestDifference(basis, single), 0.0) << count << " parts";
+}
+
+// At wide layers a fold block's C x C covariance product is too large to keep, so EDDP's
+// whitening sums the products in one pass on a grid from Cauchy-Schwarz bounds (eddp_starts.cpp):
+// the dense double-precision covariance's whitening, and the same bits on 3 parts.
+TEST(DataParallelFit, WideWhiteningSumsOncePerBlockAndGivesTheSameBitsInParts) {
+  auto gen = at::detail::createCPUGenerator(4);
+  const int64_t images = 1000, channels = 730;
+  auto scales = 0.5 + torch::rand({1, channels, 1, 1}, gen);
+  auto z = (torch::randn({images, channels, 1, 1}, gen) * scales + 1).contiguous();
+  dx::Patches all(z, int64_t(1) << 40);
+  ASSERT_GT(channels * channels * 8 * all.foldBlocks(), int64_t(256) << 20) << "not the wide case";
+  auto single = dx::eddp::pcaWhitening(all);
+  auto dense = dx::eddp::pcaWhitening(dx::patchesOf(z));
+  auto precision = [](const at::Tensor& w) { return w.matmul(w.t()); };  // free of signs
+  auto p = precision(single), q = precision(dense);
+  EXPECT_LT(((p - q).abs().max() / q.abs().max()).item<double>(), 1e-5);
+  dx::test::ThreadReductionHub hub(3);
+  std::vector<std::future<at::Tensor>> parts;
+  for (int part = 0; part < 3; ++part)
+    parts.push_back(std::async(std::launch::async, [&, part] {
+      auto share = dx::shareOf(size_t(images), part, 3, size_t(all.foldImages()));
+      const auto first = int64_t(share.begin);
+      dx::Patches mine(z.narrow(0, first, int64_t(share.size())), int64_t(1) << 40);
+      mine.share(std::make_shared<dx::test::ThreadReduction>(hub, part), first, images);
+      return dx::eddp::pcaWhitening(mine);
+    }));
+  for (auto& part : parts) EXPECT_TRUE(torch::equal(part.get(), single));
 }
 
 // Fewer distinct patches than clusters: k-means++ repeats seeds, Lloyd leaves clusters empty and
