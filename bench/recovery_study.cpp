@@ -30,6 +30,7 @@
 #include <map>
 #include <string>
 
+#include "base/progress.h"
 #include "bench_args.h"
 #include "discovery/concept_method.h"
 #include "discovery/synthetic_pairs.h"
@@ -102,7 +103,7 @@ constexpr char kUsage[] =
     "         [--methods eddp:balanced,eddp:quick,pca,nmf,kmeans,spherical-kmeans,sae]\n"
     "         [--patches 16000] [--positions 2x2] [--backgrounds 0] [--csv FILE] [--verbose 1]\n";
 
-int main(int argc, char** argv) {
+static int study(int argc, char** argv) {
   dx::bench::checkOptions(argc, argv, kUsage);
   auto concepts = intList(option(argc, argv, "--concepts", "3,6,12,24,48"));
   auto dims = intList(option(argc, argv, "--dims", "16,64,256"));
@@ -230,4 +231,13 @@ int main(int argc, char** argv) {
               "world the data allow.\n",
               ambiguous, bothWithin);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return study(argc, argv);
+  } catch (const dx::UserError& e) {  // e.g. a grid cell the generator refuses (--concepts 1)
+    std::fprintf(stderr, "recovery_study: %s\n", e.what());
+    return 2;
+  }
 }

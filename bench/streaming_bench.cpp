@@ -108,6 +108,14 @@ int main(int argc, char** argv) {
   bool half = false;
   for (int i = 1; i < argc; ++i) half = half || std::string(argv[i]) == "--float16";
   std::string dir = option(argc, argv, "--dir", fs::temp_directory_path().string());
+  std::error_code made;
+  fs::create_directories(dir, made);
+  if (made) {
+    std::fprintf(stderr,
+                 "streaming_bench: cannot create %s (%s); pass --dir a folder you can write to\n",
+                 dir.c_str(), made.message().c_str());
+    return 2;
+  }
   std::printf("streamed fits, %s caches of N x %lld x %lld x %lld, %d concepts, EDDP preset %s\n",
               half ? "float16" : "float32", (long long)c, (long long)g, (long long)g, concepts,
               preset.c_str());

@@ -39,7 +39,8 @@ namespace dx {
 //    and its k-means starts keep the best of 5 runs (partition and adaptive fits change).
 // 10: the adaptive preset's k-means agreement compares those best-of-5 starts (adaptive fits
 //     change where single runs disagreed).
-// 11: NMF sums its products exactly per fold block (its fits change in their last bits), and
+// 11: NMF sums its products exactly per fold block (its fits change slightly: 6 of the recovery
+//     grid's 135 NMF cells moved by up to 0.03), and
 //     EDDP's whitening sums a wide layer's covariance in one pass on a grid from bounds
 //     (whitened fits change where C^2 x 8 bytes x fold blocks exceeds 256 MB).
 inline constexpr int kConceptEngineVersion = 11;

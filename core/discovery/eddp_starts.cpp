@@ -115,7 +115,8 @@ at::Tensor pcaWhitening(const Patches& patches) {
     covariance = patches.exactSums(product).front();
   } else {
     // The blocks' C x C products are not kept: their exact maxima would compute each twice
-    // (2,048 channels, 100,000 images: about 18 of the fit's 47 minutes; README "Out of core").
+    // (2,048 channels, 100,000 images: most of the fit's first 38 minutes; README "Large
+    // caches").
     // Cauchy-Schwarz bounds every entry from one elementwise pass instead:
     // |sum_r c_ri c_rj| <= sqrt(A_i A_j), A a block's per-channel sums of squares (twice that,
     // for the product's own rounding). The decision depends on global sizes only, so every

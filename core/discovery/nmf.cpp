@@ -58,10 +58,13 @@ struct Factors {
 // patches and grouped by fold block (Patches::foldImages): group g holds, in sample order, the
 // sample's patches among rows [g F, (g + 1) F) of all patches, zero-padded to the largest group's
 // R rows. A data-parallel process holds whole fold blocks, hence whole groups, so each group's
-// products have the same shapes and bits in one process or several, and their sums over the
-// groups are exact (Patches::exactTotal): NMF on any number of processes gives the one-process
-// fit bit for bit (a float sum over processes rounds in another order, and HALS' 200 sweeps
-// turned that into differences up to 7e-3, a sweep apart at the stopping rule).
+// products have the same shapes and bits in one process or several (on the CPU, LibTorch's bmm
+// is one gemm per group; with OpenBLAS on as many threads), and their sums over the groups are
+// exact (Patches::exactTotal): NMF on any number of processes gives the one-process fit bit for
+// bit (a float sum over processes rounds in another order, and HALS' 200 sweeps turned that into
+// differences up to 7e-3, a sweep apart at the stopping rule). When fold blocks hold few sample
+// patches the padding grows (about 2.5x at 9 per block); their count sets each sweep's cost of
+// exact sums (one I x C rounding per group).
 struct FitSample {
   at::Tensor rows;              // groups x R x C (this process's groups)
   at::Tensor valid;             // groups x 1 x R float32: 1 for a sample patch, 0 for padding
@@ -71,6 +74,16 @@ struct FitSample {
   int64_t globalGroups = 0;     // groups over every process
   int64_t groups() const { return int64_t(counts.size()); }
 };
+
+// Per group of `rows` (groups x R x C): f(that group's R x C rows) summed in float64, one group
+// at a time (no float64 copy of the whole sample), as an n x 1 tensor.
+at::Tensor perGroupSums(const at::Tensor& rows,
+                        const std::function<at::Tensor(const at::Tensor&)>& f) {
+  std::vector<at::Tensor> sums;
+  for (int64_t g = 0; g < rows.size(0); ++g)
+    sums.push_back(f(rows[g].to(at::kDouble)).sum().reshape({1}));
+  return torch::stack(sums);
+}
 
 // The exact sum over every process's groups of value(g) (Patches::exactTotal), as float32 on
 // `device`.
@@ -86,19 +99,19 @@ at::Tensor groupTotal(const Patches& all, const FitSample& sample, at::IntArrayR
 Factors randomStart(const FitSample& sample, const Patches& all, int concepts, at::Generator& gen) {
   const int64_t channels = sample.rows.size(2);
   auto sum = all.exactTotal({1}, sample.groups(), sample.globalGroups, [&](int64_t g, int64_t n) {
-    return sample.rows.narrow(0, g, n).sum({1, 2}, false, at::kDouble).unsqueeze(1);
+    return perGroupSums(sample.rows.narrow(0, g, n), [](const at::Tensor& x) { return x; });
   });
   double scale = std::sqrt(sum.item<double>() / double(sample.size * channels) / concepts);
   auto draw = [&](int64_t cols) {
     return torch::randn({concepts, cols}, gen, torch::kFloat32).abs() * scale;
   };
-  at::Tensor whole = draw(sample.size);
-  at::Tensor coefficients = whole.index_select(1, sample.positions.flatten())
-                                .view({concepts, sample.groups(), sample.rows.size(1)})
+  at::Tensor picked = draw(sample.size).index_select(1, sample.positions.flatten());
+  at::Tensor coefficients = picked.view({concepts, sample.groups(), sample.rows.size(1)})
                                 .permute({1, 0, 2})
-                                .to(sample.rows.device())
-                                .mul(sample.valid)
-                                .contiguous();
+                                .contiguous()
+                                .to(sample.rows.device());
+  picked.reset();  // at most two copies of the start at once (500 concepts: 262 MB each)
+  coefficients.mul_(sample.valid);
   return {coefficients, draw(channels).to(sample.rows.device())};
 }
 
@@ -146,7 +159,7 @@ FitSample fitSample(const Patches& patches, at::Generator& gen) {
   at::Tensor index = total > most ? torch::randperm(total, gen, torch::kLong).narrow(0, 0, most)
                                   : torch::arange(total, torch::kLong);
   const int64_t foldRows = patches.foldImages() * patches.perImage();
-  TORCH_CHECK(patches.offset() % foldRows == 0,
+  TORCH_CHECK(patches.rows() == 0 || patches.offset() % foldRows == 0,
               "NMF: a process's share must start on a fold block");
   FitSample s;
   s.size = index.numel();
@@ -157,7 +170,9 @@ FitSample fitSample(const Patches& patches, at::Generator& gen) {
   at::Tensor order = std::get<1>(group.sort(/*stable=*/true, 0, false));  // sample order within
   const int64_t widest = counts.max().item<int64_t>();
   const int64_t first = patches.offset() / foldRows;
-  const int64_t groups = (patches.offset() + patches.rows() + foldRows - 1) / foldRows - first;
+  const int64_t groups =
+      patches.rows() == 0 ? 0
+                          : (patches.offset() + patches.rows() + foldRows - 1) / foldRows - first;
   const auto device = patches.activations().device();
   s.rows = torch::zeros({groups, widest, patches.channels()},
                         torch::dtype(torch::kFloat).device(device));
@@ -186,7 +201,7 @@ std::pair<at::Tensor, at::Tensor> summedProducts(const FitSample& sample, const 
                                                  const at::Tensor& channelLargest) {
   const int64_t concepts = coefficients.size(1), channels = sample.rows.size(2);
   at::Tensor rowSums = sample.groups() > 0
-                           ? std::get<0>(coefficients.sum(2, false, at::kDouble).max(0))
+                           ? std::get<0>(coefficients.sum(2).max(0)).to(torch::kDouble)
                            : torch::zeros({concepts}, torch::kDouble);
   at::Tensor largest = sample.groups() > 0
                            ? std::get<0>(coefficients.amax(2).max(0)).to(torch::kDouble)
@@ -222,7 +237,7 @@ Factors factorise(const FitSample& sample, const Patches& all, const FitOptions&
   baselines::StageProgress progress(options, "nmf (HALS)", kMaxIterations);
   const int64_t channels = sample.rows.size(2);
   auto squares = [&](int64_t g, int64_t n) {
-    return sample.rows.narrow(0, g, n).pow(2).sum({1, 2}, false, at::kDouble).unsqueeze(1);
+    return perGroupSums(sample.rows.narrow(0, g, n), [](const at::Tensor& x) { return x.pow(2); });
   };
   double normSq = all.exactTotal({1}, sample.groups(), sample.globalGroups, squares).item<double>();
   at::Tensor channelLargest = sample.groups() > 0

@@ -103,7 +103,8 @@ std::vector<at::Tensor> Patches::foldBlockValues(const BlockSums& f, int64_t b) 
   const int64_t foldRows = foldImages() * mPerImage;
   const int64_t width = mMatrix.defined() ? mMatrix.size(1) : mActivations.size(1);
   auto none = torch::zeros({0, width}, mActivations.options().dtype(torch::kFloat));
-  auto rows = mRows == 0 ? apply(none) : block(b * foldRows, std::min(foldRows, mRows - b * foldRows));
+  const int64_t begin = b * foldRows;
+  auto rows = mRows == 0 ? apply(none) : block(begin, std::min(foldRows, mRows - begin));
   auto values = f(rows);
   for (auto& t : values) t = t.to(torch::kCPU, torch::kDouble).contiguous();
   return values;
@@ -136,8 +137,9 @@ std::vector<at::Tensor> Patches::blockMaxima(const BlockSums& f,
   return largest;
 }
 
-std::vector<at::Tensor> Patches::sumOnGrid(const BlockSums& f, const std::vector<at::Tensor>& bounds,
-                                           const std::vector<std::vector<at::Tensor>>& kept) const {
+std::vector<at::Tensor> Patches::sumOnGrid(
+    const BlockSums& f, const std::vector<at::Tensor>& bounds,
+    const std::vector<std::vector<at::Tensor>>& kept) const {
   const int64_t blocks = foldBlocks();
   std::vector<at::Tensor> grid, sums;
   for (auto& t : bounds) {

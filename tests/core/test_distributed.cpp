@@ -258,8 +258,8 @@ TEST(CacheMerge, AShardWithNoUsableImageMergesLikeOneProcess) {
 // sum the other statistics in another order, so the fits agree within
 // rounding: 1e-4 for PCA and k-means; the SAE's thousands of Adam steps turn that rounding into
 // up to a step apart, so 2e-2 there (it also differs by 6e-3 between streamed and kept fits).
-// NMF sums its products exactly per fold block (nmf.cpp, FitSample): the same bits on any number
-// of parts, streamed or kept (before, its stopping rule ended up to a sweep apart: 7e-3).
+// NMF sums its products exactly per fold block (nmf.cpp, FitSample): the one-process bits on any
+// number of parts, streamed as kept (before, its stopping rule ended up to a sweep apart: 7e-3).
 TEST(DataParallelFit, SharesSummedOverProcessesGiveTheSingleProcessFit) {
   auto z = clusteredActivations();
   for (bool streamed : {false, true})
