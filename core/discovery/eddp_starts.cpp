@@ -116,8 +116,7 @@ at::Tensor pcaWhitening(const Patches& patches) {
   } else {
     // The blocks' C x C products are not kept: their exact maxima would compute each twice
     // (2,048 channels, 100,000 images: most of the fit's first 38 minutes; README "Large
-    // caches").
-    // Cauchy-Schwarz bounds every entry from one elementwise pass instead:
+    // caches"). Cauchy-Schwarz bounds every entry from one elementwise pass instead:
     // |sum_r c_ri c_rj| <= sqrt(A_i A_j), A a block's per-channel sums of squares (twice that,
     // for the product's own rounding). The decision depends on global sizes only, so every
     // process takes the same grid.
