@@ -163,7 +163,7 @@ FitSample fitSample(const Patches& patches, at::Generator& gen) {
               "NMF: a process's share must start on a fold block");
   FitSample s;
   s.size = index.numel();
-  s.globalGroups = (total + foldRows - 1) / foldRows;
+  s.globalGroups = patches.foldBlocks();
   at::Tensor group = index.div(foldRows, "floor");
   at::Tensor counts = torch::bincount(group, {}, s.globalGroups);
   at::Tensor starts = counts.cumsum(0) - counts;
